@@ -1,0 +1,5 @@
+//! Pure data of the OCI and Docker image formats: digests, references, manifests, configs.
+//! Nothing here touches the file system.
+
+pub mod digest;
+pub mod reference;

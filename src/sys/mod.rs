@@ -1,0 +1,3 @@
+//! The only place for `unsafe` and raw system calls. Each block carries a `// SAFETY:` line;
+//! wrappers take `BorrowedFd` and return `OwnedFd`.
+#![allow(unsafe_code)]
