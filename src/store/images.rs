@@ -1,0 +1,141 @@
+//! `images/<image id hex>.json`: one record per image — its names, manifest, config and layers.
+//!
+//! The image ID is the digest of the image's config, as in Podman and Docker. A record is the
+//! moment an image becomes visible: it is written last, after every blob and layer it names
+//! is in place, and replaced by rename.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::oci::digest::Digest;
+use crate::store::staging::{self, StagingError};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImageRecord {
+    /// The config digest.
+    pub id: Digest,
+    /// Full references (`docker.io/library/busybox:latest`), most recent first.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Every name this image has had, most recent first (Podman's `NamesHistory`).
+    #[serde(default)]
+    pub names_history: Vec<String>,
+    /// The manifest's digest (Podman's `Digest`).
+    pub digest: Digest,
+    pub manifest_media_type: String,
+    /// Diff IDs, base layer first.
+    pub layers: Vec<Digest>,
+    /// Sum of the layers' uncompressed sizes.
+    pub size: u64,
+    /// When the image entered this store.
+    pub added: DateTime<Utc>,
+}
+
+impl ImageRecord {
+    pub fn config_digest(&self) -> &Digest {
+        &self.id
+    }
+
+    /// Adds `name` first in `names` and `names_history` (no duplicates).
+    pub fn add_name(&mut self, name: &str) {
+        self.names.retain(|n| n != name);
+        self.names.insert(0, name.to_string());
+        self.names_history.retain(|n| n != name);
+        self.names_history.insert(0, name.to_string());
+    }
+
+    pub fn remove_name(&mut self, name: &str) -> bool {
+        let before = self.names.len();
+        self.names.retain(|n| n != name);
+        before != self.names.len()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageRecordError {
+    #[error("reading image record {path}")]
+    Read { path: PathBuf, #[source] source: io::Error },
+    #[error("image record {path} is not valid JSON")]
+    Parse { path: PathBuf, #[source] source: serde_json::Error },
+    #[error("writing image record {path}")]
+    Write { path: PathBuf, #[source] source: io::Error },
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Images {
+    dir: PathBuf,
+}
+
+impl Images {
+    pub fn new(dir: PathBuf) -> Self {
+        Images { dir }
+    }
+
+    pub fn path(&self, id: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.json", id.hex()))
+    }
+
+    pub fn get(&self, id: &Digest) -> Result<Option<ImageRecord>, ImageRecordError> {
+        let path = self.path(id);
+        match fs::read(&path) {
+            Ok(data) => serde_json::from_slice(&data).map(Some).map_err(|source| ImageRecordError::Parse { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ImageRecordError::Read { path, source }),
+        }
+    }
+
+    /// Every image record, in no particular order.
+    pub fn list(&self) -> Result<Vec<ImageRecord>, ImageRecordError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(ImageRecordError::Read { path: self.dir.clone(), source }),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| ImageRecordError::Read { path: self.dir.clone(), source })?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            let Ok(id) = Digest::from_hex(hex) else { continue };
+            if let Some(rec) = self.get(&id)? {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a record through `staging_dir` and renames it into place durably.
+    pub fn put(&self, staging_dir: &Path, record: &ImageRecord) -> Result<(), ImageRecordError> {
+        let staged = staging_dir.join(format!("image-{}.json", record.id.hex()));
+        let data = serde_json::to_vec_pretty(record)
+            .map_err(|e| ImageRecordError::Write { path: staged.clone(), source: e.into() })?;
+        write_synced(&staged, &data).map_err(|source| ImageRecordError::Write { path: staged.clone(), source })?;
+        staging::rename_durably(&staged, &self.path(&record.id))?;
+        Ok(())
+    }
+
+    /// Removes a record: renamed into `staging_dir` first, so a crash never leaves half a file.
+    pub fn remove(&self, staging_dir: &Path, id: &Digest) -> Result<(), ImageRecordError> {
+        let from = self.path(id);
+        let to = staging_dir.join(format!("removed-image-{}.json", id.hex()));
+        staging::rename_durably(&from, &to)?;
+        staging::sync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
+/// Writes a small file and fsyncs it.
+pub fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = fs::File::create(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}

@@ -1,0 +1,306 @@
+//! One pass over an image archive (docker-archive or OCI archive, from a file or a pipe):
+//! small JSON files are kept in memory, layer tars are extracted into staging as they stream
+//! by, with every digest computed on the way. Nothing is written outside the staging directory.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use crate::archive;
+use crate::oci::digest::{Digest, HashingReader};
+use crate::store::Store;
+use crate::store::blobs::StagedBlobWriter;
+use crate::store::layers::CompressedBlob;
+use crate::transfer::TransferError;
+
+/// JSON files larger than this are not image metadata; refuse rather than exhaust memory.
+const MAX_JSON: u64 = 64 << 20;
+
+/// A layer extracted into staging (or found already in the store).
+#[derive(Debug, Clone)]
+pub struct StagedLayer {
+    /// The staged layer directory; `None` when the store already has this layer.
+    pub dir: Option<PathBuf>,
+    pub diff_id: Digest,
+    pub tar_size: u64,
+    pub entries: u64,
+    /// The blob as it was in the archive, when it was compressed (kept in `blobs/`).
+    pub compressed: Option<(CompressedBlob, PathBuf)>,
+    /// The digest of the bytes as stored in the archive (compressed or not).
+    pub blob_digest: Digest,
+}
+
+/// What one pass over an archive found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Small files (JSON and the like) by normalised path.
+    pub files: HashMap<String, Vec<u8>>,
+    /// Extracted layers by normalised path.
+    pub layers: HashMap<String, StagedLayer>,
+    /// Symlinks between entries (older docker archives link duplicate `layer.tar`s).
+    pub links: HashMap<String, String>,
+}
+
+impl Scan {
+    /// The layer at `path`, following archive-internal symlinks.
+    pub fn layer(&self, path: &str) -> Option<&StagedLayer> {
+        let mut p = normalise(path);
+        for _ in 0..16 {
+            if let Some(l) = self.layers.get(&p) {
+                return Some(l);
+            }
+            p = self.links.get(&p)?.clone();
+        }
+        None
+    }
+
+    pub fn file(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(&normalise(path)).map(Vec::as_slice)
+    }
+}
+
+/// Strips `./` and leading `/` so archive paths compare equal however they were written.
+pub fn normalise(path: &str) -> String {
+    let mut p = path;
+    loop {
+        if let Some(rest) = p.strip_prefix("./") {
+            p = rest;
+        } else if let Some(rest) = p.strip_prefix('/') {
+            p = rest;
+        } else {
+            break;
+        }
+    }
+    p.to_string()
+}
+
+/// Reads the whole archive stream.
+pub fn scan_archive<R: Read>(reader: R, origin: &str, staging: &Path, store: &Store) -> Result<Scan, TransferError> {
+    let mut scan = Scan::default();
+    let mut ar = tar::Archive::new(reader);
+    let bad = |source: io::Error| TransferError::Archive { origin: origin.to_string(), source };
+    let mut seq = 0u32;
+    for entry in ar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = normalise(&String::from_utf8_lossy(&entry.path_bytes()));
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            if let Ok(Some(target)) = entry.link_name() {
+                let target = target.to_string_lossy().into_owned();
+                let resolved = if kind.is_symlink() {
+                    let parent = Path::new(&path).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    resolve_relative(&parent, &target)
+                } else {
+                    normalise(&target)
+                };
+                scan.links.insert(path, resolved);
+            }
+            continue;
+        }
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            continue;
+        }
+        let size = entry.size();
+        let head = read_head(&mut entry, 512).map_err(|source| TransferError::Entry { origin: origin.to_string(), path: path.clone(), source })?;
+        let looks_json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if looks_json {
+            if size > MAX_JSON {
+                return Err(TransferError::TooLarge { origin: origin.to_string(), path, size });
+            }
+            let mut data = head;
+            entry
+                .read_to_end(&mut data)
+                .map_err(|source| TransferError::Entry { origin: origin.to_string(), path: path.clone(), source })?;
+            scan.files.insert(path, data);
+        } else if is_layer_candidate(&path) {
+            let name_digest = path.strip_prefix("blobs/sha256/").and_then(|h| Digest::from_hex(h).ok());
+            if path.starts_with("blobs/") && !path.starts_with("blobs/sha256/") {
+                return Err(TransferError::UnsupportedDigest { origin: origin.to_string(), path });
+            }
+            if let Some(known) = name_digest.as_ref().and_then(|d| known_layer(store, d)) {
+                scan.layers.insert(path, known);
+                continue;
+            }
+            seq += 1;
+            let dir = staging.join("layers").join(format!("scan-{seq}"));
+            let layer = stage_layer(Cursor::new(head).chain(&mut entry), &path, &dir, staging, origin)?;
+            if let Some(expected) = name_digest
+                && expected != layer.blob_digest
+            {
+                return Err(TransferError::DigestMismatch {
+                    origin: origin.to_string(),
+                    what: path,
+                    expected,
+                    actual: layer.blob_digest,
+                });
+            }
+            crate::failpoint!("load.layer.extracted");
+            scan.layers.insert(path, layer);
+        } else if size <= MAX_JSON {
+            // VERSION files, `oci-layout` variants, signatures: keep small, ignore large.
+            let mut data = head;
+            entry
+                .read_to_end(&mut data)
+                .map_err(|source| TransferError::Entry { origin: origin.to_string(), path: path.clone(), source })?;
+            scan.files.insert(path, data);
+        }
+    }
+    Ok(scan)
+}
+
+/// A layer the store already has, found by the digest of the blob that carries it.
+pub fn known_layer(store: &Store, blob: &Digest) -> Option<StagedLayer> {
+    let rec = match store.layers().get(blob) {
+        Ok(rec) => rec,
+        Err(_) => store.layers().find_by_compressed(blob)?,
+    };
+    Some(StagedLayer {
+        dir: None,
+        diff_id: rec.diff_id,
+        tar_size: rec.tar_size,
+        entries: rec.entries,
+        compressed: None,
+        blob_digest: blob.clone(),
+    })
+}
+
+fn is_layer_candidate(path: &str) -> bool {
+    path.ends_with(".tar") || path.starts_with("blobs/")
+}
+
+fn resolve_relative(parent: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') { Vec::new() } else { parent.split('/').filter(|p| !p.is_empty()).collect() };
+    for comp in target.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// Reads up to `n` bytes (fewer only at EOF).
+pub fn read_head<R: Read>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    r.by_ref().take(n as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+pub fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Extracts one layer blob (compressed or not) into `dir`, keeping a compressed blob's bytes
+/// in `staging/blobs/`.
+pub fn stage_layer<R: Read>(mut blob: R, what: &str, dir: &Path, staging: &Path, origin: &str) -> Result<StagedLayer, TransferError> {
+    let io_err = |source: io::Error| TransferError::Entry { origin: origin.to_string(), path: what.to_string(), source };
+    fs::create_dir_all(dir).map_err(io_err)?;
+    let head = read_head(&mut blob, 4).map_err(io_err)?;
+    let compression = sniff(&head);
+    let blob = Cursor::new(head).chain(blob);
+    crate::failpoint!("load.layer.extracting");
+    let extract_err = |source: archive::ArchiveError| TransferError::Layer { origin: origin.to_string(), path: what.to_string(), source };
+    if compression == Compression::None {
+        let summary = archive::extract_layer(blob, dir).map_err(extract_err)?;
+        return Ok(StagedLayer {
+            dir: Some(dir.to_path_buf()),
+            blob_digest: summary.diff_id.clone(),
+            diff_id: summary.diff_id,
+            tar_size: summary.tar_size,
+            entries: summary.entries,
+            compressed: None,
+        });
+    }
+    let blobs_dir = staging.join("blobs");
+    fs::create_dir_all(&blobs_dir).map_err(io_err)?;
+    let blob_path = blobs_dir.join(format!("incoming-{}", dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+    let writer = StagedBlobWriter::create(blob_path).map_err(|e| TransferError::Blob { origin: origin.to_string(), source: e })?;
+    crate::failpoint!("load.blob.writing");
+    let mut tee = Tee { inner: HashingReader::new(blob), copy: writer };
+    let summary = {
+        let buffered = io::BufReader::with_capacity(1 << 20, &mut tee);
+        match compression {
+            Compression::Gzip => archive::extract_layer(flate2::bufread::MultiGzDecoder::new(buffered), dir),
+            _ => {
+                let dec = zstd::Decoder::with_buffer(buffered).map_err(io_err)?;
+                archive::extract_layer(dec, dir)
+            }
+        }
+        .map_err(extract_err)?
+    };
+    // Whatever follows the compressed stream still belongs to the blob and its digest.
+    io::copy(&mut tee, &mut io::sink()).map_err(io_err)?;
+    let Tee { inner, copy } = tee;
+    let (blob_digest, blob_size, _) = inner.finish();
+    let (written_digest, _, staged_path) = copy.finish().map_err(|e| TransferError::Blob { origin: origin.to_string(), source: e })?;
+    debug_assert_eq!(written_digest, blob_digest);
+    crate::failpoint!("load.blob.written");
+    let final_path = blobs_dir.join(blob_digest.hex());
+    fs::rename(&staged_path, &final_path).map_err(io_err)?;
+    let media_type = match compression {
+        Compression::Gzip => crate::oci::manifest::OCI_LAYER_GZIP,
+        _ => crate::oci::manifest::OCI_LAYER_ZSTD,
+    };
+    Ok(StagedLayer {
+        dir: Some(dir.to_path_buf()),
+        diff_id: summary.diff_id,
+        tar_size: summary.tar_size,
+        entries: summary.entries,
+        compressed: Some((
+            CompressedBlob { digest: blob_digest.clone(), media_type: media_type.to_string(), size: blob_size },
+            final_path,
+        )),
+        blob_digest,
+    })
+}
+
+/// Copies everything read through it into a staged blob file.
+struct Tee<R> {
+    inner: R,
+    copy: StagedBlobWriter,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        io::Write::write_all(&mut self.copy, &buf[..n])?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_paths() {
+        assert_eq!(normalise("./manifest.json"), "manifest.json");
+        assert_eq!(normalise("/blobs/sha256/ab"), "blobs/sha256/ab");
+        assert_eq!(resolve_relative("abc", "../def/layer.tar"), "def/layer.tar");
+        assert_eq!(resolve_relative("", "x.tar"), "x.tar");
+    }
+
+    #[test]
+    fn sniffs_compression() {
+        assert_eq!(sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(sniff(b"usr/"), Compression::None);
+    }
+}
