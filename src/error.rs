@@ -38,7 +38,8 @@ pub struct StatusError {
 }
 
 impl StatusError {
-    pub fn new(status: u8, error: anyhow::Error) -> anyhow::Error {
+    /// Wraps `error` so that it exits with `status`.
+    pub fn wrap(status: u8, error: anyhow::Error) -> anyhow::Error {
         anyhow::Error::new(StatusError { status, error })
     }
 }
@@ -70,7 +71,7 @@ mod tests {
 
     #[test]
     fn status_survives_context() {
-        let err: anyhow::Result<()> = Err(StatusError::new(2, anyhow::anyhow!("image is in use")));
+        let err: anyhow::Result<()> = Err(StatusError::wrap(2, anyhow::anyhow!("image is in use")));
         let err = err.context("removing image").unwrap_err();
         assert_eq!(status_of(&err), 2);
     }

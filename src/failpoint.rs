@@ -23,7 +23,6 @@ pub const KILL_POINTS: &[&str] = &[
     "load.layer.record-written",
     // load: making it visible
     "load.commit.begin",
-    "load.commit.synced",
     "load.commit.blob-renamed",
     "load.commit.layer-renamed",
     "load.commit.layers-renamed",

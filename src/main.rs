@@ -1,1 +1,41 @@
-fn main() {}
+//! The `coracle` binary: parse, set up logging, run, map the result to an exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = coracle::cli::Cli::parse();
+    init_tracing(&cli.log_level);
+    match coracle::cmd::run(cli) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(err) => {
+            // A closed pipe (`coracle images | head -1`) is not an error worth a message.
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("Error: {err:#}");
+            }
+            ExitCode::from(coracle::error::status_of(&err))
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    let level = match level {
+        "fatal" | "panic" => "error",
+        l => l,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("coracle={level}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("coracle=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

@@ -37,7 +37,11 @@ pub struct Env {
 
 impl Env {
     pub fn current() -> Self {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Env {
             euid: rustix::process::geteuid().as_raw(),
             home: var("HOME"),
@@ -53,13 +57,17 @@ impl Env {
 
     /// `$XDG_CONFIG_HOME` or `~/.config`.
     pub fn config_home(&self) -> Option<PathBuf> {
-        self.xdg_config_home.clone().or_else(|| self.home.as_ref().map(|h| h.join(".config")))
+        self.xdg_config_home
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".config")))
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PathsError {
-    #[error("cannot find a place for the store: neither $XDG_DATA_HOME nor $HOME is set (use --root)")]
+    #[error(
+        "cannot find a place for the store: neither $XDG_DATA_HOME nor $HOME is set (use --root)"
+    )]
     NoHome,
     #[error("unknown storage driver {0:?} (known: overlay, vfs)")]
     UnknownDriver(String),
@@ -93,7 +101,11 @@ pub fn resolve(env: &Env, flags: &Overrides, conf: &Overrides) -> Result<StorePa
     if !DRIVERS.contains(&driver.as_str()) {
         return Err(PathsError::UnknownDriver(driver));
     }
-    Ok(StorePaths { graphroot, runroot, driver })
+    Ok(StorePaths {
+        graphroot,
+        runroot,
+        driver,
+    })
 }
 
 #[cfg(test)]
@@ -136,18 +148,38 @@ mod tests {
 
     #[test]
     fn flags_beat_conf_beat_defaults() {
-        let conf = Overrides { root: Some("/conf".into()), runroot: None, driver: Some("vfs".into()) };
-        let flags = Overrides { root: Some("/flag".into()), runroot: None, driver: None };
+        let conf = Overrides {
+            root: Some("/conf".into()),
+            runroot: None,
+            driver: Some("vfs".into()),
+        };
+        let flags = Overrides {
+            root: Some("/flag".into()),
+            runroot: None,
+            driver: None,
+        };
         let p = resolve(&user_env(), &flags, &conf).unwrap();
         assert_eq!(p.graphroot, PathBuf::from("/flag"));
         assert_eq!(p.driver, "vfs");
-        let bad = Overrides { driver: Some("btrfs".into()), ..Default::default() };
+        let bad = Overrides {
+            driver: Some("btrfs".into()),
+            ..Default::default()
+        };
         assert!(resolve(&user_env(), &bad, &Overrides::default()).is_err());
     }
 
     #[test]
     fn no_home_is_an_error() {
-        let env = Env { euid: 1000, home: None, xdg_data_home: None, xdg_runtime_dir: None, xdg_config_home: None };
-        assert!(matches!(resolve(&env, &Overrides::default(), &Overrides::default()), Err(PathsError::NoHome)));
+        let env = Env {
+            euid: 1000,
+            home: None,
+            xdg_data_home: None,
+            xdg_runtime_dir: None,
+            xdg_config_home: None,
+        };
+        assert!(matches!(
+            resolve(&env, &Overrides::default(), &Overrides::default()),
+            Err(PathsError::NoHome)
+        ));
     }
 }

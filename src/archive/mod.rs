@@ -19,6 +19,9 @@ pub fn extract_layer<R: Read>(_tar: R, _layer_dir: &Path) -> Result<ExtractSumma
     Err(ArchiveError)
 }
 
-pub fn reassemble_layer<W: Write>(_layer_dir: &Path, _out: W) -> Result<(Digest, u64), ArchiveError> {
+pub fn reassemble_layer<W: Write>(
+    _layer_dir: &Path,
+    _out: W,
+) -> Result<(Digest, u64), ArchiveError> {
     Err(ArchiveError)
 }

@@ -1,1 +1,105 @@
-//! TODO
+//! Command-line definitions (clap derive structs only), spelled as Podman spells them.
+
+pub mod image;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use image::*;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coracle",
+    about = "Manage images and containers without a daemon, as an ordinary user",
+    version,
+    disable_version_flag = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Path to the graph root directory where images and containers are stored
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Path to the 'run directory' where all state information is stored
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runroot: Option<PathBuf>,
+    /// Select which storage driver is used to manage storage of images and containers (overlay, vfs)
+    #[arg(long, global = true, value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+    /// Log messages above specified level (trace, debug, info, warn, error, fatal, panic)
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// List images in local storage
+    Images(ImagesArgs),
+    /// Load image(s) from a tar archive
+    Load(LoadArgs),
+    /// Save image(s) to an archive
+    Save(SaveArgs),
+    /// Import a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Show history of a specified image
+    History(HistoryArgs),
+    /// Display the configuration of object denoted by ID
+    Inspect(InspectArgs),
+    /// Add an additional name to a local image
+    Tag(TagArgs),
+    /// Remove a name from a local image
+    Untag(UntagArgs),
+    /// Remove one or more images from local storage
+    Rmi(RmiArgs),
+    /// Display coracle related system information
+    Info(FormatArgs),
+    /// Display the coracle version information
+    Version(FormatArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images in local storage
+    #[command(alias = "ls")]
+    List(ImagesArgs),
+    /// Display the configuration of an image
+    Inspect(InspectArgs),
+    /// Show history of a specified image
+    History(HistoryArgs),
+    /// Print layer hierarchy of an image in a tree format
+    Tree(TreeArgs),
+    /// Add an additional name to a local image
+    Tag(TagArgs),
+    /// Remove a name from a local image
+    Untag(UntagArgs),
+    /// Load image(s) from a tar archive
+    Load(LoadArgs),
+    /// Save image(s) to an archive
+    Save(SaveArgs),
+    /// Import a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Remove one or more images from local storage
+    Rm(RmiArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+    /// Check if an image exists in local storage
+    Exists(ExistsArgs),
+}
+
+/// `--format` alone (info, version).
+#[derive(Debug, clap::Args)]
+pub struct FormatArgs {
+    /// Change the output format to JSON or a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+}

@@ -1,1 +1,103 @@
-//! TODO
+//! One file per command: arguments in, engine calls, output through `crate::output`.
+
+mod history;
+mod images;
+mod info;
+mod inspect;
+mod load;
+mod rmi;
+mod save;
+mod tag;
+mod tree;
+
+use std::io::Write;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, ImageCommand};
+use crate::config::{self, StorageConf};
+use crate::error::ExitStatus;
+use crate::paths::{self, Overrides, StorePaths};
+use crate::store::{LockMode, Store};
+
+/// What every command needs from the global flags.
+pub struct Context {
+    pub flags: Overrides,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Context {
+        Context {
+            flags: Overrides {
+                root: cli.root.clone(),
+                runroot: cli.runroot.clone(),
+                driver: cli.storage_driver.clone(),
+            },
+        }
+    }
+
+    /// The store's paths from flags, coracle's storage.conf and the defaults.
+    pub fn paths(&self) -> anyhow::Result<StorePaths> {
+        let conf = StorageConf::load(&config::Env::process()).context("reading storage.conf")?;
+        let conf = Overrides {
+            root: conf.graphroot,
+            runroot: conf.runroot,
+            driver: conf.driver,
+        };
+        Ok(paths::resolve(&paths::Env::current(), &self.flags, &conf)?)
+    }
+
+    pub fn open_store(&self, mode: LockMode, purpose: &str) -> anyhow::Result<Store> {
+        let paths = self.paths()?;
+        let root = paths.graphroot.display().to_string();
+        Store::open(paths, mode, purpose).with_context(|| format!("opening the store at {root}"))
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let ctx = Context::new(&cli);
+    if cli.version {
+        out(&format!("coracle version {}\n", env!("CARGO_PKG_VERSION")))?;
+        return Ok(ExitStatus::Success);
+    }
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let help = Cli::command().render_help().to_string();
+        out(&help)?;
+        return Ok(ExitStatus::Code(ExitStatus::OWN_ERROR));
+    };
+    match command {
+        Command::Images(a) => images::run(&ctx, &a),
+        Command::Load(a) => load::load(&ctx, &a),
+        Command::Save(a) => save::run(&ctx, &a),
+        Command::Import(a) => load::import(&ctx, &a),
+        Command::History(a) => history::run(&ctx, &a),
+        Command::Inspect(a) => inspect::run(&ctx, &a),
+        Command::Tag(a) => tag::tag(&ctx, &a),
+        Command::Untag(a) => tag::untag(&ctx, &a),
+        Command::Rmi(a) => rmi::rmi(&ctx, &a),
+        Command::Info(a) => info::info(&ctx, &a),
+        Command::Version(a) => info::version(&a),
+        Command::Image { command } => match command {
+            ImageCommand::List(a) => images::run(&ctx, &a),
+            ImageCommand::Inspect(a) => inspect::run(&ctx, &a),
+            ImageCommand::History(a) => history::run(&ctx, &a),
+            ImageCommand::Tree(a) => tree::run(&ctx, &a),
+            ImageCommand::Tag(a) => tag::tag(&ctx, &a),
+            ImageCommand::Untag(a) => tag::untag(&ctx, &a),
+            ImageCommand::Load(a) => load::load(&ctx, &a),
+            ImageCommand::Save(a) => save::run(&ctx, &a),
+            ImageCommand::Import(a) => load::import(&ctx, &a),
+            ImageCommand::Rm(a) => rmi::rmi(&ctx, &a),
+            ImageCommand::Prune(a) => rmi::prune(&ctx, &a),
+            ImageCommand::Exists(a) => tag::exists(&ctx, &a),
+        },
+    }
+}
+
+/// Writes user output to stdout (a closed pipe is reported to `main`, which exits quietly).
+pub fn out(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}

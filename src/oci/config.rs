@@ -62,7 +62,10 @@ pub struct ConfigError {
 
 impl ImageConfig {
     pub fn parse(digest: &Digest, data: &[u8]) -> Result<ImageConfig, ConfigError> {
-        serde_json::from_slice(data).map_err(|source| ConfigError { digest: digest.clone(), source })
+        serde_json::from_slice(data).map_err(|source| ConfigError {
+            digest: digest.clone(),
+            source,
+        })
     }
 
     /// The image's labels (`config.Labels`).

@@ -14,9 +14,18 @@ pub enum BlobError {
     #[error("blob {digest} is not in the store ({path})")]
     Missing { digest: Digest, path: PathBuf },
     #[error("reading blob {digest} from {path}")]
-    Read { digest: Digest, path: PathBuf, #[source] source: io::Error },
+    Read {
+        digest: Digest,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("writing blob to {path}")]
-    Write { path: PathBuf, #[source] source: io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The blob directory of a store.
@@ -46,9 +55,16 @@ impl Blobs {
         let path = self.path(digest);
         fs::read(&path).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
-                BlobError::Missing { digest: digest.clone(), path: path.clone() }
+                BlobError::Missing {
+                    digest: digest.clone(),
+                    path: path.clone(),
+                }
             } else {
-                BlobError::Read { digest: digest.clone(), path: path.clone(), source }
+                BlobError::Read {
+                    digest: digest.clone(),
+                    path: path.clone(),
+                    source,
+                }
             }
         })
     }
@@ -57,9 +73,16 @@ impl Blobs {
         let path = self.path(digest);
         File::open(&path).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
-                BlobError::Missing { digest: digest.clone(), path: path.clone() }
+                BlobError::Missing {
+                    digest: digest.clone(),
+                    path: path.clone(),
+                }
             } else {
-                BlobError::Read { digest: digest.clone(), path: path.clone(), source }
+                BlobError::Read {
+                    digest: digest.clone(),
+                    path: path.clone(),
+                    source,
+                }
             }
         })
     }
@@ -98,15 +121,23 @@ pub struct StagedBlobWriter {
 
 impl StagedBlobWriter {
     pub fn create(path: PathBuf) -> Result<Self, BlobError> {
-        let file = File::create(&path).map_err(|source| BlobError::Write { path: path.clone(), source })?;
-        Ok(StagedBlobWriter { path, inner: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)) })
+        let file = File::create(&path).map_err(|source| BlobError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(StagedBlobWriter {
+            path,
+            inner: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)),
+        })
     }
 
     /// Flushes and returns the digest, size and path of what was written.
     pub fn finish(self) -> Result<(Digest, u64, PathBuf), BlobError> {
         let (digest, size, buf) = self.inner.finish();
-        buf.into_inner()
-            .map_err(|e| BlobError::Write { path: self.path.clone(), source: e.into_error() })?;
+        buf.into_inner().map_err(|e| BlobError::Write {
+            path: self.path.clone(),
+            source: e.into_error(),
+        })?;
         Ok((digest, size, self.path))
     }
 }

@@ -17,7 +17,11 @@ pub enum GcError {
     #[error(transparent)]
     Images(#[from] ImageRecordError),
     #[error("listing {path}")]
-    List { path: PathBuf, #[source] source: io::Error },
+    List {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Staging(#[from] StagingError),
 }
@@ -38,11 +42,11 @@ pub fn collect(store: &Store) -> Result<Collected, GcError> {
         live_blobs.insert(img.id.clone());
         live_blobs.insert(img.digest.clone());
     }
-    let layer_ids = store
-        .layers()
-        .list()
-        .map_err(|source| GcError::List { path: store.layers().dir().to_path_buf(), source })?;
-    let trash = store.staging("gc")?;
+    let layer_ids = store.layers().list().map_err(|source| GcError::List {
+        path: store.layers().dir().to_path_buf(),
+        source,
+    })?;
+    let trash = crate::store::Staging::create(&store.tmp_dir(), "gc")?;
     let mut out = Collected::default();
     for id in layer_ids {
         if live_layers.contains(&id) {
@@ -53,15 +57,18 @@ pub fn collect(store: &Store) -> Result<Collected, GcError> {
         }
         let from = store.layers().path(&id);
         let to = trash.path().join(format!("layer-{}", id.hex()));
-        std::fs::rename(&from, &to)
-            .map_err(|source| StagingError::Rename { from: from.clone(), to: to.clone(), source })?;
+        std::fs::rename(&from, &to).map_err(|source| StagingError::Rename {
+            from: from.clone(),
+            to: to.clone(),
+            source,
+        })?;
         crate::failpoint!("rmi.layer-moved");
         out.layers.push(id);
     }
-    let blob_ids = store
-        .blobs()
-        .list()
-        .map_err(|source| GcError::List { path: store.blobs().dir().to_path_buf(), source })?;
+    let blob_ids = store.blobs().list().map_err(|source| GcError::List {
+        path: store.blobs().dir().to_path_buf(),
+        source,
+    })?;
     for id in blob_ids {
         if !live_blobs.contains(&id) {
             staging::remove_all(&store.blobs().path(&id))?;

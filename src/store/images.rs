@@ -58,11 +58,23 @@ impl ImageRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum ImageRecordError {
     #[error("reading image record {path}")]
-    Read { path: PathBuf, #[source] source: io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("image record {path} is not valid JSON")]
-    Parse { path: PathBuf, #[source] source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("writing image record {path}")]
-    Write { path: PathBuf, #[source] source: io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Staging(#[from] StagingError),
 }
@@ -84,7 +96,9 @@ impl Images {
     pub fn get(&self, id: &Digest) -> Result<Option<ImageRecord>, ImageRecordError> {
         let path = self.path(id);
         match fs::read(&path) {
-            Ok(data) => serde_json::from_slice(&data).map(Some).map_err(|source| ImageRecordError::Parse { path, source }),
+            Ok(data) => serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|source| ImageRecordError::Parse { path, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ImageRecordError::Read { path, source }),
         }
@@ -95,16 +109,26 @@ impl Images {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(ImageRecordError::Read { path: self.dir.clone(), source }),
+            Err(source) => {
+                return Err(ImageRecordError::Read {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
         };
         let mut out = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| ImageRecordError::Read { path: self.dir.clone(), source })?;
+            let entry = entry.map_err(|source| ImageRecordError::Read {
+                path: self.dir.clone(),
+                source,
+            })?;
             let name = entry.file_name();
             let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
                 continue;
             };
-            let Ok(id) = Digest::from_hex(hex) else { continue };
+            let Ok(id) = Digest::from_hex(hex) else {
+                continue;
+            };
             if let Some(rec) = self.get(&id)? {
                 out.push(rec);
             }
@@ -115,9 +139,14 @@ impl Images {
     /// Writes a record through `staging_dir` and renames it into place durably.
     pub fn put(&self, staging_dir: &Path, record: &ImageRecord) -> Result<(), ImageRecordError> {
         let staged = staging_dir.join(format!("image-{}.json", record.id.hex()));
-        let data = serde_json::to_vec_pretty(record)
-            .map_err(|e| ImageRecordError::Write { path: staged.clone(), source: e.into() })?;
-        write_synced(&staged, &data).map_err(|source| ImageRecordError::Write { path: staged.clone(), source })?;
+        let data = serde_json::to_vec_pretty(record).map_err(|e| ImageRecordError::Write {
+            path: staged.clone(),
+            source: e.into(),
+        })?;
+        write_synced(&staged, &data).map_err(|source| ImageRecordError::Write {
+            path: staged.clone(),
+            source,
+        })?;
         staging::rename_durably(&staged, &self.path(&record.id))?;
         Ok(())
     }

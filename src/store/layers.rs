@@ -41,11 +41,23 @@ pub enum LayerError {
     #[error("layer {diff_id} is not in the store")]
     Missing { diff_id: Digest },
     #[error("reading layer record {path}")]
-    Read { path: PathBuf, #[source] source: io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("layer record {path} is not valid JSON")]
-    Parse { path: PathBuf, #[source] source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("writing layer record {path}")]
-    Write { path: PathBuf, #[source] source: io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -74,8 +86,12 @@ impl Layers {
     pub fn get(&self, diff_id: &Digest) -> Result<LayerRecord, LayerError> {
         let path = self.path(diff_id).join(RECORD);
         match fs::read(&path) {
-            Ok(data) => serde_json::from_slice(&data).map_err(|source| LayerError::Parse { path, source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(LayerError::Missing { diff_id: diff_id.clone() }),
+            Ok(data) => {
+                serde_json::from_slice(&data).map_err(|source| LayerError::Parse { path, source })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(LayerError::Missing {
+                diff_id: diff_id.clone(),
+            }),
             Err(source) => Err(LayerError::Read { path, source }),
         }
     }
@@ -110,6 +126,9 @@ impl Layers {
 /// Writes a layer record into a staged layer directory (before it is renamed into the store).
 pub fn write_record(layer_dir: &Path, record: &LayerRecord) -> Result<(), LayerError> {
     let path = layer_dir.join(RECORD);
-    let data = serde_json::to_vec_pretty(record).map_err(|e| LayerError::Write { path: path.clone(), source: e.into() })?;
+    let data = serde_json::to_vec_pretty(record).map_err(|e| LayerError::Write {
+        path: path.clone(),
+        source: e.into(),
+    })?;
     fs::write(&path, data).map_err(|source| LayerError::Write { path, source })
 }

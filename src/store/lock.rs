@@ -23,9 +23,17 @@ pub enum LockMode {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("opening the store lock {path}")]
-    Open { path: PathBuf, #[source] source: io::Error },
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("locking the store lock {path}")]
-    Lock { path: PathBuf, #[source] source: io::Error },
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// A held store lock; released on drop.
@@ -45,7 +53,10 @@ impl StoreLock {
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|source| LockError::Open { path: path.to_path_buf(), source })?;
+            .map_err(|source| LockError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let attempt = match mode {
             LockMode::Shared => file.try_lock_shared(),
             LockMode::Exclusive => file.try_lock(),
@@ -62,16 +73,25 @@ impl StoreLock {
                     LockMode::Shared => file.lock_shared(),
                     LockMode::Exclusive => file.lock(),
                 };
-                res.map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
+                res.map_err(|source| LockError::Lock {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             }
             Err(TryLockError::Error(source)) => {
-                return Err(LockError::Lock { path: path.to_path_buf(), source });
+                return Err(LockError::Lock {
+                    path: path.to_path_buf(),
+                    source,
+                });
             }
         }
         if mode == LockMode::Exclusive {
             // Best effort: only a note for whoever waits next.
             let note = format!("held by pid {} ({purpose})\n", std::process::id());
-            let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(note.as_bytes()));
+            let _ = file
+                .set_len(0)
+                .and_then(|_| file.rewind())
+                .and_then(|_| file.write_all(note.as_bytes()));
         }
         Ok(StoreLock { file, mode })
     }
@@ -86,7 +106,10 @@ impl StoreLock {
         if self.mode == LockMode::Exclusive {
             return Ok(());
         }
-        self.file.unlock().map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
+        self.file.unlock().map_err(|source| LockError::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
         *self = StoreLock::acquire(path, LockMode::Exclusive, purpose)?;
         Ok(())
     }

@@ -1,8 +1,10 @@
-//! Finding an image from what a user typed: a full or short ID, a manifest digest, a name
-//! (normalised and matched as Podman matches short names), or `name@digest`.
+//! Finding an image from what a user typed, in libimage's order: a full ID or digest, then the
+//! name's candidates as exact stored names (`localhost/NAME`, `docker.io/library/NAME`, ...),
+//! then a unique ID prefix, then a short name matched against any stored repository that ends
+//! with it (`crate::oci::reference::LookupName`).
 
 use crate::oci::digest::Digest;
-use crate::oci::reference;
+use crate::oci::reference::{self, LookupName, Reference};
 use crate::store::images::ImageRecord;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,23 +25,33 @@ pub enum Matched {
 }
 
 /// Finds the one image `input` designates among `images`.
-pub fn find<'a>(images: &'a [ImageRecord], input: &str) -> Result<(&'a ImageRecord, Matched), LookupError> {
+pub fn find<'a>(
+    images: &'a [ImageRecord],
+    input: &str,
+) -> Result<(&'a ImageRecord, Matched), LookupError> {
     let trimmed = input.strip_prefix("sha256:").unwrap_or(input);
-    // A full ID or manifest digest.
-    if let Ok(d) = Digest::from_hex(trimmed) {
-        if let Some(img) = images.iter().find(|i| i.id == d || i.digest == d) {
-            return Ok((img, Matched::Id));
+    if let Ok(d) = Digest::from_hex(trimmed)
+        && let Some(img) = images.iter().find(|i| i.id == d || i.digest == d)
+    {
+        return Ok((img, Matched::Id));
+    }
+    let lookup = LookupName::parse(input, &[]).ok();
+    if let Some(lookup) = &lookup {
+        for candidate in lookup.candidates() {
+            if let Some(hit) = find_exact(images, candidate, lookup.digest()) {
+                return Ok(hit);
+            }
         }
     }
-    // A name, possibly with @digest.
-    if let Some((img, name)) = find_by_name(images, input) {
-        return Ok((img, name));
-    }
-    // A unique ID prefix.
-    let is_hex = !trimmed.is_empty() && trimmed.len() <= 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex = !trimmed.is_empty()
+        && trimmed.len() <= 64
+        && trimmed.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hex {
         let lower = trimmed.to_ascii_lowercase();
-        let hits: Vec<&ImageRecord> = images.iter().filter(|i| i.id.hex().starts_with(&lower)).collect();
+        let hits: Vec<&ImageRecord> = images
+            .iter()
+            .filter(|i| i.id.hex().starts_with(&lower))
+            .collect();
         match hits.len() {
             0 => {}
             1 => return Ok((hits[0], Matched::Id)),
@@ -51,34 +63,61 @@ pub fn find<'a>(images: &'a [ImageRecord], input: &str) -> Result<(&'a ImageReco
             }
         }
     }
-    Err(LookupError::NotKnown(input.to_string()))
-}
-
-fn find_by_name<'a>(images: &'a [ImageRecord], input: &str) -> Option<(&'a ImageRecord, Matched)> {
-    let (name_part, digest) = match input.rsplit_once('@') {
-        Some((n, d)) => (n, d.parse::<Digest>().ok()),
-        None => (input, None),
-    };
-    if let Some(digest) = digest {
-        // name@digest: the digest decides; the name must match the repository of one of the names.
-        return images.iter().find(|i| i.digest == digest && i.names.iter().any(|n| {
-            reference::repository_matches(name_part, n)
-        })).map(|i| (i, Matched::Id));
-    }
-    // Exact stored names first, then Podman's short-name matching.
-    for img in images {
-        if let Some(n) = img.names.iter().find(|n| n.as_str() == input) {
-            return Some((img, Matched::Name(n.clone())));
-        }
-    }
-    let mut best: Option<(&ImageRecord, String)> = None;
-    for img in images {
-        if let Some(n) = img.names.iter().find(|n| reference::name_matches(input, n)) {
-            // Podman prefers the most recently added image when several match.
-            if best.as_ref().is_none_or(|(b, _)| img.added > b.added) {
+    if let Some(lookup) = &lookup {
+        // The most recently added image wins when several match, as in Podman.
+        let mut best: Option<(&ImageRecord, String)> = None;
+        for img in images {
+            if lookup.digest().is_some_and(|d| *d != img.digest) {
+                continue;
+            }
+            let hit = img
+                .names
+                .iter()
+                .find(|n| parse_stored(n).is_some_and(|r| lookup.matches_repo_suffix(&r)));
+            if let Some(n) = hit
+                && best.as_ref().is_none_or(|(b, _)| img.added > b.added)
+            {
                 best = Some((img, n.clone()));
             }
         }
+        if let Some((img, n)) = best {
+            let matched = if lookup.digest().is_some() {
+                Matched::Id
+            } else {
+                Matched::Name(n)
+            };
+            return Ok((img, matched));
+        }
     }
-    best.map(|(img, n)| (img, Matched::Name(n)))
+    Err(LookupError::NotKnown(input.to_string()))
+}
+
+fn find_exact<'a>(
+    images: &'a [ImageRecord],
+    candidate: &Reference,
+    digest: Option<&Digest>,
+) -> Option<(&'a ImageRecord, Matched)> {
+    match digest {
+        Some(d) => images
+            .iter()
+            .find(|i| {
+                &i.digest == d
+                    && i.names
+                        .iter()
+                        .any(|n| parse_stored(n).is_some_and(|r| r.same_repository(candidate)))
+            })
+            .map(|i| (i, Matched::Id)),
+        None => {
+            let wanted = candidate.to_string();
+            images
+                .iter()
+                .find(|i| i.names.contains(&wanted))
+                .map(|i| (i, Matched::Name(wanted.clone())))
+        }
+    }
+}
+
+/// A stored name as a reference (stored names are always full).
+pub fn parse_stored(name: &str) -> Option<Reference> {
+    reference::normalize_docker(name).ok()
 }

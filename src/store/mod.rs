@@ -30,7 +30,11 @@ pub use staging::Staging;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("creating store directory {path}")]
-    Create { path: PathBuf, #[source] source: io::Error },
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Lock(#[from] lock::LockError),
     #[error(transparent)]
@@ -58,7 +62,10 @@ impl Store {
         for sub in ["", "blobs/sha256", "layers", "images", "tmp"] {
             let dir = root.join(sub);
             if !dir.is_dir() {
-                fs::create_dir_all(&dir).map_err(|source| StoreError::Create { path: dir.clone(), source })?;
+                fs::create_dir_all(&dir).map_err(|source| StoreError::Create {
+                    path: dir.clone(),
+                    source,
+                })?;
             }
         }
         let lock = StoreLock::acquire(&root.join("storage.lock"), mode, purpose)?;

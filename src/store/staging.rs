@@ -13,13 +13,30 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StagingError {
     #[error("creating staging directory {path}")]
-    Create { path: PathBuf, #[source] source: io::Error },
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("removing stale staging data {path}")]
-    Remove { path: PathBuf, #[source] source: io::Error },
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("flushing {path} to disk")]
-    Sync { path: PathBuf, #[source] source: io::Error },
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("renaming {from} to {to}")]
-    Rename { from: PathBuf, to: PathBuf, #[source] source: io::Error },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// A private directory for one operation's new objects; removed on drop.
@@ -35,17 +52,32 @@ impl Staging {
     /// Creates `tmp/<purpose>-<pid>-<n>/` and locks it. Call with the store lock held (shared
     /// is enough) so that [`clean_stale`] cannot run in between.
     pub fn create(tmp: &Path, purpose: &str) -> Result<Staging, StagingError> {
-        fs::create_dir_all(tmp).map_err(|source| StagingError::Create { path: tmp.to_path_buf(), source })?;
+        fs::create_dir_all(tmp).map_err(|source| StagingError::Create {
+            path: tmp.to_path_buf(),
+            source,
+        })?;
         let pid = std::process::id();
         for n in 0u32.. {
             let name = format!("{purpose}-{pid}-{n}");
             let lock_path = tmp.join(format!("{name}.lock"));
-            let lock = match OpenOptions::new().write(true).create_new(true).open(&lock_path) {
+            let lock = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock_path)
+            {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(source) => return Err(StagingError::Create { path: lock_path, source }),
+                Err(source) => {
+                    return Err(StagingError::Create {
+                        path: lock_path,
+                        source,
+                    });
+                }
             };
-            lock.lock().map_err(|source| StagingError::Create { path: lock_path.clone(), source })?;
+            lock.lock().map_err(|source| StagingError::Create {
+                path: lock_path.clone(),
+                source,
+            })?;
             let dir = tmp.join(&name);
             match fs::create_dir(&dir) {
                 Ok(()) => {}
@@ -56,7 +88,12 @@ impl Staging {
                 }
                 Err(source) => return Err(StagingError::Create { path: dir, source }),
             }
-            return Ok(Staging { dir, lock_path, _lock: lock, keep: false });
+            return Ok(Staging {
+                dir,
+                lock_path,
+                _lock: lock,
+                keep: false,
+            });
         }
         unreachable!("u32 staging names exhausted")
     }
@@ -68,8 +105,14 @@ impl Staging {
     /// Flushes everything written so far in this file system with one `syncfs`, cheaper
     /// than an fsync per extracted file.
     pub fn sync(&self) -> Result<(), StagingError> {
-        let dir = File::open(&self.dir).map_err(|source| StagingError::Sync { path: self.dir.clone(), source })?;
-        rustix::fs::syncfs(&dir).map_err(|e| StagingError::Sync { path: self.dir.clone(), source: e.into() })
+        let dir = File::open(&self.dir).map_err(|source| StagingError::Sync {
+            path: self.dir.clone(),
+            source,
+        })?;
+        rustix::fs::syncfs(&dir).map_err(|e| StagingError::Sync {
+            path: self.dir.clone(),
+            source: e.into(),
+        })
     }
 
     /// Leaves the directory in place when dropped (for debugging a failed test).
@@ -89,7 +132,11 @@ impl Drop for Staging {
 
 /// Renames `from` to `to` and makes the rename durable by syncing `to`'s directory.
 pub fn rename_durably(from: &Path, to: &Path) -> Result<(), StagingError> {
-    fs::rename(from, to).map_err(|source| StagingError::Rename { from: from.to_path_buf(), to: to.to_path_buf(), source })?;
+    fs::rename(from, to).map_err(|source| StagingError::Rename {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
+    })?;
     if let Some(parent) = to.parent() {
         sync_dir(parent)?;
     }
@@ -100,7 +147,10 @@ pub fn rename_durably(from: &Path, to: &Path) -> Result<(), StagingError> {
 pub fn sync_dir(dir: &Path) -> Result<(), StagingError> {
     File::open(dir)
         .and_then(|f| f.sync_all())
-        .map_err(|source| StagingError::Sync { path: dir.to_path_buf(), source })
+        .map_err(|source| StagingError::Sync {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 /// Removes the staging directories of commands that died. Returns how many were removed.
@@ -109,12 +159,20 @@ pub fn clean_stale(tmp: &Path) -> Result<usize, StagingError> {
     let entries = match fs::read_dir(tmp) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(source) => return Err(StagingError::Remove { path: tmp.to_path_buf(), source }),
+        Err(source) => {
+            return Err(StagingError::Remove {
+                path: tmp.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut removed = 0;
     let mut names: Vec<String> = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| StagingError::Remove { path: tmp.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| StagingError::Remove {
+            path: tmp.to_path_buf(),
+            source,
+        })?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     for name in &names {
@@ -160,7 +218,10 @@ pub fn remove_all(path: &Path) -> Result<(), StagingError> {
     match res {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(StagingError::Remove { path: path.to_path_buf(), source }),
+        Err(source) => Err(StagingError::Remove {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

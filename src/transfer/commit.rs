@@ -41,14 +41,24 @@ impl ImagePlan {
         origin: &str,
     ) -> Result<ImagePlan, TransferError> {
         let dir = staging.join("blobs");
-        fs::create_dir_all(&dir).map_err(|source| TransferError::Write { path: dir.display().to_string(), source })?;
-        let blob_err = |source| TransferError::Blob { origin: origin.to_string(), source };
+        fs::create_dir_all(&dir).map_err(|source| TransferError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let blob_err = |source| TransferError::Blob {
+            origin: origin.to_string(),
+            source,
+        };
         crate::failpoint!("load.blob.writing");
         let config_digest = blobs::stage_bytes(&dir, &config_bytes).map_err(blob_err)?;
         let manifest_digest = blobs::stage_bytes(&dir, &manifest_bytes).map_err(blob_err)?;
         crate::failpoint!("load.blob.written");
-        let config = ImageConfig::parse(&config_digest, &config_bytes)
-            .map_err(|e| TransferError::Json { origin: origin.to_string(), what: format!("config {config_digest}"), source: e.source })?;
+        let config =
+            ImageConfig::parse(&config_digest, &config_bytes).map_err(|e| TransferError::Json {
+                origin: origin.to_string(),
+                what: format!("config {config_digest}"),
+                source: e.source,
+            })?;
         for layer in &layers {
             if let Some(layer_dir) = &layer.dir {
                 let record = LayerRecord {
@@ -78,7 +88,11 @@ impl ImagePlan {
 }
 
 /// Commits every plan; returns the resulting image records in plan order.
-pub fn commit(store: &mut Store, staging: &Staging, plans: Vec<ImagePlan>) -> Result<Vec<ImageRecord>, TransferError> {
+pub fn commit(
+    store: &mut Store,
+    staging: &Staging,
+    plans: Vec<ImagePlan>,
+) -> Result<Vec<ImageRecord>, TransferError> {
     // Flush everything staged with one syncfs before anything becomes visible.
     staging.sync()?;
     crate::failpoint!("load.blob.synced");
@@ -98,14 +112,21 @@ pub fn commit(store: &mut Store, staging: &Staging, plans: Vec<ImagePlan>) -> Re
             let Some(dir) = &layer.dir else {
                 return Err(TransferError::Invalid {
                     origin: "store".into(),
-                    message: format!("layer {} was removed while this load ran; run it again", layer.diff_id),
+                    message: format!(
+                        "layer {} was removed while this load ran; run it again",
+                        layer.diff_id
+                    ),
                 });
             };
             if let Some((blob, path)) = &layer.compressed {
                 moved_blobs |= move_blob(store, &blob.digest, path)?;
             }
             let to = store.layers().path(&layer.diff_id);
-            fs::rename(dir, &to).map_err(|source| staging::StagingError::Rename { from: dir.clone(), to: to.clone(), source })?;
+            fs::rename(dir, &to).map_err(|source| staging::StagingError::Rename {
+                from: dir.clone(),
+                to: to.clone(),
+                source,
+            })?;
             moved_layers = true;
             crate::failpoint!("load.commit.layer-renamed");
         }
@@ -133,13 +154,21 @@ fn move_blob(store: &Store, digest: &Digest, staged: &Path) -> Result<bool, Tran
         return Ok(false);
     }
     let to = store.blobs().path(digest);
-    fs::rename(staged, &to).map_err(|source| staging::StagingError::Rename { from: staged.to_path_buf(), to, source })?;
+    fs::rename(staged, &to).map_err(|source| staging::StagingError::Rename {
+        from: staged.to_path_buf(),
+        to,
+        source,
+    })?;
     crate::failpoint!("load.commit.blob-renamed");
     Ok(true)
 }
 
 /// Writes (or updates) the record of one committed image and takes its names from others.
-fn put_image(store: &Store, staging_dir: &Path, plan: &ImagePlan) -> Result<ImageRecord, TransferError> {
+fn put_image(
+    store: &Store,
+    staging_dir: &Path,
+    plan: &ImagePlan,
+) -> Result<ImageRecord, TransferError> {
     let mut record = match store.images().get(&plan.config_digest)? {
         Some(existing) => existing,
         None => ImageRecord {
@@ -165,7 +194,11 @@ fn put_image(store: &Store, staging_dir: &Path, plan: &ImagePlan) -> Result<Imag
 }
 
 /// Removes `owner`'s names from every other image.
-pub fn take_names(store: &Store, staging_dir: &Path, owner: &ImageRecord) -> Result<(), TransferError> {
+pub fn take_names(
+    store: &Store,
+    staging_dir: &Path,
+    owner: &ImageRecord,
+) -> Result<(), TransferError> {
     for mut other in store.images().list()? {
         if other.id == owner.id {
             continue;

@@ -25,7 +25,10 @@ pub enum LoadSource {
     /// OCI layout directory.
     Path(PathBuf),
     /// `oci:DIR[:REF]`
-    OciDir { dir: PathBuf, reference: Option<String> },
+    OciDir {
+        dir: PathBuf,
+        reference: Option<String>,
+    },
     /// `oci-archive:FILE` / `docker-archive:FILE` (contents decide either way)
     Archive(PathBuf),
     Stdin,
@@ -34,13 +37,18 @@ pub enum LoadSource {
 impl LoadSource {
     /// Parses `-i`'s argument: a path, or `transport:path` as Podman accepts them.
     pub fn parse(input: Option<&str>) -> LoadSource {
-        let Some(input) = input else { return LoadSource::Stdin };
+        let Some(input) = input else {
+            return LoadSource::Stdin;
+        };
         if let Some(rest) = input.strip_prefix("oci:") {
             let (dir, reference) = match rest.split_once(':') {
                 Some((d, r)) => (d, Some(r.to_string())),
                 None => (rest, None),
             };
-            return LoadSource::OciDir { dir: PathBuf::from(dir), reference };
+            return LoadSource::OciDir {
+                dir: PathBuf::from(dir),
+                reference,
+            };
         }
         for prefix in ["oci-archive:", "docker-archive:"] {
             if let Some(rest) = input.strip_prefix(prefix) {
@@ -59,17 +67,27 @@ pub fn load(store: &mut Store, source: &LoadSource) -> Result<Vec<ImageRecord>, 
     let staging = store.staging("load")?;
     crate::failpoint!("load.staging-created");
     let plans = match source {
-        LoadSource::OciDir { dir, reference } => load_oci_dir(store, dir, reference.as_deref(), staging.path())?,
+        LoadSource::OciDir { dir, reference } => {
+            load_oci_dir(store, dir, reference.as_deref(), staging.path())?
+        }
         LoadSource::Path(p) if p.is_dir() => load_oci_dir(store, p, None, staging.path())?,
         LoadSource::Path(p) | LoadSource::Archive(p) => {
             let origin = p.display().to_string();
-            let file = File::open(p).map_err(|source| TransferError::Archive { origin: origin.clone(), source })?;
+            let file = File::open(p).map_err(|source| TransferError::Archive {
+                origin: origin.clone(),
+                source,
+            })?;
             let reader = BufReader::with_capacity(1 << 20, file);
             plans_from_archive(store, reader, &origin, staging.path())?
         }
         LoadSource::Stdin => {
             let stdin = io::stdin().lock();
-            plans_from_archive(store, BufReader::with_capacity(1 << 20, stdin), "stdin", staging.path())?
+            plans_from_archive(
+                store,
+                BufReader::with_capacity(1 << 20, stdin),
+                "stdin",
+                staging.path(),
+            )?
         }
     };
     let records = commit::commit(store, &staging, plans)?;
@@ -78,15 +96,31 @@ pub fn load(store: &mut Store, source: &LoadSource) -> Result<Vec<ImageRecord>, 
     Ok(records)
 }
 
-fn plans_from_archive<R: Read>(store: &Store, reader: R, origin: &str, staging: &Path) -> Result<Vec<ImagePlan>, TransferError> {
+fn plans_from_archive<R: Read>(
+    store: &Store,
+    reader: R,
+    origin: &str,
+    staging: &Path,
+) -> Result<Vec<ImagePlan>, TransferError> {
     // The archive may be gzip-compressed as a whole (`docker save | gzip`).
     let mut reader = reader;
-    let head = scan::read_head(&mut reader, 4).map_err(|source| TransferError::Archive { origin: origin.to_string(), source })?;
+    let head = scan::read_head(&mut reader, 4).map_err(|source| TransferError::Archive {
+        origin: origin.to_string(),
+        source,
+    })?;
     let chained = io::Cursor::new(head.clone()).chain(reader);
     let scan = match scan::sniff(&head) {
-        scan::Compression::Gzip => scan::scan_archive(flate2::read::MultiGzDecoder::new(chained), origin, staging, store)?,
+        scan::Compression::Gzip => scan::scan_archive(
+            flate2::read::MultiGzDecoder::new(chained),
+            origin,
+            staging,
+            store,
+        )?,
         scan::Compression::Zstd => {
-            let dec = zstd::Decoder::new(chained).map_err(|source| TransferError::Archive { origin: origin.to_string(), source })?;
+            let dec = zstd::Decoder::new(chained).map_err(|source| TransferError::Archive {
+                origin: origin.to_string(),
+                source,
+            })?;
             scan::scan_archive(dec, origin, staging, store)?
         }
         scan::Compression::None => scan::scan_archive(chained, origin, staging, store)?,
@@ -94,34 +128,65 @@ fn plans_from_archive<R: Read>(store: &Store, reader: R, origin: &str, staging: 
     if scan.file("manifest.json").is_some() {
         docker_plans(&scan, origin, staging)
     } else if scan.file("index.json").is_some() {
-        let index = parse_json::<Index>(scan.file("index.json").unwrap_or_default(), origin, "index.json")?;
+        let index = parse_json::<Index>(
+            scan.file("index.json").unwrap_or_default(),
+            origin,
+            "index.json",
+        )?;
         let source = ScanBlobs { scan: &scan };
         oci_plans(&source, &index, None, origin, staging)
     } else {
-        Err(TransferError::UnknownFormat { origin: origin.to_string() })
+        Err(TransferError::UnknownFormat {
+            origin: origin.to_string(),
+        })
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(data: &[u8], origin: &str, what: &str) -> Result<T, TransferError> {
-    serde_json::from_slice(data).map_err(|source| TransferError::Json { origin: origin.to_string(), what: what.to_string(), source })
+fn parse_json<T: serde::de::DeserializeOwned>(
+    data: &[u8],
+    origin: &str,
+    what: &str,
+) -> Result<T, TransferError> {
+    serde_json::from_slice(data).map_err(|source| TransferError::Json {
+        origin: origin.to_string(),
+        what: what.to_string(),
+        source,
+    })
 }
 
 /// docker-archive: `manifest.json` lists config and layer files per image.
-fn docker_plans(scan: &Scan, origin: &str, staging: &Path) -> Result<Vec<ImagePlan>, TransferError> {
-    let items: Vec<DockerArchiveItem> = parse_json(scan.file("manifest.json").unwrap_or_default(), origin, "manifest.json")?;
+fn docker_plans(
+    scan: &Scan,
+    origin: &str,
+    staging: &Path,
+) -> Result<Vec<ImagePlan>, TransferError> {
+    let items: Vec<DockerArchiveItem> = parse_json(
+        scan.file("manifest.json").unwrap_or_default(),
+        origin,
+        "manifest.json",
+    )?;
     if items.is_empty() {
-        return Err(TransferError::Invalid { origin: origin.to_string(), message: "manifest.json lists no image".into() });
+        return Err(TransferError::Invalid {
+            origin: origin.to_string(),
+            message: "manifest.json lists no image".into(),
+        });
     }
     let mut plans = Vec::new();
     for item in items {
-        let config = scan.file(&item.config).ok_or_else(|| TransferError::Missing {
-            origin: origin.to_string(),
-            what: "manifest.json".into(),
-            missing: item.config.clone(),
-        })?;
+        let config = scan
+            .file(&item.config)
+            .ok_or_else(|| TransferError::Missing {
+                origin: origin.to_string(),
+                what: "manifest.json".into(),
+                missing: item.config.clone(),
+            })?;
         let config_digest = Digest::of_bytes(config);
-        let parsed = ImageConfig::parse(&config_digest, config)
-            .map_err(|e| TransferError::Json { origin: origin.to_string(), what: item.config.clone(), source: e.source })?;
+        let parsed =
+            ImageConfig::parse(&config_digest, config).map_err(|e| TransferError::Json {
+                origin: origin.to_string(),
+                what: item.config.clone(),
+                source: e.source,
+            })?;
         let mut layers = Vec::new();
         for path in &item.layers {
             let layer = scan.layer(path).ok_or_else(|| TransferError::Missing {
@@ -142,28 +207,50 @@ fn docker_plans(scan: &Scan, origin: &str, staging: &Path) -> Result<Vec<ImagePl
                 "mediaType": manifest::DOCKER_LAYER_GZIP, "size": l.tar_size, "digest": l.diff_id.to_string()
             })).collect::<Vec<_>>(),
         });
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| TransferError::Write { path: "manifest".into(), source: e.into() })?;
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| TransferError::Write {
+            path: "manifest".into(),
+            source: e.into(),
+        })?;
         let names = item
             .repo_tags
             .iter()
             .map(|t| {
-                reference::normalize_docker(t).map_err(|e| TransferError::Invalid {
-                    origin: origin.to_string(),
-                    message: format!("manifest.json: bad RepoTag {t:?}: {e}"),
-                })
+                reference::normalize_docker(t)
+                    .map(|r| r.to_string())
+                    .map_err(|e| TransferError::Invalid {
+                        origin: origin.to_string(),
+                        message: format!("manifest.json: bad RepoTag {t:?}: {e}"),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        plans.push(ImagePlan::new(config.to_vec(), manifest_bytes, manifest::DOCKER_MANIFEST.into(), layers, names, staging, origin)?);
+        plans.push(ImagePlan::new(
+            config.to_vec(),
+            manifest_bytes,
+            manifest::DOCKER_MANIFEST.into(),
+            layers,
+            names,
+            staging,
+            origin,
+        )?);
     }
     Ok(plans)
 }
 
-fn check_diff_ids(config: &ImageConfig, layers: &[StagedLayer], origin: &str, what: &str) -> Result<(), TransferError> {
+fn check_diff_ids(
+    config: &ImageConfig,
+    layers: &[StagedLayer],
+    origin: &str,
+    what: &str,
+) -> Result<(), TransferError> {
     let want = &config.rootfs.diff_ids;
     if want.len() != layers.len() {
         return Err(TransferError::Invalid {
             origin: origin.to_string(),
-            message: format!("{what} lists {} layers (rootfs.diff_ids) but the manifest has {}", want.len(), layers.len()),
+            message: format!(
+                "{what} lists {} layers (rootfs.diff_ids) but the manifest has {}",
+                want.len(),
+                layers.len()
+            ),
         });
     }
     for (i, (expected, layer)) in want.iter().zip(layers).enumerate() {
@@ -183,7 +270,11 @@ fn check_diff_ids(config: &ImageConfig, layers: &[StagedLayer], origin: &str, wh
 /// Where the blobs of an OCI layout come from: an archive already scanned, or a directory.
 trait BlobSource {
     fn json(&self, digest: &Digest) -> Result<Option<Vec<u8>>, TransferError>;
-    fn layer(&self, desc: &Descriptor, staging: &Path) -> Result<Option<StagedLayer>, TransferError>;
+    fn layer(
+        &self,
+        desc: &Descriptor,
+        staging: &Path,
+    ) -> Result<Option<StagedLayer>, TransferError>;
 }
 
 struct ScanBlobs<'a> {
@@ -192,10 +283,20 @@ struct ScanBlobs<'a> {
 
 impl BlobSource for ScanBlobs<'_> {
     fn json(&self, digest: &Digest) -> Result<Option<Vec<u8>>, TransferError> {
-        Ok(self.scan.file(&format!("blobs/sha256/{}", digest.hex())).map(<[u8]>::to_vec))
+        Ok(self
+            .scan
+            .file(&format!("blobs/sha256/{}", digest.hex()))
+            .map(<[u8]>::to_vec))
     }
-    fn layer(&self, desc: &Descriptor, _staging: &Path) -> Result<Option<StagedLayer>, TransferError> {
-        Ok(self.scan.layer(&format!("blobs/sha256/{}", desc.digest.hex())).cloned())
+    fn layer(
+        &self,
+        desc: &Descriptor,
+        _staging: &Path,
+    ) -> Result<Option<StagedLayer>, TransferError> {
+        Ok(self
+            .scan
+            .layer(&format!("blobs/sha256/{}", desc.digest.hex()))
+            .cloned())
     }
 }
 
@@ -211,10 +312,18 @@ impl BlobSource for DirBlobs<'_> {
         match fs::read(&path) {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(TransferError::Entry { origin: self.origin.to_string(), path: path.display().to_string(), source }),
+            Err(source) => Err(TransferError::Entry {
+                origin: self.origin.to_string(),
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
-    fn layer(&self, desc: &Descriptor, staging: &Path) -> Result<Option<StagedLayer>, TransferError> {
+    fn layer(
+        &self,
+        desc: &Descriptor,
+        staging: &Path,
+    ) -> Result<Option<StagedLayer>, TransferError> {
         if let Some(known) = scan::known_layer(self.store, &desc.digest) {
             return Ok(Some(known));
         }
@@ -223,12 +332,24 @@ impl BlobSource for DirBlobs<'_> {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
-                return Err(TransferError::Entry { origin: self.origin.to_string(), path: path.display().to_string(), source });
+                return Err(TransferError::Entry {
+                    origin: self.origin.to_string(),
+                    path: path.display().to_string(),
+                    source,
+                });
             }
         };
         let what = format!("blobs/sha256/{}", desc.digest.hex());
-        let dir = staging.join("layers").join(format!("dir-{}", desc.digest.hex()));
-        let layer = scan::stage_layer(BufReader::with_capacity(1 << 20, file), &what, &dir, staging, self.origin)?;
+        let dir = staging
+            .join("layers")
+            .join(format!("dir-{}", desc.digest.hex()));
+        let layer = scan::stage_layer(
+            BufReader::with_capacity(1 << 20, file),
+            &what,
+            &dir,
+            staging,
+            self.origin,
+        )?;
         if layer.blob_digest != desc.digest {
             return Err(TransferError::DigestMismatch {
                 origin: self.origin.to_string(),
@@ -242,21 +363,42 @@ impl BlobSource for DirBlobs<'_> {
     }
 }
 
-fn load_oci_dir(store: &Store, dir: &Path, reference: Option<&str>, staging: &Path) -> Result<Vec<ImagePlan>, TransferError> {
+fn load_oci_dir(
+    store: &Store,
+    dir: &Path,
+    reference: Option<&str>,
+    staging: &Path,
+) -> Result<Vec<ImagePlan>, TransferError> {
     let origin = dir.display().to_string();
     let index_path = dir.join("index.json");
     let data = fs::read(&index_path).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => TransferError::UnknownFormat { origin: origin.clone() },
-        _ => TransferError::Entry { origin: origin.clone(), path: "index.json".into(), source },
+        io::ErrorKind::NotFound => TransferError::UnknownFormat {
+            origin: origin.clone(),
+        },
+        _ => TransferError::Entry {
+            origin: origin.clone(),
+            path: "index.json".into(),
+            source,
+        },
     })?;
     let index: Index = parse_json(&data, &origin, "index.json")?;
-    let source = DirBlobs { dir, store, origin: &origin };
+    let source = DirBlobs {
+        dir,
+        store,
+        origin: &origin,
+    };
     oci_plans(&source, &index, reference, &origin, staging)
 }
 
 /// The image manifests an OCI index leads to: nested indexes are followed, choosing the
 /// host's platform when an index offers several.
-fn oci_plans(source: &dyn BlobSource, index: &Index, reference: Option<&str>, origin: &str, staging: &Path) -> Result<Vec<ImagePlan>, TransferError> {
+fn oci_plans(
+    source: &dyn BlobSource,
+    index: &Index,
+    reference: Option<&str>,
+    origin: &str,
+    staging: &Path,
+) -> Result<Vec<ImagePlan>, TransferError> {
     let mut plans = Vec::new();
     for desc in &index.manifests {
         let ref_name = desc.annotations.get(manifest::REF_NAME).cloned();
@@ -265,39 +407,69 @@ fn oci_plans(source: &dyn BlobSource, index: &Index, reference: Option<&str>, or
         {
             continue;
         }
-        let Some(manifest_desc) = pick_manifest(source, desc, origin, 0)? else { continue };
+        let Some(manifest_desc) = pick_manifest(source, desc, origin, 0)? else {
+            continue;
+        };
         let names = match &ref_name {
-            Some(r) => reference::name_from_oci_ref(r).into_iter().collect(),
+            Some(r) => name_from_oci_ref(r).into_iter().collect(),
             None => Vec::new(),
         };
         plans.push(oci_plan(source, &manifest_desc, names, origin, staging)?);
     }
     if plans.is_empty() {
         return Err(match reference {
-            Some(r) => TransferError::NoSuchReference { origin: origin.to_string(), reference: r.to_string() },
-            None => TransferError::Invalid { origin: origin.to_string(), message: "index.json lists no image".into() },
+            Some(r) => TransferError::NoSuchReference {
+                origin: origin.to_string(),
+                reference: r.to_string(),
+            },
+            None => TransferError::Invalid {
+                origin: origin.to_string(),
+                message: "index.json lists no image".into(),
+            },
         });
     }
     Ok(plans)
 }
 
-fn read_verified(source: &dyn BlobSource, desc: &Descriptor, origin: &str, what: &str) -> Result<Vec<u8>, TransferError> {
-    let data = source.json(&desc.digest)?.ok_or_else(|| TransferError::Missing {
-        origin: origin.to_string(),
-        what: what.to_string(),
-        missing: format!("blob {}", desc.digest),
-    })?;
+fn read_verified(
+    source: &dyn BlobSource,
+    desc: &Descriptor,
+    origin: &str,
+    what: &str,
+) -> Result<Vec<u8>, TransferError> {
+    let data = source
+        .json(&desc.digest)?
+        .ok_or_else(|| TransferError::Missing {
+            origin: origin.to_string(),
+            what: what.to_string(),
+            missing: format!("blob {}", desc.digest),
+        })?;
     let actual = Digest::of_bytes(&data);
     if actual != desc.digest {
-        return Err(TransferError::DigestMismatch { origin: origin.to_string(), what: format!("blob {}", desc.digest), expected: desc.digest.clone(), actual });
+        return Err(TransferError::DigestMismatch {
+            origin: origin.to_string(),
+            what: format!("blob {}", desc.digest),
+            expected: desc.digest.clone(),
+            actual,
+        });
     }
     if data.len() as u64 != desc.size {
-        return Err(TransferError::SizeMismatch { origin: origin.to_string(), what: format!("blob {}", desc.digest), expected: desc.size, actual: data.len() as u64 });
+        return Err(TransferError::SizeMismatch {
+            origin: origin.to_string(),
+            what: format!("blob {}", desc.digest),
+            expected: desc.size,
+            actual: data.len() as u64,
+        });
     }
     Ok(data)
 }
 
-fn pick_manifest(source: &dyn BlobSource, desc: &Descriptor, origin: &str, depth: u32) -> Result<Option<Descriptor>, TransferError> {
+fn pick_manifest(
+    source: &dyn BlobSource,
+    desc: &Descriptor,
+    origin: &str,
+    depth: u32,
+) -> Result<Option<Descriptor>, TransferError> {
     if manifest::is_manifest(&desc.media_type) {
         return Ok(Some(desc.clone()));
     }
@@ -310,7 +482,11 @@ fn pick_manifest(source: &dyn BlobSource, desc: &Descriptor, origin: &str, depth
     let chosen = nested
         .manifests
         .iter()
-        .find(|m| m.platform.as_ref().is_some_and(|p| p.architecture == arch && p.os == "linux"))
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.architecture == arch && p.os == "linux")
+        })
         .or_else(|| nested.manifests.iter().find(|m| m.platform.is_none()));
     match chosen {
         Some(m) => pick_manifest(source, m, origin, depth + 1),
@@ -321,24 +497,45 @@ fn pick_manifest(source: &dyn BlobSource, desc: &Descriptor, origin: &str, depth
     }
 }
 
-fn oci_plan(source: &dyn BlobSource, desc: &Descriptor, names: Vec<String>, origin: &str, staging: &Path) -> Result<ImagePlan, TransferError> {
+fn oci_plan(
+    source: &dyn BlobSource,
+    desc: &Descriptor,
+    names: Vec<String>,
+    origin: &str,
+    staging: &Path,
+) -> Result<ImagePlan, TransferError> {
     let manifest_bytes = read_verified(source, desc, origin, "index.json")?;
     let what = format!("manifest {}", desc.digest);
     let m: Manifest = parse_json(&manifest_bytes, origin, &what)?;
     let config = read_verified(source, &m.config, origin, &what)?;
-    let parsed = ImageConfig::parse(&m.config.digest, &config)
-        .map_err(|e| TransferError::Json { origin: origin.to_string(), what: format!("config {}", m.config.digest), source: e.source })?;
+    let parsed =
+        ImageConfig::parse(&m.config.digest, &config).map_err(|e| TransferError::Json {
+            origin: origin.to_string(),
+            what: format!("config {}", m.config.digest),
+            source: e.source,
+        })?;
     let mut layers = Vec::new();
     for l in &m.layers {
-        let layer = source.layer(l, staging)?.ok_or_else(|| TransferError::Missing {
-            origin: origin.to_string(),
-            what: what.clone(),
-            missing: format!("layer blob {}", l.digest),
-        })?;
+        let layer = source
+            .layer(l, staging)?
+            .ok_or_else(|| TransferError::Missing {
+                origin: origin.to_string(),
+                what: what.clone(),
+                missing: format!("layer blob {}", l.digest),
+            })?;
         if layer.dir.is_some() {
-            let size = layer.compressed.as_ref().map(|(c, _)| c.size).unwrap_or(layer.tar_size);
+            let size = layer
+                .compressed
+                .as_ref()
+                .map(|(c, _)| c.size)
+                .unwrap_or(layer.tar_size);
             if size != l.size {
-                return Err(TransferError::SizeMismatch { origin: origin.to_string(), what: format!("layer blob {}", l.digest), expected: l.size, actual: size });
+                return Err(TransferError::SizeMismatch {
+                    origin: origin.to_string(),
+                    what: format!("layer blob {}", l.digest),
+                    expected: l.size,
+                    actual: size,
+                });
             }
         }
         let mut layer = layer;
@@ -347,9 +544,34 @@ fn oci_plan(source: &dyn BlobSource, desc: &Descriptor, names: Vec<String>, orig
         }
         layers.push(layer);
     }
-    check_diff_ids(&parsed, &layers, origin, &format!("config {}", m.config.digest))?;
-    let media_type = m.media_type.clone().unwrap_or_else(|| desc.media_type.clone());
-    ImagePlan::new(config, manifest_bytes, media_type, layers, names, staging, origin)
+    check_diff_ids(
+        &parsed,
+        &layers,
+        origin,
+        &format!("config {}", m.config.digest),
+    )?;
+    let media_type = m
+        .media_type
+        .clone()
+        .unwrap_or_else(|| desc.media_type.clone());
+    ImagePlan::new(
+        config,
+        manifest_bytes,
+        media_type,
+        layers,
+        names,
+        staging,
+        origin,
+    )
+}
+
+/// The image name an OCI layout's `ref.name` annotation gives: a full reference is a name; a
+/// bare tag (`latest`), as `skopeo copy oci:DIR:latest` writes, names nothing.
+fn name_from_oci_ref(r: &str) -> Option<String> {
+    if !r.contains('/') && !r.contains(':') {
+        return None;
+    }
+    reference::normalize_docker(r).ok().map(|r| r.to_string())
 }
 
 #[cfg(test)]
@@ -359,12 +581,27 @@ mod tests {
     #[test]
     fn parses_sources() {
         assert_eq!(LoadSource::parse(None), LoadSource::Stdin);
-        assert_eq!(LoadSource::parse(Some("x.tar")), LoadSource::Path("x.tar".into()));
+        assert_eq!(
+            LoadSource::parse(Some("x.tar")),
+            LoadSource::Path("x.tar".into())
+        );
         assert_eq!(
             LoadSource::parse(Some("oci:/d:latest")),
-            LoadSource::OciDir { dir: "/d".into(), reference: Some("latest".into()) }
+            LoadSource::OciDir {
+                dir: "/d".into(),
+                reference: Some("latest".into())
+            }
         );
-        assert_eq!(LoadSource::parse(Some("oci:/d")), LoadSource::OciDir { dir: "/d".into(), reference: None });
-        assert_eq!(LoadSource::parse(Some("docker-archive:/a.tar:busybox:latest")), LoadSource::Archive("/a.tar".into()));
+        assert_eq!(
+            LoadSource::parse(Some("oci:/d")),
+            LoadSource::OciDir {
+                dir: "/d".into(),
+                reference: None
+            }
+        );
+        assert_eq!(
+            LoadSource::parse(Some("docker-archive:/a.tar:busybox:latest")),
+            LoadSource::Archive("/a.tar".into())
+        );
     }
 }

@@ -21,31 +21,74 @@ use crate::store::staging::StagingError;
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     #[error("reading archive {origin}")]
-    Archive { origin: String, #[source] source: io::Error },
+    Archive {
+        origin: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("reading {path} in {origin}")]
-    Entry { origin: String, path: String, #[source] source: io::Error },
+    Entry {
+        origin: String,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("extracting layer {path} of {origin}")]
-    Layer { origin: String, path: String, #[source] source: ArchiveError },
+    Layer {
+        origin: String,
+        path: String,
+        #[source]
+        source: ArchiveError,
+    },
     #[error("{path} in {origin} is {size} bytes, too large for image metadata")]
-    TooLarge { origin: String, path: String, size: u64 },
+    TooLarge {
+        origin: String,
+        path: String,
+        size: u64,
+    },
     #[error("{path} in {origin}: only sha256 digests are supported")]
     UnsupportedDigest { origin: String, path: String },
     #[error("{origin}: {what} has digest {actual}, expected {expected}")]
-    DigestMismatch { origin: String, what: String, expected: Digest, actual: Digest },
+    DigestMismatch {
+        origin: String,
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("{origin}: {what} has {actual} bytes, its descriptor says {expected}")]
-    SizeMismatch { origin: String, what: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        origin: String,
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{origin}: {what} names {missing}, which the archive lacks")]
-    Missing { origin: String, what: String, missing: String },
+    Missing {
+        origin: String,
+        what: String,
+        missing: String,
+    },
     #[error("{origin}: {what} is not valid JSON")]
-    Json { origin: String, what: String, #[source] source: serde_json::Error },
-    #[error("{origin}: {0}", origin = .origin)]
+    Json {
+        origin: String,
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
-    #[error("{origin} is neither a docker-archive nor an OCI archive or layout (no manifest.json or index.json)")]
+    #[error(
+        "{origin} is neither a docker-archive nor an OCI archive or layout (no manifest.json or index.json)"
+    )]
     UnknownFormat { origin: String },
     #[error("{origin}: no image matches {reference:?}")]
     NoSuchReference { origin: String, reference: String },
     #[error("{origin}: blob error")]
-    Blob { origin: String, #[source] source: BlobError },
+    Blob {
+        origin: String,
+        #[source]
+        source: BlobError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -57,9 +100,19 @@ pub enum TransferError {
     #[error(transparent)]
     StoreBlob(#[from] BlobError),
     #[error("writing {path}")]
-    Write { path: String, #[source] source: io::Error },
+    Write {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("layer {diff_id} could not be reproduced")]
-    Reassemble { diff_id: Digest, #[source] source: ArchiveError },
-    #[error("layer {diff_id} read back with digest {actual}: the stored layer was changed or damaged")]
+    Reassemble {
+        diff_id: Digest,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error(
+        "layer {diff_id} read back with digest {actual}: the stored layer was changed or damaged"
+    )]
     LayerChanged { diff_id: Digest, actual: Digest },
 }

@@ -51,9 +51,19 @@ pub struct SaveItem {
 /// Where a blob or file of the output goes: a tar stream or a directory.
 trait Sink {
     /// Adds a file of `size` bytes whose content `fill` writes.
-    fn add(&mut self, name: &str, size: u64, fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), TransferError>) -> Result<(), TransferError>;
+    fn add(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), TransferError>,
+    ) -> Result<(), TransferError>;
     fn add_bytes(&mut self, name: &str, data: &[u8]) -> Result<(), TransferError> {
-        self.add(name, data.len() as u64, &mut |w| w.write_all(data).map_err(|source| TransferError::Write { path: name.to_string(), source }))
+        self.add(name, data.len() as u64, &mut |w| {
+            w.write_all(data).map_err(|source| TransferError::Write {
+                path: name.to_string(),
+                source,
+            })
+        })
     }
     fn add_dir(&mut self, name: &str) -> Result<(), TransferError>;
 }
@@ -66,11 +76,18 @@ struct TarSink<W: Write> {
 impl<W: Write> TarSink<W> {
     fn header(&mut self, name: &str, size: u64, kind: tar::EntryType) -> Result<(), TransferError> {
         let mut h = tar::Header::new_ustar();
-        let err = |source: io::Error| TransferError::Write { path: name.to_string(), source };
+        let err = |source: io::Error| TransferError::Write {
+            path: name.to_string(),
+            source,
+        };
         h.set_path(name).map_err(err)?;
         h.set_size(size);
         h.set_entry_type(kind);
-        h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_uid(0);
         h.set_gid(0);
         h.set_mtime(0);
@@ -82,15 +99,26 @@ impl<W: Write> TarSink<W> {
         self.out
             .write_all(&[0u8; 1024])
             .and_then(|_| self.out.flush())
-            .map_err(|source| TransferError::Write { path: "end of archive".into(), source })?;
+            .map_err(|source| TransferError::Write {
+                path: "end of archive".into(),
+                source,
+            })?;
         Ok(self.out)
     }
 }
 
 impl<W: Write> Sink for TarSink<W> {
-    fn add(&mut self, name: &str, size: u64, fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), TransferError>) -> Result<(), TransferError> {
+    fn add(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), TransferError>,
+    ) -> Result<(), TransferError> {
         self.header(name, size, tar::EntryType::Regular)?;
-        let mut counted = CountingWriter { inner: &mut self.out, n: 0 };
+        let mut counted = CountingWriter {
+            inner: &mut self.out,
+            n: 0,
+        };
         fill(&mut counted)?;
         if counted.n != size {
             return Err(TransferError::Write {
@@ -99,11 +127,20 @@ impl<W: Write> Sink for TarSink<W> {
             });
         }
         let pad = (512 - size % 512) % 512;
-        self.out.write_all(&vec![0u8; pad as usize]).map_err(|source| TransferError::Write { path: name.to_string(), source })
+        self.out
+            .write_all(&vec![0u8; pad as usize])
+            .map_err(|source| TransferError::Write {
+                path: name.to_string(),
+                source,
+            })
     }
 
     fn add_dir(&mut self, name: &str) -> Result<(), TransferError> {
-        self.header(&format!("{}/", name.trim_end_matches('/')), 0, tar::EntryType::Directory)
+        self.header(
+            &format!("{}/", name.trim_end_matches('/')),
+            0,
+            tar::EntryType::Directory,
+        )
     }
 }
 
@@ -128,21 +165,37 @@ struct DirSink {
 }
 
 impl Sink for DirSink {
-    fn add(&mut self, name: &str, _size: u64, fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), TransferError>) -> Result<(), TransferError> {
+    fn add(
+        &mut self,
+        name: &str,
+        _size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), TransferError>,
+    ) -> Result<(), TransferError> {
         let path = self.root.join(name);
-        let err = |source: io::Error| TransferError::Write { path: path.display().to_string(), source };
+        let err = |source: io::Error| TransferError::Write {
+            path: path.display().to_string(),
+            source,
+        };
         let mut f = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(err)?);
         fill(&mut f)?;
         f.flush().map_err(err)
     }
     fn add_dir(&mut self, name: &str) -> Result<(), TransferError> {
         let path = self.root.join(name);
-        fs::create_dir_all(&path).map_err(|source| TransferError::Write { path: path.display().to_string(), source })
+        fs::create_dir_all(&path).map_err(|source| TransferError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     }
 }
 
 /// Writes `items` to `out` (a tar stream) in an archive format.
-pub fn save_archive<W: Write>(store: &Store, items: &[SaveItem], format: SaveFormat, out: W) -> Result<W, TransferError> {
+pub fn save_archive<W: Write>(
+    store: &Store,
+    items: &[SaveItem],
+    format: SaveFormat,
+    out: W,
+) -> Result<W, TransferError> {
     let mut sink = TarSink { out };
     match format {
         SaveFormat::DockerArchive => write_docker_archive(store, items, &mut sink)?,
@@ -153,9 +206,19 @@ pub fn save_archive<W: Write>(store: &Store, items: &[SaveItem], format: SaveFor
 }
 
 /// Writes `items` into the directory `dir` (created; must not hold anything else).
-pub fn save_dir(store: &Store, items: &[SaveItem], format: SaveFormat, dir: &Path) -> Result<(), TransferError> {
-    fs::create_dir_all(dir).map_err(|source| TransferError::Write { path: dir.display().to_string(), source })?;
-    let mut sink = DirSink { root: dir.to_path_buf() };
+pub fn save_dir(
+    store: &Store,
+    items: &[SaveItem],
+    format: SaveFormat,
+    dir: &Path,
+) -> Result<(), TransferError> {
+    fs::create_dir_all(dir).map_err(|source| TransferError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut sink = DirSink {
+        root: dir.to_path_buf(),
+    };
     match format {
         SaveFormat::OciDir => write_oci_layout(store, items, &mut sink),
         SaveFormat::DockerDir => write_docker_dir(store, items, &mut sink),
@@ -167,26 +230,43 @@ pub fn save_dir(store: &Store, items: &[SaveItem], format: SaveFormat, dir: &Pat
 fn write_layer(store: &Store, diff_id: &Digest, out: &mut dyn Write) -> Result<(), TransferError> {
     let dir = store.layers().path(diff_id);
     let mut hashing = HashingWriter::new(out);
-    archive::reassemble_layer(&dir, &mut hashing).map_err(|source| TransferError::Reassemble { diff_id: diff_id.clone(), source })?;
+    archive::reassemble_layer(&dir, &mut hashing).map_err(|source| TransferError::Reassemble {
+        diff_id: diff_id.clone(),
+        source,
+    })?;
     let (actual, _, _) = hashing.finish();
     if &actual != diff_id {
-        return Err(TransferError::LayerChanged { diff_id: diff_id.clone(), actual });
+        return Err(TransferError::LayerChanged {
+            diff_id: diff_id.clone(),
+            actual,
+        });
     }
     Ok(())
 }
 
 fn copy_blob(store: &Store, digest: &Digest, out: &mut dyn Write) -> Result<(), TransferError> {
     let mut f = store.blobs().open(digest)?;
-    io::copy(&mut f, out).map_err(|source| TransferError::Write { path: format!("blob {digest}"), source })?;
+    io::copy(&mut f, out).map_err(|source| TransferError::Write {
+        path: format!("blob {digest}"),
+        source,
+    })?;
     Ok(())
 }
 
 fn docker_repo_tag(name: &str) -> Option<String> {
     // A digested name cannot be a RepoTag.
-    if name.contains('@') { None } else { Some(name.to_string()) }
+    if name.contains('@') {
+        None
+    } else {
+        Some(name.to_string())
+    }
 }
 
-fn write_docker_archive(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> Result<(), TransferError> {
+fn write_docker_archive(
+    store: &Store,
+    items: &[SaveItem],
+    sink: &mut dyn Sink,
+) -> Result<(), TransferError> {
     let mut written_layers = std::collections::HashSet::new();
     let mut manifest = Vec::new();
     for item in items {
@@ -209,7 +289,10 @@ fn write_docker_archive(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) 
             "Layers": layer_names,
         }));
     }
-    let data = serde_json::to_vec(&manifest).map_err(|e| TransferError::Write { path: "manifest.json".into(), source: e.into() })?;
+    let data = serde_json::to_vec(&manifest).map_err(|e| TransferError::Write {
+        path: "manifest.json".into(),
+        source: e.into(),
+    })?;
     sink.add_bytes("manifest.json", &data)
 }
 
@@ -219,7 +302,11 @@ fn oci_manifest(store: &Store, img: &ImageRecord) -> Result<(Vec<u8>, Manifest),
     if img.manifest_media_type == manifest::OCI_MANIFEST {
         let data = store.blobs().read(&img.digest)?;
         if let Ok(m) = serde_json::from_slice::<Manifest>(&data) {
-            let complete = m.layers.iter().zip(&img.layers).all(|(l, diff)| &l.digest == diff || store.blobs().contains(&l.digest));
+            let complete = m
+                .layers
+                .iter()
+                .zip(&img.layers)
+                .all(|(l, diff)| &l.digest == diff || store.blobs().contains(&l.digest));
             if complete && m.layers.len() == img.layers.len() {
                 return Ok((data, m));
             }
@@ -237,8 +324,14 @@ fn oci_manifest(store: &Store, img: &ImageRecord) -> Result<(Vec<u8>, Manifest),
         "config": {"mediaType": manifest::OCI_CONFIG, "digest": img.id.to_string(), "size": config.len()},
         "layers": layers,
     });
-    let data = serde_json::to_vec(&value).map_err(|e| TransferError::Write { path: "manifest".into(), source: e.into() })?;
-    let m = serde_json::from_slice(&data).map_err(|e| TransferError::Write { path: "manifest".into(), source: e.into() })?;
+    let data = serde_json::to_vec(&value).map_err(|e| TransferError::Write {
+        path: "manifest".into(),
+        source: e.into(),
+    })?;
+    let m = serde_json::from_slice(&data).map_err(|e| TransferError::Write {
+        path: "manifest".into(),
+        source: e.into(),
+    })?;
     Ok((data, m))
 }
 
@@ -261,18 +354,29 @@ fn write_manifest_blobs(
         }
         if &desc.digest == diff_id && !store.blobs().contains(&desc.digest) {
             let rec = store.layers().get(diff_id)?;
-            sink.add(&blob_name(&desc.digest), rec.tar_size, &mut |w| write_layer(store, diff_id, w))?;
+            sink.add(&blob_name(&desc.digest), rec.tar_size, &mut |w| {
+                write_layer(store, diff_id, w)
+            })?;
         } else {
             let size = fs::metadata(store.blobs().path(&desc.digest))
-                .map_err(|source| TransferError::Write { path: format!("blob {}", desc.digest), source })?
+                .map_err(|source| TransferError::Write {
+                    path: format!("blob {}", desc.digest),
+                    source,
+                })?
                 .len();
-            sink.add(&blob_name(&desc.digest), size, &mut |w| copy_blob(store, &desc.digest, w))?;
+            sink.add(&blob_name(&desc.digest), size, &mut |w| {
+                copy_blob(store, &desc.digest, w)
+            })?;
         }
     }
     Ok(())
 }
 
-fn write_oci_layout(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> Result<(), TransferError> {
+fn write_oci_layout(
+    store: &Store,
+    items: &[SaveItem],
+    sink: &mut dyn Sink,
+) -> Result<(), TransferError> {
     sink.add_bytes("oci-layout", br#"{"imageLayoutVersion": "1.0.0"}"#)?;
     sink.add_dir("blobs")?;
     sink.add_dir("blobs/sha256")?;
@@ -282,11 +386,22 @@ fn write_oci_layout(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> R
         let img = &item.image;
         let (data, m) = oci_manifest(store, img)?;
         let digest = Digest::of_bytes(&data);
-        write_manifest_blobs(store, img, &m, sink, &|d| format!("blobs/sha256/{}", d.hex()), &mut written)?;
+        write_manifest_blobs(
+            store,
+            img,
+            &m,
+            sink,
+            &|d| format!("blobs/sha256/{}", d.hex()),
+            &mut written,
+        )?;
         if written.insert(digest.clone()) {
             sink.add_bytes(&format!("blobs/sha256/{}", digest.hex()), &data)?;
         }
-        let names: Vec<Option<&String>> = if item.names.is_empty() { vec![None] } else { item.names.iter().map(Some).collect() };
+        let names: Vec<Option<&String>> = if item.names.is_empty() {
+            vec![None]
+        } else {
+            item.names.iter().map(Some).collect()
+        };
         for name in names {
             let mut entry = serde_json::json!({"mediaType": manifest::OCI_MANIFEST, "digest": digest.to_string(), "size": data.len()});
             if let Some(n) = name {
@@ -296,13 +411,22 @@ fn write_oci_layout(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> R
         }
     }
     let index = serde_json::json!({"schemaVersion": 2, "manifests": index_entries});
-    let data = serde_json::to_vec(&index).map_err(|e| TransferError::Write { path: "index.json".into(), source: e.into() })?;
+    let data = serde_json::to_vec(&index).map_err(|e| TransferError::Write {
+        path: "index.json".into(),
+        source: e.into(),
+    })?;
     sink.add_bytes("index.json", &data)
 }
 
 /// Docker's `dir:` layout (`podman save --format docker-dir`): one image, Docker schema 2.
-fn write_docker_dir(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> Result<(), TransferError> {
-    let Some(item) = items.first() else { return Ok(()) };
+fn write_docker_dir(
+    store: &Store,
+    items: &[SaveItem],
+    sink: &mut dyn Sink,
+) -> Result<(), TransferError> {
+    let Some(item) = items.first() else {
+        return Ok(());
+    };
     let img = &item.image;
     let config = store.blobs().read(&img.id)?;
     let mut layers = Vec::new();
@@ -316,8 +440,14 @@ fn write_docker_dir(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> R
         "config": {"mediaType": manifest::DOCKER_CONFIG, "size": config.len(), "digest": img.id.to_string()},
         "layers": layers,
     });
-    let data = serde_json::to_vec(&value).map_err(|e| TransferError::Write { path: "manifest.json".into(), source: e.into() })?;
-    let m: Manifest = serde_json::from_slice(&data).map_err(|e| TransferError::Write { path: "manifest.json".into(), source: e.into() })?;
+    let data = serde_json::to_vec(&value).map_err(|e| TransferError::Write {
+        path: "manifest.json".into(),
+        source: e.into(),
+    })?;
+    let m: Manifest = serde_json::from_slice(&data).map_err(|e| TransferError::Write {
+        path: "manifest.json".into(),
+        source: e.into(),
+    })?;
     let mut written = std::collections::HashSet::new();
     write_manifest_blobs(store, img, &m, sink, &|d| d.hex().to_string(), &mut written)?;
     sink.add_bytes("manifest.json", &data)?;
@@ -327,6 +457,9 @@ fn write_docker_dir(store: &Store, items: &[SaveItem], sink: &mut dyn Sink) -> R
 /// The parsed config of a stored image.
 pub fn image_config(store: &Store, img: &ImageRecord) -> Result<ImageConfig, TransferError> {
     let data = store.blobs().read(&img.id)?;
-    ImageConfig::parse(&img.id, &data)
-        .map_err(|e| TransferError::Json { origin: "store".into(), what: format!("config {}", img.id), source: e.source })
+    ImageConfig::parse(&img.id, &data).map_err(|e| TransferError::Json {
+        origin: "store".into(),
+        what: format!("config {}", img.id),
+        source: e.source,
+    })
 }

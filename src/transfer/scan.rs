@@ -76,10 +76,18 @@ pub fn normalise(path: &str) -> String {
 }
 
 /// Reads the whole archive stream.
-pub fn scan_archive<R: Read>(reader: R, origin: &str, staging: &Path, store: &Store) -> Result<Scan, TransferError> {
+pub fn scan_archive<R: Read>(
+    reader: R,
+    origin: &str,
+    staging: &Path,
+    store: &Store,
+) -> Result<Scan, TransferError> {
     let mut scan = Scan::default();
     let mut ar = tar::Archive::new(reader);
-    let bad = |source: io::Error| TransferError::Archive { origin: origin.to_string(), source };
+    let bad = |source: io::Error| TransferError::Archive {
+        origin: origin.to_string(),
+        source,
+    };
     let mut seq = 0u32;
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -89,7 +97,10 @@ pub fn scan_archive<R: Read>(reader: R, origin: &str, staging: &Path, store: &St
             if let Ok(Some(target)) = entry.link_name() {
                 let target = target.to_string_lossy().into_owned();
                 let resolved = if kind.is_symlink() {
-                    let parent = Path::new(&path).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                    let parent = Path::new(&path)
+                        .parent()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     resolve_relative(&parent, &target)
                 } else {
                     normalise(&target)
@@ -102,21 +113,38 @@ pub fn scan_archive<R: Read>(reader: R, origin: &str, staging: &Path, store: &St
             continue;
         }
         let size = entry.size();
-        let head = read_head(&mut entry, 512).map_err(|source| TransferError::Entry { origin: origin.to_string(), path: path.clone(), source })?;
+        let head = read_head(&mut entry, 512).map_err(|source| TransferError::Entry {
+            origin: origin.to_string(),
+            path: path.clone(),
+            source,
+        })?;
         let looks_json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         if looks_json {
             if size > MAX_JSON {
-                return Err(TransferError::TooLarge { origin: origin.to_string(), path, size });
+                return Err(TransferError::TooLarge {
+                    origin: origin.to_string(),
+                    path,
+                    size,
+                });
             }
             let mut data = head;
             entry
                 .read_to_end(&mut data)
-                .map_err(|source| TransferError::Entry { origin: origin.to_string(), path: path.clone(), source })?;
+                .map_err(|source| TransferError::Entry {
+                    origin: origin.to_string(),
+                    path: path.clone(),
+                    source,
+                })?;
             scan.files.insert(path, data);
         } else if is_layer_candidate(&path) {
-            let name_digest = path.strip_prefix("blobs/sha256/").and_then(|h| Digest::from_hex(h).ok());
+            let name_digest = path
+                .strip_prefix("blobs/sha256/")
+                .and_then(|h| Digest::from_hex(h).ok());
             if path.starts_with("blobs/") && !path.starts_with("blobs/sha256/") {
-                return Err(TransferError::UnsupportedDigest { origin: origin.to_string(), path });
+                return Err(TransferError::UnsupportedDigest {
+                    origin: origin.to_string(),
+                    path,
+                });
             }
             if let Some(known) = name_digest.as_ref().and_then(|d| known_layer(store, d)) {
                 scan.layers.insert(path, known);
@@ -124,7 +152,13 @@ pub fn scan_archive<R: Read>(reader: R, origin: &str, staging: &Path, store: &St
             }
             seq += 1;
             let dir = staging.join("layers").join(format!("scan-{seq}"));
-            let layer = stage_layer(Cursor::new(head).chain(&mut entry), &path, &dir, staging, origin)?;
+            let layer = stage_layer(
+                Cursor::new(head).chain(&mut entry),
+                &path,
+                &dir,
+                staging,
+                origin,
+            )?;
             if let Some(expected) = name_digest
                 && expected != layer.blob_digest
             {
@@ -142,7 +176,11 @@ pub fn scan_archive<R: Read>(reader: R, origin: &str, staging: &Path, store: &St
             let mut data = head;
             entry
                 .read_to_end(&mut data)
-                .map_err(|source| TransferError::Entry { origin: origin.to_string(), path: path.clone(), source })?;
+                .map_err(|source| TransferError::Entry {
+                    origin: origin.to_string(),
+                    path: path.clone(),
+                    source,
+                })?;
             scan.files.insert(path, data);
         }
     }
@@ -170,7 +208,11 @@ fn is_layer_candidate(path: &str) -> bool {
 }
 
 fn resolve_relative(parent: &str, target: &str) -> String {
-    let mut parts: Vec<&str> = if target.starts_with('/') { Vec::new() } else { parent.split('/').filter(|p| !p.is_empty()).collect() };
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        parent.split('/').filter(|p| !p.is_empty()).collect()
+    };
     for comp in target.split('/') {
         match comp {
             "" | "." => {}
@@ -209,14 +251,28 @@ pub fn sniff(head: &[u8]) -> Compression {
 
 /// Extracts one layer blob (compressed or not) into `dir`, keeping a compressed blob's bytes
 /// in `staging/blobs/`.
-pub fn stage_layer<R: Read>(mut blob: R, what: &str, dir: &Path, staging: &Path, origin: &str) -> Result<StagedLayer, TransferError> {
-    let io_err = |source: io::Error| TransferError::Entry { origin: origin.to_string(), path: what.to_string(), source };
+pub fn stage_layer<R: Read>(
+    mut blob: R,
+    what: &str,
+    dir: &Path,
+    staging: &Path,
+    origin: &str,
+) -> Result<StagedLayer, TransferError> {
+    let io_err = |source: io::Error| TransferError::Entry {
+        origin: origin.to_string(),
+        path: what.to_string(),
+        source,
+    };
     fs::create_dir_all(dir).map_err(io_err)?;
     let head = read_head(&mut blob, 4).map_err(io_err)?;
     let compression = sniff(&head);
     let blob = Cursor::new(head).chain(blob);
     crate::failpoint!("load.layer.extracting");
-    let extract_err = |source: archive::ArchiveError| TransferError::Layer { origin: origin.to_string(), path: what.to_string(), source };
+    let extract_err = |source: archive::ArchiveError| TransferError::Layer {
+        origin: origin.to_string(),
+        path: what.to_string(),
+        source,
+    };
     if compression == Compression::None {
         let summary = archive::extract_layer(blob, dir).map_err(extract_err)?;
         return Ok(StagedLayer {
@@ -230,14 +286,27 @@ pub fn stage_layer<R: Read>(mut blob: R, what: &str, dir: &Path, staging: &Path,
     }
     let blobs_dir = staging.join("blobs");
     fs::create_dir_all(&blobs_dir).map_err(io_err)?;
-    let blob_path = blobs_dir.join(format!("incoming-{}", dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
-    let writer = StagedBlobWriter::create(blob_path).map_err(|e| TransferError::Blob { origin: origin.to_string(), source: e })?;
+    let blob_path = blobs_dir.join(format!(
+        "incoming-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let writer = StagedBlobWriter::create(blob_path).map_err(|e| TransferError::Blob {
+        origin: origin.to_string(),
+        source: e,
+    })?;
     crate::failpoint!("load.blob.writing");
-    let mut tee = Tee { inner: HashingReader::new(blob), copy: writer };
+    let mut tee = Tee {
+        inner: HashingReader::new(blob),
+        copy: writer,
+    };
     let summary = {
         let buffered = io::BufReader::with_capacity(1 << 20, &mut tee);
         match compression {
-            Compression::Gzip => archive::extract_layer(flate2::bufread::MultiGzDecoder::new(buffered), dir),
+            Compression::Gzip => {
+                archive::extract_layer(flate2::bufread::MultiGzDecoder::new(buffered), dir)
+            }
             _ => {
                 let dec = zstd::Decoder::with_buffer(buffered).map_err(io_err)?;
                 archive::extract_layer(dec, dir)
@@ -249,7 +318,10 @@ pub fn stage_layer<R: Read>(mut blob: R, what: &str, dir: &Path, staging: &Path,
     io::copy(&mut tee, &mut io::sink()).map_err(io_err)?;
     let Tee { inner, copy } = tee;
     let (blob_digest, blob_size, _) = inner.finish();
-    let (written_digest, _, staged_path) = copy.finish().map_err(|e| TransferError::Blob { origin: origin.to_string(), source: e })?;
+    let (written_digest, _, staged_path) = copy.finish().map_err(|e| TransferError::Blob {
+        origin: origin.to_string(),
+        source: e,
+    })?;
     debug_assert_eq!(written_digest, blob_digest);
     crate::failpoint!("load.blob.written");
     let final_path = blobs_dir.join(blob_digest.hex());
@@ -264,7 +336,11 @@ pub fn stage_layer<R: Read>(mut blob: R, what: &str, dir: &Path, staging: &Path,
         tar_size: summary.tar_size,
         entries: summary.entries,
         compressed: Some((
-            CompressedBlob { digest: blob_digest.clone(), media_type: media_type.to_string(), size: blob_size },
+            CompressedBlob {
+                digest: blob_digest.clone(),
+                media_type: media_type.to_string(),
+                size: blob_size,
+            },
             final_path,
         )),
         blob_digest,

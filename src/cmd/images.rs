@@ -1,0 +1,324 @@
+//! `images` / `image ls`, and the image views the other listing commands share.
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::cli::ImagesArgs;
+use crate::cmd::{Context, out};
+use crate::error::ExitStatus;
+use crate::oci::config::ImageConfig;
+use crate::oci::reference;
+use crate::output::{self, ListFormat, units};
+use crate::store::lookup;
+use crate::store::{ImageRecord, LockMode, Store};
+use crate::transfer::save::image_config;
+
+/// An image record with its parsed config: what the listing commands show.
+pub struct ImageView {
+    pub rec: ImageRecord,
+    pub config: ImageConfig,
+}
+
+impl ImageView {
+    pub fn load(store: &Store, rec: ImageRecord) -> anyhow::Result<ImageView> {
+        let config = image_config(store, &rec)
+            .with_context(|| format!("reading image {}", rec.id.short()))?;
+        Ok(ImageView { rec, config })
+    }
+
+    pub fn all(store: &Store) -> anyhow::Result<Vec<ImageView>> {
+        store
+            .images()
+            .list()?
+            .into_iter()
+            .map(|r| ImageView::load(store, r))
+            .collect()
+    }
+
+    /// The config's creation time, else when the image entered the store.
+    pub fn created(&self) -> DateTime<Utc> {
+        self.config.created.unwrap_or(self.rec.added)
+    }
+
+    /// Names with a tag (Podman's `RepoTags`).
+    pub fn repo_tags(&self) -> Vec<String> {
+        self.rec
+            .names
+            .iter()
+            .filter(|n| !n.contains('@'))
+            .cloned()
+            .collect()
+    }
+
+    /// `repository@manifest-digest` for each repository the image is named in.
+    pub fn repo_digests(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for n in &self.rec.names {
+            if let Some(r) = lookup::parse_stored(n) {
+                let d = format!("{}@{}", r.name(), self.rec.digest);
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn is_dangling(&self) -> bool {
+        self.rec.names.is_empty()
+    }
+}
+
+/// Go's `time.Time.String()`, which Podman's `CreatedAt` prints.
+pub fn go_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()
+}
+
+const IMAGES_FORMAT: ListFormat = ListFormat {
+    default: "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headers: &[
+        ("ID", "IMAGE ID"),
+        ("Id", "IMAGE ID"),
+        ("CreatedSince", "CREATED"),
+        ("Created", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedTime", "CREATED AT"),
+        ("ReadOnly", "R/O"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+    ],
+};
+
+const IMAGES_FORMAT_DIGESTS: ListFormat = ListFormat {
+    default: "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+    headers: IMAGES_FORMAT.headers,
+};
+
+/// One `--filter`.
+enum Filter {
+    Dangling(bool),
+    Reference(String),
+    Label(String, Option<String>),
+    Before(DateTime<Utc>),
+    Since(DateTime<Utc>),
+    Id(String),
+}
+
+fn parse_filters(specs: &[String], views: &[ImageView]) -> anyhow::Result<Vec<Filter>> {
+    let recs: Vec<ImageRecord> = views.iter().map(|v| v.rec.clone()).collect();
+    let created_of = |img: &str| -> anyhow::Result<DateTime<Utc>> {
+        let (rec, _) = lookup::find(&recs, img)?;
+        Ok(views
+            .iter()
+            .find(|v| v.rec.id == rec.id)
+            .map(|v| v.created())
+            .unwrap_or(rec.added))
+    };
+    let mut out = Vec::new();
+    for spec in specs {
+        let (key, value) = spec.split_once('=').unwrap_or((spec.as_str(), ""));
+        out.push(match key {
+            "dangling" => Filter::Dangling(match value {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => bail!("invalid filter {spec:?}: dangling takes true or false"),
+            }),
+            "reference" => Filter::Reference(value.to_string()),
+            "label" => match value.split_once('=') {
+                Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
+                None => Filter::Label(value.to_string(), None),
+            },
+            "before" => Filter::Before(created_of(value)?),
+            "since" | "after" => Filter::Since(created_of(value)?),
+            "id" => Filter::Id(value.strip_prefix("sha256:").unwrap_or(value).to_string()),
+            _ => bail!("invalid image filter {spec:?}: supported are dangling, reference, label, before, since, id"),
+        });
+    }
+    Ok(out)
+}
+
+fn passes(view: &ImageView, filter: &Filter) -> bool {
+    match filter {
+        Filter::Dangling(want) => view.is_dangling() == *want,
+        Filter::Reference(pattern) => view
+            .rec
+            .names
+            .iter()
+            .filter_map(|n| lookup::parse_stored(n))
+            .any(|r| reference::matches_reference_filter(pattern, &r)),
+        Filter::Label(k, v) => match view.config.labels().get(k) {
+            Some(actual) => v
+                .as_ref()
+                .is_none_or(|v| actual.as_str() == Some(v.as_str())),
+            None => false,
+        },
+        Filter::Before(t) => view.created() < *t,
+        Filter::Since(t) => view.created() > *t,
+        Filter::Id(prefix) => view.rec.id.hex().starts_with(prefix.as_str()),
+    }
+}
+
+pub fn run(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store(LockMode::Shared, "images")?;
+    let mut views = ImageView::all(&store)?;
+    let filters = parse_filters(&args.filters, &views)?;
+    if let Some(name) = &args.name {
+        let recs: Vec<ImageRecord> = views.iter().map(|v| v.rec.clone()).collect();
+        let found = lookup::find(&recs, name).ok().map(|(r, _)| r.id.clone());
+        views.retain(|v| {
+            Some(&v.rec.id) == found.as_ref()
+                || v.rec
+                    .names
+                    .iter()
+                    .filter_map(|n| lookup::parse_stored(n))
+                    .any(|r| reference::matches_reference_filter(name, &r))
+        });
+    }
+    views.retain(|v| filters.iter().all(|f| passes(v, f)));
+    let now = Utc::now();
+
+    // One row per name, `<none>` for an image without any; newest first.
+    let mut rows: Vec<(Value, &ImageView, String, String)> = Vec::new();
+    for view in &views {
+        let tags = view.repo_tags();
+        let pairs: Vec<(String, String)> = if tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            tags.iter()
+                .map(|n| match lookup::parse_stored(n) {
+                    Some(r) => (r.name(), r.tag().unwrap_or("<none>").to_string()),
+                    None => (n.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        for (repo, tag) in pairs {
+            rows.push((
+                template_row(view, &repo, &tag, args.no_trunc, now),
+                view,
+                repo,
+                tag,
+            ));
+        }
+    }
+    sort_rows(&mut rows, &args.sort)?;
+
+    if args.quiet {
+        let mut seen = Vec::new();
+        let mut text = String::new();
+        for (_, view, _, _) in &rows {
+            if seen.contains(&view.rec.id) {
+                continue;
+            }
+            seen.push(view.rec.id.clone());
+            let id = if args.no_trunc {
+                view.rec.id.to_string()
+            } else {
+                view.rec.id.short().to_string()
+            };
+            text.push_str(&id);
+            text.push('\n');
+        }
+        out(&text)?;
+        return Ok(ExitStatus::Success);
+    }
+    let spec = if args.digests {
+        &IMAGES_FORMAT_DIGESTS
+    } else {
+        &IMAGES_FORMAT
+    };
+    let data: Vec<Value> = rows.iter().map(|(v, ..)| v.clone()).collect();
+    let text = output::render_list(args.format.as_deref(), spec, &data, args.noheading, || {
+        let mut seen = Vec::new();
+        let mut list = Vec::new();
+        for (_, view, _, _) in &rows {
+            if !seen.contains(&view.rec.id) {
+                seen.push(view.rec.id.clone());
+                list.push(json_summary(view));
+            }
+        }
+        Value::Array(list)
+    })?;
+    out(&text)?;
+    Ok(ExitStatus::Success)
+}
+
+fn sort_rows(rows: &mut [(Value, &ImageView, String, String)], key: &str) -> anyhow::Result<()> {
+    match key {
+        "created" => rows.sort_by(|a, b| {
+            b.1.created()
+                .cmp(&a.1.created())
+                .then(a.2.cmp(&b.2))
+                .then(a.3.cmp(&b.3))
+        }),
+        "id" => rows.sort_by(|a, b| a.1.rec.id.cmp(&b.1.rec.id)),
+        "repository" => rows.sort_by(|a, b| a.2.cmp(&b.2).then(a.3.cmp(&b.3))),
+        "tag" => rows.sort_by(|a, b| a.3.cmp(&b.3)),
+        "size" => rows.sort_by(|a, b| a.1.rec.size.cmp(&b.1.rec.size)),
+        other => bail!(
+            "invalid option for --sort {other:?}, options are: created, id, repository, size, tag"
+        ),
+    }
+    Ok(())
+}
+
+/// The fields a `--format` template sees, named as Podman names them.
+fn template_row(
+    view: &ImageView,
+    repo: &str,
+    tag: &str,
+    no_trunc: bool,
+    now: DateTime<Utc>,
+) -> Value {
+    let created = view.created();
+    let id = if no_trunc {
+        view.rec.id.to_string()
+    } else {
+        view.rec.id.short().to_string()
+    };
+    json!({
+        "ID": id,
+        "Id": view.rec.id.hex(),
+        "Repository": repo,
+        "Tag": tag,
+        "Digest": view.rec.digest.to_string(),
+        "Created": units::created_since(created, now),
+        "CreatedSince": units::created_since(created, now),
+        "CreatedAt": go_time(created),
+        "CreatedTime": go_time(created),
+        "Size": units::human_size(view.rec.size),
+        "VirtualSize": units::human_size(view.rec.size),
+        "SharedSize": units::human_size(0),
+        "Containers": 0,
+        "ReadOnly": false,
+        "Dangling": view.is_dangling(),
+        "Labels": Value::Object(view.config.labels()),
+        "Names": view.rec.names,
+        "RepoTags": view.repo_tags(),
+        "RepoDigests": view.repo_digests(),
+        "History": view.rec.names_history,
+        "ParentId": "",
+    })
+}
+
+/// `images --format json`: Podman's `ImageSummary`, one per image.
+fn json_summary(view: &ImageView) -> Value {
+    let created = view.created();
+    let labels = view.config.labels();
+    json!({
+        "Id": view.rec.id.hex(),
+        "ParentId": "",
+        "RepoTags": if view.repo_tags().is_empty() { Value::Null } else { json!(view.repo_tags()) },
+        "RepoDigests": view.repo_digests(),
+        "Size": view.rec.size,
+        "SharedSize": 0,
+        "VirtualSize": view.rec.size,
+        "Labels": if labels.is_empty() { Value::Null } else { Value::Object(labels) },
+        "Containers": 0,
+        "Names": if view.rec.names.is_empty() { Value::Null } else { json!(view.rec.names) },
+        "Digest": view.rec.digest.to_string(),
+        "History": view.rec.names_history,
+        "Created": created.timestamp(),
+        "CreatedAt": created.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    })
+}

@@ -1,0 +1,72 @@
+//! `load` and `import`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context as _, bail};
+
+use crate::cli::{ImportArgs, LoadArgs};
+use crate::cmd::{Context, out};
+use crate::error::ExitStatus;
+use crate::oci::reference;
+use crate::store::LockMode;
+use crate::transfer::import::{self, ImportOptions};
+use crate::transfer::load::{self, LoadSource};
+
+pub fn load(ctx: &Context, args: &LoadArgs) -> anyhow::Result<ExitStatus> {
+    let source = LoadSource::parse(args.input.as_deref());
+    if source == LoadSource::Stdin && std::io::stdin().is_terminal() {
+        bail!("cannot read from terminal, use command-line redirection or the --input flag");
+    }
+    let what = args.input.clone().unwrap_or_else(|| "stdin".into());
+    let mut store = ctx.open_store(LockMode::Shared, "load")?;
+    let records = load::load(&mut store, &source).with_context(|| format!("loading {what}"))?;
+    if !args.quiet {
+        let mut text = String::new();
+        for rec in &records {
+            if rec.names.is_empty() {
+                text.push_str(&format!("Loaded image: {}\n", rec.id));
+            }
+            for n in &rec.names {
+                text.push_str(&format!("Loaded image: {n}\n"));
+            }
+        }
+        out(&text)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+pub fn import(ctx: &Context, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
+    let name = match &args.reference {
+        Some(r) => Some(
+            reference::normalize_local(r)
+                .with_context(|| format!("importing as {r}"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let opts = ImportOptions {
+        name,
+        changes: args.changes.clone(),
+        message: args.message.clone(),
+        created: None,
+    };
+    let mut store = ctx.open_store(LockMode::Shared, "import")?;
+    let record = if args.file == "-" {
+        if std::io::stdin().is_terminal() {
+            bail!("cannot read from terminal, use command-line redirection");
+        }
+        import::import(&mut store, std::io::stdin().lock(), "stdin", &opts)
+    } else {
+        let file =
+            std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
+        import::import(
+            &mut store,
+            std::io::BufReader::with_capacity(1 << 20, file),
+            &args.file,
+            &opts,
+        )
+    }
+    .with_context(|| format!("importing {}", args.file))?;
+    out(&format!("{}\n", record.id.hex()))?;
+    Ok(ExitStatus::Success)
+}

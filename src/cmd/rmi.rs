@@ -1,0 +1,134 @@
+//! `rmi` / `image rm` and `image prune`, with Podman's exit codes: 1 when an image is not
+//! known, 2 when one is in use, 125 otherwise.
+
+use std::io::{BufRead, Write};
+
+use anyhow::bail;
+
+use crate::cli::{PruneArgs, RmiArgs};
+use crate::cmd::{Context, out};
+use crate::error::{ExitStatus, StatusError};
+use crate::store::lookup::{self, Matched};
+use crate::store::{ImageRecord, LockMode, Store, gc};
+
+pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
+    if args.all && !args.images.is_empty() {
+        bail!("when using the --all switch, you may not pass any images names or IDs");
+    }
+    if !args.all && args.images.is_empty() {
+        bail!("image name or ID must be specified");
+    }
+    let store = ctx.open_store(LockMode::Exclusive, "rmi")?;
+    let staging = store.staging("rmi")?;
+    let mut text = String::new();
+    let mut not_known = Vec::new();
+    let mut removed_any = false;
+    let targets: Vec<String> = if args.all {
+        store
+            .images()
+            .list()?
+            .iter()
+            .map(|r| r.id.hex().to_string())
+            .collect()
+    } else {
+        args.images.clone()
+    };
+    for input in &targets {
+        let records = store.images().list()?;
+        let (rec, matched) = match lookup::find(&records, input) {
+            Ok(hit) => hit,
+            Err(lookup::LookupError::NotKnown(n)) => {
+                if !args.ignore {
+                    not_known.push(n);
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut rec = rec.clone();
+        match matched {
+            Matched::Name(name) if rec.names.len() > 1 => {
+                rec.remove_name(&name);
+                store.images().put(staging.path(), &rec)?;
+                text.push_str(&format!("Untagged: {name}\n"));
+            }
+            Matched::Id if rec.names.len() > 1 && !args.force && !args.all => {
+                bail!(
+                    "unable to delete image {:?} by ID with more than one tag ({}): please force removal",
+                    rec.id.hex(),
+                    rec.names.join(", ")
+                );
+            }
+            _ => {
+                text.push_str(&remove_image(&store, staging.path(), &rec)?);
+                removed_any = true;
+            }
+        }
+    }
+    if removed_any {
+        gc::collect(&store)?;
+    }
+    crate::failpoint!("rmi.done");
+    out(&text)?;
+    if let Some(first) = not_known.first() {
+        let list = not_known.join(", ");
+        let _ = first;
+        return Err(StatusError::wrap(
+            1,
+            anyhow::anyhow!("{list}: image not known"),
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Removes one image record; returns the `Untagged:`/`Deleted:` lines.
+fn remove_image(
+    store: &Store,
+    staging: &std::path::Path,
+    rec: &ImageRecord,
+) -> anyhow::Result<String> {
+    store.images().remove(staging, &rec.id)?;
+    crate::failpoint!("rmi.record-moved");
+    let mut text = String::new();
+    for n in &rec.names {
+        text.push_str(&format!("Untagged: {n}\n"));
+    }
+    text.push_str(&format!("Deleted: {}\n", rec.id.hex()));
+    Ok(text)
+}
+
+pub fn prune(ctx: &Context, args: &PruneArgs) -> anyhow::Result<ExitStatus> {
+    if !args.filters.is_empty() {
+        bail!("image prune --filter is not supported yet");
+    }
+    if !args.force {
+        let what = if args.all {
+            "all images not in use by containers"
+        } else {
+            "all dangling images"
+        };
+        let mut stderr = std::io::stderr();
+        let _ = write!(
+            stderr,
+            "WARNING! This command removes {what}.\nAre you sure you want to continue? [y/N] "
+        );
+        let _ = stderr.flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Ok(ExitStatus::Success);
+        }
+    }
+    let store = ctx.open_store(LockMode::Exclusive, "image prune")?;
+    let staging = store.staging("prune")?;
+    let mut text = String::new();
+    for rec in store.images().list()? {
+        if args.all || rec.names.is_empty() {
+            store.images().remove(staging.path(), &rec.id)?;
+            text.push_str(&format!("{}\n", rec.id.hex()));
+        }
+    }
+    gc::collect(&store)?;
+    out(&text)?;
+    Ok(ExitStatus::Success)
+}

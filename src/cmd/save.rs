@@ -1,0 +1,117 @@
+//! `save`: images to a docker-archive, OCI archive or directory layout, on a file or stdout.
+
+use std::fs;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use crate::cli::SaveArgs;
+use crate::cmd::Context;
+use crate::error::ExitStatus;
+use crate::oci::reference;
+use crate::store::LockMode;
+use crate::store::lookup::{self, Matched};
+use crate::transfer::save::{self, SaveFormat, SaveItem};
+
+pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
+    let format = SaveFormat::parse(&args.format).with_context(|| {
+        format!(
+            "unknown format {:?}: use docker-archive, oci-archive, oci-dir or docker-dir",
+            args.format
+        )
+    })?;
+    if args.multi_image_archive && format != SaveFormat::DockerArchive {
+        bail!("--multi-image-archive can only be used with the docker-archive format");
+    }
+    let store = ctx.open_store(LockMode::Shared, "save")?;
+    let records = store.images().list()?;
+    let mut items: Vec<SaveItem> = Vec::new();
+    let image_args: &[String] = if args.multi_image_archive {
+        &args.images
+    } else {
+        &args.images[..1]
+    };
+    for input in image_args {
+        let (rec, matched) = lookup::find(&records, input)?;
+        let names = match matched {
+            Matched::Name(n) => vec![n],
+            Matched::Id => rec.names.clone(),
+        };
+        items.push(SaveItem {
+            image: rec.clone(),
+            names,
+        });
+    }
+    if !args.multi_image_archive {
+        // Podman: without -m, further arguments are additional tags for the one image.
+        for extra in &args.images[1..] {
+            let name = reference::normalize_docker(extra)
+                .with_context(|| format!("tag {extra}"))?
+                .to_string();
+            items[0].names.push(name);
+        }
+    }
+    match (&args.output, format.is_dir()) {
+        (None, true) => bail!("--format {} needs -o DIRECTORY", args.format),
+        (Some(dir), true) => {
+            let dir = PathBuf::from(dir);
+            if dir.exists()
+                && fs::read_dir(&dir)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(true)
+            {
+                bail!("{} exists and is not empty", dir.display());
+            }
+            save::save_dir(&store, &items, format, &dir)
+                .with_context(|| format!("saving to {}", dir.display()))?;
+        }
+        (None, false) => {
+            if std::io::stdout().is_terminal() {
+                bail!("refusing to save to terminal. Use -o flag or redirect");
+            }
+            let stdout = std::io::stdout().lock();
+            let mut w = save::save_archive(
+                &store,
+                &items,
+                format,
+                BufWriter::with_capacity(1 << 20, stdout),
+            )
+            .context("saving to stdout")?;
+            w.flush()?;
+        }
+        (Some(path), false) => {
+            // Written beside the target and renamed, so a failed save leaves no half archive.
+            let target = PathBuf::from(path);
+            let tmp = target.with_file_name(format!(
+                ".{}.coracle-{}",
+                target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                std::process::id()
+            ));
+            let res = (|| -> anyhow::Result<()> {
+                let file = fs::File::create(&tmp)
+                    .with_context(|| format!("creating {}", tmp.display()))?;
+                let w = save::save_archive(
+                    &store,
+                    &items,
+                    format,
+                    BufWriter::with_capacity(1 << 20, file),
+                )?;
+                let file = w.into_inner().map_err(|e| e.into_error())?;
+                file.sync_all()?;
+                fs::rename(&tmp, &target).with_context(|| {
+                    format!("renaming {} to {}", tmp.display(), target.display())
+                })?;
+                Ok(())
+            })();
+            if let Err(e) = res {
+                let _ = fs::remove_file(&tmp);
+                return Err(e.context(format!("saving to {path}")));
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,69 @@
+//! `tag`, `untag` and `image exists`.
+
+use anyhow::Context as _;
+
+use crate::cli::{ExistsArgs, TagArgs, UntagArgs};
+use crate::cmd::Context;
+use crate::error::{ExitStatus, StatusError};
+use crate::oci::reference;
+use crate::store::{LockMode, lookup};
+use crate::transfer::commit::take_names;
+
+pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
+    let names = args
+        .names
+        .iter()
+        .map(|n| {
+            reference::normalize_local(n)
+                .map(|r| r.to_string())
+                .with_context(|| format!("tagging as {n}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = ctx.open_store(LockMode::Exclusive, "tag")?;
+    let records = store.images().list()?;
+    let (rec, _) = lookup::find(&records, &args.image)?;
+    let mut rec = rec.clone();
+    for n in names.iter().rev() {
+        rec.add_name(n);
+    }
+    let staging = store.staging("tag")?;
+    store.images().put(staging.path(), &rec)?;
+    take_names(&store, staging.path(), &rec)?;
+    Ok(ExitStatus::Success)
+}
+
+pub fn untag(ctx: &Context, args: &UntagArgs) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store(LockMode::Exclusive, "untag")?;
+    let records = store.images().list()?;
+    let (rec, _) = lookup::find(&records, &args.image)?;
+    let mut rec = rec.clone();
+    if args.names.is_empty() {
+        rec.names.clear();
+    } else {
+        for n in &args.names {
+            let full = reference::normalize_local(n)
+                .with_context(|| format!("untagging {n}"))?
+                .to_string();
+            let docker = reference::normalize_docker(n)
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            if !rec.remove_name(&full) && !rec.remove_name(&docker) && !rec.remove_name(n) {
+                anyhow::bail!("{n}: tag not known");
+            }
+        }
+    }
+    let staging = store.staging("untag")?;
+    store.images().put(staging.path(), &rec)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Exit 0 when the image exists, 1 when it does not (Podman's contract).
+pub fn exists(ctx: &Context, args: &ExistsArgs) -> anyhow::Result<ExitStatus> {
+    let store = ctx.open_store(LockMode::Shared, "image exists")?;
+    let records = store.images().list()?;
+    match lookup::find(&records, &args.image) {
+        Ok(_) => Ok(ExitStatus::Success),
+        Err(lookup::LookupError::NotKnown(_)) => Ok(ExitStatus::Code(1)),
+        Err(e) => Err(StatusError::wrap(ExitStatus::OWN_ERROR, e.into())),
+    }
+}
