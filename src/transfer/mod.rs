@@ -5,6 +5,7 @@
 pub mod commit;
 pub mod import;
 pub mod load;
+pub mod pipe;
 pub mod save;
 pub mod scan;
 

@@ -13,6 +13,7 @@ use crate::store::Store;
 use crate::store::blobs::StagedBlobWriter;
 use crate::store::layers::CompressedBlob;
 use crate::transfer::TransferError;
+use crate::transfer::pipe;
 
 /// JSON files larger than this are not image metadata; refuse rather than exhaust memory.
 const MAX_JSON: u64 = 64 << 20;
@@ -250,7 +251,7 @@ pub fn sniff(head: &[u8]) -> Compression {
 }
 
 /// Extracts one layer blob (compressed or not) into `dir`, keeping a compressed blob's bytes
-/// in `staging/blobs/`.
+/// in `staging/blobs/`. Reading, decompressing and extracting run on separate threads.
 pub fn stage_layer<R: Read>(
     mut blob: R,
     what: &str,
@@ -266,15 +267,25 @@ pub fn stage_layer<R: Read>(
     fs::create_dir_all(dir).map_err(io_err)?;
     let head = read_head(&mut blob, 4).map_err(io_err)?;
     let compression = sniff(&head);
-    let blob = Cursor::new(head).chain(blob);
+    let mut blob = Cursor::new(head).chain(blob);
     crate::failpoint!("load.layer.extracting");
     let extract_err = |source: archive::ArchiveError| TransferError::Layer {
         origin: origin.to_string(),
         path: what.to_string(),
         source,
     };
+    let target = dir.to_path_buf();
+    let (mut to_extract, extractor) = pipe::spawn("coracle:extract", move |r| {
+        archive::extract_layer(r, &target)
+    })
+    .map_err(io_err)?;
     if compression == Compression::None {
-        let summary = archive::extract_layer(blob, dir).map_err(extract_err)?;
+        let copied = io::copy(&mut blob, &mut to_extract).and_then(|_| to_extract.finish());
+        let summary = extractor
+            .join()
+            .map_err(|_| io_err(io::Error::other("the extraction thread panicked")))?
+            .map_err(extract_err)?;
+        copied.map_err(io_err)?;
         return Ok(StagedLayer {
             dir: Some(dir.to_path_buf()),
             blob_digest: summary.diff_id.clone(),
@@ -297,32 +308,43 @@ pub fn stage_layer<R: Read>(
         source: e,
     })?;
     crate::failpoint!("load.blob.writing");
-    let mut tee = Tee {
-        inner: HashingReader::new(blob),
-        copy: writer,
-    };
-    let summary = {
-        let buffered = io::BufReader::with_capacity(1 << 20, &mut tee);
-        match compression {
-            Compression::Gzip => {
-                archive::extract_layer(flate2::bufread::MultiGzDecoder::new(buffered), dir)
+    // Hash, keep and decompress the blob on one thread; extract on another.
+    let (mut to_decompress, decompressor) =
+        pipe::spawn("coracle:decompress", move |raw| -> io::Result<_> {
+            let mut tee = Tee {
+                inner: HashingReader::new(raw),
+                copy: writer,
+            };
+            {
+                let buffered = io::BufReader::with_capacity(1 << 20, &mut tee);
+                match compression {
+                    Compression::Gzip => io::copy(
+                        &mut flate2::bufread::MultiGzDecoder::new(buffered),
+                        &mut to_extract,
+                    )?,
+                    _ => io::copy(&mut zstd::Decoder::with_buffer(buffered)?, &mut to_extract)?,
+                };
             }
-            _ => {
-                let dec = zstd::Decoder::with_buffer(buffered).map_err(io_err)?;
-                archive::extract_layer(dec, dir)
-            }
-        }
-        .map_err(extract_err)?
-    };
-    // Whatever follows the compressed stream still belongs to the blob and its digest.
-    io::copy(&mut tee, &mut io::sink()).map_err(io_err)?;
-    let Tee { inner, copy } = tee;
-    let (blob_digest, blob_size, _) = inner.finish();
-    let (written_digest, _, staged_path) = copy.finish().map_err(|e| TransferError::Blob {
-        origin: origin.to_string(),
-        source: e,
-    })?;
-    debug_assert_eq!(written_digest, blob_digest);
+            to_extract.finish()?;
+            // Whatever follows the compressed stream still belongs to the blob and its digest.
+            io::copy(&mut tee, &mut io::sink())?;
+            let Tee { inner, copy } = tee;
+            let (digest, size, _) = inner.finish();
+            let (_, _, path) = copy.finish().map_err(io::Error::other)?;
+            Ok((digest, size, path))
+        })
+        .map_err(io_err)?;
+    let copied = io::copy(&mut blob, &mut to_decompress).and_then(|_| to_decompress.finish());
+    let decompressed = decompressor
+        .join()
+        .map_err(|_| io_err(io::Error::other("the decompression thread panicked")))?;
+    // The extractor's error says more than the broken pipe it causes upstream.
+    let summary = extractor
+        .join()
+        .map_err(|_| io_err(io::Error::other("the extraction thread panicked")))?
+        .map_err(extract_err)?;
+    let (blob_digest, blob_size, staged_path) = decompressed.map_err(io_err)?;
+    copied.map_err(io_err)?;
     crate::failpoint!("load.blob.written");
     let final_path = blobs_dir.join(blob_digest.hex());
     fs::rename(&staged_path, &final_path).map_err(io_err)?;
