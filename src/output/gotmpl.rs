@@ -11,11 +11,15 @@
 //! - JSON `null` is `<nil>` when printed, and ranging over it is an empty loop, as over Go's nil
 //!   slices and maps.
 //!
+//! - gtmpl runs a `range`'s `{{else}}` after the iterations too; Go only when there were none.
+//!   That `{{else}}` becomes `{{end}}{{if _empty (X)}}`, closed by the range's `{{end}}`.
+//!
 //! Template data are `serde_json::Value`s converted by [`to_value`]. JSON cannot tell a struct
 //! from a map: an object whose keys all look like exported Go fields (`ID`, `GraphRoot`) is
 //! treated as a struct (a missing field is an error), any other object as a map (a missing key
-//! prints `<no value>`). Known differences from Go that remain: `{{range}}...{{else}}` runs the
-//! `else` branch even after iterations (gtmpl), and struct fields print in key order.
+//! prints `<no value>`). Known differences from Go that remain: struct fields print in key
+//! order, `printf` formats lists and maps its own way, and `$x = value` (assignment) and
+//! `break`/`continue` are not supported by gtmpl.
 
 use std::collections::HashMap;
 
@@ -209,6 +213,9 @@ const KEYWORDS: &[&str] = &[
 
 /// The rewriting described in the module header.
 fn rewrite(text: &str) -> String {
+    // Open blocks, to find the `{{else}}` of a `range`: gtmpl would run it after iterations.
+    // It becomes `{{end}}{{if _empty (pipeline)}}`, closed by the range's own `{{end}}`.
+    let mut blocks: Vec<Option<String>> = Vec::new();
     let mut out = String::with_capacity(text.len() + 64);
     for piece in pieces(text) {
         let action = match piece {
@@ -229,8 +236,22 @@ fn rewrite(text: &str) -> String {
         {
             (action.body.to_owned(), String::new())
         } else if keyword == "range" {
-            rewrite_range(&trimmed["range".len()..])
+            let (body, after, pipeline) = rewrite_range(&trimmed["range".len()..]);
+            blocks.push(Some(pipeline));
+            (body, after)
+        } else if trimmed == "else" && matches!(blocks.last(), Some(Some(_))) {
+            let pipeline = blocks.pop().flatten().unwrap_or_default();
+            blocks.push(None);
+            (
+                " end ".to_owned(),
+                format!("{{{{if _empty ({pipeline})}}}}"),
+            )
         } else if KEYWORDS.contains(&keyword) {
+            match keyword {
+                "if" | "with" | "define" | "block" => blocks.push(None),
+                "end" => drop(blocks.pop()),
+                _ => {}
+            }
             (action.body.to_owned(), String::new())
         } else {
             (format!(" {trimmed} | _print "), String::new())
@@ -252,14 +273,17 @@ fn rewrite(text: &str) -> String {
     out
 }
 
-/// `rest` follows `range`; returns the new action body and the actions to put after it.
-fn rewrite_range(rest: &str) -> (String, String) {
+/// `rest` follows `range`; returns the new action body, the actions to put after it and the
+/// pipeline ranged over.
+fn rewrite_range(rest: &str) -> (String, String, String) {
     match declaration(rest.trim()) {
         Some((vars, pipeline)) if vars.len() == 2 => {
             let (k, v) = (vars[0], vars[1]);
+            let pipeline = pipeline.trim();
             (
-                format!(" range {k}, {v} := {} | _pairs ", pipeline.trim()),
+                format!(" range {k}, {v} := {pipeline} | _pairs "),
                 format!("{{{{{k} := {v}.k}}}}{{{{{v} := {v}.v}}}}"),
+                pipeline.to_owned(),
             )
         }
         Some((vars, pipeline)) => (
@@ -269,8 +293,13 @@ fn rewrite_range(rest: &str) -> (String, String) {
                 pipeline.trim()
             ),
             String::new(),
+            pipeline.trim().to_owned(),
         ),
-        None => (format!(" range {} | _values ", rest.trim()), String::new()),
+        None => (
+            format!(" range {} | _values ", rest.trim()),
+            String::new(),
+            rest.trim().to_owned(),
+        ),
     }
 }
 
@@ -461,6 +490,7 @@ const FUNCS: &[(&str, Func)] = &[
     ("_print", print_go),
     ("_values", range_values),
     ("_pairs", range_pairs),
+    ("_empty", range_empty),
 ];
 
 fn arity(name: &str, args: &[Value], n: usize) -> Result<(), FuncError> {
@@ -609,6 +639,17 @@ fn range_values(args: &[Value]) -> Result<Value, FuncError> {
     })
 }
 
+/// Whether `range` over the value has no iteration (its `else` runs).
+fn range_empty(args: &[Value]) -> Result<Value, FuncError> {
+    arity("_empty", args, 1)?;
+    Ok(Value::Bool(match &args[0] {
+        Value::Map(m) | Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Nil | Value::NoValue => true,
+        _ => false,
+    }))
+}
+
 /// `range $k, $v`: `{k, v}` pairs of a map in key order, or of a list with indexes.
 fn range_pairs(args: &[Value]) -> Result<Value, FuncError> {
     arity("_pairs", args, 1)?;
@@ -637,166 +678,4 @@ fn range_pairs(args: &[Value]) -> Result<Value, FuncError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn run(text: &str, data: serde_json::Value) -> Result<String, String> {
-        GoTemplate::parse(text)?.execute(to_value(&data))
-    }
-
-    #[test]
-    fn normalize_format_as_podman() {
-        // containers/common's TestNormalizeFormat cases, plus `\n`.
-        let cases = [
-            ("{{.ID}}\t{{.ID}}", "{{.ID}}\t{{.ID}}\n"),
-            (r"{{.ID}}\t{{.ID}}", "{{.ID}}\t{{.ID}}\n"),
-            ("{{.ID}} {{.ID}}", "{{.ID}} {{.ID}}\n"),
-            (r"table {{.ID}}\t{{.ID}}", "{{.ID}}\t{{.ID}}\n"),
-            ("table {{.ID}} {{.ID}}", "{{.ID}}\t{{.ID}}\n"),
-            (r"{{.ID}}\n", "{{.ID}}\n"),
-            (r"{{.A}}\n{{.B}}", "{{.A}}\n{{.B}}\n"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(normalize_format(input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn enforce_range_as_podman() {
-        assert_eq!(enforce_range("{{.ID}}\n"), "{{range .}}{{.ID}}\n{{end -}}");
-        let own = "{{range . }}{{.ID}}{{end}}";
-        assert_eq!(enforce_range(own), own);
-    }
-
-    #[test]
-    fn pieces_split_actions() {
-        let p = pieces("a{{- .X -}}b{{ \"}}\" }}{{/* c }} */}}");
-        assert_eq!(
-            p,
-            vec![
-                Piece::Text("a"),
-                Piece::Action(Action {
-                    left_trim: true,
-                    right_trim: true,
-                    body: " .X "
-                }),
-                Piece::Text("b"),
-                Piece::Action(Action {
-                    left_trim: false,
-                    right_trim: false,
-                    body: " \"}}\" "
-                }),
-                Piece::Action(Action {
-                    left_trim: false,
-                    right_trim: false,
-                    body: "/* c }} */"
-                }),
-            ]
-        );
-        assert_eq!(pieces("{{.X"), vec![Piece::Text("{{.X")]);
-        assert_eq!(pieces("{{-3}}").len(), 1);
-    }
-
-    #[test]
-    fn prints_like_go() {
-        let data = json!({
-            "Names": ["a", "b"],
-            "Labels": {"z": "1", "a": "2"},
-            "Nothing": null,
-            "Size": 12,
-            "Ratio": 0.5,
-            "Ok": true,
-            "Nested": [[1, 2], []],
-        });
-        let out = run(
-            "{{.Names}}|{{.Labels}}|{{.Nothing}}|{{.Size}}|{{.Ratio}}|{{.Ok}}|{{.Nested}}|{{.Labels.missing}}",
-            data,
-        );
-        assert_eq!(
-            out.as_deref(),
-            Ok("[a b]|map[a:2 z:1]|<nil>|12|0.5|true|[[1 2] []]|<no value>")
-        );
-    }
-
-    #[test]
-    fn ranges_over_maps_in_key_order() {
-        let data = json!({"Labels": {"c": "3", "a": "1", "b": "2"}, "Nil": null});
-        let out = run(
-            "{{range $k, $v := .Labels}}{{$k}}={{$v}},{{end}}|{{range .Labels}}{{.}}{{end}}|{{range .Nil}}x{{end}}",
-            data,
-        );
-        assert_eq!(out.as_deref(), Ok("a=1,b=2,c=3,|123|"));
-        let out = run(
-            "{{range $i, $n := .Names -}}\n {{$i}}:{{$n}} {{end}}",
-            json!({"Names": ["x", "y"]}),
-        );
-        assert_eq!(out.as_deref(), Ok("0:x 1:y "));
-    }
-
-    #[test]
-    fn declarations_and_keywords_are_not_printed() {
-        let out = run(
-            "{{$x := .A}}{{if eq $x \"a\"}}yes{{else}}no{{end}}{{with .B}}{{.}}{{end}}{{/* note */}}",
-            json!({"A": "a", "B": ["q"]}),
-        );
-        assert_eq!(out.as_deref(), Ok("yes[q]"));
-    }
-
-    #[test]
-    fn functions_as_containers_common() {
-        let data = json!({
-            "Names": ["a", "b"], "Tag": "latest", "ID": "0123456789abcdef",
-            "Labels": {"b": "<x>", "a": 1}, "Text": "hello wide-world foo_bar",
-        });
-        let cases = [
-            ("{{join .Names \",\"}}", "a,b"),
-            ("{{json .Labels}}", r#"{"a":1,"b":"<x>"}"#),
-            ("{{json .Names}}", r#"["a","b"]"#),
-            ("{{upper .Tag}}", "LATEST"),
-            ("{{.Tag | upper | lower}}", "latest"),
-            ("{{truncate .ID 5}}", "01234"),
-            ("{{truncate .Tag 50}}", "latest"),
-            ("{{pad .Tag 2 1}}|", "  latest |"),
-            ("{{split \"a:b:c\" \":\"}}", "[a b c]"),
-            ("{{title .Text}}", "Hello Wide-World Foo_bar"),
-            ("{{len .Names}}", "2"),
-            ("{{index .Names 1}}", "b"),
-            ("{{printf \"%s-%d\" .Tag 3}}", "latest-3"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(run(text, data.clone()).as_deref(), Ok(want), "{text}");
-        }
-    }
-
-    #[test]
-    fn tabs_inside_actions_are_white_space() {
-        // `table {{join .Names ","}}` becomes this after normalize_format.
-        let out = run("{{join\t.Names\t\",\"}}", json!({"Names": ["a", "b"]}));
-        assert_eq!(out.as_deref(), Ok("a,b"));
-    }
-
-    #[test]
-    fn errors() {
-        assert!(run("{{.Missing}}", json!({"ID": "x"})).is_err_and(|e| e.contains("Missing")));
-        assert!(run("{{nosuchfunc .ID}}", json!({"ID": "x"})).is_err());
-        assert!(run("{{.ID", json!({"ID": "x"})).is_err());
-        assert!(run("{{if .ID}}", json!({"ID": "x"})).is_err());
-        assert!(run("{{upper .N}}", json!({"N": 1})).is_err());
-    }
-
-    #[test]
-    fn field_chains_found() {
-        let chains = field_chains(
-            "{{.ID}}\t{{join .Names \",\"}} {{$v.X}} {{ \".Not\" }} {{.Store.GraphRoot}} {{1.5}} {{$.Top}}",
-        );
-        let want: Vec<Vec<String>> = vec![
-            vec!["ID".into()],
-            vec!["Names".into()],
-            vec!["Store".into(), "GraphRoot".into()],
-            vec!["Top".into()],
-        ];
-        assert_eq!(chains, want);
-    }
-}
+mod tests;

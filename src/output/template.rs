@@ -59,7 +59,9 @@ pub fn is_json(format: &str) -> bool {
 /// Renders a listing (`images`, `ps`, `history`...).
 ///
 /// `format`: the user's `--format` (`None` or empty: `spec.default`; `table` alone also means
-/// the default). `rows`: one object per row, keyed by Podman's field names. `json`: called only
+/// the default). `rows`: one object per row, keyed by Podman's field names; give every row
+/// every field (`null` when absent), as a template reading a missing field fails like a Go
+/// struct without it. `json`: called only
 /// for `--format json`, whose output is written in `spec.json`'s style.
 pub fn render_list(
     format: Option<&str>,
