@@ -1,36 +1,23 @@
-//! Provisional stub until the output module lands.
-pub mod units {
-    use chrono::{DateTime, Utc};
-    pub fn human_size(bytes: u64) -> String {
-        format!("{bytes} B")
-    }
-    pub fn human_size_precision(bytes: u64, _p: usize) -> String {
-        format!("{bytes}B")
-    }
-    pub fn created_since(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
-        format!("{} seconds ago", (now - created).num_seconds())
-    }
-}
-#[derive(Debug, thiserror::Error)]
-#[error("bad format")]
-pub struct FormatError;
-pub struct ListFormat {
-    pub default: &'static str,
-    pub headers: &'static [(&'static str, &'static str)],
-}
-pub fn render_list(
-    _format: Option<&str>,
-    _spec: &ListFormat,
-    rows: &[serde_json::Value],
-    _noheading: bool,
-    _json: impl FnOnce() -> serde_json::Value,
-) -> Result<String, FormatError> {
-    Ok(rows.iter().map(|r| format!("{r}\n")).collect())
-}
-pub fn render_object(
-    _format: Option<&str>,
-    _data: &serde_json::Value,
-    json: &serde_json::Value,
-) -> Result<String, FormatError> {
-    Ok(format!("{json:#}\n"))
-}
+//! User-facing output: the [`Printer`], Podman's tables and `--format` templates, JSON as
+//! Podman writes it, and human-readable sizes and ages.
+//!
+//! Commands build their rows as `serde_json::Value` objects keyed by Podman's Go field names
+//! (`ID`, `Repository`, `CreatedSince`...) and hand them to [`render_list`] or
+//! [`render_object`]; the returned string goes to the [`Printer`]. Nothing here writes to a
+//! terminal by itself.
+
+mod gofmt;
+mod gotmpl;
+mod json;
+mod printer;
+mod table;
+mod template;
+mod units;
+
+pub use json::{JsonStyle, to_json};
+pub use printer::{Printer, eprint, is_broken_pipe};
+pub use table::{TabWriter, align};
+pub use template::{
+    FormatError, ListFormat, is_json, normalize_format, render_inspect, render_list, render_object,
+};
+pub use units::{created_since, human_duration, human_size, human_size_precision};
