@@ -8,7 +8,7 @@ use crate::cli::HistoryArgs;
 use crate::cmd::images::{ImageView, go_time};
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
-use crate::output::{self, ListFormat, units};
+use crate::output::{self, JsonStyle, ListFormat};
 use crate::store::{LockMode, lookup};
 
 const HISTORY_FORMAT: ListFormat = ListFormat {
@@ -19,6 +19,7 @@ const HISTORY_FORMAT: ListFormat = ListFormat {
         ("CreatedSince", "CREATED"),
         ("CreatedAt", "CREATED AT"),
     ],
+    json: JsonStyle::COMPACT,
 };
 
 /// One history entry, resolved against the image's layers.
@@ -51,7 +52,7 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
         .map(|e| {
             let since = e
                 .created
-                .map(|c| units::created_since(c, now))
+                .map(|c| output::created_since(c, now))
                 .unwrap_or_default();
             let created = if args.human {
                 since.clone()
@@ -69,7 +70,7 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
                 "CreatedSince": since,
                 "CreatedAt": e.created.map(go_time).unwrap_or_default(),
                 "CreatedBy": created_by,
-                "Size": if args.human { units::human_size(e.size) } else { e.size.to_string() },
+                "Size": if args.human { output::human_size_precision(e.size, 3) } else { e.size.to_string() },
                 "Comment": e.comment,
                 "Tags": e.tags,
             })

@@ -9,7 +9,7 @@ use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::oci::config::ImageConfig;
 use crate::oci::reference;
-use crate::output::{self, ListFormat, units};
+use crate::output::{self, JsonStyle, ListFormat};
 use crate::store::lookup;
 use crate::store::{ImageRecord, LockMode, Store};
 use crate::transfer::save::image_config;
@@ -88,11 +88,13 @@ const IMAGES_FORMAT: ListFormat = ListFormat {
         ("VirtualSize", "VIRTUAL SIZE"),
         ("SharedSize", "SHARED SIZE"),
     ],
+    json: JsonStyle::LIST,
 };
 
 const IMAGES_FORMAT_DIGESTS: ListFormat = ListFormat {
     default: "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
     headers: IMAGES_FORMAT.headers,
+    json: JsonStyle::LIST,
 };
 
 /// One `--filter`.
@@ -254,7 +256,7 @@ fn sort_rows(rows: &mut [(Value, &ImageView, String, String)], key: &str) -> any
         "id" => rows.sort_by(|a, b| a.1.rec.id.cmp(&b.1.rec.id)),
         "repository" => rows.sort_by(|a, b| a.2.cmp(&b.2).then(a.3.cmp(&b.3))),
         "tag" => rows.sort_by(|a, b| a.3.cmp(&b.3)),
-        "size" => rows.sort_by(|a, b| a.1.rec.size.cmp(&b.1.rec.size)),
+        "size" => rows.sort_by_key(|r| r.1.rec.size),
         other => bail!(
             "invalid option for --sort {other:?}, options are: created, id, repository, size, tag"
         ),
@@ -282,13 +284,13 @@ fn template_row(
         "Repository": repo,
         "Tag": tag,
         "Digest": view.rec.digest.to_string(),
-        "Created": units::created_since(created, now),
-        "CreatedSince": units::created_since(created, now),
+        "Created": output::created_since(created, now),
+        "CreatedSince": output::created_since(created, now),
         "CreatedAt": go_time(created),
         "CreatedTime": go_time(created),
-        "Size": units::human_size(view.rec.size),
-        "VirtualSize": units::human_size(view.rec.size),
-        "SharedSize": units::human_size(0),
+        "Size": output::human_size(view.rec.size),
+        "VirtualSize": output::human_size(view.rec.size),
+        "SharedSize": output::human_size(0),
         "Containers": 0,
         "ReadOnly": false,
         "Dangling": view.is_dangling(),

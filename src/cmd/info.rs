@@ -73,7 +73,9 @@ pub fn version(args: &FormatArgs) -> anyhow::Result<ExitStatus> {
             v = env!("CARGO_PKG_VERSION"),
             a = manifest::host_arch()
         ),
-        Some(f) => output::render_object(Some(f), &node.go(), &node.json())?,
+        Some(f) => {
+            output::render_object(Some(f), &node.go(), &node.json(), output::JsonStyle::LIST)?
+        }
     };
     out(&text)?;
     Ok(ExitStatus::Success)
@@ -156,7 +158,9 @@ pub fn info(ctx: &Context, args: &FormatArgs) -> anyhow::Result<ExitStatus> {
     ]);
     let text = match args.format.as_deref() {
         None => yaml(&node.json(), 0),
-        Some(f) => output::render_object(Some(f), &node.go(), &node.json())?,
+        Some(f) => {
+            output::render_object(Some(f), &node.go(), &node.json(), output::JsonStyle::LIST)?
+        }
     };
     out(&text)?;
     Ok(ExitStatus::Success)

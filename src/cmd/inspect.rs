@@ -29,14 +29,19 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let text = match args.format.as_deref() {
-        None => output::render_object(None, &Value::Array(docs.clone()), &Value::Array(docs))?,
-        Some(f) if f.eq_ignore_ascii_case("json") => {
-            output::render_object(None, &Value::Array(docs.clone()), &Value::Array(docs))?
+        Some(f) if !output::is_json(f) && !f.is_empty() => {
+            // Podman's templates accept `.ID` as well as the JSON's `.Id`.
+            let data: Vec<Value> = docs
+                .iter()
+                .map(|d| {
+                    let mut d = d.clone();
+                    d["ID"] = d["Id"].clone();
+                    d
+                })
+                .collect();
+            output::render_inspect(Some(f), &data)?
         }
-        Some(f) => docs
-            .iter()
-            .map(|d| output::render_object(Some(f), d, d))
-            .collect::<Result<String, _>>()?,
+        _ => output::render_inspect(None, &docs)?,
     };
     out(&text)?;
     if let Some(first) = missing.into_iter().next() {

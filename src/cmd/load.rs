@@ -67,6 +67,6 @@ pub fn import(ctx: &Context, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         )
     }
     .with_context(|| format!("importing {}", args.file))?;
-    out(&format!("{}\n", record.id.hex()))?;
+    out(&format!("{}\n", record.id))?;
     Ok(ExitStatus::Success)
 }

@@ -4,7 +4,7 @@ use crate::cli::TreeArgs;
 use crate::cmd::images::ImageView;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
-use crate::output::units;
+use crate::output;
 use crate::store::{LockMode, lookup};
 
 pub fn run(ctx: &Context, args: &TreeArgs) -> anyhow::Result<ExitStatus> {
@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, args: &TreeArgs) -> anyhow::Result<ExitStatus> {
     text.push_str(&format!("Tags:     [{}]\n", view.repo_tags().join(" ")));
     text.push_str(&format!(
         "Size:     {}\n",
-        units::human_size_precision(rec.size, 4)
+        output::human_size_precision(rec.size, 4)
     ));
     text.push_str("Image Layers\n");
     let n = rec.layers.len();
@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &TreeArgs) -> anyhow::Result<ExitStatus> {
         let mut line = format!(
             "{branch} ID: {} Size: {}",
             diff_id.short(),
-            units::human_size_precision(size, 4)
+            output::human_size_precision(size, 4)
         );
         // Images whose top layer this is, as Podman notes them.
         let tops: Vec<String> = records
