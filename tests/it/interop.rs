@@ -104,10 +104,7 @@ fn skopeo_reads_and_copies_what_coracle_saves() {
             ))
             .ok();
         env.give(env.dir());
-        for (store, archive) in [
-            ("from-skopeo-oci", &to_oci),
-            ("from-skopeo-docker", &to_docker),
-        ] {
+        for (store, archive) in [("s-oci", &to_oci), ("s-docker", &to_docker)] {
             env.coracle_at(store).args(["load", "-i"]).arg(archive).ok();
             let o = env
                 .coracle_at(store)
@@ -118,7 +115,7 @@ fn skopeo_reads_and_copies_what_coracle_saves() {
         // an OCI archive's manifest digest survives coracle
         let r = read_oci_archive(&fs::read(&to_oci).expect("read"));
         let o = env
-            .coracle_at("from-skopeo-oci")
+            .coracle_at("s-oci")
             .args(["image", "inspect", "example.com/odd:skopeo"])
             .ok();
         assert_eq!(o.json()[0]["Digest"], json!(r[0].manifest_digest), "{o}");
@@ -147,7 +144,7 @@ fn coracle_loads_what_podman_saves() {
                 .arg("example.com/odd:podman")
                 .ok();
             env.give(&p);
-            let store = format!("from-{format}");
+            let store = format!("p-{format}");
             let o = env.coracle_at(&store).args(["load", "-i"]).arg(&p).ok();
             assert!(
                 o.stdout().contains("Loaded image: example.com/odd:podman"),

@@ -70,6 +70,7 @@ fn nothing_in_the_store_is_setuid_or_unreadable() {
     use std::os::unix::fs::MetadataExt;
     for_each_user(|env| {
         env.load_image(odd());
+        assert_eq!(env.image_ids(), [odd().id()]);
         let mut bad = Vec::new();
         fn walk(d: &std::path::Path, uid: u32, bad: &mut Vec<String>) {
             let Ok(rd) = fs::read_dir(d) else { return };

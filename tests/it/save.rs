@@ -44,7 +44,7 @@ pub fn save_every_format(env: &TestEnv, name: &str, img: &Image, full_name: &str
         "docker-archive diff IDs"
     );
     assert_same_layers("docker-archive", &want, &r[0].layers);
-    load_elsewhere(env, "again-docker", &p.display().to_string(), img);
+    load_elsewhere(env, "a-docker", &p.display().to_string(), img);
 
     let p = env.path("saved-oci.tar");
     env.coracle()
@@ -57,7 +57,7 @@ pub fn save_every_format(env: &TestEnv, name: &str, img: &Image, full_name: &str
     assert_eq!(r[0].id(), img.id(), "oci-archive config");
     assert_eq!(r[0].names, [full_name], "oci-archive ref.name");
     assert_same_layers("oci-archive", &want, &r[0].layers);
-    load_elsewhere(env, "again-oci", &p.display().to_string(), img);
+    load_elsewhere(env, "a-oci", &p.display().to_string(), img);
 
     let d = env.path("saved-oci-dir");
     env.coracle()
@@ -69,7 +69,7 @@ pub fn save_every_format(env: &TestEnv, name: &str, img: &Image, full_name: &str
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].id(), img.id(), "oci-dir config");
     assert_same_layers("oci-dir", &want, &r[0].layers);
-    load_elsewhere(env, "again-oci-dir", &format!("oci:{}", d.display()), img);
+    load_elsewhere(env, "a-ocidir", &format!("oci:{}", d.display()), img);
 
     let d = env.path("saved-docker-dir");
     env.coracle()
@@ -87,24 +87,6 @@ fn every_format_round_trips() {
     for_each_user(|env| {
         env.load_image(busybox());
         save_every_format(env, "busybox", busybox(), BUSYBOX);
-    });
-}
-
-#[test]
-fn oci_archive_keeps_the_manifest_digest() {
-    for_each_user(|env| {
-        env.load(&env.oci_archive("in.tar", busybox(), Some(BUSYBOX)));
-        let p = env.path("out.tar");
-        env.coracle()
-            .args(["save", "--format", "oci-archive", "-o"])
-            .arg(&p)
-            .arg("busybox")
-            .ok();
-        let r = read_oci_archive(&fs::read(&p).expect("read"));
-        assert_eq!(
-            r[0].manifest_digest.as_deref(),
-            Some(busybox().oci_manifest_digest().as_str())
-        );
     });
 }
 

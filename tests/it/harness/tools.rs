@@ -38,9 +38,9 @@ pub fn podman(env: &TestEnv, podman: &std::path::Path) -> Cmd {
         .env("XDG_RUNTIME_DIR", env.path("xdg-run"))
         .env("XDG_CONFIG_HOME", env.home().join(".config"));
     c.arg("--root")
-        .arg(env.path("podman-root"))
+        .arg(env.path("pr"))
         .arg("--runroot")
-        .arg(env.path("podman-runroot"))
+        .arg(env.path("prr"))
         .arg("--storage-driver")
         .arg("vfs")
         .arg("--cgroup-manager")

@@ -216,9 +216,11 @@ impl TestEnv {
         } else {
             account(user.name()).ok_or_else(|| format!("no user {}", user.name()))?
         };
-        let prefix = format!("{}-{}-", test.replace("::", "-"), user.name());
+        // Short paths: Podman refuses a runroot longer than 50 characters, and unix socket
+        // paths under the runroot are limited to 108. The test's name goes into `test.txt`.
         let dir = tempfile::Builder::new()
-            .prefix(&prefix)
+            .prefix("t")
+            .rand_bytes(6)
             .tempdir_in(base_dir())
             .map_err(|e| format!("creating a directory in {}: {e}", base_dir().display()))?;
         let env = TestEnv {
@@ -227,6 +229,8 @@ impl TestEnv {
             account,
             dir,
         };
+        fs::write(env.path("test.txt"), format!("{test} as {}\n", user.name()))
+            .map_err(|e| format!("writing test.txt: {e}"))?;
         for sub in [
             "home",
             "home/.config",
