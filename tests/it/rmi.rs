@@ -130,7 +130,7 @@ fn rmi_with_several_names_needs_force() {
         // by ID, an image with several names is refused without -f (Podman: exit 125)
         // or removed with all its names with -f
         let id = busybox().id();
-        assert_eq!(env.image_ids(), [id.clone()]);
+        assert_eq!(env.image_ids(), std::slice::from_ref(&id));
         let o = env.coracle().args(["rmi", &id[..12]]).output();
         if o.code() != Some(0) {
             o.assert_error();
