@@ -397,6 +397,22 @@ impl TestEnv {
     }
 }
 
+impl Drop for TestEnv {
+    /// Lazily unmounts whatever a failed test left mounted below its directory (Podman's
+    /// root store, a FUSE overlay), so that the directory can be removed.
+    fn drop(&mut self) {
+        let dir = self.dir().to_string_lossy().into_owned();
+        let Ok(mounts) = fs::read_to_string("/proc/self/mounts") else {
+            return;
+        };
+        for m in mounts.lines().filter_map(|l| l.split(' ').nth(1)) {
+            if m.starts_with(&format!("{dir}/")) {
+                let _ = Command::new("umount").arg("-l").arg(m).status();
+            }
+        }
+    }
+}
+
 /// Runs `body` once per user (root, coracle-sub, coracle-nosub), each in its own thread and
 /// its own `TestEnv`. Variants that cannot run print one SKIP line; a failure in any variant
 /// fails the test after all variants have finished.
