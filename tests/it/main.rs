@@ -1,1 +1,27 @@
+//! coracle's integration tests: one binary, a module per theme, run against the real `coracle`
+//! binary as root, as a user with subordinate ids and as one without (see `harness`).
+//!
+//! `tests/run-all.sh` sets the machine up (packages, users, device modes) and runs them all.
+//! A test that cannot run here prints one line `SKIP <test> as <user>: <reason>`.
+//!
+//! Environment: `CORACLE_IT_TMPDIR` moves the test directories (default
+//! `/var/tmp/coracle-it-<uid>`); `CORACLE_IT_BIN` runs another binary instead of the built
+//! `coracle` (`/usr/bin/podman` checks what the tests expect of Podman's behaviour against
+//! Podman itself: its output formats agree, but Podman 4.3 names a docker archive's
+//! `busybox:latest` `localhost/busybox:latest` where the issue asks for `docker.io/library/`,
+//! and it accepts the hostile archives).
 
+mod harness;
+
+mod crash;
+mod hostile;
+mod images;
+mod import;
+mod info;
+mod inspect;
+mod interop;
+mod load;
+mod odd;
+mod rmi;
+mod save;
+mod tag;

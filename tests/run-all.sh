@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for coracle's tests and runs them all.
+#
+# Run as root on a machine that has only Rust: installs the Debian packages the tests use,
+# creates the test users (coracle-sub with /etc/subuid and /etc/subgid ranges, coracle-nosub
+# without), opens /dev/fuse and /dev/net/tun to everyone, builds with the crash-test kill points
+# (`--features failpoints`) and runs `cargo test`. Idempotent. Prints how many tests skipped and
+# exits non-zero when anything failed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+[ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '==> %s\n' "$*"; }
+
+PACKAGES=(
+  busybox-static # the small images the tests make
+  uidmap         # newuidmap/newgidmap
+  podman skopeo umoci # interop
+  attr           # getfattr/setfattr
+  fuse3          # fusermount3 for the FUSE overlay
+  util-linux     # setpriv
+  gcc libc6-dev pkg-config # C parts of crates (zstd)
+)
+
+setup_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "packages: all installed"
+    return
+  fi
+  say "packages: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# The first id after every range in /etc/subuid and /etc/subgid (at least 200000).
+next_free_subid() {
+  local max=200000
+  for f in /etc/subuid /etc/subgid; do
+    [ -f "$f" ] || continue
+    while IFS=: read -r _ start count; do
+      [[ "$start" =~ ^[0-9]+$ && "$count" =~ ^[0-9]+$ ]] || continue
+      (( start + count > max )) && max=$(( start + count ))
+    done < "$f"
+  done
+  echo "$max"
+}
+
+setup_users() {
+  touch /etc/subuid /etc/subgid
+  for u in coracle-sub coracle-nosub; do
+    if ! getent passwd "$u" >/dev/null; then
+      say "users: creating $u"
+      useradd --create-home --shell /bin/bash "$u"
+    fi
+  done
+  # useradd may have given coracle-nosub ranges (SUB_UID_COUNT): it must have none
+  sed -i '/^coracle-nosub:/d' /etc/subuid /etc/subgid
+  if ! grep -q '^coracle-sub:' /etc/subuid || ! grep -q '^coracle-sub:' /etc/subgid; then
+    sed -i '/^coracle-sub:/d' /etc/subuid /etc/subgid
+    local start
+    start=$(next_free_subid)
+    say "users: coracle-sub gets ids $start-$(( start + 65535 ))"
+    echo "coracle-sub:$start:65536" >> /etc/subuid
+    echo "coracle-sub:$start:65536" >> /etc/subgid
+  fi
+  say "users: $(grep '^coracle-sub:' /etc/subuid | tr '\n' ' ')(subuid), coracle-nosub has none"
+}
+
+setup_devices() {
+  for d in /dev/fuse /dev/net/tun; do
+    if [ -e "$d" ]; then chmod 0666 "$d"; fi
+  done
+}
+
+if [ "$(id -u)" -eq 0 ]; then
+  setup_packages
+  setup_users
+  setup_devices
+else
+  say "not root: no setup; tests that need root or the test users will skip"
+fi
+
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target"
+log="$target/run-all.log"
+
+say "building (features: failpoints)"
+cargo build --tests --features failpoints
+
+say "testing (log: $log)"
+status=0
+cargo test --features failpoints 2>&1 | tee "$log" || status=$?
+
+skips=$(grep -c 'SKIP .* as .*: ' "$log" || true)
+say "skipped: $skips"
+if [ "$skips" -gt 0 ]; then
+  grep -o 'SKIP .* as .*: .*' "$log" | sort | uniq -c | sort -rn | head -20
+fi
+if [ "$status" -ne 0 ]; then
+  say "FAILED (cargo test exit status $status)"
+else
+  say "all tests passed"
+fi
+exit "$status"
