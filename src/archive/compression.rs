@@ -42,7 +42,10 @@ pub fn decompress<'a, R: BufRead + 'a>(mut r: R) -> io::Result<(Compression, Box
             Box::new(flate2::read::MultiGzDecoder::new(whole)),
         ))
     } else if head.starts_with(ZSTD_MAGIC) {
-        Ok((Compression::Zstd, Box::new(zstd::stream::read::Decoder::new(whole)?)))
+        Ok((
+            Compression::Zstd,
+            Box::new(zstd::stream::read::Decoder::new(whole)?),
+        ))
     } else {
         Ok((Compression::None, Box::new(whole)))
     }

@@ -46,7 +46,10 @@ pub fn extract_layer<R: Read>(tar: R, layer_dir: &Path) -> Result<ExtractSummary
     };
     let mut split = SplitWriter::create(&split_path).map_err(split_err)?;
     let mut x = Extractor::new(layer_dir, &diff)?;
-    let mut stream = TarStream::new(BufReader::with_capacity(READ_BUFFER, HashingReader::new(tar)));
+    let mut stream = TarStream::new(BufReader::with_capacity(
+        READ_BUFFER,
+        HashingReader::new(tar),
+    ));
     let mut entries = 0;
     while let Some(h) = stream.next(split.raw_buf())? {
         x.entry(&h, &mut stream, &mut split)?;
@@ -236,7 +239,12 @@ impl Extractor {
         let disk_mode = stat.disk_mode();
         let fd = self
             .create(t, false, |t| {
-                rustix::fs::openat(t.parent, t.base, CREATE_FLAGS, Mode::from_raw_mode(disk_mode))
+                rustix::fs::openat(
+                    t.parent,
+                    t.base,
+                    CREATE_FLAGS,
+                    Mode::from_raw_mode(disk_mode),
+                )
             })
             .map_err(extract_err)?;
         let mut file = File::from(fd);
@@ -248,10 +256,11 @@ impl Extractor {
                     source,
                 })?;
             stream.content(h, |chunk| {
-                file.write_all(chunk).map_err(|source| ArchiveError::Extract {
-                    entry: entry_display(&h.name),
-                    source,
-                })
+                file.write_all(chunk)
+                    .map_err(|source| ArchiveError::Extract {
+                        entry: entry_display(&h.name),
+                        source,
+                    })
             })?;
             self.content.insert(t.phys.to_vec(), h.index);
         }
@@ -260,9 +269,15 @@ impl Extractor {
             .map_err(extract_err)
     }
 
-    fn dir(&mut self, t: Target<'_>, stat: &Stat, xattrs: &[(XattrName<'_>, &[u8])]) -> Result<(), Errno> {
+    fn dir(
+        &mut self,
+        t: Target<'_>,
+        stat: &Stat,
+        xattrs: &[(XattrName<'_>, &[u8])],
+    ) -> Result<(), Errno> {
         let disk_mode = stat.disk_mode();
-        let mkdir = |t: Target<'_>| rustix::fs::mkdirat(t.parent, t.base, Mode::from_raw_mode(disk_mode));
+        let mkdir =
+            |t: Target<'_>| rustix::fs::mkdirat(t.parent, t.base, Mode::from_raw_mode(disk_mode));
         let existed = match mkdir(t) {
             Ok(()) => false,
             Err(Errno::EXIST) => match self.remove_existing(t, true)? {
@@ -282,7 +297,9 @@ impl Extractor {
     }
 
     fn symlink(&mut self, t: Target<'_>, h: &Header, stat: Stat) -> Result<(), Errno> {
-        self.create(t, false, |t| rustix::fs::symlinkat(h.link.as_slice(), t.parent, t.base))?;
+        self.create(t, false, |t| {
+            rustix::fs::symlinkat(h.link.as_slice(), t.parent, t.base)
+        })?;
         let times = timestamps(h.atime.unwrap_or(h.mtime), h.mtime);
         rustix::fs::utimensat(t.parent, t.base, &times, AtFlags::SYMLINK_NOFOLLOW)?;
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = h.xattrs.clone();
@@ -304,7 +321,9 @@ impl Extractor {
         };
         let target = match clean_path(&h.link) {
             Ok(Clean::Rel(target)) => target,
-            Ok(Clean::Root) => return Err(refuse(Refusal::HardlinkTarget("is the root directory"))),
+            Ok(Clean::Root) => {
+                return Err(refuse(Refusal::HardlinkTarget("is the root directory")));
+            }
             Err(Refusal::EmptyName) => return Err(refuse(Refusal::HardlinkTarget("is empty"))),
             Err(Refusal::NulInName) => return Err(refuse(Refusal::HardlinkTarget("contains NUL"))),
             Err(_) => return Err(refuse(Refusal::HardlinkTarget("leaves the layer"))),
@@ -315,7 +334,9 @@ impl Extractor {
         };
         let tdir = self.tree.open_dir(tparent).map_err(|e| match e {
             Errno::XDEV => refuse(Refusal::HardlinkTarget("leaves the layer")),
-            Errno::NOENT | Errno::NOTDIR => refuse(Refusal::HardlinkTarget("is not an earlier entry")),
+            Errno::NOENT | Errno::NOTDIR => {
+                refuse(Refusal::HardlinkTarget("is not an earlier entry"))
+            }
             e => extract_err(e),
         })?;
         let tphys = join(&tdir.phys, tbase);
@@ -328,7 +349,9 @@ impl Extractor {
         });
         match linked {
             Ok(()) => {}
-            Err(Errno::NOENT) => return Err(refuse(Refusal::HardlinkTarget("is not an earlier entry"))),
+            Err(Errno::NOENT) => {
+                return Err(refuse(Refusal::HardlinkTarget("is not an earlier entry")));
+            }
             Err(Errno::PERM) => return Err(refuse(Refusal::HardlinkTarget("is a directory"))),
             Err(e) => return Err(extract_err(e)),
         }
@@ -374,11 +397,11 @@ impl Extractor {
 
     /// Removes a non-directory; a file the record points at moves to `shadowed/`.
     fn remove_one(&mut self, t: Target<'_>, ft: FileType) -> Result<(), Errno> {
-        if ft == FileType::RegularFile {
-            if let Some(index) = self.content.remove(t.phys) {
-                let shadow = self.shadow_dir()?;
-                return rustix::fs::renameat(t.parent, t.base, shadow, index.to_string());
-            }
+        if ft == FileType::RegularFile
+            && let Some(index) = self.content.remove(t.phys)
+        {
+            let shadow = self.shadow_dir()?;
+            return rustix::fs::renameat(t.parent, t.base, shadow, index.to_string());
         }
         if ft == FileType::Symlink {
             self.symlinks.remove(t.phys);

@@ -189,7 +189,10 @@ impl Stat {
     /// Whether the attribute must be written: the metadata differs from the default an
     /// attribute-less file stands for (`0:0`, on-disk mode, on-disk type).
     pub fn needs_xattr(&self) -> bool {
-        self.uid != 0 || self.gid != 0 || self.kind.is_placeholder() || self.mode != self.disk_mode()
+        self.uid != 0
+            || self.gid != 0
+            || self.kind.is_placeholder()
+            || self.mode != self.disk_mode()
     }
 
     /// The full `st_mode` (format and permission bits) to present.
@@ -307,7 +310,12 @@ fn finish_read(
 /// default applies and `may_exist` (the object existed before).
 pub(crate) fn write_stat<Fd: AsFd>(fd: Fd, stat: &Stat, may_exist: bool) -> rustix::io::Result<()> {
     if stat.needs_xattr() {
-        rustix::fs::fsetxattr(fd, STAT_XATTR, stat.encode().as_bytes(), XattrFlags::empty())
+        rustix::fs::fsetxattr(
+            fd,
+            STAT_XATTR,
+            stat.encode().as_bytes(),
+            XattrFlags::empty(),
+        )
     } else if may_exist {
         match rustix::fs::fremovexattr(fd, STAT_XATTR) {
             Ok(()) | Err(Errno::NODATA) => Ok(()),
@@ -403,16 +411,99 @@ mod tests {
     #[test]
     fn codec_round_trip() {
         let cases = [
-            (Stat { uid: 0, gid: 0, mode: 0o644, kind: FileKind::File }, "0:0:0644:file"),
-            (Stat { uid: 1000, gid: 100, mode: 0o4755, kind: FileKind::File }, "1000:100:4755:file"),
-            (Stat { uid: 65534, gid: 65534, mode: 0o1777, kind: FileKind::Dir }, "65534:65534:1777:dir"),
-            (Stat { uid: 100000, gid: 100001, mode: 0, kind: FileKind::Dir }, "100000:100001:0000:dir"),
-            (Stat { uid: 0, gid: 0, mode: 0o777, kind: FileKind::Symlink }, "0:0:0777:symlink"),
-            (Stat { uid: 0, gid: 5, mode: 0o620, kind: FileKind::Char { major: 136, minor: 3 } }, "0:5:0620:char-136-3"),
-            (Stat { uid: 0, gid: 6, mode: 0o660, kind: FileKind::Block { major: 8, minor: 0 } }, "0:6:0660:block-8-0"),
-            (Stat { uid: 1, gid: 1, mode: 0o644, kind: FileKind::Pipe }, "1:1:0644:pipe"),
-            (Stat { uid: 1, gid: 1, mode: 0o755, kind: FileKind::Socket }, "1:1:0755:socket"),
-            (Stat { uid: u32::MAX, gid: 0, mode: 0o7777, kind: FileKind::File }, "4294967295:0:7777:file"),
+            (
+                Stat {
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o644,
+                    kind: FileKind::File,
+                },
+                "0:0:0644:file",
+            ),
+            (
+                Stat {
+                    uid: 1000,
+                    gid: 100,
+                    mode: 0o4755,
+                    kind: FileKind::File,
+                },
+                "1000:100:4755:file",
+            ),
+            (
+                Stat {
+                    uid: 65534,
+                    gid: 65534,
+                    mode: 0o1777,
+                    kind: FileKind::Dir,
+                },
+                "65534:65534:1777:dir",
+            ),
+            (
+                Stat {
+                    uid: 100000,
+                    gid: 100001,
+                    mode: 0,
+                    kind: FileKind::Dir,
+                },
+                "100000:100001:0000:dir",
+            ),
+            (
+                Stat {
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o777,
+                    kind: FileKind::Symlink,
+                },
+                "0:0:0777:symlink",
+            ),
+            (
+                Stat {
+                    uid: 0,
+                    gid: 5,
+                    mode: 0o620,
+                    kind: FileKind::Char {
+                        major: 136,
+                        minor: 3,
+                    },
+                },
+                "0:5:0620:char-136-3",
+            ),
+            (
+                Stat {
+                    uid: 0,
+                    gid: 6,
+                    mode: 0o660,
+                    kind: FileKind::Block { major: 8, minor: 0 },
+                },
+                "0:6:0660:block-8-0",
+            ),
+            (
+                Stat {
+                    uid: 1,
+                    gid: 1,
+                    mode: 0o644,
+                    kind: FileKind::Pipe,
+                },
+                "1:1:0644:pipe",
+            ),
+            (
+                Stat {
+                    uid: 1,
+                    gid: 1,
+                    mode: 0o755,
+                    kind: FileKind::Socket,
+                },
+                "1:1:0755:socket",
+            ),
+            (
+                Stat {
+                    uid: u32::MAX,
+                    gid: 0,
+                    mode: 0o7777,
+                    kind: FileKind::File,
+                },
+                "4294967295:0:7777:file",
+            ),
         ];
         for (stat, text) in cases {
             assert_eq!(stat.encode(), text);
@@ -423,23 +514,48 @@ mod tests {
     #[test]
     fn decode_is_forward_compatible() {
         let three = Stat::decode("1:2:0755", FileKind::Dir).unwrap();
-        assert_eq!(three, Stat { uid: 1, gid: 2, mode: 0o755, kind: FileKind::Dir });
+        assert_eq!(
+            three,
+            Stat {
+                uid: 1,
+                gid: 2,
+                mode: 0o755,
+                kind: FileKind::Dir
+            }
+        );
         let five = Stat::decode("1:2:0755:file:future:fields", FileKind::Dir).unwrap();
         assert_eq!(five.kind, FileKind::File);
     }
 
     #[test]
     fn decode_rejects_garbage() {
-        for bad in ["", "1", "1:2", "x:2:0755", "1:y:0755", "1:2:0999", "1:2:17777", "1:2:+755",
-            "1:2::file", "1:2:0755:weird", "1:2:0755:char-1", "1:2:0755:block-a-b", "-1:0:0755"]
-        {
+        for bad in [
+            "",
+            "1",
+            "1:2",
+            "x:2:0755",
+            "1:y:0755",
+            "1:2:0999",
+            "1:2:17777",
+            "1:2:+755",
+            "1:2::file",
+            "1:2:0755:weird",
+            "1:2:0755:char-1",
+            "1:2:0755:block-a-b",
+            "-1:0:0755",
+        ] {
             assert!(Stat::decode(bad, FileKind::File).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn xattr_needed_only_off_default() {
-        let s = |uid, mode, kind| Stat { uid, gid: 0, mode, kind };
+        let s = |uid, mode, kind| Stat {
+            uid,
+            gid: 0,
+            mode,
+            kind,
+        };
         assert!(!s(0, 0o644, FileKind::File).needs_xattr());
         assert!(!s(0, 0o755, FileKind::File).needs_xattr());
         assert!(!s(0, 0o700, FileKind::Dir).needs_xattr());
@@ -457,18 +573,26 @@ mod tests {
 
     #[test]
     fn xattr_names() {
-        assert_eq!(stored_xattr_name(b"user.foo"), Some(XattrName::Direct(b"user.foo")));
+        assert_eq!(
+            stored_xattr_name(b"user.foo"),
+            Some(XattrName::Direct(b"user.foo"))
+        );
         assert_eq!(
             stored_xattr_name(b"security.capability"),
-            Some(XattrName::Kept(b"user.coracle.xattr.security.capability".to_vec()))
+            Some(XattrName::Kept(
+                b"user.coracle.xattr.security.capability".to_vec()
+            ))
         );
         assert_eq!(stored_xattr_name(b"user.coracle.stat"), None);
         assert_eq!(stored_xattr_name(b"user.coracle.xattr.x"), None);
         assert_eq!(stored_xattr_name(b""), None);
         assert_eq!(stored_xattr_name(b"user.a\0b"), None);
-        for name in [&b"user.foo"[..], b"security.capability", b"trusted.overlay.opaque",
-            b"system.posix_acl_access"]
-        {
+        for name in [
+            &b"user.foo"[..],
+            b"security.capability",
+            b"trusted.overlay.opaque",
+            b"system.posix_acl_access",
+        ] {
             let stored = stored_xattr_name(name).unwrap();
             assert_eq!(image_xattr_name(stored.as_bytes()).as_deref(), Some(name));
         }

@@ -34,10 +34,11 @@ pub fn reassemble_layer<W: Write>(layer_dir: &Path, out: W) -> Result<(Digest, u
     };
     let mut record = SplitReader::open(&split_path).map_err(corrupt)?;
     let diff_path = layer_dir.join(DIFF_DIR);
-    let diff = rustix::fs::open(&diff_path, DIR_FLAGS, Mode::empty()).map_err(|e| ArchiveError::Io {
-        path: diff_path.clone(),
-        source: e.into(),
-    })?;
+    let diff =
+        rustix::fs::open(&diff_path, DIR_FLAGS, Mode::empty()).map_err(|e| ArchiveError::Io {
+            path: diff_path.clone(),
+            source: e.into(),
+        })?;
     let shadowed = shadowed_indices(layer_dir)?;
     let write_err = |source| ArchiveError::Write {
         layer: layer_dir.to_path_buf(),
@@ -56,9 +57,18 @@ pub fn reassemble_layer<W: Write>(layer_dir: &Path, out: W) -> Result<(Digest, u
                 };
                 let opened = if shadowed.contains(&index) {
                     let p = layer_dir.join(SHADOW_DIR).join(index.to_string());
-                    rustix::fs::open(&p, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    rustix::fs::open(
+                        &p,
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
                 } else {
-                    openat2_retry(&diff, &path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, PHYSICAL)
+                    openat2_retry(
+                        &diff,
+                        &path,
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        PHYSICAL,
+                    )
                 };
                 let fd = match opened {
                     Ok(fd) => fd,
@@ -81,7 +91,10 @@ pub fn reassemble_layer<W: Write>(layer_dir: &Path, out: W) -> Result<(Digest, u
                     return Err(mismatch("not a regular file".into()));
                 }
                 if st.st_size as u64 != size {
-                    return Err(mismatch(format!("file has {} bytes, the tar {size}", st.st_size)));
+                    return Err(mismatch(format!(
+                        "file has {} bytes, the tar {size}",
+                        st.st_size
+                    )));
                 }
                 let mut file = File::from(fd);
                 let mut left = size;

@@ -121,10 +121,10 @@ impl Tree {
     /// Takes the directory at `lexical` out of the cache, opening it (and creating missing
     /// directories, `0755`) if needed. Give it back with [`Self::put_back`].
     pub fn take_parent(&mut self, lexical: &[u8]) -> Result<Dir, Errno> {
-        if let Some(dir) = self.cache.take() {
-            if dir.lexical == lexical {
-                return Ok(dir);
-            }
+        if let Some(dir) = self.cache.take()
+            && dir.lexical == lexical
+        {
+            return Ok(dir);
         }
         match self.open_dir(lexical) {
             Err(Errno::NOENT) => self.create_dirs(lexical),

@@ -101,8 +101,15 @@ impl SplitWriter {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Segment {
     Raw(Vec<u8>),
-    File { index: u64, path: Vec<u8>, size: u64 },
-    End { size: u64, digest: Digest },
+    File {
+        index: u64,
+        path: Vec<u8>,
+        size: u64,
+    },
+    End {
+        size: u64,
+        digest: Digest,
+    },
 }
 
 pub(crate) struct SplitReader {
@@ -183,7 +190,9 @@ impl SplitReader {
                     .map_err(|e| ReadError::Corrupt(e.to_string()))?;
                 Ok(Segment::End { size, digest })
             }
-            other => Err(ReadError::Corrupt(format!("unknown segment tag {other:#x}"))),
+            other => Err(ReadError::Corrupt(format!(
+                "unknown segment tag {other:#x}"
+            ))),
         }
     }
 }
@@ -208,9 +217,16 @@ mod tests {
         assert_eq!(r.next_segment().unwrap(), Segment::Raw(b"header".to_vec()));
         assert_eq!(
             r.next_segment().unwrap(),
-            Segment::File { index: 3, path: b"a/b".to_vec(), size: 1234 }
+            Segment::File {
+                index: 3,
+                path: b"a/b".to_vec(),
+                size: 1234
+            }
         );
-        assert_eq!(r.next_segment().unwrap(), Segment::Raw(b"padtrailer".to_vec()));
+        assert_eq!(
+            r.next_segment().unwrap(),
+            Segment::Raw(b"padtrailer".to_vec())
+        );
         assert_eq!(r.next_segment().unwrap(), Segment::End { size: 42, digest });
         assert!(matches!(r.next_segment(), Err(ReadError::Corrupt(_))));
     }

@@ -96,13 +96,22 @@ impl<R: BufRead> TarStream<R> {
     }
 
     /// Reads exactly `buf.len()` bytes; `Ok(n < len)` only at end of stream.
-    fn read_full(&mut self, buf: &mut [u8], entry: &dyn Fn() -> String) -> Result<usize, ArchiveError> {
+    fn read_full(
+        &mut self,
+        buf: &mut [u8],
+        entry: &dyn Fn() -> String,
+    ) -> Result<usize, ArchiveError> {
         let mut done = 0;
         while done < buf.len() {
             let avail = match self.r.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(ArchiveError::Read { entry: entry(), source }),
+                Err(source) => {
+                    return Err(ArchiveError::Read {
+                        entry: entry(),
+                        source,
+                    });
+                }
             };
             if avail.is_empty() {
                 break;
@@ -116,7 +125,12 @@ impl<R: BufRead> TarStream<R> {
     }
 
     /// Reads a metadata record's content and padding into `raw`, returning the content.
-    fn read_record(&mut self, size: u64, raw: &mut Vec<u8>, what: &str) -> Result<Vec<u8>, ArchiveError> {
+    fn read_record(
+        &mut self,
+        size: u64,
+        raw: &mut Vec<u8>,
+        what: &str,
+    ) -> Result<Vec<u8>, ArchiveError> {
         if size > MAX_META {
             return Err(ArchiveError::Malformed {
                 entry: self.where_(),
@@ -129,7 +143,9 @@ impl<R: BufRead> TarStream<R> {
         let where_ = self.where_();
         let got = self.read_full(&mut raw[start..], &|| where_.clone())?;
         if got < padded {
-            return Err(ArchiveError::Truncated { entry: self.where_() });
+            return Err(ArchiveError::Truncated {
+                entry: self.where_(),
+            });
         }
         Ok(raw[start..start + size as usize].to_vec())
     }
@@ -148,12 +164,16 @@ impl<R: BufRead> TarStream<R> {
             }
             if got < BLOCK {
                 raw.extend_from_slice(&block[..got]);
-                return Err(ArchiveError::Truncated { entry: self.where_() });
+                return Err(ArchiveError::Truncated {
+                    entry: self.where_(),
+                });
             }
             raw.extend_from_slice(&block);
             if block.iter().all(|b| *b == 0) {
                 if !pending.is_empty() {
-                    return Err(ArchiveError::Truncated { entry: self.where_() });
+                    return Err(ArchiveError::Truncated {
+                        entry: self.where_(),
+                    });
                 }
                 return Ok(None);
             }
@@ -174,7 +194,10 @@ impl<R: BufRead> TarStream<R> {
                 b'x' => {
                     let rec = self.read_record(size, raw, "pax")?;
                     // Several `x` records before one entry: the later wins per key.
-                    pending.pax.get_or_insert_with(Vec::new).extend_from_slice(&rec);
+                    pending
+                        .pax
+                        .get_or_insert_with(Vec::new)
+                        .extend_from_slice(&rec);
                     continue;
                 }
                 b'g' => {
@@ -199,11 +222,21 @@ impl<R: BufRead> TarStream<R> {
         }
     }
 
-    fn entry(&mut self, h: &tar::Header, flag: u8, size: u64, pending: Pending) -> Result<Header, ArchiveError> {
-        let mut name = pending.long_name.unwrap_or_else(|| h.path_bytes().into_owned());
-        let mut link = pending
-            .long_link
-            .unwrap_or_else(|| h.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default());
+    fn entry(
+        &mut self,
+        h: &tar::Header,
+        flag: u8,
+        size: u64,
+        pending: Pending,
+    ) -> Result<Header, ArchiveError> {
+        let mut name = pending
+            .long_name
+            .unwrap_or_else(|| h.path_bytes().into_owned());
+        let mut link = pending.long_link.unwrap_or_else(|| {
+            h.link_name_bytes()
+                .map(|l| l.into_owned())
+                .unwrap_or_default()
+        });
         let mut size = size;
         let mut uid = h.uid().ok();
         let mut gid = h.gid().ok();
@@ -228,11 +261,29 @@ impl<R: BufRead> TarStream<R> {
                 match key {
                     b"path" => name = value.to_vec(),
                     b"linkpath" => link = value.to_vec(),
-                    b"size" => size = text.and_then(|t| t.parse().ok()).ok_or_else(|| bad("size"))?,
-                    b"uid" => uid = Some(text.and_then(|t| t.parse().ok()).ok_or_else(|| bad("uid"))?),
-                    b"gid" => gid = Some(text.and_then(|t| t.parse().ok()).ok_or_else(|| bad("gid"))?),
-                    b"mtime" => mtime = Some(text.and_then(parse_time).ok_or_else(|| bad("mtime"))?),
-                    b"atime" => atime = Some(text.and_then(parse_time).ok_or_else(|| bad("atime"))?),
+                    b"size" => {
+                        size = text
+                            .and_then(|t| t.parse().ok())
+                            .ok_or_else(|| bad("size"))?
+                    }
+                    b"uid" => {
+                        uid = Some(
+                            text.and_then(|t| t.parse().ok())
+                                .ok_or_else(|| bad("uid"))?,
+                        )
+                    }
+                    b"gid" => {
+                        gid = Some(
+                            text.and_then(|t| t.parse().ok())
+                                .ok_or_else(|| bad("gid"))?,
+                        )
+                    }
+                    b"mtime" => {
+                        mtime = Some(text.and_then(parse_time).ok_or_else(|| bad("mtime"))?)
+                    }
+                    b"atime" => {
+                        atime = Some(text.and_then(parse_time).ok_or_else(|| bad("atime"))?)
+                    }
                     _ if key.starts_with(b"GNU.sparse.") => sparse = true,
                     _ => {
                         if let Some(xname) = key.strip_prefix(b"SCHILY.xattr.") {
@@ -281,8 +332,14 @@ impl<R: BufRead> TarStream<R> {
         let gid = gid.ok_or_else(|| malformed("gid"))?;
         let mtime = mtime.ok_or_else(|| malformed("mtime"))?;
         let (dev_major, dev_minor) = if matches!(kind, Kind::Char | Kind::Block) {
-            let major = h.device_major().map_err(|_| malformed("device major"))?.unwrap_or(0);
-            let minor = h.device_minor().map_err(|_| malformed("device minor"))?.unwrap_or(0);
+            let major = h
+                .device_major()
+                .map_err(|_| malformed("device major"))?
+                .unwrap_or(0);
+            let minor = h
+                .device_minor()
+                .map_err(|_| malformed("device minor"))?
+                .unwrap_or(0);
             (major, minor)
         } else {
             (0, 0)
@@ -415,12 +472,17 @@ fn check_checksum(block: &[u8; BLOCK]) -> Result<(), String> {
     if stored == unsigned || i64::from(stored) == i64::from(signed) {
         Ok(())
     } else {
-        Err(format!("checksum mismatch (stored {stored:o}, computed {unsigned:o})"))
+        Err(format!(
+            "checksum mismatch (stored {stored:o}, computed {unsigned:o})"
+        ))
     }
 }
 
 /// Splits PAX records `"<len> <key>=<value>\n"` by their length prefix.
-fn parse_pax(data: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
+/// One PAX record: key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+fn parse_pax(data: &[u8]) -> Result<Vec<PaxRecord<'_>>, String> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -457,7 +519,10 @@ fn parse_time(t: &str) -> Option<Time> {
         None => (false, t),
     };
     let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
-    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if secs.is_empty()
+        || !secs.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let secs: i64 = secs.parse().ok()?;
@@ -468,7 +533,10 @@ fn parse_time(t: &str) -> Option<Time> {
     if neg {
         // -1.25 means 1.25 s before the epoch: (-2 s, 0.75 s).
         if nanos == 0 {
-            Some(Time { secs: -secs, nanos: 0 })
+            Some(Time {
+                secs: -secs,
+                nanos: 0,
+            })
         } else {
             Some(Time {
                 secs: -secs - 1,
@@ -487,7 +555,10 @@ mod tests {
     #[test]
     fn pax_records_allow_newlines_in_values() {
         let mut data = Vec::new();
-        for (k, v) in [(&b"path"[..], &b"a/b"[..]), (b"SCHILY.xattr.security.capability", b"\x01\n\x00\x02")] {
+        for (k, v) in [
+            (&b"path"[..], &b"a/b"[..]),
+            (b"SCHILY.xattr.security.capability", b"\x01\n\x00\x02"),
+        ] {
             let body_len = k.len() + v.len() + 3; // ' ', '=', '\n'
             let mut len = body_len + 1;
             while len != body_len + len.to_string().len() {
@@ -508,10 +579,34 @@ mod tests {
 
     #[test]
     fn pax_times() {
-        assert_eq!(parse_time("1700000000"), Some(Time { secs: 1_700_000_000, nanos: 0 }));
-        assert_eq!(parse_time("1.5"), Some(Time { secs: 1, nanos: 500_000_000 }));
-        assert_eq!(parse_time("-1.25"), Some(Time { secs: -2, nanos: 750_000_000 }));
-        assert_eq!(parse_time("1.1234567891"), Some(Time { secs: 1, nanos: 123_456_789 }));
+        assert_eq!(
+            parse_time("1700000000"),
+            Some(Time {
+                secs: 1_700_000_000,
+                nanos: 0
+            })
+        );
+        assert_eq!(
+            parse_time("1.5"),
+            Some(Time {
+                secs: 1,
+                nanos: 500_000_000
+            })
+        );
+        assert_eq!(
+            parse_time("-1.25"),
+            Some(Time {
+                secs: -2,
+                nanos: 750_000_000
+            })
+        );
+        assert_eq!(
+            parse_time("1.1234567891"),
+            Some(Time {
+                secs: 1,
+                nanos: 123_456_789
+            })
+        );
         assert_eq!(parse_time("x"), None);
         assert_eq!(parse_time(""), None);
         assert_eq!(parse_time("1.x"), None);

@@ -54,12 +54,14 @@ impl SymlinkTable {
     }
 
     fn parse(data: &[u8]) -> Result<Self, String> {
-        let body = data.strip_prefix(MAGIC).ok_or("not a coracle symlink table")?;
+        let body = data
+            .strip_prefix(MAGIC)
+            .ok_or("not a coracle symlink table")?;
         let mut fields = body.split(|b| *b == 0);
         let mut table = SymlinkTable::default();
-        let text = |f: &[u8]| String::from_utf8(f.to_vec()).map_err(|_| "non-UTF-8 field".to_string());
-        loop {
-            let Some(path) = fields.next() else { break };
+        let text =
+            |f: &[u8]| String::from_utf8(f.to_vec()).map_err(|_| "non-UTF-8 field".to_string());
+        while let Some(path) = fields.next() {
             if path.is_empty() {
                 // The final NUL leaves one empty field behind.
                 if fields.next().is_some() {
@@ -79,7 +81,9 @@ impl SymlinkTable {
                     .map_err(|_| "invalid xattr value")?;
                 xattrs.push((name, value));
             }
-            table.entries.insert(path.to_vec(), SymlinkMeta { stat, xattrs });
+            table
+                .entries
+                .insert(path.to_vec(), SymlinkMeta { stat, xattrs });
         }
         Ok(table)
     }
@@ -147,8 +151,9 @@ impl SymlinkTable {
 
     /// Removes `prefix` and everything below it.
     pub fn remove_tree(&mut self, prefix: &[u8]) {
-        self.entries
-            .retain(|p, _| !(p == prefix || (p.starts_with(prefix) && p.get(prefix.len()) == Some(&b'/'))));
+        self.entries.retain(|p, _| {
+            !(p == prefix || (p.starts_with(prefix) && p.get(prefix.len()) == Some(&b'/')))
+        });
     }
 }
 
@@ -163,7 +168,12 @@ mod tests {
         t.set(
             b"usr/bin/x",
             SymlinkMeta {
-                stat: Stat { uid: 1000, gid: 1000, mode: 0o777, kind: FileKind::Symlink },
+                stat: Stat {
+                    uid: 1000,
+                    gid: 1000,
+                    mode: 0o777,
+                    kind: FileKind::Symlink,
+                },
                 xattrs: vec![],
             },
         );
@@ -171,10 +181,19 @@ mod tests {
             b"odd\nname",
             SymlinkMeta {
                 stat: Stat::SYMLINK_DEFAULT,
-                xattrs: vec![(b"security.selinux".to_vec(), b"a\0b".to_vec()), (b"user.x".to_vec(), vec![])],
+                xattrs: vec![
+                    (b"security.selinux".to_vec(), b"a\0b".to_vec()),
+                    (b"user.x".to_vec(), vec![]),
+                ],
             },
         );
-        t.set(b"default", SymlinkMeta { stat: Stat::SYMLINK_DEFAULT, xattrs: vec![] });
+        t.set(
+            b"default",
+            SymlinkMeta {
+                stat: Stat::SYMLINK_DEFAULT,
+                xattrs: vec![],
+            },
+        );
         assert!(t.get(b"default").is_none());
         t.store(dir.path()).unwrap();
         let back = SymlinkTable::load(dir.path()).unwrap();
@@ -198,7 +217,11 @@ mod tests {
 
     #[test]
     fn corrupt_table_is_an_error() {
-        for bad in [&b"nope"[..], b"coracle-symlinks 1\na\0zz\0", b"coracle-symlinks 1\na\x000:0:0777:symlink\x002\0"] {
+        for bad in [
+            &b"nope"[..],
+            b"coracle-symlinks 1\na\0zz\0",
+            b"coracle-symlinks 1\na\x000:0:0777:symlink\x002\0",
+        ] {
             assert!(SymlinkTable::parse(bad).is_err());
         }
     }
