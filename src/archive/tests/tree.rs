@@ -373,7 +373,24 @@ fn symlinked_parent_inside_is_followed() {
         .symlink("sub/up", "../real")
         .file("alias/f", b"via alias");
     t.file("sub/up/g", b"via up");
+    // The same file again under its physical name, then under the alias.
+    t.file("real/g", b"direct").file("alias/g", b"alias again");
     let x = extract(&t.finish());
     assert_eq!(std::fs::read(x.diff("real/f")).unwrap(), b"via alias");
-    assert_eq!(std::fs::read(x.diff("real/g")).unwrap(), b"via up");
+    assert_eq!(std::fs::read(x.diff("real/g")).unwrap(), b"alias again");
+    assert!(x.diff("alias").is_symlink());
+}
+
+#[test]
+fn global_pax_records_are_kept_raw() {
+    let mut t = Tar::new();
+    let mut g = t.header(EntryType::XGlobalHeader, 0o644, 0, 0);
+    g.set_size(0);
+    let data = b"22 comment=hello world\n";
+    t.raw(g, b"pax_global_header", data);
+    t.file("f", b"f");
+    let x = extract(&t.finish());
+    assert_eq!(x.summary.entries, 1);
+    assert_eq!(std::fs::read(x.diff("f")).unwrap(), b"f");
+    assert!(!x.diff("pax_global_header").exists());
 }
