@@ -448,7 +448,7 @@ impl<R: BufRead> TarStream<R> {
 
 /// `size` rounded up to whole blocks.
 pub(crate) fn padded(size: u64) -> u64 {
-    size.div_ceil(BLOCK as u64) * BLOCK as u64
+    size.div_ceil(BLOCK as u64).saturating_mul(BLOCK as u64)
 }
 
 fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
