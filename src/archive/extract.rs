@@ -38,6 +38,12 @@ pub fn extract_layer<R: Read>(tar: R, layer_dir: &Path) -> Result<ExtractSummary
     let io_err = |path: PathBuf| move |source| ArchiveError::Io { path, source };
     let diff = layer_dir.join(DIFF_DIR);
     std::fs::create_dir(&diff).map_err(io_err(diff.clone()))?;
+    // The root is root:root 0755 unless the tar says otherwise, whatever the umask.
+    if resolve::umask() & 0o755 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&diff, std::fs::Permissions::from_mode(0o755))
+            .map_err(io_err(diff.clone()))?;
+    }
     let split_path = layer_dir.join(SPLIT_FILE);
     let split_err = |source| ArchiveError::Io {
         path: split_path.clone(),
