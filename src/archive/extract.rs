@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -21,16 +21,15 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use super::ownership::{self, FileKind, Stat, XattrName};
+use super::pipeline::with_hashing_reader;
 use super::resolve::{self, DIR_FLAGS, PHYSICAL, Tree, is_under, join};
 use super::split::{SHADOW_DIR, SPLIT_FILE, SplitWriter};
 use super::stream::{Header, Kind, TarStream, Time};
 use super::symlinks::{SymlinkMeta, SymlinkTable};
 use super::{ArchiveError, ExtractSummary, Refusal, entry_display};
-use crate::oci::digest::HashingReader;
 
 /// The extracted tree inside `layer_dir`.
 pub const DIFF_DIR: &str = "diff";
-const READ_BUFFER: usize = 1 << 20;
 
 /// Extracts the uncompressed layer stream `tar` into `layer_dir` (which exists and is empty),
 /// reading it to end of stream. On error `layer_dir` holds a partial tree: the caller discards
@@ -39,6 +38,12 @@ pub fn extract_layer<R: Read>(tar: R, layer_dir: &Path) -> Result<ExtractSummary
     let io_err = |path: PathBuf| move |source| ArchiveError::Io { path, source };
     let diff = layer_dir.join(DIFF_DIR);
     std::fs::create_dir(&diff).map_err(io_err(diff.clone()))?;
+    // The root is root:root 0755 unless the tar says otherwise, whatever the umask.
+    if resolve::umask() & 0o755 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&diff, std::fs::Permissions::from_mode(0o755))
+            .map_err(io_err(diff.clone()))?;
+    }
     let split_path = layer_dir.join(SPLIT_FILE);
     let split_err = |source| ArchiveError::Io {
         path: split_path.clone(),
@@ -46,18 +51,23 @@ pub fn extract_layer<R: Read>(tar: R, layer_dir: &Path) -> Result<ExtractSummary
     };
     let mut split = SplitWriter::create(&split_path).map_err(split_err)?;
     let mut x = Extractor::new(layer_dir, &diff)?;
-    let mut stream = TarStream::new(BufReader::with_capacity(
-        READ_BUFFER,
-        HashingReader::new(tar),
-    ));
-    let mut entries = 0;
-    while let Some(h) = stream.next(split.raw_buf())? {
-        x.entry(&h, &mut stream, &mut split)?;
-        split.maybe_flush().map_err(split_err)?;
-        entries += 1;
-    }
-    stream.rest(|b| split.raw(b).map_err(split_err))?;
-    let (diff_id, tar_size, _) = stream.into_inner().into_inner().finish();
+    // sha256 runs on a second thread over the same buffers (see `pipeline`).
+    let (result, diff_id, tar_size) = with_hashing_reader(tar, |reader| {
+        let mut stream = TarStream::new(reader);
+        let mut entries = 0;
+        while let Some(h) = stream.next(split.raw_buf())? {
+            x.entry(&h, &mut stream, &mut split)?;
+            split.maybe_flush().map_err(split_err)?;
+            entries += 1;
+        }
+        stream.rest(|b| split.raw(b).map_err(split_err))?;
+        Ok::<_, ArchiveError>(entries)
+    })
+    .map_err(|source| ArchiveError::Read {
+        entry: "layer stream".into(),
+        source,
+    })?;
+    let entries = result?;
     split.finish(tar_size, &diff_id).map_err(split_err)?;
     x.finish()?;
     Ok(ExtractSummary {

@@ -19,6 +19,7 @@
 mod compression;
 mod extract;
 pub mod ownership;
+mod pipeline;
 mod reassemble;
 mod resolve;
 mod split;

@@ -28,6 +28,8 @@ use super::ArchiveError;
 
 /// The ownership attribute.
 pub const STAT_XATTR: &str = "user.coracle.stat";
+/// Room for the longest value this version writes (55 bytes) and fields later ones append.
+const STAT_BUF: usize = 1024;
 /// Prefix under which attributes a user cannot set are kept.
 pub const KEPT_XATTR_PREFIX: &str = "user.coracle.xattr.";
 /// The namespace reserved for coracle's metadata.
@@ -249,7 +251,7 @@ pub fn read_stat(path: &Path) -> Result<Stat, ArchiveError> {
     if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
         return Ok(Stat::SYMLINK_DEFAULT);
     }
-    let mut buf = [0u8; 128];
+    let mut buf = [0u8; STAT_BUF];
     let got = rustix::fs::lgetxattr(path, STAT_XATTR, &mut buf[..]);
     finish_read(got, &buf, st.st_mode).map_err(|e| match e {
         ReadError::Io(errno) => io_err(errno),
@@ -273,7 +275,7 @@ pub fn read_stat_fd<Fd: AsFd>(fd: Fd, name: &str) -> Result<Stat, ArchiveError> 
     if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
         return Ok(Stat::SYMLINK_DEFAULT);
     }
-    let mut buf = [0u8; 128];
+    let mut buf = [0u8; STAT_BUF];
     let got = rustix::fs::fgetxattr(fd, STAT_XATTR, &mut buf[..]);
     finish_read(got, &buf, st.st_mode).map_err(|e| match e {
         ReadError::Io(errno) => io_err(errno),

@@ -9,7 +9,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::extract::DIFF_DIR;
-use super::resolve::{DIR_FLAGS, PHYSICAL, openat2_retry};
+use super::resolve::{BENEATH, DIR_FLAGS, PHYSICAL, openat2_retry};
 use super::split::{self, SHADOW_DIR, SPLIT_FILE, Segment, SplitReader};
 use super::{ArchiveError, entry_display};
 use crate::oci::digest::{Digest, HashingWriter};
@@ -63,12 +63,13 @@ pub fn reassemble_layer<W: Write>(layer_dir: &Path, out: W) -> Result<(Digest, u
                         Mode::empty(),
                     )
                 } else {
-                    openat2_retry(
-                        &diff,
-                        &path,
-                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        PHYSICAL,
-                    )
+                    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    // Recorded paths are physical; if one was not (no /proc at extraction),
+                    // follow symlinks that stay inside the tree.
+                    match openat2_retry(&diff, &path, flags, PHYSICAL) {
+                        Err(Errno::LOOP) => openat2_retry(&diff, &path, flags, BENEATH),
+                        other => other,
+                    }
                 };
                 let fd = match opened {
                     Ok(fd) => fd,

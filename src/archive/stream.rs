@@ -84,10 +84,6 @@ impl<R: BufRead> TarStream<R> {
         }
     }
 
-    pub fn into_inner(self) -> R {
-        self.r
-    }
-
     fn where_(&self) -> String {
         match &self.last {
             Some(name) => format!("header after {name}"),
@@ -173,6 +169,18 @@ impl<R: BufRead> TarStream<R> {
                 if !pending.is_empty() {
                     return Err(ArchiveError::Truncated {
                         entry: self.where_(),
+                    });
+                }
+                // End of archive is two zero blocks. Like Go's archive/tar (Podman), a header
+                // after a single zero block is an error rather than silently hidden content;
+                // a short or missing second block is tolerated and kept as trailer bytes.
+                let where_ = self.where_();
+                let got = self.read_full(&mut block, &|| where_.clone())?;
+                raw.extend_from_slice(&block[..got]);
+                if got == BLOCK && block.iter().any(|b| *b != 0) {
+                    return Err(ArchiveError::Malformed {
+                        entry: self.where_(),
+                        reason: "header after an end-of-archive block".into(),
                     });
                 }
                 return Ok(None);
@@ -440,7 +448,7 @@ impl<R: BufRead> TarStream<R> {
 
 /// `size` rounded up to whole blocks.
 pub(crate) fn padded(size: u64) -> u64 {
-    size.div_ceil(BLOCK as u64) * BLOCK as u64
+    size.div_ceil(BLOCK as u64).saturating_mul(BLOCK as u64)
 }
 
 fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
