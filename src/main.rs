@@ -5,7 +5,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = coracle::cli::Cli::parse();
+    let cli = match coracle::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version requests are not errors; usage errors exit 125 as in Podman.
+            let code = if err.use_stderr() { 125 } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
     init_tracing(&cli.log_level);
     match coracle::cmd::run(cli) {
         Ok(status) => ExitCode::from(status.code()),

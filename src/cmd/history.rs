@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
                 "CreatedSince": since,
                 "CreatedAt": e.created.map(go_time).unwrap_or_default(),
                 "CreatedBy": created_by,
-                "Size": if args.human { output::human_size_precision(e.size, 3) } else { e.size.to_string() },
+                "Size": if args.human { output::human_size(e.size) } else { e.size.to_string() },
                 "Comment": e.comment,
                 "Tags": e.tags,
             })

@@ -18,21 +18,37 @@ use crate::transfer::save::image_config;
 pub struct ImageView {
     pub rec: ImageRecord,
     pub config: ImageConfig,
+    /// Podman's "dangling": no name and no image built on it.
+    pub dangling: bool,
+    /// Podman's "intermediate": no name, but an image is built on it.
+    pub intermediate: bool,
 }
 
 impl ImageView {
     pub fn load(store: &Store, rec: ImageRecord) -> anyhow::Result<ImageView> {
+        let all = store.images().list()?;
+        Self::with_family(store, rec, &all)
+    }
+
+    fn with_family(
+        store: &Store,
+        rec: ImageRecord,
+        all: &[ImageRecord],
+    ) -> anyhow::Result<ImageView> {
         let config = image_config(store, &rec)
             .with_context(|| format!("reading image {}", rec.id.short()))?;
-        Ok(ImageView { rec, config })
+        Ok(ImageView {
+            dangling: rec.is_dangling(all),
+            intermediate: rec.is_intermediate(all),
+            rec,
+            config,
+        })
     }
 
     pub fn all(store: &Store) -> anyhow::Result<Vec<ImageView>> {
-        store
-            .images()
-            .list()?
-            .into_iter()
-            .map(|r| ImageView::load(store, r))
+        let all = store.images().list()?;
+        all.iter()
+            .map(|r| ImageView::with_family(store, r.clone(), &all))
             .collect()
     }
 
@@ -63,10 +79,6 @@ impl ImageView {
             }
         }
         out
-    }
-
-    pub fn is_dangling(&self) -> bool {
-        self.rec.names.is_empty()
     }
 }
 
@@ -142,7 +154,7 @@ fn parse_filters(specs: &[String], views: &[ImageView]) -> anyhow::Result<Vec<Fi
 
 fn passes(view: &ImageView, filter: &Filter) -> bool {
     match filter {
-        Filter::Dangling(want) => view.is_dangling() == *want,
+        Filter::Dangling(want) => view.dangling == *want,
         Filter::Reference(pattern) => view
             .rec
             .names
@@ -176,6 +188,9 @@ pub fn run(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<ExitStatus> {
                     .filter_map(|n| lookup::parse_stored(n))
                     .any(|r| reference::matches_reference_filter(name, &r))
         });
+    }
+    if !args.all {
+        views.retain(|v| !v.intermediate);
     }
     views.retain(|v| filters.iter().all(|f| passes(v, f)));
     let now = Utc::now();
@@ -293,7 +308,7 @@ fn template_row(
         "SharedSize": output::human_size(0),
         "Containers": 0,
         "ReadOnly": false,
-        "Dangling": view.is_dangling(),
+        "Dangling": view.dangling,
         "Labels": Value::Object(view.config.labels()),
         "Names": view.rec.names,
         "RepoTags": view.repo_tags(),

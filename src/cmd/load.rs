@@ -19,19 +19,18 @@ pub fn load(ctx: &Context, args: &LoadArgs) -> anyhow::Result<ExitStatus> {
     }
     let what = args.input.clone().unwrap_or_else(|| "stdin".into());
     let mut store = ctx.open_store(LockMode::Shared, "load")?;
-    let records = load::load(&mut store, &source).with_context(|| format!("loading {what}"))?;
-    if !args.quiet {
-        let mut text = String::new();
-        for rec in &records {
-            if rec.names.is_empty() {
-                text.push_str(&format!("Loaded image: {}\n", rec.id));
-            }
-            for n in &rec.names {
-                text.push_str(&format!("Loaded image: {n}\n"));
-            }
+    let loaded = load::load(&mut store, &source).with_context(|| format!("loading {what}"))?;
+    // Podman prints these even with -q, which only silences progress.
+    let mut text = String::new();
+    for l in &loaded {
+        if l.names.is_empty() {
+            text.push_str(&format!("Loaded image: {}\n", l.record.id));
         }
-        out(&text)?;
+        for n in &l.names {
+            text.push_str(&format!("Loaded image: {n}\n"));
+        }
     }
+    out(&text)?;
     Ok(ExitStatus::Success)
 }
 

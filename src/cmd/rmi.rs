@@ -122,8 +122,17 @@ pub fn prune(ctx: &Context, args: &PruneArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store(LockMode::Exclusive, "image prune")?;
     let staging = store.staging("prune")?;
     let mut text = String::new();
-    for rec in store.images().list()? {
-        if args.all || rec.names.is_empty() {
+    // Removing a dangling image can leave its parent dangling: repeat until nothing is.
+    loop {
+        let all = store.images().list()?;
+        let doomed: Vec<&ImageRecord> = all
+            .iter()
+            .filter(|r| args.all || r.is_dangling(&all))
+            .collect();
+        if doomed.is_empty() {
+            break;
+        }
+        for rec in doomed {
             store.images().remove(staging.path(), &rec.id)?;
             text.push_str(&format!("{}\n", rec.id.hex()));
         }

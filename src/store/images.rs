@@ -48,6 +48,26 @@ impl ImageRecord {
         self.names_history.insert(0, name.to_string());
     }
 
+    /// Whether another image is built on this one: its layers start with all of ours.
+    pub fn has_children(&self, all: &[ImageRecord]) -> bool {
+        !self.layers.is_empty()
+            && all.iter().any(|o| {
+                o.id != self.id
+                    && o.layers.len() > self.layers.len()
+                    && o.layers.starts_with(&self.layers)
+            })
+    }
+
+    /// Podman's dangling image: no name and no image built on it.
+    pub fn is_dangling(&self, all: &[ImageRecord]) -> bool {
+        self.names.is_empty() && !self.has_children(all)
+    }
+
+    /// Podman's intermediate image: no name, but an image is built on it.
+    pub fn is_intermediate(&self, all: &[ImageRecord]) -> bool {
+        self.names.is_empty() && self.has_children(all)
+    }
+
     pub fn remove_name(&mut self, name: &str) -> bool {
         let before = self.names.len();
         self.names.retain(|n| n != name);

@@ -115,6 +115,31 @@ impl StoreLock {
     }
 }
 
+impl StoreLock {
+    /// Converts a shared lock to exclusive if nobody else holds the lock; never waits.
+    pub fn try_exclusive(&mut self) -> bool {
+        if self.mode == LockMode::Exclusive {
+            return true;
+        }
+        // flock converts the lock held on this descriptor in place.
+        if self.file.try_lock().is_ok() {
+            self.mode = LockMode::Exclusive;
+            return true;
+        }
+        false
+    }
+
+    /// Converts an exclusive lock back to shared.
+    pub fn downgrade(&mut self) -> Result<(), io::Error> {
+        if self.mode == LockMode::Shared {
+            return Ok(());
+        }
+        self.file.lock_shared()?;
+        self.mode = LockMode::Shared;
+        Ok(())
+    }
+}
+
 fn describe_holder(file: &mut File) -> String {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);

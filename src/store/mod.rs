@@ -69,7 +69,7 @@ impl Store {
             }
         }
         let lock = StoreLock::acquire(&root.join("storage.lock"), mode, purpose)?;
-        let store = Store {
+        let mut store = Store {
             blobs: Blobs::new(root.join("blobs/sha256")),
             layers: Layers::new(root.join("layers")),
             images: Images::new(root.join("images")),
@@ -78,6 +78,19 @@ impl Store {
         };
         if mode == LockMode::Exclusive {
             store.recover()?;
+        } else if has_entries(&store.tmp_dir()) {
+            // A reader cleans up after a crashed command too, when it is alone in the store.
+            if store.lock.try_exclusive() {
+                let recovered = store.recover();
+                store
+                    .lock
+                    .downgrade()
+                    .map_err(|source| lock::LockError::Lock {
+                        path: root.join("storage.lock"),
+                        source,
+                    })?;
+                recovered?;
+            }
         }
         Ok(store)
     }
@@ -123,4 +136,10 @@ impl Store {
     pub fn staging(&self, purpose: &str) -> Result<Staging, StoreError> {
         Ok(Staging::create(&self.tmp_dir(), purpose)?)
     }
+}
+
+fn has_entries(dir: &Path) -> bool {
+    fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
 }

@@ -61,8 +61,15 @@ impl LoadSource {
     }
 }
 
-/// Loads every image the source holds and returns their records.
-pub fn load(store: &mut Store, source: &LoadSource) -> Result<Vec<ImageRecord>, TransferError> {
+/// An image a load brought in, with the names this load gave it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub record: ImageRecord,
+    pub names: Vec<String>,
+}
+
+/// Loads every image the source holds.
+pub fn load(store: &mut Store, source: &LoadSource) -> Result<Vec<Loaded>, TransferError> {
     crate::failpoint!("load.start");
     let staging = store.staging("load")?;
     crate::failpoint!("load.staging-created");
@@ -90,10 +97,15 @@ pub fn load(store: &mut Store, source: &LoadSource) -> Result<Vec<ImageRecord>, 
             )?
         }
     };
+    let names: Vec<Vec<String>> = plans.iter().map(|p| p.names.clone()).collect();
     let records = commit::commit(store, &staging, plans)?;
     drop(staging);
     crate::failpoint!("load.staging-removed");
-    Ok(records)
+    Ok(records
+        .into_iter()
+        .zip(names)
+        .map(|(record, names)| Loaded { record, names })
+        .collect())
 }
 
 fn plans_from_archive<R: Read>(
@@ -339,7 +351,7 @@ impl BlobSource for DirBlobs<'_> {
                 });
             }
         };
-        let what = format!("blobs/sha256/{}", desc.digest.hex());
+        let what = format!("blob {}", desc.digest);
         let dir = staging
             .join("layers")
             .join(format!("dir-{}", desc.digest.hex()));
