@@ -9,9 +9,19 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version requests are not errors; usage errors exit 125 as in Podman.
-            let code = if err.use_stderr() { 125 } else { 0 };
-            let _ = err.print();
-            return ExitCode::from(code);
+            if !err.use_stderr() {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = err.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let rest: Vec<&str> = text.lines().skip(1).collect();
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("Error: {}", first.trim_start_matches("error: "));
+                eprintln!("{}", rest.join("\n").trim_end());
+            }
+            return ExitCode::from(125);
         }
     };
     init_tracing(&cli.log_level);

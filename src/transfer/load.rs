@@ -193,6 +193,24 @@ fn docker_plans(
                 missing: item.config.clone(),
             })?;
         let config_digest = Digest::of_bytes(config);
+        // Docker and Podman name the config after its digest; a name that is a digest must match.
+        let stem = item
+            .config
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".json");
+        let stem = stem.strip_prefix("sha256:").unwrap_or(stem);
+        if let Ok(named) = Digest::from_hex(stem)
+            && named != config_digest
+        {
+            return Err(TransferError::DigestMismatch {
+                origin: origin.to_string(),
+                what: format!("config {}", item.config),
+                expected: named,
+                actual: config_digest,
+            });
+        }
         let parsed =
             ImageConfig::parse(&config_digest, config).map_err(|e| TransferError::Json {
                 origin: origin.to_string(),

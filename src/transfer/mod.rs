@@ -39,7 +39,7 @@ pub enum TransferError {
         origin: String,
         path: String,
         #[source]
-        source: ArchiveError,
+        source: Box<ArchiveError>,
     },
     #[error("{path} in {origin} is {size} bytes, too large for image metadata")]
     TooLarge {
@@ -110,7 +110,7 @@ pub enum TransferError {
     Reassemble {
         diff_id: Digest,
         #[source]
-        source: ArchiveError,
+        source: Box<ArchiveError>,
     },
     #[error(
         "layer {diff_id} read back with digest {actual}: the stored layer was changed or damaged"

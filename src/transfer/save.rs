@@ -232,7 +232,7 @@ fn write_layer(store: &Store, diff_id: &Digest, out: &mut dyn Write) -> Result<(
     let mut hashing = HashingWriter::new(out);
     archive::reassemble_layer(&dir, &mut hashing).map_err(|source| TransferError::Reassemble {
         diff_id: diff_id.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let (actual, _, _) = hashing.finish();
     if &actual != diff_id {

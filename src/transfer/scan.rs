@@ -153,9 +153,13 @@ pub fn scan_archive<R: Read>(
             }
             seq += 1;
             let dir = staging.join("layers").join(format!("scan-{seq}"));
+            let what = match &name_digest {
+                Some(d) => format!("blob {d}"),
+                None => path.clone(),
+            };
             let layer = stage_layer(
                 Cursor::new(head).chain(&mut entry),
-                &path,
+                &what,
                 &dir,
                 staging,
                 origin,
@@ -165,7 +169,7 @@ pub fn scan_archive<R: Read>(
             {
                 return Err(TransferError::DigestMismatch {
                     origin: origin.to_string(),
-                    what: path,
+                    what,
                     expected,
                     actual: layer.blob_digest,
                 });
@@ -272,7 +276,7 @@ pub fn stage_layer<R: Read>(
     let extract_err = |source: archive::ArchiveError| TransferError::Layer {
         origin: origin.to_string(),
         path: what.to_string(),
-        source,
+        source: Box::new(source),
     };
     let target = dir.to_path_buf();
     let (mut to_extract, extractor) = pipe::spawn("coracle:extract", move |r| {

@@ -160,12 +160,12 @@ fn symlinked_parent_pointing_outside() {
             busybox_run_config(),
             &["evil:latest"],
         );
-        refused(
-            env,
-            "symlink-cross.tar",
-            &img.docker_archive(),
-            &["cross-layer-evil"],
-        );
+        // Each layer is extracted into its own directory, so a symlink in a lower layer is
+        // never followed while the next layer is written: the load may succeed, but nothing
+        // outside the store may change. (The overlay shows the upper directory in place of
+        // the lower symlink, as kernel overlayfs does.)
+        let p = env.write("symlink-cross.tar", img.docker_archive());
+        env.coracle().args(["load", "-i"]).arg(&p).output();
         assert_untouched(&outside);
     });
 }
