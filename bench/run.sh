@@ -29,7 +29,7 @@ N=0
 podman_flags() { # LABEL STORE
     case $1 in
     fuse) echo "--root $2/root --runroot $XDG_RUNTIME_DIR/cb-$(basename "$2") --storage-driver overlay --storage-opt overlay.mount_program=/usr/bin/fuse-overlayfs" ;;
-    overlay) echo "--root $2/root --runroot $XDG_RUNTIME_DIR/cb-$(basename "$2") --storage-driver overlay --storage-opt ''" ;;
+    overlay) echo "--root $2/root --runroot $XDG_RUNTIME_DIR/cb-$(basename "$2") --storage-driver overlay --storage-opt=" ;;
     esac
 }
 coracle_flags() { echo "--root $1/root --runroot $XDG_RUNTIME_DIR/cb-$(basename "$1")"; }
