@@ -147,7 +147,18 @@ pub fn scan_archive<R: Read>(
                     path,
                 });
             }
-            if let Some(known) = name_digest.as_ref().and_then(|d| known_layer(store, d)) {
+            // Docker and Podman name a docker-archive's layers `<diff id>.tar`: a layer the
+            // store has by that diff ID is not extracted again. Trusting the name is safe: the
+            // image's config names its diff IDs, and the stored layer is that diff ID.
+            let named_diff_id = path
+                .strip_suffix("/layer.tar")
+                .or_else(|| path.strip_suffix(".tar"))
+                .and_then(|h| Digest::from_hex(h).ok());
+            if let Some(known) = name_digest
+                .as_ref()
+                .or(named_diff_id.as_ref())
+                .and_then(|d| known_layer(store, d))
+            {
                 scan.layers.insert(path, known);
                 continue;
             }
