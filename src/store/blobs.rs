@@ -53,56 +53,50 @@ impl Blobs {
 
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, BlobError> {
         let path = self.path(digest);
-        fs::read(&path).map_err(|source| {
-            if source.kind() == io::ErrorKind::NotFound {
-                BlobError::Missing {
-                    digest: digest.clone(),
-                    path: path.clone(),
-                }
-            } else {
-                BlobError::Read {
-                    digest: digest.clone(),
-                    path: path.clone(),
-                    source,
-                }
-            }
-        })
+        fs::read(&path).map_err(|source| read_error(digest, path, source))
     }
 
     pub fn open(&self, digest: &Digest) -> Result<File, BlobError> {
         let path = self.path(digest);
-        File::open(&path).map_err(|source| {
-            if source.kind() == io::ErrorKind::NotFound {
-                BlobError::Missing {
-                    digest: digest.clone(),
-                    path: path.clone(),
-                }
-            } else {
-                BlobError::Read {
-                    digest: digest.clone(),
-                    path: path.clone(),
-                    source,
-                }
-            }
-        })
+        File::open(&path).map_err(|source| read_error(digest, path, source))
     }
 
     /// Every blob digest in the store (for garbage collection and `system check`).
     pub fn list(&self) -> io::Result<Vec<Digest>> {
-        let mut out = Vec::new();
-        match fs::read_dir(&self.dir) {
-            Ok(entries) => {
-                for e in entries {
-                    if let Ok(d) = Digest::from_hex(&e?.file_name().to_string_lossy()) {
-                        out.push(d);
-                    }
+        list_digest_dir(&self.dir)
+    }
+}
+
+fn read_error(digest: &Digest, path: PathBuf, source: io::Error) -> BlobError {
+    if source.kind() == io::ErrorKind::NotFound {
+        BlobError::Missing {
+            digest: digest.clone(),
+            path,
+        }
+    } else {
+        BlobError::Read {
+            digest: digest.clone(),
+            path,
+            source,
+        }
+    }
+}
+
+/// The digests a directory of `<hex>` entries holds (blobs, layers); missing means none.
+pub(crate) fn list_digest_dir(dir: &Path) -> io::Result<Vec<Digest>> {
+    let mut out = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for e in entries {
+                if let Ok(d) = Digest::from_hex(&e?.file_name().to_string_lossy()) {
+                    out.push(d);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
         }
-        Ok(out)
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
+    Ok(out)
 }
 
 /// Writes `data` into `dir/<hex>` (a staging directory) and returns its digest.

@@ -98,19 +98,7 @@ impl Layers {
 
     /// Diff IDs of every layer directory present.
     pub fn list(&self) -> io::Result<Vec<Digest>> {
-        let mut out = Vec::new();
-        match fs::read_dir(&self.dir) {
-            Ok(entries) => {
-                for e in entries {
-                    if let Ok(d) = Digest::from_hex(&e?.file_name().to_string_lossy()) {
-                        out.push(d);
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        Ok(out)
+        crate::store::blobs::list_digest_dir(&self.dir)
     }
 
     /// Finds a layer by the digest of one of its compressed forms.

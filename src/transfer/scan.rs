@@ -128,14 +128,7 @@ pub fn scan_archive<R: Read>(
                     size,
                 });
             }
-            let mut data = head;
-            entry
-                .read_to_end(&mut data)
-                .map_err(|source| TransferError::Entry {
-                    origin: origin.to_string(),
-                    path: path.clone(),
-                    source,
-                })?;
+            let data = read_rest(&mut entry, head, origin, &path)?;
             scan.files.insert(path, data);
         } else if is_layer_candidate(&path) {
             let name_digest = path
@@ -189,18 +182,28 @@ pub fn scan_archive<R: Read>(
             scan.layers.insert(path, layer);
         } else if size <= MAX_JSON {
             // VERSION files, `oci-layout` variants, signatures: keep small, ignore large.
-            let mut data = head;
-            entry
-                .read_to_end(&mut data)
-                .map_err(|source| TransferError::Entry {
-                    origin: origin.to_string(),
-                    path: path.clone(),
-                    source,
-                })?;
+            let data = read_rest(&mut entry, head, origin, &path)?;
             scan.files.insert(path, data);
         }
     }
     Ok(scan)
+}
+
+/// The rest of an entry after its first bytes `head`.
+fn read_rest<R: Read>(
+    entry: &mut R,
+    mut head: Vec<u8>,
+    origin: &str,
+    path: &str,
+) -> Result<Vec<u8>, TransferError> {
+    entry
+        .read_to_end(&mut head)
+        .map_err(|source| TransferError::Entry {
+            origin: origin.to_string(),
+            path: path.to_string(),
+            source,
+        })?;
+    Ok(head)
 }
 
 /// A layer the store already has, found by the digest of the blob that carries it.
