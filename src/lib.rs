@@ -14,6 +14,7 @@ pub mod failpoint;
 pub mod oci;
 pub mod output;
 pub mod paths;
+pub mod runtime;
 pub mod store;
 pub mod sys;
 pub mod transfer;

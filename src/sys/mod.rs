@@ -1,3 +1,5 @@
 //! The only place for `unsafe` and raw system calls. Each block carries a `// SAFETY:` line;
 //! wrappers take `BorrowedFd` and return `OwnedFd`.
 #![allow(unsafe_code)]
+
+pub mod process;
