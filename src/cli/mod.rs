@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
 pub mod image;
+pub mod unshare;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,8 @@ pub enum Command {
     Info(FormatArgs),
     /// Display the coracle version information
     Version(FormatArgs),
+    /// Run a command in a modified user namespace
+    Unshare(unshare::UnshareArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod rmi;
 mod save;
 mod tag;
 mod tree;
+mod unshare;
 
 use std::io::Write;
 
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Rmi(a) => rmi::rmi(&ctx, &a),
         Command::Info(a) => info::info(&ctx, &a),
         Command::Version(a) => info::version(&a),
+        Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Image { command } => match command {
             ImageCommand::List(a) => images::run(&ctx, &a),
             ImageCommand::Inspect(a) => inspect::run(&ctx, &a),
