@@ -25,3 +25,4 @@ mod odd;
 mod rmi;
 mod save;
 mod tag;
+mod unshare;
