@@ -6,7 +6,7 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct UnshareArgs {
-    /// Join the rootless network namespace used for CNI and netavark networking
+    /// Join the rootless network namespace of CNI/netavark (refused: coracle keeps none)
     #[arg(long, alias = "rootless-cni")]
     pub rootless_netns: bool,
     /// The command to run and its arguments (default: $SHELL)

@@ -10,6 +10,8 @@ pub mod userns;
 
 use nix::errno::Errno;
 
+use crate::error::ExitStatus;
+
 pub use idmap::{IdMap, IdMapEntry, UserMapping};
 pub use userns::{ChildExit, NamespacedChild, SignalRelay, UserNsError};
 
@@ -17,7 +19,6 @@ pub use userns::{ChildExit, NamespacedChild, SignalRelay, UserNsError};
 /// 127 when it does not exist, 126 when it exists but cannot be invoked (a directory, no
 /// execute permission, not an executable format...).
 pub fn exec_failure_status(errno: Errno) -> u8 {
-    use crate::error::ExitStatus;
     match errno {
         Errno::ENOENT | Errno::ENOTDIR => ExitStatus::NOT_FOUND,
         _ => ExitStatus::CANNOT_INVOKE,

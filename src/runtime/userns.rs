@@ -91,8 +91,8 @@ pub enum UserNsError {
     #[error("the namespaced child exited before it was set up")]
     ChildVanished,
     #[error(
-        "{tool} is needed for the ranges of {user} in {file} but cannot be run \
-         (install the uidmap package)"
+        "{tool} is needed for the ranges of {user} in {file} but cannot be run (it comes \
+         with the uidmap package, shadow-utils on Fedora)"
     )]
     HelperMissing {
         tool: &'static str,
@@ -215,6 +215,8 @@ fn read_msg(from: &mut File) -> io::Result<Option<Msg>> {
 pub struct NamespacedChild {
     pid: Pid,
     from_child: File,
+    /// Whether the child got a user namespace (not only a mount namespace), for messages.
+    new_user: bool,
     reaped: bool,
 }
 
@@ -266,6 +268,7 @@ where
             let mut child = NamespacedChild {
                 pid,
                 from_child: File::from(parent_rx),
+                new_user,
                 reaped: false,
             };
             let mut go = File::from(parent_tx);
@@ -442,7 +445,7 @@ impl NamespacedChild {
             Ok(Some(Msg::ExecFailed(errno))) => UserNsError::Exec { errno },
             Ok(Some(Msg::SetupFailed(stage, errno))) => UserNsError::Setup {
                 stage,
-                new_user: true,
+                new_user: self.new_user,
                 errno,
             },
             Ok(Some(Msg::Unshared)) => {
