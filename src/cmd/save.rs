@@ -36,7 +36,8 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
         let (rec, matched) = lookup::find(&records, input)?;
         let names = match matched {
             Matched::Name(n) => vec![n],
-            Matched::Id => rec.names.clone(),
+            // Podman records no name for an image saved by ID.
+            Matched::Id => Vec::new(),
         };
         items.push(SaveItem {
             image: rec.clone(),
@@ -46,7 +47,7 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
     if !args.multi_image_archive {
         // Podman: without -m, further arguments are additional tags for the one image.
         for extra in &args.images[1..] {
-            let name = reference::normalize_docker(extra)
+            let name = reference::normalize_local(extra)
                 .with_context(|| format!("tag {extra}"))?
                 .to_string();
             items[0].names.push(name);
@@ -63,8 +64,20 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
             {
                 bail!("{} exists and is not empty", dir.display());
             }
-            save::save_dir(&store, &items, format, &dir)
-                .with_context(|| format!("saving to {}", dir.display()))?;
+            let existed = dir.exists();
+            if let Err(e) = save::save_dir(&store, &items, format, &dir) {
+                // Leave no half-written layout behind.
+                if existed {
+                    if let Ok(entries) = fs::read_dir(&dir) {
+                        for entry in entries.flatten() {
+                            let _ = crate::store::staging::remove_all(&entry.path());
+                        }
+                    }
+                } else {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+                return Err(anyhow::Error::new(e).context(format!("saving to {}", dir.display())));
+            }
         }
         (None, false) => {
             if std::io::stdout().is_terminal() {
@@ -81,8 +94,22 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
             w.flush()?;
         }
         (Some(path), false) => {
-            // Written beside the target and renamed, so a failed save leaves no half archive.
             let target = PathBuf::from(path);
+            // A device, pipe or symlink is written through, as Podman does (`-o /dev/null`);
+            // only a plain file (or nothing) is replaced by rename, so that a failed save
+            // leaves no half archive behind.
+            let in_place = fs::symlink_metadata(&target).is_ok_and(|m| !m.file_type().is_file());
+            if in_place {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&target)
+                    .with_context(|| format!("opening {path}"))?;
+                let mut w = save::save_archive(&store, &items, format, BufWriter::with_capacity(1 << 20, file))
+                    .with_context(|| format!("saving to {path}"))?;
+                w.flush()?;
+                return Ok(ExitStatus::Success);
+            }
             let tmp = target.with_file_name(format!(
                 ".{}.coracle-{}",
                 target
@@ -105,6 +132,9 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
                 fs::rename(&tmp, &target).with_context(|| {
                     format!("renaming {} to {}", tmp.display(), target.display())
                 })?;
+                if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    crate::store::staging::sync_dir(dir)?;
+                }
                 Ok(())
             })();
             if let Err(e) = res {

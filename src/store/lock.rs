@@ -11,7 +11,7 @@
 //! never held across network I/O or a running container.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,110 +44,115 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
-    /// Takes the lock, waiting if another command holds it; while waiting, says so on stderr
-    /// with what the exclusive holder wrote about itself.
+    /// Takes the lock, waiting if another command holds it; while waiting, says on stderr
+    /// which processes hold it (from `/proc/locks`).
     pub fn acquire(path: &Path, mode: LockMode, purpose: &str) -> Result<StoreLock, LockError> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| LockError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        if let Some(lock) = Self::try_acquire(path, mode)? {
+            return Ok(lock);
+        }
+        let file = open_lock_file(path, mode)?;
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "waiting for the store lock {} ({purpose}): {}",
+                path.display(),
+                describe_holders(&file)
+            );
+        }
+        let res = match mode {
+            LockMode::Shared => file.lock_shared(),
+            LockMode::Exclusive => file.lock(),
+        };
+        res.map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
+        Ok(StoreLock { file, mode })
+    }
+
+    /// Takes the lock if nobody holds it in a conflicting mode; never waits.
+    pub fn try_acquire(path: &Path, mode: LockMode) -> Result<Option<StoreLock>, LockError> {
+        let file = open_lock_file(path, mode)?;
         let attempt = match mode {
             LockMode::Shared => file.try_lock_shared(),
             LockMode::Exclusive => file.try_lock(),
         };
         match attempt {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = describe_holder(&mut file);
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("waiting for the store lock {}: {holder}", path.display());
-                }
-                let res = match mode {
-                    LockMode::Shared => file.lock_shared(),
-                    LockMode::Exclusive => file.lock(),
-                };
-                res.map_err(|source| LockError::Lock {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            }
-            Err(TryLockError::Error(source)) => {
-                return Err(LockError::Lock {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Ok(()) => Ok(Some(StoreLock { file, mode })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(source)) => Err(LockError::Lock { path: path.to_path_buf(), source }),
         }
-        if mode == LockMode::Exclusive {
-            // Best effort: only a note for whoever waits next.
-            let note = format!("held by pid {} ({purpose})\n", std::process::id());
-            let _ = file
-                .set_len(0)
-                .and_then(|_| file.rewind())
-                .and_then(|_| file.write_all(note.as_bytes()));
-        }
-        Ok(StoreLock { file, mode })
     }
 
     pub fn mode(&self) -> LockMode {
         self.mode
     }
 
-    /// Turns a shared lock into an exclusive one (flock converts in place, not atomically:
-    /// callers must re-check what they read under the shared lock).
+    /// Turns a shared lock into an exclusive one. flock(2) cannot do this atomically: the
+    /// shared lock is released first, so callers must re-check what they read under it.
     pub fn upgrade(&mut self, path: &Path, purpose: &str) -> Result<(), LockError> {
         if self.mode == LockMode::Exclusive {
             return Ok(());
         }
-        self.file.unlock().map_err(|source| LockError::Lock {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        self.file.unlock().map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
         *self = StoreLock::acquire(path, LockMode::Exclusive, purpose)?;
         Ok(())
     }
-}
 
-impl StoreLock {
-    /// Converts a shared lock to exclusive if nobody else holds the lock; never waits.
-    pub fn try_exclusive(&mut self) -> bool {
-        if self.mode == LockMode::Exclusive {
-            return true;
-        }
-        // flock converts the lock held on this descriptor in place.
-        if self.file.try_lock().is_ok() {
-            self.mode = LockMode::Exclusive;
-            return true;
-        }
-        false
-    }
-
-    /// Converts an exclusive lock back to shared.
-    pub fn downgrade(&mut self) -> Result<(), io::Error> {
+    /// Turns an exclusive lock into a shared one (never waits: nobody else can hold it).
+    pub fn downgrade(&mut self, path: &Path) -> Result<(), LockError> {
         if self.mode == LockMode::Shared {
             return Ok(());
         }
-        self.file.lock_shared()?;
+        self.file.lock_shared().map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
         self.mode = LockMode::Shared;
         Ok(())
     }
 }
 
-fn describe_holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = file.read_to_string(&mut text);
-    let text = text.trim();
-    if text.is_empty() {
-        "another coracle command is using it".to_string()
+/// Opens (creating) the lock file; a reader of a store it may not write opens it read-only,
+/// which flock(2) allows.
+fn open_lock_file(path: &Path, mode: LockMode) -> Result<File, LockError> {
+    let open_err = |source| LockError::Open { path: path.to_path_buf(), source };
+    match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path) {
+        Ok(f) => Ok(f),
+        Err(e)
+            if mode == LockMode::Shared
+                && matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) =>
+        {
+            File::open(path).map_err(open_err)
+        }
+        Err(e) => Err(open_err(e)),
+    }
+}
+
+/// Who holds the lock: every process `/proc/locks` lists on this file's inode.
+fn describe_holders(file: &File) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ino) = file.metadata().map(|m| m.ino()) else {
+        return "another coracle command holds it".to_string();
+    };
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let suffix = format!(":{ino}");
+    let mut holders = Vec::new();
+    for line in locks.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have a "->" field.
+        if fields.len() < 6 || fields[1] == "->" || fields[1] != "FLOCK" || !fields[5].ends_with(&suffix) {
+            continue;
+        }
+        let (kind, pid) = (fields[3], fields[4]);
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                let text: Vec<String> = c.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                text.join(" ")
+            })
+            .unwrap_or_default();
+        let cmd: String = cmd.chars().take(100).collect();
+        let how = if kind == "WRITE" { "exclusively" } else { "shared" };
+        holders.push(format!("pid {pid} ({cmd}) holds it {how}"));
+    }
+    if holders.is_empty() {
+        "another coracle command holds it".to_string()
     } else {
-        format!("last written by a writer that said it is {text}; readers may hold it too")
+        holders.join("; ")
     }
 }
 

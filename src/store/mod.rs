@@ -68,7 +68,19 @@ impl Store {
                 })?;
             }
         }
-        let lock = StoreLock::acquire(&root.join("storage.lock"), mode, purpose)?;
+        let lock_path = root.join("storage.lock");
+        let tmp = root.join("tmp");
+        // A reader cleans up after crashed commands too, but only when it is alone in the
+        // store: it takes the lock exclusively if that needs no waiting, then shares it.
+        let needs_recovery = has_entries(&tmp) || root.join(GC_PENDING).exists();
+        let (lock, recover) = match mode {
+            LockMode::Exclusive => (StoreLock::acquire(&lock_path, mode, purpose)?, true),
+            LockMode::Shared if needs_recovery => match StoreLock::try_acquire(&lock_path, LockMode::Exclusive)? {
+                Some(lock) => (lock, true),
+                None => (StoreLock::acquire(&lock_path, mode, purpose)?, false),
+            },
+            LockMode::Shared => (StoreLock::acquire(&lock_path, mode, purpose)?, false),
+        };
         let mut store = Store {
             blobs: Blobs::new(root.join("blobs/sha256")),
             layers: Layers::new(root.join("layers")),
@@ -76,41 +88,66 @@ impl Store {
             paths,
             lock,
         };
-        if mode == LockMode::Exclusive {
-            store.recover()?;
-        } else if has_entries(&store.tmp_dir()) {
-            // A reader cleans up after a crashed command too, when it is alone in the store.
-            if store.lock.try_exclusive() {
-                let recovered = store.recover();
-                store
-                    .lock
-                    .downgrade()
-                    .map_err(|source| lock::LockError::Lock {
-                        path: root.join("storage.lock"),
-                        source,
-                    })?;
+        if recover {
+            let recovered = store.recover();
+            if mode == LockMode::Shared {
+                store.lock.downgrade(&lock_path)?;
+                // A reader of a store it cannot write still reads it.
+                if let Err(e) = recovered {
+                    tracing::warn!("could not clean up after an interrupted command: {e:#}");
+                }
+            } else {
                 recovered?;
             }
         }
         Ok(store)
     }
 
-    /// Removes stale staging data; when there was any, collects unreferenced objects too.
+    /// Removes stale staging data; when there was any, or a collection is pending, repairs
+    /// what an interrupted commit can leave (a name on two images) and collects objects no
+    /// image needs. Call with the exclusive lock.
     fn recover(&self) -> Result<(), StoreError> {
-        if staging::clean_stale(&self.tmp_dir())? > 0 {
+        let pending = self.paths.graphroot.join(GC_PENDING);
+        if staging::clean_stale(&self.tmp_dir())? > 0 || pending.exists() {
+            self.repair_names()?;
             gc::collect(self)?;
+            staging::remove_all(&pending)?;
         }
         Ok(())
     }
 
-    /// Takes the exclusive lock (if only shared was held) and recovers as a writer would.
+    /// A commit killed between writing an image record and dropping its names from older
+    /// images leaves a name on two images: the newest keeps it, as the commit intended.
+    fn repair_names(&self) -> Result<(), StoreError> {
+        let mut images = self.images.list().map_err(gc::GcError::from)?;
+        images.sort_by(|a, b| b.added.cmp(&a.added));
+        let mut seen = std::collections::HashSet::new();
+        let staging = Staging::create(&self.tmp_dir(), "repair")?;
+        for mut img in images {
+            let before = img.names.len();
+            img.names.retain(|n| !seen.contains(n));
+            seen.extend(img.names.iter().cloned());
+            if img.names.len() != before {
+                self.images.put(staging.path(), &img).map_err(gc::GcError::from)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the exclusive lock (if only shared was held). Stale staging data is removed,
+    /// but collecting unreferenced layers is left to the next command (a `gc.pending`
+    /// marker): the caller may be about to use a layer that no image references yet.
     pub fn lock_exclusive(&mut self, purpose: &str) -> Result<(), StoreError> {
         if self.lock.mode() == LockMode::Exclusive {
             return Ok(());
         }
         let path = self.paths.graphroot.join("storage.lock");
         self.lock.upgrade(&path, purpose)?;
-        self.recover()
+        if staging::clean_stale(&self.tmp_dir())? > 0 {
+            let marker = self.paths.graphroot.join(GC_PENDING);
+            fs::write(&marker, b"").map_err(|source| StoreError::Create { path: marker, source })?;
+        }
+        Ok(())
     }
 
     pub fn paths(&self) -> &StorePaths {
@@ -137,6 +174,9 @@ impl Store {
         Ok(Staging::create(&self.tmp_dir(), purpose)?)
     }
 }
+
+/// Marks that unreferenced objects may exist and must be collected by the next recovery.
+const GC_PENDING: &str = "gc.pending";
 
 fn has_entries(dir: &Path) -> bool {
     fs::read_dir(dir)
