@@ -1,12 +1,14 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
 pub mod image;
+pub mod overlay;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 pub use image::*;
+pub use overlay::OverlayMountArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +67,9 @@ pub enum Command {
     Info(FormatArgs),
     /// Display the coracle version information
     Version(FormatArgs),
+    /// Mount coracle's overlay filesystem in the foreground (tests and development)
+    #[command(name = "overlay-mount", hide = true)]
+    Overlay(OverlayMountArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod images;
 mod info;
 mod inspect;
 mod load;
+mod overlay;
 mod rmi;
 mod save;
 mod tag;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Rmi(a) => rmi::rmi(&ctx, &a),
         Command::Info(a) => info::info(&ctx, &a),
         Command::Version(a) => info::version(&a),
+        Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Image { command } => match command {
             ImageCommand::List(a) => images::run(&ctx, &a),
             ImageCommand::Inspect(a) => inspect::run(&ctx, &a),
