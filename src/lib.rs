@@ -13,6 +13,7 @@ pub mod error;
 pub mod failpoint;
 pub mod oci;
 pub mod output;
+pub mod overlay;
 pub mod paths;
 pub mod runtime;
 pub mod store;

@@ -267,17 +267,26 @@ pub fn read_stat(path: &Path) -> Result<Stat, ArchiveError> {
 /// `name` is only used in errors.
 pub fn read_stat_fd<Fd: AsFd>(fd: Fd, name: &str) -> Result<Stat, ArchiveError> {
     let fd = fd.as_fd();
+    let st = rustix::fs::fstat(fd).map_err(|source| ArchiveError::Io {
+        path: name.into(),
+        source: source.into(),
+    })?;
+    read_stat_fd_mode(fd, st.st_mode, name)
+}
+
+/// [`read_stat_fd`] for a caller that already has the file's `st_mode` (one `fstat` less).
+pub fn read_stat_fd_mode<Fd: AsFd>(fd: Fd, st_mode: u32, name: &str) -> Result<Stat, ArchiveError> {
+    let fd = fd.as_fd();
     let io_err = |source: Errno| ArchiveError::Io {
         path: name.into(),
         source: source.into(),
     };
-    let st = rustix::fs::fstat(fd).map_err(io_err)?;
-    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+    if FileType::from_raw_mode(st_mode) == FileType::Symlink {
         return Ok(Stat::SYMLINK_DEFAULT);
     }
     let mut buf = [0u8; STAT_BUF];
     let got = rustix::fs::fgetxattr(fd, STAT_XATTR, &mut buf[..]);
-    finish_read(got, &buf, st.st_mode).map_err(|e| match e {
+    finish_read(got, &buf, st_mode).map_err(|e| match e {
         ReadError::Io(errno) => io_err(errno),
         ReadError::Parse(value, reason) => ArchiveError::BadStat {
             path: name.to_string(),

@@ -2,12 +2,14 @@
 
 pub mod image;
 pub mod unshare;
+pub mod overlay;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 pub use image::*;
+pub use overlay::OverlayMountArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,6 +70,9 @@ pub enum Command {
     Version(FormatArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
+    /// Mount coracle's overlay filesystem in the foreground (tests and development)
+    #[command(name = "overlay-mount", hide = true)]
+    Overlay(OverlayMountArgs),
 }
 
 #[derive(Debug, Subcommand)]

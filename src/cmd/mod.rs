@@ -5,6 +5,7 @@ mod images;
 mod info;
 mod inspect;
 mod load;
+mod overlay;
 mod rmi;
 mod save;
 mod tag;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Info(a) => info::info(&ctx, &a),
         Command::Version(a) => info::version(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
+        Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Image { command } => match command {
             ImageCommand::List(a) => images::run(&ctx, &a),
             ImageCommand::Inspect(a) => inspect::run(&ctx, &a),

@@ -22,6 +22,7 @@ mod inspect;
 mod interop;
 mod load;
 mod odd;
+mod overlay;
 mod rmi;
 mod save;
 mod tag;

@@ -1,0 +1,297 @@
+//! Access to the layer directories: every lookup is relative to a layer's root fd, opened with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)` so that no path
+//! component, even one a container renames or replaces concurrently in the upper layer, can
+//! lead outside the layer (openat2(2)). The last component is never followed.
+//!
+//! Index 0 is the writable upper layer when there is one; the read-only lower layers follow,
+//! top-most first.
+
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno as Sys;
+
+use super::{Result, errno};
+use crate::archive::ownership::{self, Stat};
+use crate::archive::{DIFF_DIR, SymlinkMeta, SymlinkTable};
+
+/// The index of the upper layer (when the overlay has one).
+pub(crate) const UPPER: usize = 0;
+
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+/// One layer directory.
+pub(crate) struct Layer {
+    root: OwnedFd,
+    dev: u64,
+    /// The directory holding the symlink table (`layers/<id>/` for `layers/<id>/diff/`), if
+    /// this layer has one.
+    table_dir: Option<PathBuf>,
+    /// Ownership of the symlinks of this layer.
+    symlinks: RwLock<SymlinkTable>,
+}
+
+/// The layer stack.
+pub(crate) struct Layers {
+    layers: Vec<Layer>,
+    has_upper: bool,
+}
+
+/// A relative path as the system calls want it: the root is `.`.
+pub(crate) fn rel(path: &[u8]) -> &OsStr {
+    if path.is_empty() {
+        OsStr::new(".")
+    } else {
+        OsStr::from_bytes(path)
+    }
+}
+
+/// `parent/name` (or `name` at the root).
+pub(crate) fn join(parent: &[u8], name: &OsStr) -> Vec<u8> {
+    let mut p = Vec::with_capacity(parent.len() + 1 + name.len());
+    if !parent.is_empty() {
+        p.extend_from_slice(parent);
+        p.push(b'/');
+    }
+    p.extend_from_slice(name.as_bytes());
+    p
+}
+
+/// The parent part and the last component of a non-root path.
+pub(crate) fn split(path: &[u8]) -> (&[u8], &OsStr) {
+    match path.iter().rposition(|b| *b == b'/') {
+        Some(i) => (&path[..i], OsStr::from_bytes(&path[i + 1..])),
+        None => (&[], OsStr::from_bytes(path)),
+    }
+}
+
+impl Layer {
+    fn open(dir: &Path, table_dir: Option<PathBuf>) -> std::io::Result<Layer> {
+        let root = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        let symlinks = match &table_dir {
+            Some(d) => SymlinkTable::load(d)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", d.display())))?,
+            None => SymlinkTable::default(),
+        };
+        let dev = rustix::fs::fstat(&root)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
+            .st_dev;
+        Ok(Layer {
+            root,
+            dev,
+            table_dir,
+            symlinks: RwLock::new(symlinks),
+        })
+    }
+}
+
+impl Layers {
+    /// Opens `lowers` (top-most first) and `upper`. A lower directory named `diff` is a store
+    /// layer: its symlink table is beside it. The upper layer's table is beside it too.
+    pub(crate) fn open_all(upper: Option<&Path>, lowers: &[PathBuf]) -> std::io::Result<Layers> {
+        let mut layers = Vec::new();
+        if let Some(u) = upper {
+            layers.push(Layer::open(u, u.parent().map(Path::to_path_buf))?);
+        }
+        for l in lowers {
+            let table = (l.file_name() == Some(OsStr::new(DIFF_DIR)))
+                .then(|| l.parent().map(Path::to_path_buf))
+                .flatten();
+            layers.push(Layer::open(l, table)?);
+        }
+        Ok(Layers {
+            layers,
+            has_upper: upper.is_some(),
+        })
+    }
+
+    pub(crate) fn has_upper(&self) -> bool {
+        self.has_upper
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// All layer indexes, top-most first.
+    pub(crate) fn all(&self) -> Vec<usize> {
+        (0..self.layers.len()).collect()
+    }
+
+    /// The device of layer `l`'s directory.
+    pub(crate) fn dev(&self, l: usize) -> Result<u64> {
+        Ok(self.layer(l)?.dev)
+    }
+
+    fn layer(&self, l: usize) -> Result<&Layer> {
+        self.layers.get(l).ok_or(fuser::Errno::EIO)
+    }
+
+    /// `lstat` of `path` in layer `l`; `None` when it does not exist there (or a component
+    /// is not a directory).
+    pub(crate) fn stat(&self, l: usize, path: &[u8]) -> Result<Option<rustix::fs::Stat>> {
+        let layer = self.layer(l)?;
+        if l != UPPER || !self.has_upper {
+            // Lower layers are immutable and were checked at extraction: no symlink on the
+            // way to an entry the merged view reaches.
+            return match rustix::fs::statat(&layer.root, rel(path), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => Ok(Some(st)),
+                Err(Sys::NOENT) | Err(Sys::NOTDIR) => Ok(None),
+                Err(e) => Err(errno(e)),
+            };
+        }
+        let (parent, name) = if path.is_empty() {
+            (&b""[..], OsStr::new("."))
+        } else {
+            split(path)
+        };
+        let dir = match self.open_dir(l, parent) {
+            Ok(d) => d,
+            Err(e) if e == fuser::Errno::ENOENT || e == fuser::Errno::ENOTDIR => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Sys::NOENT) | Err(Sys::NOTDIR) => Ok(None),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
+    /// Whether `path` exists in layer `l`.
+    pub(crate) fn exists(&self, l: usize, path: &[u8]) -> Result<bool> {
+        Ok(self.stat(l, path)?.is_some())
+    }
+
+    /// An `O_PATH` fd of the directory `path` in layer `l`, for `*at` calls.
+    pub(crate) fn open_dir(&self, l: usize, path: &[u8]) -> Result<OwnedFd> {
+        let layer = self.layer(l)?;
+        rustix::fs::openat2(
+            &layer.root,
+            rel(path),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )
+        .map_err(errno)
+    }
+
+    /// Opens `path` in layer `l` with `flags` (never following a symlink).
+    pub(crate) fn open(&self, l: usize, path: &[u8], flags: OFlags) -> Result<OwnedFd> {
+        let layer = self.layer(l)?;
+        rustix::fs::openat2(
+            &layer.root,
+            rel(path),
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+            RESOLVE,
+        )
+        .map_err(errno)
+    }
+
+    /// An fd on which extended attributes can be read (not `O_PATH`): regular files,
+    /// placeholders and directories. `O_NONBLOCK` keeps a real FIFO from blocking the open.
+    pub(crate) fn open_meta(&self, l: usize, path: &[u8]) -> Result<OwnedFd> {
+        self.open(l, path, OFlags::RDONLY | OFlags::NONBLOCK)
+    }
+
+    /// The true metadata of `path` in layer `l`, whose `lstat` is `st`.
+    pub(crate) fn meta(&self, l: usize, path: &[u8], st: &rustix::fs::Stat) -> Result<Stat> {
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => Ok(self.symlink_meta(l, path)?.stat),
+            FileType::Socket | FileType::CharacterDevice | FileType::BlockDevice => {
+                // Real special files are not ours (a hand-made lower directory).
+                Ok(Stat::from_disk(st.st_mode))
+            }
+            _ => {
+                let fd = self.open_meta(l, path)?;
+                ownership::read_stat_fd_mode(&fd, st.st_mode, "").map_err(|e| archive_errno(&e))
+            }
+        }
+    }
+
+    /// The symlink table entry of `path` in layer `l`.
+    pub(crate) fn symlink_meta(&self, l: usize, path: &[u8]) -> Result<SymlinkMeta> {
+        let layer = self.layer(l)?;
+        let table = layer.symlinks.read().unwrap_or_else(|p| p.into_inner());
+        Ok(table.get(path).cloned().unwrap_or(SymlinkMeta {
+            stat: Stat::SYMLINK_DEFAULT,
+            xattrs: Vec::new(),
+        }))
+    }
+
+    /// Changes the symlink table of the upper layer with `change` and writes it out.
+    pub(crate) fn update_symlinks(&self, change: impl FnOnce(&mut SymlinkTable)) -> Result<()> {
+        let layer = self.layer(UPPER)?;
+        let mut table = layer.symlinks.write().unwrap_or_else(|p| p.into_inner());
+        let before = table.clone();
+        change(&mut table);
+        if *table == before {
+            return Ok(());
+        }
+        let Some(dir) = &layer.table_dir else {
+            return Err(fuser::Errno::EIO);
+        };
+        if table.is_empty() {
+            return match std::fs::remove_file(dir.join(crate::archive::SYMLINK_TABLE)) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(fuser::Errno::from(e)),
+            };
+        }
+        table.store(dir).map_err(|e| archive_errno(&e))
+    }
+
+    /// `fstatvfs` of the top-most layer.
+    pub(crate) fn statvfs(&self) -> Result<rustix::fs::StatVfs> {
+        let layer = self.layer(0)?;
+        let fd = rustix::fs::openat(
+            &layer.root,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        rustix::fs::fstatvfs(&fd).map_err(errno)
+    }
+}
+
+/// The errno of an ownership-codec error: the I/O error's, or `EIO` for a corrupt value.
+pub(crate) fn archive_errno(e: &crate::archive::ArchiveError) -> fuser::Errno {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && let Some(raw) = io.raw_os_error()
+        {
+            return fuser::Errno::from_i32(raw);
+        }
+        source = s.source();
+    }
+    tracing::warn!("overlay: {e}");
+    fuser::Errno::EIO
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(join(b"", OsStr::new("a")), b"a");
+        assert_eq!(join(b"a/b", OsStr::new("c")), b"a/b/c");
+        assert_eq!(split(b"a/b/c"), (&b"a/b"[..], OsStr::new("c")));
+        assert_eq!(split(b"a"), (&b""[..], OsStr::new("a")));
+        assert_eq!(rel(b""), OsStr::new("."));
+    }
+}

@@ -1,0 +1,476 @@
+//! coracle's FUSE overlay: read-only image layers below one writable upper layer, served by
+//! this process on `fuser` (no libfuse), mounted directly inside the caller's user and mount
+//! namespace (`allow_other`, `default_permissions`; no `fusermount3`).
+//!
+//! The upper layer is stored as image layers are (OCI-native, `crate::archive`): deletions are
+//! `.wh.NAME` files, replaced directories hold `.wh..wh..opq`, and the true owner, mode and
+//! type of what the container creates or changes live in the `user.coracle.stat` attribute
+//! (symlinks: in the upper layer's symlink table), so `diff` and `commit` are a walk of the
+//! upper directory. Names starting with `.wh.` cannot be created (`EINVAL`) or seen
+//! (`ENOENT`) inside the overlay.
+//!
+//! Parts: [`layers`] (fd-based access to layer directories), [`nodes`] (node ids, lookup
+//! counts, inode numbers), [`dir`] (merged listings), [`attr`] (what `stat` shows),
+//! [`copyup`], `write` (operations that change the upper layer), `xattr`, and `fs` (the
+//! `fuser::Filesystem` glue: every reply is an errno or a value, nothing panics).
+//!
+//! The kernel may cache entries, attributes and pages for as long as the mount lives: this
+//! process is the only writer, and every change goes through the kernel.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod attr;
+mod copyup;
+mod dir;
+mod fs;
+mod layers;
+mod nodes;
+mod write;
+mod xattr;
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use fuser::{FileAttr, MountOption, SessionACL};
+use rustix::fs::{FileType, Mode, OFlags};
+
+use crate::archive::{FileKind, whiteout};
+use dir::Merged;
+use layers::{Layers, UPPER, join};
+use nodes::{Node, NodeTable, ROOT};
+
+/// Every overlay operation answers a value or an errno.
+pub(crate) type Result<T> = std::result::Result<T, fuser::Errno>;
+
+/// A system call's errno as a FUSE reply.
+pub(crate) fn errno(e: rustix::io::Errno) -> fuser::Errno {
+    fuser::Errno::from_i32(e.raw_os_error())
+}
+
+/// How long the kernel may keep entries and attributes: the mount's lifetime.
+pub(crate) const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// What to mount.
+#[derive(Debug, Clone, Default)]
+pub struct OverlayConfig {
+    /// Read-only layer directories, top-most first.
+    pub lowers: Vec<PathBuf>,
+    /// The writable layer; `None` mounts read-only.
+    pub upper: Option<PathBuf>,
+    /// A directory on the upper layer's filesystem for atomic copy-up (required with
+    /// `upper`).
+    pub work: Option<PathBuf>,
+    /// FUSE worker threads.
+    pub threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("an upper layer needs a work directory")]
+    NoWorkDir,
+    #[error("no layers to mount")]
+    NoLayers,
+    #[error("the top-most layer's root is not a directory")]
+    RootNotDir,
+    #[error("opening the layers")]
+    Open(#[source] io::Error),
+    #[error("mounting on {}", .0.display())]
+    Mount(PathBuf, #[source] io::Error),
+    #[error("serving the mount on {}", .0.display())]
+    Serve(PathBuf, #[source] io::Error),
+}
+
+/// An open file: its fd in the layer it was opened in.
+pub(crate) struct Handle {
+    pub fd: OwnedFd,
+}
+
+/// The filesystem.
+pub struct Overlay {
+    layers: Layers,
+    work: Option<OwnedFd>,
+    nodes: Mutex<NodeTable>,
+    files: RwLock<HashMap<u64, Arc<Handle>>>,
+    dirs: Mutex<HashMap<u64, Arc<Vec<Merged>>>>,
+    next_fh: AtomicU64,
+    /// Serialises copy-ups: two writers of one lower file must not both copy it.
+    copy_lock: Mutex<()>,
+    tmp_seq: AtomicU64,
+}
+
+/// What a lookup of one name found.
+pub(crate) struct Found {
+    pub node: Node,
+    pub st: rustix::fs::Stat,
+    pub meta: crate::archive::Stat,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Overlay {
+    pub fn new(cfg: &OverlayConfig) -> std::result::Result<Overlay, OverlayError> {
+        if cfg.lowers.is_empty() && cfg.upper.is_none() {
+            return Err(OverlayError::NoLayers);
+        }
+        let work = match (&cfg.upper, &cfg.work) {
+            (None, _) => None,
+            (Some(_), None) => return Err(OverlayError::NoWorkDir),
+            (Some(_), Some(w)) => Some(
+                rustix::fs::open(
+                    w,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| {
+                    OverlayError::Open(io::Error::new(e.kind(), format!("{}: {e}", w.display())))
+                })?,
+            ),
+        };
+        let layers =
+            Layers::open_all(cfg.upper.as_deref(), &cfg.lowers).map_err(OverlayError::Open)?;
+        // The root merges every layer down to the first opaque one.
+        let mut root_layers = Vec::new();
+        let mut top = None;
+        for l in layers.all() {
+            let st = layers
+                .stat(l, b"")
+                .map_err(|e| OverlayError::Open(io::Error::from_raw_os_error(i32::from(e))))?;
+            let Some(st) = st else { continue };
+            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                return Err(OverlayError::RootNotDir);
+            }
+            top.get_or_insert(st);
+            root_layers.push(l);
+            if layers
+                .exists(l, whiteout::OPAQUE_MARKER.as_bytes())
+                .unwrap_or(false)
+            {
+                break;
+            }
+        }
+        let top = top.ok_or(OverlayError::RootNotDir)?;
+        let root = Node {
+            path: Vec::new(),
+            layers: root_layers,
+            kind: FileKind::Dir,
+            key: (top.st_dev, top.st_ino),
+        };
+        Ok(Overlay {
+            layers,
+            work,
+            nodes: Mutex::new(NodeTable::new(root)),
+            files: RwLock::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            copy_lock: Mutex::new(()),
+            tmp_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// A copy of node `ino`.
+    pub(crate) fn node(&self, ino: u64) -> Result<Node> {
+        lock(&self.nodes)
+            .get(ino)
+            .cloned()
+            .ok_or(fuser::Errno::ESTALE)
+    }
+
+    /// Looks `name` up in directory node `parent` through its layers.
+    pub(crate) fn find(&self, parent: &Node, name: &OsStr) -> Result<Option<Found>> {
+        if whiteout::is_reserved(name) {
+            return Ok(None);
+        }
+        if parent.kind != FileKind::Dir {
+            return Err(fuser::Errno::ENOTDIR);
+        }
+        let path = join(&parent.path, name);
+        let wh = join(&parent.path, &whiteout::whiteout_name(name));
+        let mut found: Option<(Vec<usize>, rustix::fs::Stat)> = None;
+        let n = parent.layers.len();
+        for (i, &l) in parent.layers.iter().enumerate() {
+            let last = i + 1 == n;
+            if let Some(st) = self.layers.stat(l, &path)? {
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                match &mut found {
+                    None => {
+                        found = Some((vec![l], st));
+                        if !is_dir {
+                            break;
+                        }
+                    }
+                    Some((ls, _)) => {
+                        if !is_dir {
+                            break;
+                        }
+                        ls.push(l);
+                    }
+                }
+                if !last {
+                    let marker = join(&path, whiteout::opaque_marker_name());
+                    if self.layers.exists(l, &marker)? {
+                        break;
+                    }
+                }
+            }
+            if !last && self.layers.exists(l, &wh)? {
+                break;
+            }
+        }
+        let Some((layers, st)) = found else {
+            return Ok(None);
+        };
+        let meta = self.layers.meta(layers[0], &path, &st)?;
+        Ok(Some(Found {
+            node: Node {
+                path,
+                layers,
+                kind: meta.kind,
+                key: (st.st_dev, st.st_ino),
+            },
+            st,
+            meta,
+        }))
+    }
+
+    /// Looks `name` up and registers the lookup with the node table.
+    pub(crate) fn lookup_entry(&self, parent: u64, name: &OsStr) -> Result<FileAttr> {
+        let p = self.node(parent)?;
+        let found = self.find(&p, name)?.ok_or(fuser::Errno::ENOENT)?;
+        Ok(self.register(found))
+    }
+
+    /// Registers a found entry (one kernel lookup) and returns its attributes.
+    pub(crate) fn register(&self, found: Found) -> FileAttr {
+        let ino = lock(&self.nodes).lookup(found.node);
+        attr::file_attr(ino, &found.st, &found.meta)
+    }
+
+    /// The current attributes of node `ino`.
+    pub(crate) fn attr_of(&self, ino: u64) -> Result<FileAttr> {
+        let node = self.node(ino)?;
+        let l = node.layer();
+        let st = self
+            .layers
+            .stat(l, &node.path)?
+            .ok_or(fuser::Errno::ENOENT)?;
+        let meta = self.layers.meta(l, &node.path, &st)?;
+        Ok(attr::file_attr(ino, &st, &meta))
+    }
+
+    pub(crate) fn forget(&self, ino: u64, n: u64) {
+        lock(&self.nodes).forget(ino, n);
+    }
+
+    pub(crate) fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
+        let node = self.node(ino)?;
+        let (parent, name) = layers::split(&node.path);
+        let dir = self.layers.open_dir(node.layer(), parent)?;
+        let target = rustix::fs::readlinkat(&dir, name, Vec::new()).map_err(errno)?;
+        Ok(target.into_bytes())
+    }
+
+    fn new_fh(&self) -> u64 {
+        self.next_fh.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_file(&self, fd: OwnedFd) -> u64 {
+        let fh = self.new_fh();
+        self.files
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fh, Arc::new(Handle { fd }));
+        fh
+    }
+
+    pub(crate) fn file(&self, fh: u64) -> Result<Arc<Handle>> {
+        self.files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&fh)
+            .cloned()
+            .ok_or(fuser::Errno::EBADF)
+    }
+
+    pub(crate) fn release(&self, fh: u64) {
+        self.files
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&fh);
+    }
+
+    /// Opens node `ino`; writing (or truncating) copies a lower file up first.
+    pub(crate) fn open(&self, ino: u64, flags: i32) -> Result<u64> {
+        let acc = flags & libc::O_ACCMODE;
+        let writes = acc != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        if writes {
+            self.copy_up(ino)?;
+        }
+        let node = self.node(ino)?;
+        let mut of = match acc {
+            libc::O_WRONLY => OFlags::WRONLY,
+            libc::O_RDWR => OFlags::RDWR,
+            _ => OFlags::RDONLY,
+        };
+        // O_APPEND is left out: the kernel sends each write's offset, and `pwrite` on an
+        // O_APPEND fd would ignore it (pwrite(2), BUGS).
+        for (bit, f) in [
+            (libc::O_TRUNC, OFlags::TRUNC),
+            (libc::O_SYNC, OFlags::SYNC),
+            (libc::O_DSYNC, OFlags::DSYNC),
+            (libc::O_NOATIME, OFlags::NOATIME),
+        ] {
+            if flags & bit != 0 {
+                of |= f;
+            }
+        }
+        let fd = self.layers.open(node.layer(), &node.path, of)?;
+        Ok(self.add_file(fd))
+    }
+
+    pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let h = self.file(fh)?;
+        let mut buf = Vec::with_capacity(size as usize);
+        let mut done = 0usize;
+        while done < size as usize {
+            let n = rustix::io::pread(
+                &h.fd,
+                rustix::buffer::spare_capacity(&mut buf),
+                offset + done as u64,
+            )
+            .map_err(errno)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(buf)
+    }
+
+    pub(crate) fn opendir(&self, ino: u64) -> Result<u64> {
+        let node = self.node(ino)?;
+        if node.kind != FileKind::Dir {
+            return Err(fuser::Errno::ENOTDIR);
+        }
+        let entries = dir::list(&self.layers, &node.layers, &node.path)?;
+        let fh = self.new_fh();
+        lock(&self.dirs).insert(fh, Arc::new(entries));
+        Ok(fh)
+    }
+
+    pub(crate) fn dir_entries(&self, fh: u64) -> Result<Arc<Vec<Merged>>> {
+        lock(&self.dirs)
+            .get(&fh)
+            .cloned()
+            .ok_or(fuser::Errno::EBADF)
+    }
+
+    pub(crate) fn releasedir(&self, fh: u64) {
+        lock(&self.dirs).remove(&fh);
+    }
+
+    /// The inode number a listing shows for `e` (plain readdir; no lookup is counted).
+    pub(crate) fn listed_ino(&self, e: &Merged) -> Result<u64> {
+        let dev = self.layers.dev(e.layer)?;
+        Ok(lock(&self.nodes).number_of((dev, e.ino)))
+    }
+
+    /// The parent's node id of directory node `ino` (for `..`), the root's when unknown.
+    pub(crate) fn parent_ino(&self, node: &Node) -> u64 {
+        if node.path.is_empty() {
+            return ROOT;
+        }
+        let (parent, _) = layers::split(&node.path);
+        if parent.is_empty() {
+            return ROOT;
+        }
+        lock(&self.nodes).find_path(parent).unwrap_or(ROOT)
+    }
+
+    pub(crate) fn statfs(&self) -> Result<rustix::fs::StatVfs> {
+        self.layers.statvfs()
+    }
+
+    pub(crate) fn fsync(&self, fh: u64, datasync: bool) -> Result<()> {
+        let h = self.file(fh)?;
+        if datasync {
+            rustix::fs::fdatasync(&h.fd).map_err(errno)
+        } else {
+            rustix::fs::fsync(&h.fd).map_err(errno)
+        }
+    }
+
+    /// The upper layer must exist for any change.
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.layers.has_upper() {
+            Ok(())
+        } else {
+            Err(fuser::Errno::EROFS)
+        }
+    }
+
+    pub(crate) fn is_upper(node: &Node) -> bool {
+        node.layer() == UPPER
+    }
+}
+
+/// Mounts `fs` on `mountpoint` and serves it in this thread until the mount goes away
+/// (`umount`) or SIGTERM/SIGINT arrives (then it unmounts itself).
+///
+/// Signals are blocked before the worker threads start, and one thread waits for them; the
+/// caller must not have other threads that expect those signals.
+pub fn serve(
+    fs: Overlay,
+    mountpoint: &Path,
+    read_only: bool,
+    threads: usize,
+) -> std::result::Result<(), OverlayError> {
+    use nix::sys::signal::{SigSet, Signal};
+
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("coracle".into()),
+        MountOption::Subtype("coracle".into()),
+        MountOption::DefaultPermissions,
+        if read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    config.acl = SessionACL::All;
+    config.n_threads = Some(threads.max(1));
+    config.clone_fd = true;
+
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals
+        .thread_block()
+        .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e.into()))?;
+    let mut session = fuser::Session::new(fs, mountpoint, &config)
+        .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e))?;
+    let mut unmounter = session.unmount_callable();
+    let waiter = std::thread::Builder::new()
+        .name("coracle:signals".into())
+        .spawn(move || {
+            if signals.wait().is_ok()
+                && let Err(e) = unmounter.unmount()
+            {
+                tracing::warn!("unmounting after a signal: {e}");
+            }
+        });
+    if let Err(e) = waiter {
+        return Err(OverlayError::Serve(mountpoint.to_path_buf(), e));
+    }
+    session
+        .run()
+        .map_err(|e| OverlayError::Serve(mountpoint.to_path_buf(), e))
+}
