@@ -1,8 +1,8 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
 pub mod image;
-pub mod unshare;
 pub mod overlay;
+pub mod unshare;
 
 use std::path::PathBuf;
 

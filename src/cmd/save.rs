@@ -105,8 +105,13 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
                     .truncate(true)
                     .open(&target)
                     .with_context(|| format!("opening {path}"))?;
-                let mut w = save::save_archive(&store, &items, format, BufWriter::with_capacity(1 << 20, file))
-                    .with_context(|| format!("saving to {path}"))?;
+                let mut w = save::save_archive(
+                    &store,
+                    &items,
+                    format,
+                    BufWriter::with_capacity(1 << 20, file),
+                )
+                .with_context(|| format!("saving to {path}"))?;
                 w.flush()?;
                 return Ok(ExitStatus::Success);
             }

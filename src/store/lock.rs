@@ -63,7 +63,10 @@ impl StoreLock {
             LockMode::Shared => file.lock_shared(),
             LockMode::Exclusive => file.lock(),
         };
-        res.map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
+        res.map_err(|source| LockError::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(StoreLock { file, mode })
     }
 
@@ -77,7 +80,10 @@ impl StoreLock {
         match attempt {
             Ok(()) => Ok(Some(StoreLock { file, mode })),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(source)) => Err(LockError::Lock { path: path.to_path_buf(), source }),
+            Err(TryLockError::Error(source)) => Err(LockError::Lock {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -91,7 +97,10 @@ impl StoreLock {
         if self.mode == LockMode::Exclusive {
             return Ok(());
         }
-        self.file.unlock().map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
+        self.file.unlock().map_err(|source| LockError::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
         *self = StoreLock::acquire(path, LockMode::Exclusive, purpose)?;
         Ok(())
     }
@@ -101,7 +110,10 @@ impl StoreLock {
         if self.mode == LockMode::Shared {
             return Ok(());
         }
-        self.file.lock_shared().map_err(|source| LockError::Lock { path: path.to_path_buf(), source })?;
+        self.file.lock_shared().map_err(|source| LockError::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
         self.mode = LockMode::Shared;
         Ok(())
     }
@@ -110,12 +122,24 @@ impl StoreLock {
 /// Opens (creating) the lock file; a reader of a store it may not write opens it read-only,
 /// which flock(2) allows.
 fn open_lock_file(path: &Path, mode: LockMode) -> Result<File, LockError> {
-    let open_err = |source| LockError::Open { path: path.to_path_buf(), source };
-    match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path) {
+    let open_err = |source| LockError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
         Ok(f) => Ok(f),
         Err(e)
             if mode == LockMode::Shared
-                && matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) =>
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
         {
             File::open(path).map_err(open_err)
         }
@@ -135,18 +159,30 @@ fn describe_holders(file: &File) -> String {
     for line in locks.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have a "->" field.
-        if fields.len() < 6 || fields[1] == "->" || fields[1] != "FLOCK" || !fields[5].ends_with(&suffix) {
+        if fields.len() < 6
+            || fields[1] == "->"
+            || fields[1] != "FLOCK"
+            || !fields[5].ends_with(&suffix)
+        {
             continue;
         }
         let (kind, pid) = (fields[3], fields[4]);
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|c| {
-                let text: Vec<String> = c.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                let text: Vec<String> = c
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
                 text.join(" ")
             })
             .unwrap_or_default();
         let cmd: String = cmd.chars().take(100).collect();
-        let how = if kind == "WRITE" { "exclusively" } else { "shared" };
+        let how = if kind == "WRITE" {
+            "exclusively"
+        } else {
+            "shared"
+        };
         holders.push(format!("pid {pid} ({cmd}) holds it {how}"));
     }
     if holders.is_empty() {

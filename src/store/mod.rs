@@ -75,10 +75,12 @@ impl Store {
         let needs_recovery = has_entries(&tmp) || root.join(GC_PENDING).exists();
         let (lock, recover) = match mode {
             LockMode::Exclusive => (StoreLock::acquire(&lock_path, mode, purpose)?, true),
-            LockMode::Shared if needs_recovery => match StoreLock::try_acquire(&lock_path, LockMode::Exclusive)? {
-                Some(lock) => (lock, true),
-                None => (StoreLock::acquire(&lock_path, mode, purpose)?, false),
-            },
+            LockMode::Shared if needs_recovery => {
+                match StoreLock::try_acquire(&lock_path, LockMode::Exclusive)? {
+                    Some(lock) => (lock, true),
+                    None => (StoreLock::acquire(&lock_path, mode, purpose)?, false),
+                }
+            }
             LockMode::Shared => (StoreLock::acquire(&lock_path, mode, purpose)?, false),
         };
         let mut store = Store {
@@ -120,7 +122,7 @@ impl Store {
     /// images leaves a name on two images: the newest keeps it, as the commit intended.
     fn repair_names(&self) -> Result<(), StoreError> {
         let mut images = self.images.list().map_err(gc::GcError::from)?;
-        images.sort_by(|a, b| b.added.cmp(&a.added));
+        images.sort_by_key(|i| std::cmp::Reverse(i.added));
         let mut seen = std::collections::HashSet::new();
         let staging = Staging::create(&self.tmp_dir(), "repair")?;
         for mut img in images {
@@ -128,7 +130,9 @@ impl Store {
             img.names.retain(|n| !seen.contains(n));
             seen.extend(img.names.iter().cloned());
             if img.names.len() != before {
-                self.images.put(staging.path(), &img).map_err(gc::GcError::from)?;
+                self.images
+                    .put(staging.path(), &img)
+                    .map_err(gc::GcError::from)?;
             }
         }
         Ok(())
@@ -145,7 +149,10 @@ impl Store {
         self.lock.upgrade(&path, purpose)?;
         if staging::clean_stale(&self.tmp_dir())? > 0 {
             let marker = self.paths.graphroot.join(GC_PENDING);
-            fs::write(&marker, b"").map_err(|source| StoreError::Create { path: marker, source })?;
+            fs::write(&marker, b"").map_err(|source| StoreError::Create {
+                path: marker,
+                source,
+            })?;
         }
         Ok(())
     }
