@@ -44,7 +44,7 @@ impl Env {
         };
         Env {
             euid: rustix::process::geteuid().as_raw(),
-            home: var("HOME"),
+            home: var("HOME").or_else(|| home_from_passwd(rustix::process::geteuid().as_raw())),
             xdg_data_home: var("XDG_DATA_HOME"),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_config_home: var("XDG_CONFIG_HOME"),
@@ -61,6 +61,16 @@ impl Env {
             .clone()
             .or_else(|| self.home.as_ref().map(|h| h.join(".config")))
     }
+}
+
+/// The home directory `/etc/passwd` gives `uid`, for when `$HOME` is unset.
+pub fn home_from_passwd(uid: u32) -> Option<PathBuf> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 6 && fields[2].parse::<u32>().ok() == Some(uid) && !fields[5].is_empty())
+            .then(|| PathBuf::from(fields[5]))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

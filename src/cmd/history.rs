@@ -37,7 +37,8 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
     let records = store.images().list()?;
     let (rec, _) = lookup::find(&records, &args.image)?;
     let view = ImageView::load(&store, rec.clone())?;
-    let entries = entries(&store, &view);
+    let others = ImageView::all(&store)?;
+    let entries = entries(&store, &view, &others);
     let now = Utc::now();
     if args.quiet {
         let text: String = entries
@@ -57,7 +58,9 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
             let created = if args.human {
                 since.clone()
             } else {
-                e.created.map(|c| c.to_rfc3339()).unwrap_or_default()
+                e.created
+                    .map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                    .unwrap_or_default()
             };
             let created_by = if !args.no_trunc && e.created_by.chars().count() > 45 {
                 format!("{}...", e.created_by.chars().take(42).collect::<String>())
@@ -86,14 +89,17 @@ pub fn run(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
             entries
                 .iter()
                 .map(|e| {
-                    json!({
-                        "id": e.id,
-                        "created": e.created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-                        "createdBy": e.created_by,
-                        "size": e.size,
-                        "comment": e.comment,
-                        "tags": if e.tags.is_empty() { Value::Null } else { json!(e.tags) },
-                    })
+                    // The keys Podman 4.3 writes (its struct mixes two spellings).
+                    let created = e.created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+                    let mut row = json!({"id": e.id, "created": created, "CreatedBy": e.created_by, "size": e.size});
+                    if !e.comment.is_empty() {
+                        row["comment"] = json!(e.comment);
+                    }
+                    if !e.tags.is_empty() {
+                        row["tags"] = json!(e.tags);
+                    }
+                    row["Created"] = json!(created);
+                    row
                 })
                 .collect(),
         )
@@ -111,12 +117,27 @@ fn shorten_id(id: &str, no_trunc: bool) -> String {
     }
 }
 
-/// Newest first; the image's own ID on the first row, sizes from the layers the non-empty
-/// entries produced.
-fn entries(store: &crate::store::Store, view: &ImageView) -> Vec<Entry> {
+/// Newest first; the image's own ID on the first row, a parent image's ID on the row where
+/// that parent's history ends (an image in the store whose history and layers are this
+/// image's up to there), `<missing>` elsewhere; sizes from the layers the non-empty entries
+/// produced.
+fn entries(store: &crate::store::Store, view: &ImageView, others: &[ImageView]) -> Vec<Entry> {
     let mut layers = view.rec.layers.iter().rev();
     let mut out = Vec::new();
     let history = &view.config.history;
+    let parent_at = |kept: usize| -> Option<String> {
+        let prefix = &history[..kept];
+        let layer_count = prefix.iter().filter(|h| !h.empty_layer).count();
+        others
+            .iter()
+            .find(|o| {
+                o.rec.id != view.rec.id
+                    && o.config.history.len() == kept
+                    && o.config.history[..] == *prefix
+                    && view.rec.layers.get(..layer_count) == Some(&o.rec.layers[..])
+            })
+            .map(|o| o.rec.id.hex().to_string())
+    };
     for (i, h) in history.iter().rev().enumerate() {
         let size = if h.empty_layer {
             0
@@ -131,7 +152,7 @@ fn entries(store: &crate::store::Store, view: &ImageView) -> Vec<Entry> {
             id: if i == 0 {
                 view.rec.id.hex().to_string()
             } else {
-                "<missing>".into()
+                parent_at(history.len() - i).unwrap_or_else(|| "<missing>".into())
             },
             created: h.created,
             created_by: h.created_by.clone().unwrap_or_default(),

@@ -47,9 +47,20 @@ impl ImageView {
 
     pub fn all(store: &Store) -> anyhow::Result<Vec<ImageView>> {
         let all = store.images().list()?;
-        all.iter()
-            .map(|r| ImageView::with_family(store, r.clone(), &all))
-            .collect()
+        let mut views = Vec::new();
+        for rec in &all {
+            // One damaged image must not hide the others; `rmi` can still remove it.
+            match ImageView::with_family(store, rec.clone(), &all) {
+                Ok(v) => views.push(v),
+                Err(e) => {
+                    #[allow(clippy::print_stderr)]
+                    {
+                        eprintln!("WARNING: skipping image {}: {e:#}", rec.id.short());
+                    }
+                }
+            }
+        }
+        Ok(views)
     }
 
     /// The config's creation time, else when the image entered the store.
@@ -80,6 +91,11 @@ impl ImageView {
         }
         out
     }
+}
+
+/// Podman lists images with their creation time in whole seconds.
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 /// Go's `time.Time.String()`, which Podman's `CreatedAt` prints.
@@ -301,11 +317,11 @@ fn template_row(
         "Digest": view.rec.digest.to_string(),
         "Created": output::created_since(created, now),
         "CreatedSince": output::created_since(created, now),
-        "CreatedAt": go_time(created),
-        "CreatedTime": go_time(created),
+        "CreatedAt": go_time(whole_seconds(created)),
+        "CreatedTime": go_time(whole_seconds(created)),
         "Size": output::human_size(view.rec.size),
-        "VirtualSize": output::human_size(view.rec.size),
-        "SharedSize": output::human_size(0),
+        "VirtualSize": view.rec.size,
+        "SharedSize": 0,
         "Containers": 0,
         "ReadOnly": false,
         "Dangling": view.dangling,
@@ -313,7 +329,7 @@ fn template_row(
         "Names": view.rec.names,
         "RepoTags": view.repo_tags(),
         "RepoDigests": view.repo_digests(),
-        "History": view.rec.names_history,
+        "History": view.rec.names_history.join(", "),
         "ParentId": "",
     })
 }
@@ -336,6 +352,6 @@ fn json_summary(view: &ImageView) -> Value {
         "Digest": view.rec.digest.to_string(),
         "History": view.rec.names_history,
         "Created": created.timestamp(),
-        "CreatedAt": created.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        "CreatedAt": whole_seconds(created).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
 }

@@ -21,7 +21,9 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store(LockMode::Exclusive, "rmi")?;
     let staging = store.staging("rmi")?;
     let mut text = String::new();
-    let mut not_known = Vec::new();
+    // Every argument is tried; the first failure decides the exit status (1: not known,
+    // 2: in use, 125: anything else), as Podman reports them all.
+    let mut failures: Vec<(u8, String)> = Vec::new();
     let mut removed_any = false;
     let targets: Vec<String> = if args.all {
         store
@@ -38,30 +40,54 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
         let (rec, matched) = match lookup::find(&records, input) {
             Ok(hit) => hit,
             Err(lookup::LookupError::NotKnown(n)) => {
-                if !args.ignore {
-                    not_known.push(n);
+                // -f, like -i, ignores images that are not there (Podman).
+                if !args.ignore && !args.force {
+                    failures.push((1, format!("{n}: image not known")));
                 }
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                failures.push((ExitStatus::OWN_ERROR, e.to_string()));
+                continue;
+            }
         };
         let mut rec = rec.clone();
+        let has_children = !args.all && rec.has_children(&records);
         match matched {
-            Matched::Name(name) if rec.names.len() > 1 => {
+            // Untagging the last name of an image others are built on keeps it, untagged,
+            // as an intermediate image (Podman).
+            Matched::Name(name) if rec.names.len() > 1 || has_children => {
                 rec.remove_name(&name);
                 store.images().put(staging.path(), &rec)?;
                 text.push_str(&format!("Untagged: {name}\n"));
             }
-            Matched::Id if rec.names.len() > 1 && !args.force && !args.all => {
-                bail!(
+            Matched::Id if rec.names.len() > 1 && !args.force && !args.all => failures.push((
+                ExitStatus::OWN_ERROR,
+                format!(
                     "unable to delete image {:?} by ID with more than one tag ({}): please force removal",
                     rec.id.hex(),
                     rec.names.join(", ")
-                );
-            }
+                ),
+            )),
+            Matched::Id if has_children && !args.force => failures.push((
+                2,
+                format!("image {} has dependent child images: remove them first", rec.id.short()),
+            )),
             _ => {
                 text.push_str(&remove_image(&store, staging.path(), &rec)?);
                 removed_any = true;
+                // Untagged parents left with no child go too, as in Podman.
+                let mut child = rec.layers.clone();
+                loop {
+                    let all = store.images().list()?;
+                    let parent = all
+                        .iter()
+                        .filter(|p| p.layers.len() < child.len() && child.starts_with(&p.layers) && p.is_dangling(&all))
+                        .max_by_key(|p| p.layers.len());
+                    let Some(parent) = parent else { break };
+                    text.push_str(&remove_image(&store, staging.path(), parent)?);
+                    child = parent.layers.clone();
+                }
             }
         }
     }
@@ -70,12 +96,11 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
     }
     crate::failpoint!("rmi.done");
     out(&text)?;
-    if let Some(first) = not_known.first() {
-        let list = not_known.join(", ");
-        let _ = first;
+    if let Some((status, _)) = failures.first() {
+        let message: Vec<String> = failures.iter().map(|(_, m)| m.clone()).collect();
         return Err(StatusError::wrap(
-            1,
-            anyhow::anyhow!("{list}: image not known"),
+            *status,
+            anyhow::anyhow!(message.join("\nError: ")),
         ));
     }
     Ok(ExitStatus::Success)

@@ -21,6 +21,9 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
             args.format
         )
     })?;
+    if args.compress {
+        bail!("--compress is not supported yet: docker-dir layers are written uncompressed");
+    }
     if args.multi_image_archive && format != SaveFormat::DockerArchive {
         bail!("--multi-image-archive can only be used with the docker-archive format");
     }

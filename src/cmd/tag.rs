@@ -23,7 +23,7 @@ pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
     let records = store.images().list()?;
     let (rec, _) = lookup::find(&records, &args.image)?;
     let mut rec = rec.clone();
-    for n in names.iter().rev() {
+    for n in &names {
         rec.add_name(n);
     }
     let staging = store.staging("tag")?;

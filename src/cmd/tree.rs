@@ -8,6 +8,9 @@ use crate::output;
 use crate::store::{LockMode, lookup};
 
 pub fn run(ctx: &Context, args: &TreeArgs) -> anyhow::Result<ExitStatus> {
+    if args.whatrequires {
+        anyhow::bail!("--whatrequires is not supported yet");
+    }
     let store = ctx.open_store(LockMode::Shared, "image tree")?;
     let records = store.images().list()?;
     let (rec, _) = lookup::find(&records, &args.image)?;

@@ -22,7 +22,13 @@ pub struct Env<'a> {
 }
 
 fn process_var(name: &str) -> Option<String> {
-    std::env::var_os(name).and_then(|v| v.into_string().ok())
+    let value = std::env::var_os(name).and_then(|v| v.into_string().ok());
+    if name == "HOME" && value.as_deref().is_none_or(str::is_empty) {
+        // As Podman does: without $HOME, the home directory in the password database.
+        let uid = rustix::process::geteuid().as_raw();
+        return crate::paths::home_from_passwd(uid).map(|p| p.display().to_string());
+    }
+    value
 }
 
 impl Env<'static> {

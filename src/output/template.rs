@@ -53,7 +53,7 @@ pub fn is_json(format: &str) -> bool {
         .and_then(|f| f.strip_suffix("}}"))
         .map(str::trim)
         .and_then(|f| f.strip_prefix("json"))
-        .is_some_and(|rest| matches!(rest.trim_end(), "" | "."))
+        .is_some_and(|rest| matches!(rest.trim(), "" | "."))
 }
 
 /// Renders a listing (`images`, `ps`, `history`...).

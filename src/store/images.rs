@@ -18,7 +18,7 @@ use crate::store::staging::{self, StagingError};
 pub struct ImageRecord {
     /// The config digest.
     pub id: Digest,
-    /// Full references (`docker.io/library/busybox:latest`), most recent first.
+    /// Full references (`docker.io/library/busybox:latest`), in the order they were given.
     #[serde(default)]
     pub names: Vec<String>,
     /// Every name this image has had, most recent first (Podman's `NamesHistory`).
@@ -29,7 +29,7 @@ pub struct ImageRecord {
     pub manifest_media_type: String,
     /// Diff IDs, base layer first.
     pub layers: Vec<Digest>,
-    /// Sum of the layers' uncompressed sizes.
+    /// The layers' uncompressed sizes plus the metadata (config, manifest) as Podman counts it.
     pub size: u64,
     /// When the image entered this store.
     pub added: DateTime<Utc>,
@@ -40,10 +40,11 @@ impl ImageRecord {
         &self.id
     }
 
-    /// Adds `name` first in `names` and `names_history` (no duplicates).
+    /// Adds `name` last in `names` (as Podman appends) and first in `names_history`.
     pub fn add_name(&mut self, name: &str) {
-        self.names.retain(|n| n != name);
-        self.names.insert(0, name.to_string());
+        if !self.names.iter().any(|n| n == name) {
+            self.names.push(name.to_string());
+        }
         self.names_history.retain(|n| n != name);
         self.names_history.insert(0, name.to_string());
     }

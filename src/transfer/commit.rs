@@ -25,6 +25,8 @@ pub struct ImagePlan {
     pub manifest_media_type: String,
     pub layers: Vec<StagedLayer>,
     pub names: Vec<String>,
+    /// Bytes of config and manifest, which Podman counts in an image's size.
+    metadata_size: u64,
     /// Staged metadata blobs (config, manifest).
     staged_blobs: Vec<(Digest, PathBuf)>,
 }
@@ -73,6 +75,8 @@ impl ImagePlan {
             }
         }
         Ok(ImagePlan {
+            // Podman's store keeps the manifest twice (by digest and as "the" manifest).
+            metadata_size: (config_bytes.len() + 2 * manifest_bytes.len()) as u64,
             staged_blobs: vec![
                 (config_digest.clone(), dir.join(config_digest.hex())),
                 (manifest_digest.clone(), dir.join(manifest_digest.hex())),
@@ -178,11 +182,11 @@ fn put_image(
             digest: plan.manifest_digest.clone(),
             manifest_media_type: plan.manifest_media_type.clone(),
             layers: plan.layers.iter().map(|l| l.diff_id.clone()).collect(),
-            size: plan.layers.iter().map(|l| l.tar_size).sum(),
+            size: plan.layers.iter().map(|l| l.tar_size).sum::<u64>() + plan.metadata_size,
             added: Utc::now(),
         },
     };
-    for name in plan.names.iter().rev() {
+    for name in &plan.names {
         record.add_name(name);
     }
     crate::failpoint!("load.commit.image-record-staged");

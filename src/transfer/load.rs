@@ -121,22 +121,23 @@ fn plans_from_archive<R: Read>(
         source,
     })?;
     let chained = io::Cursor::new(head.clone()).chain(reader);
-    let scan = match scan::sniff(&head) {
-        scan::Compression::Gzip => scan::scan_archive(
-            flate2::read::MultiGzDecoder::new(chained),
-            origin,
-            staging,
-            store,
-        )?,
-        scan::Compression::Zstd => {
-            let dec = zstd::Decoder::new(chained).map_err(|source| TransferError::Archive {
-                origin: origin.to_string(),
-                source,
-            })?;
-            scan::scan_archive(dec, origin, staging, store)?
-        }
-        scan::Compression::None => scan::scan_archive(chained, origin, staging, store)?,
+    let archive_err = |source: io::Error| TransferError::Archive {
+        origin: origin.to_string(),
+        source,
     };
+    let mut tar: Box<dyn Read + '_> = match scan::sniff(&head) {
+        scan::Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
+        scan::Compression::Zstd => Box::new(zstd::Decoder::new(chained).map_err(archive_err)?),
+        scan::Compression::None => Box::new(chained),
+    };
+    // Refuse what is not a tar archive before the tar parser quotes its bytes back.
+    let first = scan::read_head(&mut tar, 512).map_err(archive_err)?;
+    if !scan::is_tar_header(&first) {
+        return Err(TransferError::UnknownFormat {
+            origin: origin.to_string(),
+        });
+    }
+    let scan = scan::scan_archive(io::Cursor::new(first).chain(tar), origin, staging, store)?;
     if scan.file("manifest.json").is_some() {
         docker_plans(&scan, origin, staging)
     } else if scan.file("index.json").is_some() {
@@ -219,6 +220,9 @@ fn docker_plans(
             })?;
         let mut layers = Vec::new();
         for path in &item.layers {
+            if let Some(e) = scan.take_failure(path) {
+                return Err(e);
+            }
             let layer = scan.layer(path).ok_or_else(|| TransferError::Missing {
                 origin: origin.to_string(),
                 what: "manifest.json".into(),
@@ -226,7 +230,7 @@ fn docker_plans(
             })?;
             layers.push(layer.clone());
         }
-        check_diff_ids(&parsed, &layers, origin, &item.config)?;
+        check_diff_ids(&parsed, &layers, &item.layers, origin, &item.config)?;
         // The manifest Podman's docker-archive source makes up: Docker schema 2, layers named by
         // their uncompressed digests.
         let manifest = serde_json::json!({
@@ -266,9 +270,12 @@ fn docker_plans(
     Ok(plans)
 }
 
+/// Checks the layers against the config's diff IDs; `names` says where each layer came from
+/// in the archive, for the error.
 fn check_diff_ids(
     config: &ImageConfig,
     layers: &[StagedLayer],
+    names: &[String],
     origin: &str,
     what: &str,
 ) -> Result<(), TransferError> {
@@ -287,7 +294,11 @@ fn check_diff_ids(
         if *expected != layer.diff_id {
             return Err(TransferError::DigestMismatch {
                 origin: origin.to_string(),
-                what: format!("layer {} ({})", i + 1, layer.blob_digest),
+                what: format!(
+                    "layer {} ({})",
+                    i + 1,
+                    names.get(i).map(String::as_str).unwrap_or("?")
+                ),
                 expected: expected.clone(),
                 actual: layer.diff_id.clone(),
             });
@@ -323,10 +334,11 @@ impl BlobSource for ScanBlobs<'_> {
         desc: &Descriptor,
         _staging: &Path,
     ) -> Result<Option<StagedLayer>, TransferError> {
-        Ok(self
-            .scan
-            .layer(&format!("blobs/sha256/{}", desc.digest.hex()))
-            .cloned())
+        let path = format!("blobs/sha256/{}", desc.digest.hex());
+        if let Some(e) = self.scan.take_failure(&path) {
+            return Err(e);
+        }
+        Ok(self.scan.layer(&path).cloned())
     }
 }
 
@@ -574,9 +586,15 @@ fn oci_plan(
         }
         layers.push(layer);
     }
+    let layer_names: Vec<String> = m
+        .layers
+        .iter()
+        .map(|l| format!("blob {}", l.digest))
+        .collect();
     check_diff_ids(
         &parsed,
         &layers,
+        &layer_names,
         origin,
         &format!("config {}", m.config.digest),
     )?;

@@ -79,7 +79,7 @@ pub enum TransferError {
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
     #[error(
-        "{origin} is neither a docker-archive nor an OCI archive or layout (no manifest.json or index.json)"
+        "{origin} is not a docker-archive, an OCI archive or an OCI layout (no tar with manifest.json or index.json)"
     )]
     UnknownFormat { origin: String },
     #[error("{origin}: no image matches {reference:?}")]

@@ -41,9 +41,82 @@ pub struct Scan {
     pub layers: HashMap<String, StagedLayer>,
     /// Symlinks between entries (older docker archives link duplicate `layer.tar`s).
     pub links: HashMap<String, String>,
+    /// Layer candidates that failed to extract, by normalised path.
+    failed: std::cell::RefCell<HashMap<String, TransferError>>,
 }
 
 impl Scan {
+    /// Extracts the layer candidate at `path` into staging (or finds it in the store). A blob
+    /// that fails to extract is remembered, not fatal: the archive may hold blobs no chosen
+    /// image uses (other platforms, signatures); the error surfaces if an image needs it.
+    fn add_layer<R: Read>(
+        &mut self,
+        path: String,
+        blob: R,
+        seq: u32,
+        staging: &Path,
+        store: &Store,
+        origin: &str,
+    ) -> Result<(), TransferError> {
+        let name_digest = path
+            .strip_prefix("blobs/sha256/")
+            .and_then(|h| Digest::from_hex(h).ok());
+        if path.starts_with("blobs/") && !path.starts_with("blobs/sha256/") {
+            return Err(TransferError::UnsupportedDigest {
+                origin: origin.to_string(),
+                path,
+            });
+        }
+        // Docker and Podman name a docker-archive's layers `<diff id>.tar`: a layer the store
+        // has by that diff ID is not extracted again. Trusting the name is safe: the image's
+        // config names its diff IDs, and the stored layer is that diff ID.
+        let named_diff_id = path
+            .strip_suffix("/layer.tar")
+            .or_else(|| path.strip_suffix(".tar"))
+            .and_then(|h| Digest::from_hex(h).ok());
+        if let Some(known) = name_digest
+            .as_ref()
+            .or(named_diff_id.as_ref())
+            .and_then(|d| known_layer(store, d))
+        {
+            self.layers.insert(path, known);
+            return Ok(());
+        }
+        let dir = staging.join("layers").join(format!("scan-{seq}"));
+        let what = match &name_digest {
+            Some(d) => format!("blob {d}"),
+            None => path.clone(),
+        };
+        let staged =
+            stage_layer(blob, &what, &dir, staging, origin).and_then(|layer| match name_digest {
+                Some(expected) if expected != layer.blob_digest => {
+                    Err(TransferError::DigestMismatch {
+                        origin: origin.to_string(),
+                        what,
+                        expected,
+                        actual: layer.blob_digest,
+                    })
+                }
+                _ => Ok(layer),
+            });
+        match staged {
+            Ok(layer) => {
+                crate::failpoint!("load.layer.extracted");
+                self.layers.insert(path, layer);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                self.failed.borrow_mut().insert(path, e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Why the layer at `path` could not be extracted, if it could not (given out once).
+    pub fn take_failure(&self, path: &str) -> Option<TransferError> {
+        self.failed.borrow_mut().remove(&normalise(path))
+    }
+
     /// The layer at `path`, following archive-internal symlinks.
     pub fn layer(&self, path: &str) -> Option<&StagedLayer> {
         let mut p = normalise(path);
@@ -129,57 +202,25 @@ pub fn scan_archive<R: Read>(
                 });
             }
             let data = read_rest(&mut entry, head, origin, &path)?;
-            scan.files.insert(path, data);
-        } else if is_layer_candidate(&path) {
-            let name_digest = path
-                .strip_prefix("blobs/sha256/")
-                .and_then(|h| Digest::from_hex(h).ok());
-            if path.starts_with("blobs/") && !path.starts_with("blobs/sha256/") {
-                return Err(TransferError::UnsupportedDigest {
-                    origin: origin.to_string(),
-                    path,
-                });
-            }
-            // Docker and Podman name a docker-archive's layers `<diff id>.tar`: a layer the
-            // store has by that diff ID is not extracted again. Trusting the name is safe: the
-            // image's config names its diff IDs, and the stored layer is that diff ID.
-            let named_diff_id = path
-                .strip_suffix("/layer.tar")
-                .or_else(|| path.strip_suffix(".tar"))
-                .and_then(|h| Digest::from_hex(h).ok());
-            if let Some(known) = name_digest
-                .as_ref()
-                .or(named_diff_id.as_ref())
-                .and_then(|d| known_layer(store, d))
+            // A layer whose first entry's name starts with `{` is still a layer.
+            if is_layer_candidate(&path)
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err()
             {
-                scan.layers.insert(path, known);
-                continue;
+                seq += 1;
+                scan.add_layer(path, Cursor::new(data), seq, staging, store, origin)?;
+            } else {
+                scan.files.insert(path, data);
             }
+        } else if is_layer_candidate(&path) {
             seq += 1;
-            let dir = staging.join("layers").join(format!("scan-{seq}"));
-            let what = match &name_digest {
-                Some(d) => format!("blob {d}"),
-                None => path.clone(),
-            };
-            let layer = stage_layer(
+            scan.add_layer(
+                path,
                 Cursor::new(head).chain(&mut entry),
-                &what,
-                &dir,
+                seq,
                 staging,
+                store,
                 origin,
             )?;
-            if let Some(expected) = name_digest
-                && expected != layer.blob_digest
-            {
-                return Err(TransferError::DigestMismatch {
-                    origin: origin.to_string(),
-                    what,
-                    expected,
-                    actual: layer.blob_digest,
-                });
-            }
-            crate::failpoint!("load.layer.extracted");
-            scan.layers.insert(path, layer);
         } else if size <= MAX_JSON {
             // VERSION files, `oci-layout` variants, signatures: keep small, ignore large.
             let data = read_rest(&mut entry, head, origin, &path)?;
@@ -249,6 +290,34 @@ pub fn read_head<R: Read>(r: &mut R, n: usize) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
     r.by_ref().take(n as u64).read_to_end(&mut head)?;
     Ok(head)
+}
+
+/// Whether `block` is a tar header: 512 bytes whose checksum field matches (an empty
+/// archive's zero block counts as one).
+pub fn is_tar_header(block: &[u8]) -> bool {
+    if block.len() < 512 {
+        return false;
+    }
+    if block.iter().all(|b| *b == 0) {
+        return true;
+    }
+    let field = String::from_utf8_lossy(&block[148..156]);
+    let Ok(stored) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+    else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    sum == stored
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,6 +480,20 @@ mod tests {
         assert_eq!(normalise("/blobs/sha256/ab"), "blobs/sha256/ab");
         assert_eq!(resolve_relative("abc", "../def/layer.tar"), "def/layer.tar");
         assert_eq!(resolve_relative("", "x.tar"), "x.tar");
+    }
+
+    #[test]
+    fn recognises_tar_headers() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("manifest.json").unwrap();
+        h.set_size(3);
+        h.set_cksum();
+        assert!(is_tar_header(h.as_bytes()));
+        assert!(is_tar_header(&[0u8; 512]));
+        assert!(!is_tar_header(b"root:x:0:0:root:/root:/bin/bash\n"));
+        let mut bad = h.as_bytes().to_vec();
+        bad[0] ^= 1;
+        assert!(!is_tar_header(&bad));
     }
 
     #[test]

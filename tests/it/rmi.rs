@@ -169,3 +169,51 @@ fn prune_dangling_then_all() {
         assert_eq!(env.store_tmp_entries(), Vec::<String>::new());
     });
 }
+
+#[test]
+fn rmi_force_ignores_missing_and_parents_stay_as_intermediates() {
+    for_each_user(|env| {
+        // -f, like -i, ignores an image that is not there (Podman: exit 0)
+        assert_eq!(env.ok(&["rmi", "-f", "nosuchimage"]), "");
+        let app = derived("example.com/team/app:v1", &[("app/x", "x\n")], json!({}));
+        env.load_image(busybox());
+        env.load_image(&app);
+        // untagging busybox's last name keeps it: app is built on it
+        let out = env.ok(&["rmi", "busybox"]);
+        assert_eq!(out, "Untagged: docker.io/library/busybox:latest\n");
+        let shown = env.ok(&["images", "-q"]);
+        assert_eq!(
+            shown.lines().count(),
+            1,
+            "the intermediate is hidden from `images`: {shown}"
+        );
+        let all = env.ok(&["images", "-a", "-q", "--no-trunc"]);
+        assert!(all.contains(&busybox().id()), "{all}");
+        // by ID, an image with a child is in use: exit 2
+        let o = env.coracle().args(["rmi", &busybox().id()[..12]]).output();
+        assert_eq!(o.code(), Some(2), "{o}");
+        // removing the child takes the untagged parent with it
+        let out = env.ok(&["rmi", "example.com/team/app:v1"]);
+        assert!(
+            out.contains(&format!("Deleted: {}", busybox().id())),
+            "{out}"
+        );
+        assert_eq!(env.ok(&["images", "-a", "-q"]), "");
+    });
+}
+
+#[test]
+fn rmi_reports_every_failure_and_still_removes_the_rest() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let o = env.coracle().args(["rmi", "nosuch", "busybox"]).output();
+        assert_eq!(o.code(), Some(1), "{o}");
+        assert!(o.stdout().contains("Deleted:"), "{o}");
+        assert_eq!(env.ok(&["images", "-q"]), "");
+        // nothing of busybox is left on disk either
+        let base = busybox().diff_ids()[0]
+            .trim_start_matches("sha256:")
+            .to_string();
+        assert_eq!(paths_naming(env, &base), Vec::<String>::new());
+    });
+}

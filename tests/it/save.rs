@@ -175,3 +175,40 @@ fn save_errors() {
             .assert_error();
     });
 }
+
+#[test]
+fn save_writes_through_a_pipe_instead_of_replacing_it() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let fifo = env.path("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        env.give(&fifo);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(&fifo).expect("read fifo"))
+        };
+        env.coracle()
+            .args(["save", "-o"])
+            .arg(&fifo)
+            .arg("busybox")
+            .ok();
+        let data = reader.join().expect("reader");
+        let r = read_docker_archive(&data);
+        assert_same_layers(
+            "save through a fifo",
+            &built_layers(&busybox()),
+            &r[0].layers,
+        );
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            fs::symlink_metadata(&fifo)
+                .expect("stat")
+                .file_type()
+                .is_fifo()
+        );
+    });
+}
