@@ -200,7 +200,7 @@ fn save_writes_through_a_pipe_instead_of_replacing_it() {
         let r = read_docker_archive(&data);
         assert_same_layers(
             "save through a fifo",
-            &built_layers(&busybox()),
+            &built_layers(busybox()),
             &r[0].layers,
         );
         use std::os::unix::fs::FileTypeExt;
