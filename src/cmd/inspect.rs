@@ -30,15 +30,7 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
     }
     let text = match args.format.as_deref() {
         Some(f) if !output::is_json(f) && !f.is_empty() => {
-            // Podman's templates accept `.ID` as well as the JSON's `.Id`.
-            let data: Vec<Value> = docs
-                .iter()
-                .map(|d| {
-                    let mut d = d.clone();
-                    d["ID"] = d["Id"].clone();
-                    d
-                })
-                .collect();
+            let data: Vec<Value> = docs.iter().map(template_view).collect();
             output::render_inspect(Some(f), &data)?
         }
         _ => output::render_inspect(None, &docs)?,
@@ -51,6 +43,59 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// What a `--format` template sees: Podman's Go structs, not its JSON. Every field exists
+/// (Go zero values where the JSON omits them), times print as Go prints them, history
+/// entries use Go's field names, and `.ID` works as well as `.Id`.
+fn template_view(doc: &Value) -> Value {
+    let mut d = doc.clone();
+    d["ID"] = d["Id"].clone();
+    if let Some(created) = doc["Created"]
+        .as_str()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+    {
+        d["Created"] = json!(crate::cmd::images::go_time(
+            created.with_timezone(&chrono::Utc)
+        ));
+    }
+    let mut config = json!({
+        "User": "", "ExposedPorts": {}, "Env": [], "Entrypoint": [], "Cmd": [], "Volumes": {},
+        "WorkingDir": "", "Labels": {}, "StopSignal": "", "ArgsEscaped": false,
+    });
+    if let Some(given) = doc["Config"].as_object() {
+        for (k, v) in given {
+            if !v.is_null() {
+                config[k] = v.clone();
+            }
+        }
+    }
+    d["Config"] = config;
+    if d["Labels"].is_null() {
+        d["Labels"] = json!({});
+    }
+    d["HealthCheck"] = Value::Null;
+    let history: Vec<Value> = doc["History"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .map(|e| {
+                    json!({
+                        "Created": e["created"].as_str()
+                            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                            .map(|c| crate::cmd::images::go_time(c.with_timezone(&chrono::Utc)))
+                            .unwrap_or_default(),
+                        "CreatedBy": e["created_by"].as_str().unwrap_or_default(),
+                        "Author": e["author"].as_str().unwrap_or_default(),
+                        "Comment": e["comment"].as_str().unwrap_or_default(),
+                        "EmptyLayer": e["empty_layer"].as_bool().unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    d["History"] = Value::Array(history);
+    d
 }
 
 /// One image as `podman image inspect` shows it.

@@ -6,9 +6,13 @@
 //! 2. a staging directory's own lock (`tmp/<name>.lock`, see `staging.rs`).
 //!
 //! Long work (extracting layers, hashing blobs) happens in a staging directory under the
-//! staging lock alone; the exclusive store lock is held only while finished objects are
-//! renamed into place, so readers wait milliseconds, not the length of a load. The lock is
-//! never held across network I/O or a running container.
+//! *shared* store lock, so readers and other loads go on meanwhile; the exclusive lock is
+//! held only while finished objects are renamed into place. Commands that remove or rename
+//! things (`rmi`, `tag`) take it exclusively and so wait for running loads. Going from shared
+//! to exclusive releases the lock for a moment (flock(2) cannot upgrade atomically); a load
+//! re-checks under the exclusive lock that the layers it counted on are still there. A
+//! waiting command names the processes that hold the lock (from `/proc/locks`). The lock is
+//! never to be held across network I/O or a running container.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
