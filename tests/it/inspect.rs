@@ -249,3 +249,28 @@ fn image_tree() {
         );
     });
 }
+
+#[test]
+fn inspect_templates_see_podmans_go_fields() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        // Fields the image's JSON leaves out still exist, with Go's zero values, and history
+        // entries use Go's field names (as `podman image inspect --format` gives them).
+        let got = env.ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}|{{.Config.Volumes}}|{{.Labels}}|{{.ID}}|{{range .History}}{{.CreatedBy}};{{end}}",
+            "busybox",
+        ]);
+        let want = format!(
+            "|map[]|map[]|{}|/bin/sh -c #(nop) ADD file:busybox in / ;/bin/sh -c #(nop)  CMD [\"sh\"];\n",
+            busybox().id()
+        );
+        assert_eq!(got, want);
+        // {{json .}} is Podman's whole-list JSON, not one object per row
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["images", "--format", "{{json .}}"])).expect("json");
+        assert_eq!(v.as_array().map(Vec::len), Some(1));
+    });
+}
