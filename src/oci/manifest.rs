@@ -101,3 +101,95 @@ pub fn host_arch() -> &'static str {
         other => other,
     }
 }
+
+/// Which of the two manifest schemas to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// OCI image manifest; descriptors in the image-spec's field order (mediaType, digest, size).
+    Oci,
+    /// Docker schema 2; descriptors in Docker's field order (mediaType, size, digest).
+    Docker,
+}
+
+/// A layer as a manifest names it.
+#[derive(Debug, Clone)]
+pub struct LayerDescriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// Serialises an image manifest compactly with the field order the Go tools use, so that a
+/// manifest coracle makes up has the digest Podman's would have.
+pub fn build(
+    schema: Schema,
+    config_digest: &Digest,
+    config_size: u64,
+    layers: &[LayerDescriptor],
+) -> (Vec<u8>, Manifest) {
+    let descriptor = |media_type: &str, digest: &Digest, size: u64| match schema {
+        Schema::Oci => {
+            serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": size})
+        }
+        Schema::Docker => {
+            serde_json::json!({"mediaType": media_type, "size": size, "digest": digest.to_string()})
+        }
+    };
+    let (media_type, config_type) = match schema {
+        Schema::Oci => (OCI_MANIFEST, OCI_CONFIG),
+        Schema::Docker => (DOCKER_MANIFEST, DOCKER_CONFIG),
+    };
+    let value = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": descriptor(config_type, config_digest, config_size),
+        "layers": layers.iter().map(|l| descriptor(&l.media_type, &l.digest, l.size)).collect::<Vec<_>>(),
+    });
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media_type.to_string()),
+        config: Descriptor {
+            media_type: config_type.to_string(),
+            digest: config_digest.clone(),
+            size: config_size,
+            platform: None,
+            annotations: BTreeMap::new(),
+        },
+        layers: layers
+            .iter()
+            .map(|l| Descriptor {
+                media_type: l.media_type.clone(),
+                digest: l.digest.clone(),
+                size: l.size,
+                platform: None,
+                annotations: BTreeMap::new(),
+            })
+            .collect(),
+        annotations: BTreeMap::new(),
+    };
+    // A `Value` of strings and numbers always serialises.
+    (serde_json::to_vec(&value).unwrap_or_default(), manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_manifests_keep_go_field_order() {
+        let d = Digest::of_bytes(b"config");
+        let l = LayerDescriptor {
+            media_type: DOCKER_LAYER_GZIP.into(),
+            digest: Digest::of_bytes(b"layer"),
+            size: 7,
+        };
+        let (bytes, m) = build(Schema::Docker, &d, 6, std::slice::from_ref(&l));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":6,"digest":"sha256:"#), "{text}");
+        assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
+        let (bytes, _) = build(Schema::Oci, &d, 6, &[l]);
+        assert!(String::from_utf8(bytes).unwrap().contains(
+            r#""config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:"#
+        ));
+    }
+}

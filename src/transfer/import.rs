@@ -59,16 +59,17 @@ pub fn import<R: Read>(
         source: e.into(),
     })?;
     let config_digest = crate::oci::digest::Digest::of_bytes(&config_bytes);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::OCI_MANIFEST,
-        "config": {"mediaType": manifest::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": [{"mediaType": manifest::OCI_LAYER, "digest": layer.diff_id.to_string(), "size": layer.tar_size}],
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| TransferError::Write {
-        path: "manifest".into(),
-        source: e.into(),
-    })?;
+    let layer_descriptor = manifest::LayerDescriptor {
+        media_type: manifest::OCI_LAYER.into(),
+        digest: layer.diff_id.clone(),
+        size: layer.tar_size,
+    };
+    let (manifest_bytes, _) = manifest::build(
+        manifest::Schema::Oci,
+        &config_digest,
+        config_bytes.len() as u64,
+        &[layer_descriptor],
+    );
     let names = opts.name.iter().cloned().collect();
     let plan = ImagePlan::new(
         config_bytes,

@@ -233,18 +233,20 @@ fn docker_plans(
         check_diff_ids(&parsed, &layers, &item.layers, origin, &item.config)?;
         // The manifest Podman's docker-archive source makes up: Docker schema 2, layers named by
         // their uncompressed digests.
-        let manifest = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": manifest::DOCKER_MANIFEST,
-            "config": {"mediaType": manifest::DOCKER_CONFIG, "size": config.len(), "digest": config_digest.to_string()},
-            "layers": layers.iter().map(|l| serde_json::json!({
-                "mediaType": manifest::DOCKER_LAYER_GZIP, "size": l.tar_size, "digest": l.diff_id.to_string()
-            })).collect::<Vec<_>>(),
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| TransferError::Write {
-            path: "manifest".into(),
-            source: e.into(),
-        })?;
+        let descriptors: Vec<manifest::LayerDescriptor> = layers
+            .iter()
+            .map(|l| manifest::LayerDescriptor {
+                media_type: manifest::DOCKER_LAYER_GZIP.into(),
+                digest: l.diff_id.clone(),
+                size: l.tar_size,
+            })
+            .collect();
+        let (manifest_bytes, _) = manifest::build(
+            manifest::Schema::Docker,
+            &config_digest,
+            config.len() as u64,
+            &descriptors,
+        );
         let names = item
             .repo_tags
             .iter()

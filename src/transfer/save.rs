@@ -312,27 +312,36 @@ fn oci_manifest(store: &Store, img: &ImageRecord) -> Result<(Vec<u8>, Manifest),
             }
         }
     }
+    uncompressed_manifest(store, img, manifest::Schema::Oci)
+}
+
+/// A manifest of `schema` naming the image's layers uncompressed (digest = diff ID), as
+/// reassembled from the store.
+fn uncompressed_manifest(
+    store: &Store,
+    img: &ImageRecord,
+    schema: manifest::Schema,
+) -> Result<(Vec<u8>, Manifest), TransferError> {
     let config = store.blobs().read(&img.id)?;
+    let media_type = match schema {
+        manifest::Schema::Oci => manifest::OCI_LAYER,
+        manifest::Schema::Docker => manifest::DOCKER_LAYER,
+    };
     let mut layers = Vec::new();
     for diff_id in &img.layers {
         let rec = store.layers().get(diff_id)?;
-        layers.push(serde_json::json!({"mediaType": manifest::OCI_LAYER, "digest": diff_id.to_string(), "size": rec.tar_size}));
+        layers.push(manifest::LayerDescriptor {
+            media_type: media_type.into(),
+            digest: diff_id.clone(),
+            size: rec.tar_size,
+        });
     }
-    let value = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::OCI_MANIFEST,
-        "config": {"mediaType": manifest::OCI_CONFIG, "digest": img.id.to_string(), "size": config.len()},
-        "layers": layers,
-    });
-    let data = serde_json::to_vec(&value).map_err(|e| TransferError::Write {
-        path: "manifest".into(),
-        source: e.into(),
-    })?;
-    let m = serde_json::from_slice(&data).map_err(|e| TransferError::Write {
-        path: "manifest".into(),
-        source: e.into(),
-    })?;
-    Ok((data, m))
+    Ok(manifest::build(
+        schema,
+        &img.id,
+        config.len() as u64,
+        &layers,
+    ))
 }
 
 /// Writes the blobs of one manifest (config and layers) not yet written.
@@ -428,26 +437,7 @@ fn write_docker_dir(
         return Ok(());
     };
     let img = &item.image;
-    let config = store.blobs().read(&img.id)?;
-    let mut layers = Vec::new();
-    for diff_id in &img.layers {
-        let rec = store.layers().get(diff_id)?;
-        layers.push(serde_json::json!({"mediaType": manifest::DOCKER_LAYER, "size": rec.tar_size, "digest": diff_id.to_string()}));
-    }
-    let value = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": manifest::DOCKER_MANIFEST,
-        "config": {"mediaType": manifest::DOCKER_CONFIG, "size": config.len(), "digest": img.id.to_string()},
-        "layers": layers,
-    });
-    let data = serde_json::to_vec(&value).map_err(|e| TransferError::Write {
-        path: "manifest.json".into(),
-        source: e.into(),
-    })?;
-    let m: Manifest = serde_json::from_slice(&data).map_err(|e| TransferError::Write {
-        path: "manifest.json".into(),
-        source: e.into(),
-    })?;
+    let (data, m) = uncompressed_manifest(store, img, manifest::Schema::Docker)?;
     let mut written = std::collections::HashSet::new();
     write_manifest_blobs(store, img, &m, sink, &|d| d.hex().to_string(), &mut written)?;
     sink.add_bytes("manifest.json", &data)?;
