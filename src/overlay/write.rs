@@ -161,6 +161,8 @@ impl Overlay {
             self.new_stat(&p, caller, mode, kind)?
         };
         let pdir = self.upper_dir(&p.path)?;
+        // The copy-up of the parent changed its node (the upper layer is now one of its).
+        let p = self.node(parent)?;
         let path = join(&p.path, name);
         let wh = whiteout::whiteout_name(name);
         let had_whiteout =
@@ -268,6 +270,7 @@ impl Overlay {
         let (sparent, sname) = split(&node.path);
         let sdir = self.layers.open_dir(UPPER, sparent)?;
         let pdir = self.upper_dir(&np.path)?;
+        let np = self.node(newparent)?;
         rustix::fs::linkat(&sdir, sname, &pdir, newname, AtFlags::empty()).map_err(errno)?;
         let newpath = join(&np.path, newname);
         if node.kind == FileKind::Symlink {
