@@ -52,6 +52,9 @@ pub(crate) fn errno(e: rustix::io::Errno) -> fuser::Errno {
     fuser::Errno::from_i32(e.raw_os_error())
 }
 
+/// The longest name of the backing filesystems (and of the OCI layer format).
+pub(crate) const NAME_MAX: usize = 255;
+
 /// How long the kernel may keep entries and attributes: the mount's lifetime.
 pub(crate) const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -224,6 +227,10 @@ impl Overlay {
             }
         }
         let Some((layers, st)) = found else {
+            // A name whose whiteout would not fit cannot exist here (statfs says so).
+            if name.len() + whiteout::WHITEOUT_PREFIX.len() > NAME_MAX {
+                return Err(fuser::Errno::ENAMETOOLONG);
+            }
             return Ok(None);
         };
         let meta = self.layers.meta(layers[0], &path, &st)?;
@@ -262,6 +269,21 @@ impl Overlay {
             .ok_or(fuser::Errno::ENOENT)?;
         let meta = self.layers.meta(l, &node.path, &st)?;
         Ok(attr::file_attr(ino, &st, &meta))
+    }
+
+    /// The attributes of node `ino` for a `getattr` that may come with an open file: an
+    /// unlinked file that is still open has no name left, but its handle still has it.
+    pub(crate) fn attr_of_open(&self, ino: u64, fh: Option<u64>) -> Result<FileAttr> {
+        match (self.attr_of(ino), fh) {
+            (Err(e), Some(fh)) if e == fuser::Errno::ENOENT => {
+                let h = self.file(fh).map_err(|_| e)?;
+                let st = rustix::fs::fstat(&h.fd).map_err(errno)?;
+                let meta = crate::archive::ownership::read_stat_fd_mode(&h.fd, st.st_mode, "")
+                    .map_err(|e| layers::archive_errno(&e))?;
+                Ok(attr::file_attr(ino, &st, &meta))
+            }
+            (res, _) => res,
+        }
     }
 
     pub(crate) fn forget(&self, ino: u64, n: u64) {

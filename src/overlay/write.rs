@@ -43,7 +43,7 @@ fn check_new_name(name: &OsStr) -> Result<()> {
     if whiteout::is_reserved(name) {
         return Err(fuser::Errno::EINVAL);
     }
-    if name.len() + whiteout::WHITEOUT_PREFIX.len() > 255 {
+    if name.len() + whiteout::WHITEOUT_PREFIX.len() > super::NAME_MAX {
         return Err(fuser::Errno::ENAMETOOLONG);
     }
     Ok(())
@@ -307,6 +307,8 @@ impl Overlay {
         rustix::fs::unlinkat(pdir, name, flags).map_err(errno)?;
         if is_dir || found.st.st_nlink <= 1 {
             lock(&self.nodes).removed(found.node.key);
+        } else {
+            lock(&self.nodes).unlinked(found.node.key, &found.node.path);
         }
         if found.node.kind == FileKind::Symlink {
             self.layers
@@ -404,6 +406,8 @@ impl Overlay {
             }
             if d.node.kind == FileKind::Dir || d.st.st_nlink <= 1 {
                 lock(&self.nodes).removed(d.node.key);
+            } else {
+                lock(&self.nodes).unlinked(d.node.key, &d.node.path);
             }
         }
         if src_dir && self.lower_dir_below(&np, newname)? {

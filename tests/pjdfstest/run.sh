@@ -112,38 +112,42 @@ lowers=""
 for id in $(cat "$DIR/image.tar.layers"); do
   lowers="${lowers:+$lowers:}$d/root/layers/$id/diff"
 done
-rm -rf "up-$fs" "work-$fs" "mnt-$fs"
-mkdir "up-$fs" "work-$fs" "mnt-$fs"
+rm -rf "up-$fs" "work-$fs"
+mkdir "up-$fs" "work-$fs"
+# A short mount point: pjdfstest binds unix sockets at paths ~60 bytes below it, and a
+# socket path has 108 at most.
+mnt=$(mktemp -d /tmp/pjd.XXXXXX)
 server=""
 case "$fs" in
   coracle)
     "$DIR/bin/coracle" --root "$d/root" --runroot "$d/runroot" overlay-mount \
-      --image localhost/pjdfstest:latest --upper "up-$fs" --work "work-$fs" "mnt-$fs" \
+      --image localhost/pjdfstest:latest --upper "up-$fs" --work "work-$fs" "$mnt" \
       2>"server-$fs.err" &
     server=$!
     ;;
   fuse-overlayfs)
     fuse-overlayfs -f -o "lowerdir=$lowers,upperdir=$d/up-$fs,workdir=$d/work-$fs" \
-      "mnt-$fs" 2>"server-$fs.err" &
+      "$mnt" 2>"server-$fs.err" &
     server=$!
     ;;
   kernel)
     mount -t overlay overlay \
-      -o "userxattr,lowerdir=$lowers,upperdir=$d/up-$fs,workdir=$d/work-$fs" "mnt-$fs" \
+      -o "userxattr,lowerdir=$lowers,upperdir=$d/up-$fs,workdir=$d/work-$fs" "$mnt" \
       2>"server-$fs.err" || { cat "server-$fs.err"; exit 90; }
     ;;
   *) echo "unknown filesystem $fs"; exit 2 ;;
 esac
 i=0
-until mountpoint -q "mnt-$fs"; do
+until mountpoint -q "$mnt"; do
   i=$((i + 1))
   if [ $i -gt 200 ] || { [ -n "$server" ] && ! kill -0 "$server" 2>/dev/null; }; then
     echo "the $fs mount did not appear"; cat "server-$fs.err"; exit 90
   fi
   sleep 0.05
 done
-"$DIR/bin/pjdfstest" -c "$DIR/pjdfstest.toml" -p "mnt-$fs/tmp" >"$fs.log" 2>&1
-umount "mnt-$fs" || umount -l "mnt-$fs"
+"$DIR/bin/pjdfstest" -c "$DIR/pjdfstest.toml" -p "$mnt/tmp" >"$fs.log" 2>&1
+umount "$mnt" || umount -l "$mnt"
+rmdir "$mnt"
 rc=0
 if [ -n "$server" ]; then wait "$server" || rc=$?; fi
 echo "server_rc=$rc"
