@@ -499,7 +499,7 @@ impl fuser::Filesystem for Overlay {
             NewEntry::File(FileKind::File),
         ) {
             Ok((attr, Some(fd))) => {
-                let fh = self.add_file(fd);
+                let fh = self.add_file(attr.ino.0, fd);
                 reply.created(
                     &TTL,
                     &attr,

@@ -91,6 +91,8 @@ pub enum OverlayError {
 /// An open file: its fd in the layer it was opened in.
 pub(crate) struct Handle {
     pub fd: OwnedFd,
+    /// The node it was opened on.
+    pub ino: u64,
 }
 
 /// The filesystem.
@@ -271,18 +273,29 @@ impl Overlay {
         Ok(attr::file_attr(ino, &st, &meta))
     }
 
-    /// The attributes of node `ino` for a `getattr` that may come with an open file: an
-    /// unlinked file that is still open has no name left, but its handle still has it.
+    /// The attributes of node `ino` for a `getattr`: an unlinked file that is still open has
+    /// no name left, but an open handle of it (the one `getattr` came with, or any) still
+    /// has it (`fstat` of an open, deleted file shows `st_nlink` 0).
     pub(crate) fn attr_of_open(&self, ino: u64, fh: Option<u64>) -> Result<FileAttr> {
-        match (self.attr_of(ino), fh) {
-            (Err(e), Some(fh)) if e == fuser::Errno::ENOENT => {
-                let h = self.file(fh).map_err(|_| e)?;
+        match self.attr_of(ino) {
+            Err(e) if e == fuser::Errno::ENOENT => {
+                let h = match fh.and_then(|fh| self.file(fh).ok()) {
+                    Some(h) => h,
+                    None => self
+                        .files
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .values()
+                        .find(|h| h.ino == ino)
+                        .cloned()
+                        .ok_or(e)?,
+                };
                 let st = rustix::fs::fstat(&h.fd).map_err(errno)?;
                 let meta = crate::archive::ownership::read_stat_fd_mode(&h.fd, st.st_mode, "")
                     .map_err(|e| layers::archive_errno(&e))?;
                 Ok(attr::file_attr(ino, &st, &meta))
             }
-            (res, _) => res,
+            res => res,
         }
     }
 
@@ -302,12 +315,12 @@ impl Overlay {
         self.next_fh.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn add_file(&self, fd: OwnedFd) -> u64 {
+    pub(crate) fn add_file(&self, ino: u64, fd: OwnedFd) -> u64 {
         let fh = self.new_fh();
         self.files
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(fh, Arc::new(Handle { fd }));
+            .insert(fh, Arc::new(Handle { fd, ino }));
         fh
     }
 
@@ -353,7 +366,7 @@ impl Overlay {
             }
         }
         let fd = self.layers.open(node.layer(), &node.path, of)?;
-        Ok(self.add_file(fd))
+        Ok(self.add_file(ino, fd))
     }
 
     pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
