@@ -203,7 +203,11 @@ impl NodeTable {
     /// The name `path` of backing file `key` was unlinked, while other names remain: the
     /// node goes on by one of those.
     pub fn unlinked(&mut self, key: Key, path: &[u8]) {
-        let Some(e) = self.by_key.get(&key).and_then(|ino| self.nodes.get_mut(ino)) else {
+        let Some(e) = self
+            .by_key
+            .get(&key)
+            .and_then(|ino| self.nodes.get_mut(ino))
+        else {
             return;
         };
         e.aliases.retain(|a| a != path);
