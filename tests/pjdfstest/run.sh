@@ -7,8 +7,8 @@
 #
 # Run as root. Defaults: users coracle-sub (subordinate ids: the namespace maps 0 to the user
 # and 1..65536 to its ranges) and coracle-nosub (a single mapping), all three filesystems,
-# DIR=/var/tmp/coracle-pjdfstest, BIN=target/debug/coracle and pjdfstest from PATH (or
-# ~/.cargo/bin). For each user it makes a three-layer image (busybox, a whiteout, an opaque
+# DIR=/var/tmp/coracle-pjdfstest, BIN=target/debug/coracle and pjdfstest from PATH (or where
+# tests/run-all.sh installs it, /var/cache/coracle-tools/bin, or ~/.cargo/bin). For each user it makes a three-layer image (busybox, a whiteout, an opaque
 # directory), loads it into a store of the user's, and for each filesystem, inside
 # `coracle unshare` as that user (so as uid 0 of a user namespace with coracle's mapping):
 # mounts the image's layers with an empty upper directory, runs pjdfstest in the lower
@@ -42,6 +42,8 @@ done
 [ ${#filesystems[@]} -gt 0 ] || filesystems=(coracle fuse-overlayfs kernel)
 if [ -z "$pjdfstest" ]; then
   pjdfstest=$(command -v pjdfstest || true)
+  [ -n "$pjdfstest" ] || [ ! -x /var/cache/coracle-tools/bin/pjdfstest ] ||
+    pjdfstest=/var/cache/coracle-tools/bin/pjdfstest
   [ -n "$pjdfstest" ] || pjdfstest=$HOME/.cargo/bin/pjdfstest
 fi
 for f in "$coracle" "$pjdfstest"; do
