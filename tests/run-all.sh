@@ -19,6 +19,7 @@ PACKAGES=(
   podman skopeo umoci # interop
   attr           # getfattr/setfattr
   fuse3          # fusermount3 for the FUSE overlay
+  fuse-overlayfs # the anchor tests/pjdfstest/run.sh compares coracle's overlay with
   util-linux     # setpriv
   gcc libc6-dev pkg-config # C parts of crates (zstd)
 )
@@ -78,10 +79,29 @@ setup_devices() {
   done
 }
 
+# pjdfstest (the Rust port) for tests/it/pjdfstest.rs, built once per machine into a
+# directory outside the clone; a fresh machine spends about two minutes building it.
+TOOLS=/var/cache/coracle-tools
+PJDFSTEST_VERSION=0.2.2
+setup_pjdfstest() {
+  if [ -x "$TOOLS/bin/pjdfstest" ] && [ -f "$TOOLS/pjdfstest-$PJDFSTEST_VERSION" ]; then
+    say "pjdfstest: $PJDFSTEST_VERSION installed"
+    return
+  fi
+  say "pjdfstest: building $PJDFSTEST_VERSION into $TOOLS"
+  if cargo install --quiet --locked --root "$TOOLS" --version "$PJDFSTEST_VERSION" pjdfstest; then
+    touch "$TOOLS/pjdfstest-$PJDFSTEST_VERSION"
+  else
+    say "pjdfstest: install failed; its test will skip"
+  fi
+}
+
 if [ "$(id -u)" -eq 0 ]; then
   setup_packages
   setup_users
   setup_devices
+  setup_pjdfstest
+  PATH="$TOOLS/bin:$PATH"
 else
   say "not root: no setup; tests that need root or the test users will skip"
 fi

@@ -65,8 +65,8 @@ impl fuser::Filesystem for Overlay {
         Overlay::forget(self, ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.attr_of(ino.0) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.attr_of_open(ino.0, fh.map(|f| f.0)) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -499,7 +499,7 @@ impl fuser::Filesystem for Overlay {
             NewEntry::File(FileKind::File),
         ) {
             Ok((attr, Some(fd))) => {
-                let fh = self.add_file(fd);
+                let fh = self.add_file(attr.ino.0, fd);
                 reply.created(
                     &TTL,
                     &attr,

@@ -52,6 +52,9 @@ pub(crate) fn errno(e: rustix::io::Errno) -> fuser::Errno {
     fuser::Errno::from_i32(e.raw_os_error())
 }
 
+/// The longest name of the backing filesystems (and of the OCI layer format).
+pub(crate) const NAME_MAX: usize = 255;
+
 /// How long the kernel may keep entries and attributes: the mount's lifetime.
 pub(crate) const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -88,6 +91,8 @@ pub enum OverlayError {
 /// An open file: its fd in the layer it was opened in.
 pub(crate) struct Handle {
     pub fd: OwnedFd,
+    /// The node it was opened on.
+    pub ino: u64,
 }
 
 /// The filesystem.
@@ -224,6 +229,10 @@ impl Overlay {
             }
         }
         let Some((layers, st)) = found else {
+            // A name whose whiteout would not fit cannot exist here (statfs says so).
+            if name.len() + whiteout::WHITEOUT_PREFIX.len() > NAME_MAX {
+                return Err(fuser::Errno::ENAMETOOLONG);
+            }
             return Ok(None);
         };
         let meta = self.layers.meta(layers[0], &path, &st)?;
@@ -264,6 +273,32 @@ impl Overlay {
         Ok(attr::file_attr(ino, &st, &meta))
     }
 
+    /// The attributes of node `ino` for a `getattr`: an unlinked file that is still open has
+    /// no name left, but an open handle of it (the one `getattr` came with, or any) still
+    /// has it (`fstat` of an open, deleted file shows `st_nlink` 0).
+    pub(crate) fn attr_of_open(&self, ino: u64, fh: Option<u64>) -> Result<FileAttr> {
+        match self.attr_of(ino) {
+            Err(e) if e == fuser::Errno::ENOENT => {
+                let h = match fh.and_then(|fh| self.file(fh).ok()) {
+                    Some(h) => h,
+                    None => self
+                        .files
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .values()
+                        .find(|h| h.ino == ino)
+                        .cloned()
+                        .ok_or(e)?,
+                };
+                let st = rustix::fs::fstat(&h.fd).map_err(errno)?;
+                let meta = crate::archive::ownership::read_stat_fd_mode(&h.fd, st.st_mode, "")
+                    .map_err(|e| layers::archive_errno(&e))?;
+                Ok(attr::file_attr(ino, &st, &meta))
+            }
+            res => res,
+        }
+    }
+
     pub(crate) fn forget(&self, ino: u64, n: u64) {
         lock(&self.nodes).forget(ino, n);
     }
@@ -280,12 +315,12 @@ impl Overlay {
         self.next_fh.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn add_file(&self, fd: OwnedFd) -> u64 {
+    pub(crate) fn add_file(&self, ino: u64, fd: OwnedFd) -> u64 {
         let fh = self.new_fh();
         self.files
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(fh, Arc::new(Handle { fd }));
+            .insert(fh, Arc::new(Handle { fd, ino }));
         fh
     }
 
@@ -331,7 +366,7 @@ impl Overlay {
             }
         }
         let fd = self.layers.open(node.layer(), &node.path, of)?;
-        Ok(self.add_file(fd))
+        Ok(self.add_file(ino, fd))
     }
 
     pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {

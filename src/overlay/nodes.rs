@@ -45,6 +45,9 @@ impl Node {
 
 struct Entry {
     node: Node,
+    /// The other names the kernel knows the node by (hardlinks), so that it keeps a name
+    /// when the one in `node.path` is unlinked or renamed away.
+    aliases: Vec<Vec<u8>>,
     lookups: u64,
     /// Every backing file mapped to this node (a copied-up node has its origin's too).
     keys: Vec<Key>,
@@ -77,6 +80,7 @@ impl NodeTable {
             Entry {
                 keys: vec![root.key],
                 node: root,
+                aliases: Vec::new(),
                 lookups: 1,
             },
         );
@@ -118,7 +122,13 @@ impl NodeTable {
         {
             e.lookups += 1;
             if ino != ROOT {
-                e.node.path = node.path;
+                if e.node.path != node.path {
+                    let old = std::mem::replace(&mut e.node.path, node.path);
+                    e.aliases.retain(|a| *a != e.node.path);
+                    if e.node.kind != FileKind::Dir && !e.aliases.contains(&old) {
+                        e.aliases.push(old);
+                    }
+                }
                 e.node.layers = node.layers;
                 e.node.kind = node.kind;
             }
@@ -138,6 +148,7 @@ impl NodeTable {
             Entry {
                 keys: vec![node.key],
                 node,
+                aliases: Vec::new(),
                 lookups: 1,
             },
         );
@@ -189,17 +200,38 @@ impl NodeTable {
         self.origins.remove(&key);
     }
 
+    /// The name `path` of backing file `key` was unlinked, while other names remain: the
+    /// node goes on by one of those.
+    pub fn unlinked(&mut self, key: Key, path: &[u8]) {
+        let Some(e) = self
+            .by_key
+            .get(&key)
+            .and_then(|ino| self.nodes.get_mut(ino))
+        else {
+            return;
+        };
+        e.aliases.retain(|a| a != path);
+        if e.node.path == path
+            && let Some(other) = e.aliases.pop()
+        {
+            e.node.path = other;
+        }
+    }
+
     /// The entry at `from` is now at `to`: so are the nodes below it.
     pub fn renamed(&mut self, from: &[u8], to: &[u8]) {
-        for e in self.nodes.values_mut() {
-            let p = &e.node.path;
+        let moved = |p: &mut Vec<u8>| {
             if p == from {
-                e.node.path = to.to_vec();
+                *p = to.to_vec();
             } else if p.starts_with(from) && p.get(from.len()) == Some(&b'/') {
                 let mut np = to.to_vec();
                 np.extend_from_slice(&p[from.len()..]);
-                e.node.path = np;
+                *p = np;
             }
+        };
+        for e in self.nodes.values_mut() {
+            moved(&mut e.node.path);
+            e.aliases.iter_mut().for_each(moved);
         }
     }
 
@@ -309,5 +341,21 @@ mod tests {
         assert_eq!(t.get(f).map(|n| n.path.clone()), Some(b"e/d2/f".to_vec()));
         assert_eq!(t.get(other).map(|n| n.path.clone()), Some(b"dd/f".to_vec()));
         assert_eq!(t.find_path(b"e/d2/f"), Some(f));
+    }
+
+    #[test]
+    fn a_hardlinked_node_keeps_a_name_when_one_is_unlinked() {
+        let mut t = table();
+        let a = t.lookup(node("a", 0, (7, 20)));
+        t.lookup(node("b", 0, (7, 20)));
+        t.lookup(node("c", 0, (7, 20)));
+        t.unlinked((7, 20), b"a");
+        assert_eq!(t.get(a).map(|n| n.path.clone()), Some(b"c".to_vec()));
+        t.unlinked((7, 20), b"c");
+        assert_eq!(t.get(a).map(|n| n.path.clone()), Some(b"b".to_vec()));
+        t.renamed(b"b", b"d");
+        t.lookup(node("e", 0, (7, 20)));
+        t.unlinked((7, 20), b"e");
+        assert_eq!(t.get(a).map(|n| n.path.clone()), Some(b"d".to_vec()));
     }
 }

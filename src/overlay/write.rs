@@ -43,7 +43,7 @@ fn check_new_name(name: &OsStr) -> Result<()> {
     if whiteout::is_reserved(name) {
         return Err(fuser::Errno::EINVAL);
     }
-    if name.len() + whiteout::WHITEOUT_PREFIX.len() > 255 {
+    if name.len() + whiteout::WHITEOUT_PREFIX.len() > super::NAME_MAX {
         return Err(fuser::Errno::ENAMETOOLONG);
     }
     Ok(())
@@ -161,6 +161,8 @@ impl Overlay {
             self.new_stat(&p, caller, mode, kind)?
         };
         let pdir = self.upper_dir(&p.path)?;
+        // The copy-up of the parent changed its node (the upper layer is now one of its).
+        let p = self.node(parent)?;
         let path = join(&p.path, name);
         let wh = whiteout::whiteout_name(name);
         let had_whiteout =
@@ -268,6 +270,7 @@ impl Overlay {
         let (sparent, sname) = split(&node.path);
         let sdir = self.layers.open_dir(UPPER, sparent)?;
         let pdir = self.upper_dir(&np.path)?;
+        let np = self.node(newparent)?;
         rustix::fs::linkat(&sdir, sname, &pdir, newname, AtFlags::empty()).map_err(errno)?;
         let newpath = join(&np.path, newname);
         if node.kind == FileKind::Symlink {
@@ -304,6 +307,8 @@ impl Overlay {
         rustix::fs::unlinkat(pdir, name, flags).map_err(errno)?;
         if is_dir || found.st.st_nlink <= 1 {
             lock(&self.nodes).removed(found.node.key);
+        } else {
+            lock(&self.nodes).unlinked(found.node.key, &found.node.path);
         }
         if found.node.kind == FileKind::Symlink {
             self.layers
@@ -401,6 +406,8 @@ impl Overlay {
             }
             if d.node.kind == FileKind::Dir || d.st.st_nlink <= 1 {
                 lock(&self.nodes).removed(d.node.key);
+            } else {
+                lock(&self.nodes).unlinked(d.node.key, &d.node.path);
             }
         }
         if src_dir && self.lower_dir_below(&np, newname)? {

@@ -23,6 +23,7 @@ mod interop;
 mod load;
 mod odd;
 mod overlay;
+mod pjdfstest;
 mod rmi;
 mod save;
 mod tag;
