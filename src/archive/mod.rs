@@ -17,6 +17,7 @@
 //! is made, no `security.*` attribute is set.
 
 mod compression;
+mod create;
 mod extract;
 pub mod ownership;
 mod pipeline;
@@ -34,6 +35,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use compression::{Compression, decompress};
+pub use create::{CreateSummary, create_layer};
 pub use extract::{DIFF_DIR, extract_layer};
 pub use ownership::{FileKind, Stat, StatParseError, read_stat, read_stat_fd};
 pub use reassemble::reassemble_layer;
