@@ -16,6 +16,7 @@
 //! Extraction needs no privileges and behaves the same as root: nothing is chowned, no device
 //! is made, no `security.*` attribute is set.
 
+pub mod changes;
 mod compression;
 mod create;
 mod extract;
@@ -34,6 +35,7 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use changes::{Change, ChangeKind, layer_changes};
 pub use compression::{Compression, decompress};
 pub use create::{CreateSummary, create_layer};
 pub use extract::{DIFF_DIR, extract_layer};
