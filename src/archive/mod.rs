@@ -16,7 +16,9 @@
 //! Extraction needs no privileges and behaves the same as root: nothing is chowned, no device
 //! is made, no `security.*` attribute is set.
 
+pub mod changes;
 mod compression;
+mod create;
 mod extract;
 pub mod ownership;
 mod pipeline;
@@ -33,7 +35,9 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use changes::{Change, ChangeKind, layer_changes};
 pub use compression::{Compression, decompress};
+pub use create::{CreateSummary, create_layer};
 pub use extract::{DIFF_DIR, extract_layer};
 pub use ownership::{FileKind, Stat, StatParseError, read_stat, read_stat_fd};
 pub use reassemble::reassemble_layer;

@@ -82,6 +82,15 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Change the output format (json)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The image whose top layer is compared with the layers below it
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// Display the numeric IDs... human readable sizes and times (default true)
     #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

@@ -56,6 +56,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Show history of a specified image
     History(HistoryArgs),
+    /// Display the changes to the object's file system
+    Diff(DiffArgs),
     /// Display the configuration of object denoted by ID
     Inspect(InspectArgs),
     /// Add an additional name to a local image
@@ -84,6 +86,8 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Show history of a specified image
     History(HistoryArgs),
+    /// Inspect changes to the image's file systems
+    Diff(DiffArgs),
     /// Print layer hierarchy of an image in a tree format
     Tree(TreeArgs),
     /// Add an additional name to a local image

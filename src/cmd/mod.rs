@@ -1,5 +1,6 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
+mod diff;
 mod history;
 mod images;
 mod info;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Save(a) => save::run(&ctx, &a),
         Command::Import(a) => load::import(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
+        Command::Diff(a) => diff::run(&ctx, &a),
         Command::Inspect(a) => inspect::run(&ctx, &a),
         Command::Tag(a) => tag::tag(&ctx, &a),
         Command::Untag(a) => tag::untag(&ctx, &a),
@@ -86,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ImageCommand::List(a) => images::run(&ctx, &a),
             ImageCommand::Inspect(a) => inspect::run(&ctx, &a),
             ImageCommand::History(a) => history::run(&ctx, &a),
+            ImageCommand::Diff(a) => diff::run(&ctx, &a),
             ImageCommand::Tree(a) => tree::run(&ctx, &a),
             ImageCommand::Tag(a) => tag::tag(&ctx, &a),
             ImageCommand::Untag(a) => tag::untag(&ctx, &a),

@@ -14,6 +14,7 @@
 mod harness;
 
 mod crash;
+mod diff;
 mod hostile;
 mod images;
 mod import;

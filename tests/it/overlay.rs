@@ -16,7 +16,7 @@ use crate::harness::users::binary;
 use crate::harness::{TestEnv, for_each_user, skip};
 
 /// Why the overlay cannot be mounted here by this user, if it cannot.
-fn unavailable(env: &TestEnv) -> Option<String> {
+pub(crate) fn unavailable(env: &TestEnv) -> Option<String> {
     let mode = fs::metadata("/dev/fuse").ok()?.permissions().mode() & 0o777;
     (!env.user.is_root() && mode & 0o006 != 0o006)
         .then(|| format!("/dev/fuse is mode {mode:o}, not 0666 (tests/run-all.sh sets it)"))
@@ -24,7 +24,7 @@ fn unavailable(env: &TestEnv) -> Option<String> {
 
 /// Loads the odd image, mounts it with an upper layer, runs `checks` in the mount (as the
 /// current directory) and returns what they printed.
-fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
+pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
     if let Some(reason) = unavailable(env) {
         skip(&env.test, env.user.name(), &reason);
         return None;

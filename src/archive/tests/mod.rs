@@ -1,5 +1,7 @@
 //! Extraction and reassembly tests on tars built here, hostile ones included.
 
+mod changes;
+mod create;
 mod hostile;
 mod other;
 mod tree;
