@@ -282,3 +282,50 @@ chown 0:0 odd/uid1000 2>/dev/null && echo "chown_root=$(stat -c %u:%g odd/uid100
         expect(&out, "chown_root=0:0");
     });
 }
+
+/// If the server dies, the mount answers ENOTCONN at once: a container never hangs on it.
+#[test]
+fn a_dead_server_leaves_no_hanging_mount() {
+    for_each_user(|env| {
+        if let Some(reason) = unavailable(env) {
+            skip(&env.test, env.user.name(), &reason);
+            return;
+        }
+        env.load_image(odd());
+        for d in ["mnt", "up", "work"] {
+            env.mkdir(d);
+        }
+        let script = r#"
+set -u
+"$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
+    --upper up --work work mnt 2>server.err &
+server=$!
+i=0
+until mountpoint -q mnt; do
+    i=$((i + 1))
+    [ $i -gt 200 ] && { echo "the mount did not appear"; cat server.err; exit 90; }
+    sleep 0.05
+done
+ls mnt >/dev/null || exit 91
+kill -9 $server
+wait $server
+timeout 10 stat mnt/etc >/dev/null 2>stat.err
+echo "stat_rc=$?"
+cat stat.err
+umount -l mnt
+"#;
+        let mut cmd = env.run_as("/usr/bin/unshare", "unshare");
+        if !env.user.is_root() {
+            cmd.args(["--user", "--map-root-user"]);
+        }
+        cmd.args(["--mount", "sh", "-c", script])
+            .env("CORACLE", binary())
+            .env("ROOT", env.root())
+            .env("RUNROOT", env.runroot());
+        let out = cmd.output();
+        let text = out.stdout();
+        // 124 would be timeout's: the stat hung.
+        assert!(text.contains("stat_rc=1"), "{out}");
+        assert!(text.contains("not connected"), "{out}");
+    });
+}
