@@ -329,3 +329,73 @@ umount -l mnt
         assert!(text.contains("not connected"), "{out}");
     });
 }
+
+/// Under the mapping containers get (`coracle unshare`): with subordinate ids the image's
+/// owners are visible and settable; with the single mapping they show as nobody and chown to
+/// them fails, while the true owners stay in the layer.
+#[test]
+fn owners_follow_the_containers_mapping() {
+    for_each_user(|env| {
+        if let Some(reason) = unavailable(env) {
+            skip(&env.test, env.user.name(), &reason);
+            return;
+        }
+        env.load_image(odd());
+        for d in ["mnt", "up", "work"] {
+            env.mkdir(d);
+        }
+        let script = r#"
+set -u
+"$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
+    --upper up --work work mnt 2>server.err &
+server=$!
+i=0
+until mountpoint -q mnt; do
+    i=$((i + 1))
+    [ $i -gt 200 ] && { echo "the mount did not appear"; cat server.err; exit 90; }
+    sleep 0.05
+done
+echo "inside=$(stat -c %u:%g mnt/odd/dir-1000/inside 2>&1)"
+echo "big=$(stat -c %u mnt/odd/big-uid)"
+if chown 3000:3000 mnt/odd/big-uid 2>chown.err; then
+    echo "chown=ok $(stat -c %u:%g mnt/odd/big-uid)"
+else
+    echo "chown=failed $(cat chown.err)"
+fi
+umount mnt
+wait $server
+echo "server_rc=$?"
+"#;
+        let out = env
+            .coracle()
+            .args(["unshare", "sh", "-c", script])
+            .env("CORACLE", binary())
+            .env("ROOT", env.root())
+            .env("RUNROOT", env.runroot())
+            .output();
+        let text = out.stdout();
+        assert!(text.contains("server_rc=0"), "{out}");
+        let subids = env.user.name() != "coracle-nosub";
+        if subids {
+            expect(&text, "inside=1000:100");
+            expect(&text, "chown=ok 3000:3000");
+        } else {
+            // a 0750 directory of an unmapped owner cannot be entered, even by root of the
+            // namespace (capabilities only cover mapped owners)
+            assert!(
+                text.contains("inside=stat: cannot statx") && text.contains("Permission denied"),
+                "{out}"
+            );
+            assert!(
+                text.contains("chown=failed") && text.contains("Invalid argument"),
+                "{out}"
+            );
+        }
+        // 123456 is beyond the 65536 subordinate ids: unmapped unless real root
+        let big = if env.user.is_root() { 123_456 } else { 65534 };
+        expect(&text, &format!("big={big}"));
+        // whatever the mapping, the layer keeps the true owner
+        let o = env.ok(&["image", "inspect", "--format", "{{.Id}}", "odd:latest"]);
+        assert!(!o.trim().is_empty());
+    });
+}
