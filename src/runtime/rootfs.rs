@@ -54,7 +54,7 @@ pub fn build(layers: &[PathBuf], rootfs: &Path, mapping: &UserMapping) -> Result
     // Whatever the umask: every user of the container must reach its root.
     fs::set_permissions(rootfs, fs::Permissions::from_mode(0o755))
         .map_err(err("changing the mode of", rootfs))?;
-    let mut dirs = Vec::new();
+    let mut dirs = HashMap::new();
     for layer in layers {
         let symlinks = SymlinkTable::load(layer).map_err(|e| RootfsError {
             what: "reading the symlink table of",
@@ -69,11 +69,14 @@ pub fn build(layers: &[PathBuf], rootfs: &Path, mapping: &UserMapping) -> Result
         };
         apply.dir(&layer.join(DIFF_DIR), rootfs, b"")?;
     }
-    // Directory metadata last, deepest first, once their contents stopped changing.
-    dirs.sort_by_key(|(p, _): &(PathBuf, _)| std::cmp::Reverse(p.as_os_str().len()));
-    dirs.dedup_by(|a, b| a.0 == b.0);
+    // Directory metadata last, deepest first, once their contents stopped changing; the
+    // upper-most layer's wins, and directories a later layer removed are skipped.
+    let mut dirs: Vec<_> = dirs.into_iter().collect();
+    dirs.sort_by_key(|(p, _): &(PathBuf, _)| std::cmp::Reverse(p.components().count()));
     for (path, (stat, src)) in &dirs {
-        finish(path, stat, src, mapping)?;
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            finish(path, stat, src, mapping)?;
+        }
     }
     Ok(())
 }
@@ -92,8 +95,8 @@ struct Apply<'a> {
     symlinks: &'a SymlinkTable,
     /// Hard links of this layer: (device, inode) of the source → the first copy.
     links: HashMap<(u64, u64), PathBuf>,
-    /// Directories whose metadata is set at the end: (target, (true stat, source)).
-    dirs: &'a mut Vec<(PathBuf, (Stat, PathBuf))>,
+    /// Directories whose metadata is set at the end: target → (true stat, source).
+    dirs: &'a mut HashMap<PathBuf, (Stat, PathBuf)>,
 }
 
 impl Apply<'_> {
@@ -150,7 +153,7 @@ impl Apply<'_> {
             fs::set_permissions(dst, fs::Permissions::from_mode(0o700))
                 .map_err(err("changing the mode of", dst))?;
             self.dirs
-                .push((dst.to_path_buf(), (stat, src.to_path_buf())));
+                .insert(dst.to_path_buf(), (stat, src.to_path_buf()));
             return self.dir(src, dst, rel);
         }
         remove_any(dst)?;

@@ -25,6 +25,7 @@ mod odd;
 mod overlay;
 mod pjdfstest;
 mod rmi;
+mod run;
 mod save;
 mod tag;
 mod unshare;
