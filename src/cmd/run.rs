@@ -8,8 +8,7 @@
 //! while relaying signals, then reads the monitor's reports and, with `--rm`, removes the
 //! container's directory. See `runtime/mod.rs` for the processes.
 //!
-//! Not yet: `-d`, `-t`, the default rootless network (the default is `none` until then) and
-//! the FUSE overlay as root file system (`overlay` falls back to `vfs`, saying so).
+//! Not yet: `-d`, `-t`, the default rootless network (the default is `none` until then).
 
 use std::fs::File;
 use std::path::Path;
@@ -23,7 +22,9 @@ use crate::cli::run::RunArgs;
 use crate::cmd::Context;
 use crate::error::{ExitStatus, StatusError};
 use crate::runtime::channel::{self, Report, StepError};
-use crate::runtime::spec::{self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec};
+use crate::runtime::spec::{
+    self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec, RootFs,
+};
 use crate::runtime::user::{IdSpec, UserSpec};
 use crate::runtime::{SignalRelay, UserMapping, exec_failure_status, monitor, userns};
 use crate::store::containers::{self, ContainerRecord, State};
@@ -53,14 +54,6 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
 
     let mut store = ctx.open_store(LockMode::Exclusive, "run")?;
     let driver = store.paths().driver.clone();
-    if driver == "overlay" {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "Note: the overlay driver cannot run containers yet; using a vfs copy of the image"
-            );
-        }
-    }
     let records = store.images().list()?;
     let (image, _) = lookup::find(&records, &args.image)?;
     let image = image.clone();
@@ -127,7 +120,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         started_at: None,
         finished_at: None,
         exit_code: None,
-        driver: "vfs".into(),
+        driver: driver.clone(),
         remove: args.rm,
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
@@ -149,6 +142,19 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         ],
     )?;
     drop(staging);
+    let (rootfs, root_kind) = if driver == "vfs" {
+        (dir.join("rootfs"), RootFs::Vfs)
+    } else {
+        let kind = RootFs::Overlay {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        };
+        for sub in ["upper", "work", "merged"] {
+            let p = dir.join(sub);
+            std::fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
+        }
+        (dir.join("merged"), kind)
+    };
     let spec = ContainerSpec {
         id: id.clone(),
         name,
@@ -160,7 +166,8 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
             .iter()
             .map(|d| store.layers().path(d))
             .collect(),
-        rootfs: dir.join("rootfs"),
+        rootfs,
+        root_kind,
         userdata: dir.join("userdata"),
         dir: dir.clone(),
         process: ProcessSpec {

@@ -2,8 +2,8 @@
 //! IPC and (unless `--network host`) network namespaces, PID 1 of its PID namespace. It sets
 //! the container up and execs the command, which stays PID 1.
 //!
-//! Order: die with the monitor (`PR_SET_PDEATHSIG`), hostname, loopback, mounts
-//! (`mounts::setup`), `pivot_root`, the user from the container's own `/etc/passwd` and
+//! Order: die with the monitor (`PR_SET_PDEATHSIG`), hostname, loopback, mount points made
+//! real in the root, mounts (`mounts::setup`), `pivot_root`, the user from the container's own `/etc/passwd` and
 //! `/etc/group`, `HOME`, working directory (made if missing, as Podman does), supplementary
 //! groups, gid, uid (dropping every capability with a non-root uid), `no_new_privs`, umask
 //! 022, close-on-exec for every inherited descriptor, an empty signal mask, exec. Any failure
@@ -24,7 +24,18 @@ use nix::unistd::{Gid, Uid};
 use super::channel::{self, Report, Step};
 use super::spec::{ContainerSpec, Network};
 use super::user::{self, UserSpec};
-use super::{exec_failure_status, mounts};
+use super::{exec_failure_status, mounts, rootfs};
+
+/// The mount points the init mounts on: (path in the root, is a directory). They are made
+/// real directories and files in the container's root first (its own copy or upper layer).
+const MOUNT_POINTS: &[(&str, bool)] = &[
+    ("proc", true),
+    ("dev", true),
+    ("sys", true),
+    ("etc/hosts", false),
+    ("etc/hostname", false),
+    ("etc/resolv.conf", false),
+];
 use crate::sys::process::{cloexec_from, exit_child};
 
 /// Runs the init in the freshly cloned child; never returns.
@@ -58,6 +69,15 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
         .map_err(errno_report(Step::Hostname, spec.hostname.clone()))?;
     if spec.network == Network::None {
         crate::sys::net::loopback_up().map_err(|e| Report::failed_io(Step::Loopback, &e, "lo"))?;
+    }
+    for (path, dir) in MOUNT_POINTS {
+        rootfs::mount_point(&spec.rootfs, path, *dir).map_err(|e| {
+            Report::failed_io(
+                Step::Mounts,
+                &e.source,
+                format!("{} {}", e.what, e.path.display()),
+            )
+        })?;
     }
     mounts::setup(&spec.rootfs, &spec.userdata, &spec.mapping)
         .map_err(|f| Report::failed(Step::Mounts, f.errno, f.detail))?;

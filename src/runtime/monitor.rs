@@ -4,11 +4,13 @@
 //! Order:
 //! 1. `PR_SET_PDEATHSIG` (in the foreground the command waits for the monitor: if the command
 //!    is killed, the monitor and with it the init go too), named `coracle:monitor`;
-//! 2. the root file system: the layers copied with their owners (`rootfs::build`), then the
-//!    store lock inherited from the command is dropped (the layers are no longer read), and
-//!    the mount points the init needs are made real directories and files;
+//! 2. the root file system: the layers copied with their owners (`rootfs::build`), or
+//!    coracle's FUSE overlay mounted on them (`overlay::mount`: mounted, not yet served);
+//!    then the store lock inherited from the command is dropped;
 //! 3. the init is cloned into new mount, PID, UTS, IPC and (`--network none`) network
-//!    namespaces (`sys::process::fork_into`) and runs `init::run`;
+//!    namespaces (`sys::process::fork_into`) and runs `init::run`; only then the overlay's
+//!    server threads start (a fork after threads exist is refused, DESIGN.md); they stop
+//!    with an unmount once the init is gone;
 //! 4. the init's report (end of file: the command runs) is passed to the command, the record
 //!    says `running`; signals the command relays (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2) go on to
 //!    the init; its end is reported and recorded;
@@ -27,21 +29,16 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 
 use super::channel::{self, Report, Step};
-use super::spec::{ContainerSpec, Network};
+use super::spec::{ContainerSpec, Network, RootFs};
 use super::userns::{ChildExit, SignalRelay, wait_relaying};
 use super::{init, rootfs};
+use crate::archive::DIFF_DIR;
+use crate::overlay::{self, Overlay, OverlayConfig};
 use crate::store::containers::{self, State};
-use crate::sys::process::{Forked, fork_into};
 
-/// The mount points the init mounts on: (path in the root, is a directory).
-const MOUNT_POINTS: &[(&str, bool)] = &[
-    ("proc", true),
-    ("dev", true),
-    ("sys", true),
-    ("etc/hosts", false),
-    ("etc/hostname", false),
-    ("etc/resolv.conf", false),
-];
+/// FUSE worker threads of a container's overlay.
+const OVERLAY_THREADS: usize = 2;
+use crate::sys::process::{Forked, fork_into};
 
 /// Runs the monitor; `store_lock` is whatever keeps the image's layers in the store until the
 /// copy is done (the store, with its shared lock). Returns the monitor's exit status.
@@ -64,18 +61,35 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         }
     };
 
-    let built = rootfs::build(&spec.layers, &spec.rootfs, &spec.mapping).and_then(|()| {
-        MOUNT_POINTS
-            .iter()
-            .try_for_each(|(p, dir)| rootfs::mount_point(&spec.rootfs, p, *dir))
-    });
+    // The root file system: a copy, or the overlay mounted but not served yet (no thread may
+    // exist before the init is cloned).
+    let mut session = None;
+    let prepared = match &spec.root_kind {
+        RootFs::Vfs => rootfs::build(&spec.layers, &spec.rootfs, &spec.mapping).map_err(|e| {
+            Report::failed_io(
+                Step::Rootfs,
+                &e.source,
+                format!("{} {}", e.what, e.path.display()),
+            )
+        }),
+        RootFs::Overlay { upper, work } => {
+            let config = OverlayConfig {
+                lowers: spec.layers.iter().rev().map(|l| l.join(DIFF_DIR)).collect(),
+                upper: Some(upper.clone()),
+                work: Some(work.clone()),
+                threads: OVERLAY_THREADS,
+            };
+            Overlay::new(&config)
+                .and_then(|fs| overlay::mount(fs, &spec.rootfs, OVERLAY_THREADS))
+                .map(|s| session = Some(s))
+                .map_err(|e| error_report(Step::Rootfs, &e))
+        }
+    };
+    // The copy is done (vfs); the overlay reads the layers for the container's life, which
+    // the store lock must not span.
     drop(store_lock);
-    if let Err(e) = built {
-        send(&Report::failed_io(
-            Step::Rootfs,
-            &e.source,
-            format!("{} {}", e.what, e.path.display()),
-        ));
+    if let Err(r) = prepared {
+        send(&r);
         return cleanup(spec, &mut send);
     }
 
@@ -114,6 +128,16 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         }
     };
     drop(to_init);
+    // Only now the overlay's threads start; the init's first accesses wait in the kernel.
+    let background = match session.map(fuser::Session::spawn).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = wait_relaying(pid, &relay);
+            send(&Report::failed_io(Step::Rootfs, &e, "serving the overlay"));
+            return cleanup(spec, &mut send);
+        }
+    };
     let mut from_init = from_init;
     let started = match channel::recv(&mut from_init) {
         Ok(None) => true,
@@ -139,6 +163,15 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         });
     }
     let exit = wait_relaying(pid, &relay);
+    if let Some(bg) = background
+        && let Err(e) = bg.umount_and_join()
+    {
+        send(&Report::failed_io(
+            Step::Cleanup,
+            &e,
+            format!("unmounting {}", spec.rootfs.display()),
+        ));
+    }
     if started {
         match &exit {
             Ok(ChildExit::Exited(code)) => send(&Report::Exited { code: *code }),
@@ -165,9 +198,11 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
     cleanup(spec, &mut send)
 }
 
-/// With `--rm`, removes the root file system; the monitor's exit status.
+/// With `--rm`, removes a `vfs` root file system (the overlay's upper layer belongs to the
+/// user on disk: the command removes it with the container); the monitor's exit status.
 fn cleanup(spec: &ContainerSpec, send: &mut impl FnMut(&Report) -> bool) -> i32 {
     if spec.remove
+        && spec.root_kind == RootFs::Vfs
         && let Err(e) = rootfs::remove(&spec.rootfs)
     {
         send(&Report::failed_io(
@@ -178,6 +213,29 @@ fn cleanup(spec: &ContainerSpec, send: &mut impl FnMut(&Report) -> bool) -> i32 
         return 1;
     }
     0
+}
+
+/// A report from an error chain: the first errno found in it, the messages joined.
+fn error_report(step: Step, e: &(dyn std::error::Error + 'static)) -> Report {
+    let mut detail = e.to_string();
+    let mut errno = 0;
+    let mut src = e.source();
+    while let Some(s) = src {
+        if errno == 0
+            && let Some(io) = s.downcast_ref::<std::io::Error>()
+        {
+            errno = io.raw_os_error().unwrap_or(0);
+        }
+        if errno == 0 || s.downcast_ref::<std::io::Error>().is_none() {
+            detail.push_str(&format!(": {s}"));
+        }
+        src = s.source();
+    }
+    Report::Failed {
+        step,
+        errno,
+        detail,
+    }
 }
 
 fn errno_of(e: &super::UserNsError) -> nix::errno::Errno {

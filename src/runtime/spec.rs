@@ -227,6 +227,16 @@ pub enum Network {
     Host,
 }
 
+/// How the container's root file system is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootFs {
+    /// A copy of the layers (`containers/<id>/rootfs`).
+    Vfs,
+    /// coracle's FUSE overlay over the layers, mounted on `containers/<id>/merged` by the
+    /// monitor, writing to `upper` (with `work` for atomic copy-up).
+    Overlay { upper: PathBuf, work: PathBuf },
+}
+
 /// The process the init execs.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
@@ -252,12 +262,13 @@ pub struct ContainerSpec {
     pub layers: Vec<PathBuf>,
     /// `containers/<id>/`: the record `container.json`.
     pub dir: PathBuf,
-    /// The root file system (`containers/<id>/rootfs`).
+    /// The root file system's directory (`containers/<id>/rootfs` or `.../merged`).
     pub rootfs: PathBuf,
+    pub root_kind: RootFs,
     /// Generated files bind-mounted into the container (`hosts`, `hostname`, `resolv.conf`).
     pub userdata: PathBuf,
     pub process: ProcessSpec,
-    /// `--rm`: the monitor removes the root file system once the container exited.
+    /// `--rm`: the monitor removes a `vfs` root file system once the container exited.
     pub remove: bool,
 }
 

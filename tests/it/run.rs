@@ -14,15 +14,28 @@ fn with_busybox(env: &TestEnv) {
     env.load_image(busybox());
 }
 
-/// `coracle --storage-driver vfs run --rm ARGS`, asserting success; its stdout.
+/// The storage drivers every behaviour is checked with: a copy of the layers, and coracle's
+/// FUSE overlay (the default).
+const DRIVERS: [&str; 2] = ["vfs", "overlay"];
+
+/// `coracle --storage-driver DRIVER run --rm ARGS`, asserting success; its stdout.
+fn run_ok_with(env: &TestEnv, driver: &str, args: &[&str]) -> String {
+    run_with(env, driver).args(args).stdout()
+}
+
+fn run_with(env: &TestEnv, driver: &str) -> crate::harness::Cmd {
+    let mut c = env.coracle();
+    c.args(["--storage-driver", driver, "run", "--rm"]);
+    c
+}
+
+/// [`run_ok_with`] the `vfs` driver.
 fn run_ok(env: &TestEnv, args: &[&str]) -> String {
-    run(env).args(args).stdout()
+    run_ok_with(env, "vfs", args)
 }
 
 fn run(env: &TestEnv) -> crate::harness::Cmd {
-    let mut c = env.coracle();
-    c.args(["--storage-driver", "vfs", "run", "--rm"]);
-    c
+    run_with(env, "vfs")
 }
 
 /// Container directories and staging entries left in the store.
@@ -46,8 +59,10 @@ fn leftovers(env: &TestEnv) -> Vec<String> {
 fn run_echo_prints_and_leaves_nothing() {
     for_each_user(|env| {
         with_busybox(env);
-        assert_eq!(run_ok(env, &["busybox", "echo", "hi"]), "hi\n");
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        for driver in DRIVERS {
+            assert_eq!(run_ok_with(env, driver, &["busybox", "echo", "hi"]), "hi\n");
+            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+        }
     });
 }
 
@@ -55,9 +70,12 @@ fn run_echo_prints_and_leaves_nothing() {
 fn run_exit_status_is_the_commands() {
     for_each_user(|env| {
         with_busybox(env);
-        run(env).args(["busybox", "sh", "-c", "exit 3"]).fails(3);
-        run(env).args(["busybox", "false"]).fails(1);
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        for driver in DRIVERS {
+            let run = |env| run_with(env, driver);
+            run(env).args(["busybox", "sh", "-c", "exit 3"]).fails(3);
+            run(env).args(["busybox", "false"]).fails(1);
+            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+        }
     });
 }
 
@@ -65,14 +83,17 @@ fn run_exit_status_is_the_commands() {
 fn run_not_found_127_cannot_invoke_126() {
     for_each_user(|env| {
         with_busybox(env);
-        let o = run(env).args(["busybox", "nosuch-command"]).fails(127);
-        o.assert_stderr_contains("nosuch-command");
-        run(env).args(["busybox", "/no/such/file"]).fails(127);
-        // A file without execute permission, and a directory.
-        let o = run(env).args(["busybox", "/etc/passwd"]).fails(126);
-        o.assert_stderr_contains("Permission denied");
-        run(env).args(["busybox", "/etc"]).fails(126);
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        for driver in DRIVERS {
+            let run = |env| run_with(env, driver);
+            let o = run(env).args(["busybox", "nosuch-command"]).fails(127);
+            o.assert_stderr_contains("nosuch-command");
+            run(env).args(["busybox", "/no/such/file"]).fails(127);
+            // A file without execute permission, and a directory.
+            let o = run(env).args(["busybox", "/etc/passwd"]).fails(126);
+            o.assert_stderr_contains("Permission denied");
+            run(env).args(["busybox", "/etc"]).fails(126);
+            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+        }
     });
 }
 
@@ -403,31 +424,42 @@ fn layered() -> Image {
 fn run_sees_the_images_files_with_their_owners() {
     for_each_user(|env| {
         env.load_image(&layered());
-        let out = run_ok(
-            env,
-            &[
-                "layered",
-                "sh",
-                "-c",
-                "cat /data/hello /data/link /data/sym; \
-                 stat -c '%u:%g %a %h %Y' /data/hello; stat -c '%u:%g %a' /data; \
-                 stat -c %a /etc/suid; stat -c %F /data/fifo; \
-                 ls /usr; test -e /home && echo home-exists; ls / | grep -c bin",
-            ],
-        );
-        // The owners: 1000 exists with subordinate ids (and for root); in the single mapping
-        // it cannot be represented, and the file belongs to the user (root inside).
-        let owner = match env.user {
-            User::NoSub => "0:0",
-            _ => "1000:1000",
-        };
-        assert_eq!(
-            out,
-            format!(
-                "hello\nhello\nhello\n{owner} 640 2 1000000000\n{owner} 750\n4755\nfifo\nnew\n1\n"
-            )
-        );
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        for driver in DRIVERS {
+            let out = run_ok_with(
+                env,
+                driver,
+                &[
+                    "layered",
+                    "sh",
+                    "-c",
+                    "cat /data/hello /data/link /data/sym; \
+                     stat -c '%u:%g %a %h %Y' /data/hello; stat -c '%u:%g %a' /data; \
+                     stat -c %a /etc/suid; stat -c %F /data/fifo; \
+                     ls /usr; test -e /home && echo home-exists; ls / | grep -c bin",
+                ],
+            );
+            // The owners: 1000 exists with subordinate ids (and for root). In the single
+            // mapping it cannot be represented: the vfs copy leaves the file the user's (root
+            // inside, as Podman's ignore_chown_errors does); the overlay shows the kernel's
+            // overflow id (nobody, DESIGN.md), and container root has no override over an
+            // unmapped owner: the 0750 directory stays closed to it.
+            let want = match (env.user, driver) {
+                (User::NoSub, "overlay") => "65534:65534 750\n4755\nnew\n1\n".to_string(),
+                (user, _) => {
+                    let owner = if user == User::NoSub {
+                        "0:0"
+                    } else {
+                        "1000:1000"
+                    };
+                    format!(
+                        "hello\nhello\nhello\n{owner} 640 2 1000000000\n{owner} 750\n4755\n\
+                         fifo\nnew\n1\n"
+                    )
+                }
+            };
+            assert_eq!(out, want, "{driver}");
+            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+        }
     });
 }
 
@@ -477,16 +509,35 @@ fn run_without_rm_keeps_the_record() {
 }
 
 #[test]
-fn run_overlay_driver_falls_back_to_vfs() {
+fn run_default_driver_is_the_fuse_overlay() {
     for_each_user(|env| {
         with_busybox(env);
-        let o = env
+        let out = env
             .coracle()
-            .args(["run", "--rm", "busybox", "echo", "hi"])
-            .ok();
-        assert_eq!(o.stdout(), "hi\n");
-        o.assert_stderr_contains("vfs");
+            .args(["run", "--rm", "busybox", "sh", "-c"])
+            .arg("grep ' / ' /proc/self/mounts; echo new > /etc/new; cat /etc/new; rm /etc/group; test -e /etc/group || echo gone")
+            .stdout();
+        assert!(out.starts_with("coracle / fuse"), "{out}");
+        assert!(out.ends_with("new\ngone\n"), "{out}");
         assert_eq!(leftovers(env), Vec::<String>::new());
+        // Without --rm the changes stay in the container's upper layer, OCI-native.
+        env.coracle()
+            .args([
+                "run",
+                "busybox",
+                "sh",
+                "-c",
+                "echo kept > /kept; rm /etc/group",
+            ])
+            .ok();
+        let dirs: Vec<_> = fs::read_dir(env.root().join("containers"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(dirs.len(), 1);
+        let upper = dirs[0].path().join("upper");
+        assert_eq!(fs::read_to_string(upper.join("kept")).unwrap(), "kept\n");
+        assert!(upper.join("etc/.wh.group").exists());
     });
 }
 
