@@ -142,48 +142,50 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         ],
     )?;
     drop(staging);
-    let (rootfs, root_kind) = if driver == "vfs" {
-        (dir.join("rootfs"), RootFs::Vfs)
-    } else {
-        let kind = RootFs::Overlay {
-            upper: dir.join("upper"),
-            work: dir.join("work"),
+    // From here on the container exists: with --rm it goes away whatever happens next.
+    let result = (|| {
+        let (rootfs, root_kind) = if driver == "vfs" {
+            (dir.join("rootfs"), RootFs::Vfs)
+        } else {
+            for sub in ["upper", "work", "merged"] {
+                let p = dir.join(sub);
+                std::fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
+            }
+            let kind = RootFs::Overlay {
+                upper: dir.join("upper"),
+                work: dir.join("work"),
+            };
+            (dir.join("merged"), kind)
         };
-        for sub in ["upper", "work", "merged"] {
-            let p = dir.join(sub);
-            std::fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
-        }
-        (dir.join("merged"), kind)
-    };
-    let spec = ContainerSpec {
-        id: id.clone(),
-        name,
-        hostname,
-        network,
-        mapping: mapping.clone(),
-        layers: image
-            .layers
-            .iter()
-            .map(|d| store.layers().path(d))
-            .collect(),
-        rootfs,
-        root_kind,
-        userdata: dir.join("userdata"),
-        dir: dir.clone(),
-        process: ProcessSpec {
-            args: argv,
-            env,
-            cwd,
-            user,
-            interactive: args.interactive,
-        },
-        remove: args.rm,
-    };
-    // Readers may come in again; the shared lock keeps the layers until the monitor copied
-    // them (it inherits the lock and drops it then).
-    store.lock_shared()?;
-
-    let result = start_and_wait(&spec, &mapping, store);
+        let spec = ContainerSpec {
+            id: id.clone(),
+            name,
+            hostname,
+            network,
+            mapping: mapping.clone(),
+            layers: image
+                .layers
+                .iter()
+                .map(|d| store.layers().path(d))
+                .collect(),
+            rootfs,
+            root_kind,
+            userdata: dir.join("userdata"),
+            dir: dir.clone(),
+            process: ProcessSpec {
+                args: argv,
+                env,
+                cwd,
+                user,
+                interactive: args.interactive,
+            },
+            remove: args.rm,
+        };
+        // Readers may come in again; the shared lock keeps the layers until the monitor
+        // copied or mounted them (it inherits the lock and drops it then).
+        store.lock_shared()?;
+        start_and_wait(&spec, &mapping, store)
+    })();
     if args.rm {
         let removed = remove_container(ctx, &id);
         if let Err(e) = removed {
