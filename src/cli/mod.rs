@@ -2,6 +2,7 @@
 
 pub mod image;
 pub mod overlay;
+pub mod run;
 pub mod unshare;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum Command {
     Info(FormatArgs),
     /// Display the coracle version information
     Version(FormatArgs),
+    /// Run a command in a new container
+    Run(run::RunArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

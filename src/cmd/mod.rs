@@ -8,6 +8,7 @@ mod inspect;
 mod load;
 mod overlay;
 mod rmi;
+mod run;
 mod save;
 mod tag;
 mod tree;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Rmi(a) => rmi::rmi(&ctx, &a),
         Command::Info(a) => info::info(&ctx, &a),
         Command::Version(a) => info::version(&a),
+        Command::Run(a) => run::run(&ctx, &a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Image { command } => match command {

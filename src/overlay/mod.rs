@@ -455,19 +455,7 @@ impl Overlay {
     }
 }
 
-/// Mounts `fs` on `mountpoint` and serves it in this thread until the mount goes away
-/// (`umount`) or SIGTERM/SIGINT arrives (then it unmounts itself).
-///
-/// Signals are blocked before the worker threads start, and one thread waits for them; the
-/// caller must not have other threads that expect those signals.
-pub fn serve(
-    fs: Overlay,
-    mountpoint: &Path,
-    read_only: bool,
-    threads: usize,
-) -> std::result::Result<(), OverlayError> {
-    use nix::sys::signal::{SigSet, Signal};
-
+fn session_config(read_only: bool, threads: usize) -> fuser::Config {
     let mut config = fuser::Config::default();
     config.mount_options = vec![
         MountOption::FSName("coracle".into()),
@@ -482,7 +470,35 @@ pub fn serve(
     config.acl = SessionACL::All;
     config.n_threads = Some(threads.max(1));
     config.clone_fd = true;
+    config
+}
 
+/// Mounts `fs` (writable) on `mountpoint` without serving it yet: no thread is started, so
+/// the caller may still fork into new namespaces; requests wait in the kernel until
+/// `fuser::Session::spawn` serves them.
+pub fn mount(
+    fs: Overlay,
+    mountpoint: &Path,
+    threads: usize,
+) -> std::result::Result<fuser::Session<Overlay>, OverlayError> {
+    fuser::Session::new(fs, mountpoint, &session_config(false, threads))
+        .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e))
+}
+
+/// Mounts `fs` on `mountpoint` and serves it in this thread until the mount goes away
+/// (`umount`) or SIGTERM/SIGINT arrives (then it unmounts itself).
+///
+/// Signals are blocked before the worker threads start, and one thread waits for them; the
+/// caller must not have other threads that expect those signals.
+pub fn serve(
+    fs: Overlay,
+    mountpoint: &Path,
+    read_only: bool,
+    threads: usize,
+) -> std::result::Result<(), OverlayError> {
+    use nix::sys::signal::{SigSet, Signal};
+
+    let config = session_config(read_only, threads);
     let mut signals = SigSet::empty();
     for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         signals.add(s);

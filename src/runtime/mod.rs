@@ -1,11 +1,34 @@
-//! The container runtime: id maps and namespaced processes (more to come: spec, sync
-//! channel, launch, init, mounts, monitor, exec, network).
+//! The container runtime: id maps, namespaced processes and containers (more to come:
+//! detached monitors, exec, the default network).
 //!
 //! - `idmap`: the mapping of coracle's user namespaces, from `/etc/subuid`/`/etc/subgid`.
 //! - `userns`: a child forked into a new user + mount namespace with that mapping, its maps
 //!   written from outside, its `execve` errno carried back.
+//! - `spec`: what a container runs (Entrypoint/Cmd, environment, working directory, user),
+//!   from the image's config and the command line; `user`: `-u` against `/etc/passwd`.
+//! - `channel`: typed reports up the pipes init → monitor → command.
+//! - `monitor`: the container's monitor (root file system, init, waiting, `--rm`);
+//!   `rootfs`: the `vfs` copy of the layers; `init`: the container's PID 1 until it execs;
+//!   `mounts`: `/proc`, `/dev`, `/sys`, `/etc` files and `pivot_root`.
+//!
+//! Processes of `coracle run` (DESIGN.md, process model):
+//!
+//! ```text
+//! coracle run (the command, outside: resolves the image, writes the record, waits, --rm)
+//!  └─ coracle:monitor   user + mount namespace, container root: copies the root fs,
+//!      │                relays signals, reaps, records the exit, removes the root fs
+//!      └─ coracle:init  new mount, PID, UTS, IPC (+ network) namespaces, PID 1:
+//!                       mounts, pivot_root, user, exec -> the command (still PID 1)
+//! ```
 
+pub mod channel;
 pub mod idmap;
+pub mod init;
+pub mod monitor;
+pub mod mounts;
+pub mod rootfs;
+pub mod spec;
+pub mod user;
 pub mod userns;
 
 use nix::errno::Errno;

@@ -21,6 +21,7 @@
 //! of file and exits, and the parent reaps it: nothing is left behind. A [`NamespacedChild`]
 //! that is dropped before it was waited for is killed and reaped.
 
+use std::convert::Infallible;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -248,6 +249,41 @@ pub fn spawn<F>(mapping: &UserMapping, body: F) -> Result<NamespacedChild, UserN
 where
     F: FnOnce() -> io::Error,
 {
+    spawn_with(mapping, move |to_parent: File| -> Infallible {
+        // The body starts with no signal blocked, whatever its parent blocks while it waits
+        // (`SignalRelay`): an exec keeps the mask.
+        let _ =
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+        // A panic must not unwind into the parent's code path in this copy of the process.
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+            .unwrap_or_else(|_| io::Error::other("the child's body panicked"));
+        let errno = Errno::from_raw(err.raw_os_error().unwrap_or(libc::EINVAL));
+        let _ = send(&to_parent, encode(MSG_EXEC_FAILED, 0, errno));
+        exit_child(i32::from(exec_failure_status(errno)))
+    })
+}
+
+/// Like [`spawn`], for a process of coracle's own that stays in the namespaces (a container's
+/// monitor): `body` runs with the signal mask it inherited (a [`SignalRelay`]'s signals stay
+/// blocked, for the body to handle) and its return value is the child's exit status.
+/// [`NamespacedChild::wait_exec`] returns `Ok` as soon as the namespaces are set up and the
+/// body started.
+pub fn spawn_process<F>(mapping: &UserMapping, body: F) -> Result<NamespacedChild, UserNsError>
+where
+    F: FnOnce() -> i32,
+{
+    spawn_with(mapping, move |to_parent: File| -> Infallible {
+        // End of file on the setup pipe tells the parent the body runs.
+        drop(to_parent);
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(125);
+        exit_child(code)
+    })
+}
+
+fn spawn_with<F>(mapping: &UserMapping, run: F) -> Result<NamespacedChild, UserNsError>
+where
+    F: FnOnce(File) -> Infallible,
+{
     let new_user = !mapping.is_identity();
     let flags = if new_user {
         CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS
@@ -260,11 +296,14 @@ where
         Forked::Child => {
             drop(parent_rx);
             drop(parent_tx);
-            child_main(flags, File::from(child_tx), File::from(child_rx), body)
+            child_main(flags, File::from(child_tx), File::from(child_rx), run)
         }
         Forked::Parent(pid) => {
             drop(child_tx);
             drop(child_rx);
+            // The body's captures belong to the child now: the parent's copies go (closing,
+            // for instance, the parent's end of a lock the child keeps).
+            drop(run);
             let mut child = NamespacedChild {
                 pid,
                 from_child: File::from(parent_rx),
@@ -299,9 +338,9 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), UserNsError> {
 }
 
 /// The child's side of [`spawn`]; never returns.
-fn child_main<F>(flags: CloneFlags, to_parent: File, mut from_parent: File, body: F) -> !
+fn child_main<F>(flags: CloneFlags, to_parent: File, mut from_parent: File, run: F) -> !
 where
-    F: FnOnce() -> io::Error,
+    F: FnOnce(File) -> Infallible,
 {
     let fail = |stage: Stage, errno: Errno| -> ! {
         let _ = send(&to_parent, encode(MSG_SETUP_FAILED, stage.code(), errno));
@@ -330,15 +369,7 @@ where
     ) {
         fail(Stage::Propagation, errno);
     }
-    // The body starts with no signal blocked, whatever its parent blocks while it waits
-    // (`SignalRelay`): an exec keeps the mask, and std's `Command::exec` does not clear it.
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // A panic must not unwind into the parent's code path in this copy of the process.
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
-        .unwrap_or_else(|_| io::Error::other("the child's body panicked"));
-    let errno = Errno::from_raw(err.raw_os_error().unwrap_or(libc::EINVAL));
-    let _ = send(&to_parent, encode(MSG_EXEC_FAILED, 0, errno));
-    exit_child(i32::from(exec_failure_status(errno)))
+    match run(to_parent) {}
 }
 
 /// Writes the uid and gid maps of the namespaced process `pid`.
@@ -459,37 +490,9 @@ impl NamespacedChild {
 
     /// Waits for the child to end, passing on the signals `relay` holds (see there).
     pub fn wait(&mut self, relay: &SignalRelay) -> Result<ChildExit, UserNsError> {
-        loop {
-            match nix::sys::wait::waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => {
-                    self.reaped = true;
-                    return Ok(ChildExit::Exited(code));
-                }
-                Ok(WaitStatus::Signaled(_, sig, _)) => {
-                    self.reaped = true;
-                    return Ok(ChildExit::Signaled(sig));
-                }
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(errno) => {
-                    return Err(UserNsError::Wait {
-                        pid: self.pid,
-                        errno,
-                    });
-                }
-            }
-            // A SIGCHLD sent between waitpid and here stays pending (it is blocked), so this
-            // returns at once for it.
-            match relay.set.wait().map_err(UserNsError::Signals)? {
-                Signal::SIGCHLD => {}
-                // The terminal sends these to the child's process group too: passing them on
-                // would deliver them twice.
-                Signal::SIGINT | Signal::SIGQUIT => {}
-                sig => {
-                    let _ = nix::sys::signal::kill(self.pid, sig);
-                }
-            }
-        }
+        let exit = wait_relaying(self.pid, relay)?;
+        self.reaped = true;
+        Ok(exit)
     }
 
     /// Kills (if still running) and reaps the child.
@@ -500,6 +503,30 @@ impl NamespacedChild {
         let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
         while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
         self.reaped = true;
+    }
+}
+
+/// Waits for the child `pid` to end, passing on the signals `relay` holds (see there).
+pub fn wait_relaying(pid: Pid, relay: &SignalRelay) -> Result<ChildExit, UserNsError> {
+    loop {
+        match nix::sys::wait::waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(ChildExit::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ChildExit::Signaled(sig)),
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(UserNsError::Wait { pid, errno }),
+        }
+        // A SIGCHLD sent between waitpid and here stays pending (it is blocked), so this
+        // returns at once for it.
+        match relay.set.wait().map_err(UserNsError::Signals)? {
+            Signal::SIGCHLD => {}
+            // The terminal sends these to the child's process group too: passing them on
+            // would deliver them twice.
+            Signal::SIGINT | Signal::SIGQUIT => {}
+            sig => {
+                let _ = nix::sys::signal::kill(pid, sig);
+            }
+        }
     }
 }
 

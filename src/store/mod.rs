@@ -6,9 +6,11 @@
 //!             blobs/sha256/<hex>  manifests, configs, compressed layers (blobs.rs)
 //!             layers/<hex>/       extracted layers by diff ID (layers.rs, crate::archive)
 //!             images/<hex>.json   image records by image ID (images.rs)
+//!             containers/<id>/    container records and what they own (containers.rs)
 //! ```
 
 pub mod blobs;
+pub mod containers;
 pub mod gc;
 pub mod images;
 pub mod layers;
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::paths::StorePaths;
 pub use blobs::Blobs;
+pub use containers::{ContainerRecord, Containers};
 pub use images::{ImageRecord, Images};
 pub use layers::{LayerRecord, Layers};
 pub use lock::{LockMode, StoreLock};
@@ -174,6 +177,15 @@ impl Store {
     }
     pub fn images(&self) -> &Images {
         &self.images
+    }
+    pub fn containers(&self) -> Containers {
+        Containers::new(self.paths.graphroot.join("containers"))
+    }
+
+    /// Turns the exclusive lock into a shared one (readers may come in again).
+    pub fn lock_shared(&mut self) -> Result<(), StoreError> {
+        let path = self.paths.graphroot.join("storage.lock");
+        Ok(self.lock.downgrade(&path)?)
     }
 
     /// A new staging directory for an operation.

@@ -2,4 +2,5 @@
 //! wrappers take `BorrowedFd` and return `OwnedFd`.
 #![allow(unsafe_code)]
 
+pub mod net;
 pub mod process;

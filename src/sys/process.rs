@@ -69,3 +69,45 @@ pub fn exit_child(code: i32) -> ! {
     // handlers is the point (they belong to the parent's copy of the state).
     unsafe { libc::_exit(code) }
 }
+
+/// [`fork`] into new namespaces: `clone(2)` with `flags` (`CLONE_NEW*`) and no new stack, so
+/// that the child continues on a copy of the caller's stack exactly as after `fork` (what
+/// crun does). One call creates every namespace at once; with `CLONE_NEWPID` the child is
+/// PID 1 of the new PID namespace. The calling process must be single-threaded (checked).
+pub fn fork_into(flags: nix::sched::CloneFlags) -> Result<Forked, ForkError> {
+    let threads = thread_count().map_err(ForkError::Threads)?;
+    if threads != 1 {
+        return Err(ForkError::Threaded(threads));
+    }
+    let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: a NULL stack makes clone(2) behave as fork(2) (the child runs on a copy-on-write
+    // copy of this stack); the process is single-threaded (checked above), so the child holds
+    // no lock another thread took, and callers end it with `exit_child` or exec. The other
+    // arguments (parent/child tid pointers, tls) are unused without the flags that need them.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match ret {
+        -1 => Err(ForkError::Fork(io::Error::last_os_error())),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Marks every file descriptor from `first` up close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`), so that an exec'd program inherits none of ours by accident.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes plain integers; with CLOSE_RANGE_CLOEXEC it only sets a flag
+    // on descriptors and closes none, so no owned descriptor of this process is invalidated.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

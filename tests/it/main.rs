@@ -26,6 +26,7 @@ mod odd;
 mod overlay;
 mod pjdfstest;
 mod rmi;
+mod run;
 mod save;
 mod tag;
 mod unshare;

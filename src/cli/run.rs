@@ -1,0 +1,61 @@
+//! Arguments of `run`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Remove the container and its root file system when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Set an environment variable (NAME=VALUE, or NAME to take coracle's own value)
+    #[arg(short = 'e', long = "env", value_name = "ENV")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (NAME=VALUE lines, # comments)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Username or UID, optionally with a group (user[:group])
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Assign a name to the container
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set the container's hostname (default: the short container ID)
+    #[arg(short = 'h', long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Network mode: none (a network namespace with only lo) or host (default: none until
+    /// coracle's rootless network lands)
+    #[arg(long = "network", alias = "net", value_name = "MODE")]
+    pub network: Option<String>,
+    /// Overwrite the image's ENTRYPOINT (a string, or a JSON array)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Keep standard input open (without it the container reads /dev/null)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY (not supported yet)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run the container in the background (not supported yet)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The image to run
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The command and its arguments (default: the image's)
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..
+    )]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,201 @@
+//! The container's mounts, made by its init in its own mount namespace (whose mounts are all
+//! private: the monitor made them so), then `pivot_root`.
+//!
+//! Order: the root file system is bind-mounted onto itself (pivot_root(2) wants a mount
+//! point), then, below it: `/proc` (a new procfs, for the new PID namespace), `/dev` (a tmpfs
+//! with the host's `null zero full random urandom tty` bind-mounted — a user namespace cannot
+//! `mknod` —, `/dev/pts` as a new devpts instance, `/dev/shm` and `/dev/mqueue`, and the
+//! usual symlinks), `/sys` (a new read-only sysfs where the kernel allows it, i.e. in a
+//! network namespace of our own; else the host's bind-mounted and remounted read-only,
+//! crun's fallback), and the generated `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
+//!
+//! Then `pivot_root(".", ".")` from inside the new root stacks the old root on top of it, and
+//! a lazy unmount of "." detaches it (the technique of runc, LXC and bubblewrap): no directory
+//! for the old root is needed in the container's tree.
+
+use std::fs::{self, File};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::statvfs::FsFlags;
+
+use super::idmap::UserMapping;
+
+/// A failed mount step: what was done, and the errno.
+#[derive(Debug)]
+pub struct MountFailure {
+    pub detail: String,
+    pub errno: Errno,
+}
+
+type Result<T> = std::result::Result<T, MountFailure>;
+
+fn fail(detail: impl Into<String>) -> impl FnOnce(Errno) -> MountFailure {
+    let detail = detail.into();
+    move |errno| MountFailure { detail, errno }
+}
+
+fn io_fail(detail: impl Into<String>) -> impl FnOnce(std::io::Error) -> MountFailure {
+    let detail = detail.into();
+    move |e| MountFailure {
+        detail,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+fn mount(
+    source: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
+    nix::mount::mount(Some(source), target, fstype, flags, data).map_err(fail(format!(
+        "mounting {} on {}",
+        fstype.unwrap_or(source),
+        target.display()
+    )))
+}
+
+fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
+    nix::mount::mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | flags,
+        None::<&str>,
+    )
+    .map_err(fail(format!(
+        "bind-mounting {} on {}",
+        source.display(),
+        target.display()
+    )))
+}
+
+/// The host devices every container gets.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Mounts everything below `rootfs` (see the module header).
+pub fn setup(rootfs: &Path, userdata: &Path, mapping: &UserMapping) -> Result<()> {
+    bind(rootfs, rootfs, MsFlags::MS_REC)?;
+    let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        "proc",
+        &rootfs.join("proc"),
+        Some("proc"),
+        nosuid_noexec,
+        None,
+    )?;
+    dev(&rootfs.join("dev"), mapping)?;
+    sys(&rootfs.join("sys"))?;
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        bind(
+            &userdata.join(f),
+            &rootfs.join("etc").join(f),
+            MsFlags::empty(),
+        )?;
+    }
+    Ok(())
+}
+
+fn dev(dev: &Path, mapping: &UserMapping) -> Result<()> {
+    mount(
+        "tmpfs",
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for name in DEVICES {
+        let target = dev.join(name);
+        File::create_new(&target).map_err(io_fail(format!("creating {}", target.display())))?;
+        bind(&Path::new("/dev").join(name), &target, MsFlags::empty())?;
+    }
+    let mkdir = |name: &str| {
+        let d = dev.join(name);
+        fs::create_dir(&d)
+            .map_err(io_fail(format!("creating {}", d.display())))
+            .map(|()| d)
+    };
+    // gid=5 (tty) only where the namespace maps it (not in the single mapping).
+    let mut pts_opts = "newinstance,ptmxmode=0666,mode=0620".to_string();
+    if mapping.gid.to_host(5).is_some() {
+        pts_opts.push_str(",gid=5");
+    }
+    mount(
+        "devpts",
+        &mkdir("pts")?,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(&pts_opts),
+    )?;
+    let no_all = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        "shm",
+        &mkdir("shm")?,
+        Some("tmpfs"),
+        no_all,
+        Some("mode=1777,size=65536k"),
+    )?;
+    mount("mqueue", &mkdir("mqueue")?, Some("mqueue"), no_all, None)?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        let l = dev.join(link);
+        std::os::unix::fs::symlink(target, &l)
+            .map_err(io_fail(format!("creating {}", l.display())))?;
+    }
+    Ok(())
+}
+
+fn sys(sys: &Path) -> Result<()> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    // A sysfs mount needs a network namespace owned by the caller's user namespace (ours
+    // with --network none, or real root's); with the host's network it is refused (EPERM).
+    match mount("sysfs", sys, Some("sysfs"), flags, None) {
+        Ok(()) => return Ok(()),
+        Err(f) if f.errno == Errno::EPERM => {}
+        Err(f) => return Err(f),
+    }
+    bind(Path::new("/sys"), sys, MsFlags::MS_REC)?;
+    remount_read_only(sys)
+}
+
+/// Remounts the bind mount `target` read-only. Inside a user namespace the flags the mount
+/// came with from the host (nosuid, nodev, noexec, atime) are locked: the remount must repeat
+/// them or fail with `EPERM` (bubblewrap's `bind_mount`).
+fn remount_read_only(target: &Path) -> Result<()> {
+    let st = nix::sys::statvfs::statvfs(target)
+        .map_err(fail(format!("reading the flags of {}", target.display())))?;
+    let have = st.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (st_flag, ms_flag) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if have.contains(st_flag) {
+            flags |= ms_flag;
+        }
+    }
+    nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .map_err(fail(format!("remounting {} read-only", target.display())))
+}
+
+/// Makes `rootfs` the root: `pivot_root(".", ".")`, then detaches the old root stacked on it.
+pub fn pivot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).map_err(fail(format!("entering {}", rootfs.display())))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(fail(format!("pivot_root to {}", rootfs.display())))?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(fail("detaching the old root"))?;
+    nix::unistd::chdir("/").map_err(fail("entering the new root"))
+}

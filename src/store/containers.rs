@@ -1,0 +1,329 @@
+//! `containers/<id>/`: one directory per container, its record `container.json` and what
+//! belongs to it (`userdata/` with the generated `/etc` files, `rootfs/` with `vfs`).
+//!
+//! A container directory appears whole: it is assembled in a staging directory, flushed and
+//! renamed into place under the exclusive store lock (which also makes names unique). Later
+//! changes of the record (state, exit code) are written by the container's own processes
+//! without the store lock — nobody else writes a container's record while it runs — to a
+//! temporary file beside it, flushed, then renamed over it. A container is removed by renaming
+//! its directory into staging first, so a crash never leaves half of one visible.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::oci::digest::Digest;
+use crate::store::images::write_synced;
+use crate::store::staging::{self, StagingError};
+
+pub const RECORD: &str = "container.json";
+const RECORD_TMP: &str = ".container.json.tmp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// 64 hex digits.
+    pub id: String,
+    pub names: Vec<String>,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: Digest,
+    /// The image's stored name used (empty for an image found by ID).
+    #[serde(default)]
+    pub image_name: String,
+    pub command: Vec<String>,
+    pub created: DateTime<Utc>,
+    pub state: State,
+    /// The command's pid as the monitor sees it, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `vfs` or `overlay`.
+    pub driver: String,
+    /// `--rm`.
+    #[serde(default)]
+    pub remove: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("reading container record {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container record {path} is not valid JSON")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("writing container record {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Containers {
+    dir: PathBuf,
+}
+
+impl Containers {
+    pub fn new(dir: PathBuf) -> Self {
+        Containers { dir }
+    }
+
+    /// The directory of a container (whether or not it exists).
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Every container's record (directories without a readable record are skipped: they are
+    /// being removed).
+    pub fn list(&self) -> Result<Vec<ContainerRecord>, ContainerError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(ContainerError::Read {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e.map_err(|source| ContainerError::Read {
+                path: self.dir.clone(),
+                source,
+            })?;
+            match read(&e.path()) {
+                Ok(r) => out.push(r),
+                Err(ContainerError::Read { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes a new container directory from `record` and the files of `userdata/`, staged in
+    /// `staging_dir` and renamed into place. Call with the exclusive store lock.
+    pub fn create(
+        &self,
+        staging_dir: &Path,
+        record: &ContainerRecord,
+        userdata: &[(&str, &[u8])],
+    ) -> Result<PathBuf, ContainerError> {
+        let staged = staging_dir.join(format!("container-{}", record.id));
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ContainerError::Write { path, source }
+        };
+        let data_dir = staged.join("userdata");
+        fs::create_dir_all(&data_dir).map_err(write_err(&data_dir))?;
+        for (name, bytes) in userdata {
+            let p = data_dir.join(name);
+            write_synced(&p, bytes).map_err(write_err(&p))?;
+        }
+        write(&staged, record)?;
+        staging::sync_dir(&data_dir)?;
+        fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
+        let dest = self.path(&record.id);
+        staging::rename_durably(&staged, &dest)?;
+        Ok(dest)
+    }
+
+    /// Removes a container directory: renamed into `staging_dir`, then deleted.
+    pub fn remove(&self, staging_dir: &Path, id: &str) -> Result<(), ContainerError> {
+        let from = self.path(id);
+        let to = staging_dir.join(format!("removed-container-{id}"));
+        staging::rename_durably(&from, &to)?;
+        staging::remove_all(&to)?;
+        Ok(())
+    }
+}
+
+/// Reads the record of the container directory `dir`.
+pub fn read(dir: &Path) -> Result<ContainerRecord, ContainerError> {
+    let path = dir.join(RECORD);
+    let data = fs::read(&path).map_err(|source| ContainerError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&data).map_err(|source| ContainerError::Parse { path, source })
+}
+
+/// Replaces the record of the container directory `dir` (a flushed temporary file renamed
+/// over it).
+pub fn write(dir: &Path, record: &ContainerRecord) -> Result<(), ContainerError> {
+    let tmp = dir.join(RECORD_TMP);
+    let data = serde_json::to_vec_pretty(record).map_err(|e| ContainerError::Write {
+        path: tmp.clone(),
+        source: e.into(),
+    })?;
+    write_synced(&tmp, &data).map_err(|source| ContainerError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    staging::rename_durably(&tmp, &dir.join(RECORD))?;
+    Ok(())
+}
+
+/// Reads, changes and rewrites the record of `dir`.
+pub fn update(
+    dir: &Path,
+    change: impl FnOnce(&mut ContainerRecord),
+) -> Result<ContainerRecord, ContainerError> {
+    let mut rec = read(dir)?;
+    change(&mut rec);
+    write(dir, &rec)?;
+    Ok(rec)
+}
+
+/// Whether `name` is a valid container name (Podman's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`).
+pub fn valid_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// A new random container ID (64 hex digits, from the kernel's random source).
+pub fn new_id() -> io::Result<String> {
+    let mut buf = [0u8; 32];
+    rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty())?;
+    Ok(hex::encode(buf))
+}
+
+const ADJECTIVES: &[&str] = &[
+    "agile", "brave", "calm", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid",
+    "merry", "nimble", "quiet", "rapid", "serene", "sharp", "sober", "stoic", "vivid", "witty",
+];
+const NOUNS: &[&str] = &[
+    "albatross",
+    "badger",
+    "crane",
+    "dolphin",
+    "egret",
+    "falcon",
+    "gannet",
+    "heron",
+    "ibis",
+    "jackdaw",
+    "kestrel",
+    "lapwing",
+    "merlin",
+    "osprey",
+    "puffin",
+    "raven",
+    "shrike",
+    "tern",
+    "wagtail",
+    "wren",
+];
+
+/// A generated name `adjective_noun` (Podman's style) not in `taken`, from the ID's bytes;
+/// a numeric suffix when every pair is taken.
+pub fn generate_name(id: &str, taken: &[String]) -> String {
+    let bytes = hex::decode(id).unwrap_or_default();
+    let pick = |i: usize| usize::from(bytes.get(i).copied().unwrap_or(0));
+    let (a, n) = (pick(0), pick(1));
+    for step in 0..ADJECTIVES.len() * NOUNS.len() {
+        let name = format!(
+            "{}_{}",
+            ADJECTIVES[(a + step / NOUNS.len()) % ADJECTIVES.len()],
+            NOUNS[(n + step) % NOUNS.len()]
+        );
+        if !taken.contains(&name) {
+            return name;
+        }
+    }
+    format!(
+        "{}_{}",
+        ADJECTIVES[a % ADJECTIVES.len()],
+        &id[..12.min(id.len())]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            names: vec![name.into()],
+            image: "busybox".into(),
+            image_id: Digest::from_hex(&"a".repeat(64)).unwrap(),
+            image_name: "docker.io/library/busybox:latest".into(),
+            command: vec!["sh".into()],
+            created: Utc::now(),
+            state: State::Created,
+            pid: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            driver: "vfs".into(),
+            remove: true,
+        }
+    }
+
+    #[test]
+    fn create_update_list_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let staging = tmp.path().join("tmp");
+        fs::create_dir(&staging).unwrap();
+        let cs = Containers::new(tmp.path().join("containers"));
+        let id = "b".repeat(64);
+        let rec = record(&id, "web");
+        let dir = cs.create(&staging, &rec, &[("hosts", b"x\n")]).unwrap();
+        assert_eq!(fs::read(dir.join("userdata/hosts")).unwrap(), b"x\n");
+        assert_eq!(cs.list().unwrap(), vec![rec.clone()]);
+        let updated = update(&dir, |r| {
+            r.state = State::Exited;
+            r.exit_code = Some(3);
+        })
+        .unwrap();
+        assert_eq!(read(&dir).unwrap(), updated);
+        assert!(!dir.join(RECORD_TMP).exists());
+        cs.remove(&staging, &id).unwrap();
+        assert!(cs.list().unwrap().is_empty());
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["web", "a", "web-1.x_y", "9lives"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-web", ".x", "a/b", "a b", "é"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        let id = "00".repeat(32);
+        let first = generate_name(&id, &[]);
+        assert_eq!(first, "agile_albatross");
+        assert_ne!(generate_name(&id, std::slice::from_ref(&first)), first);
+        assert!(valid_name(&generate_name(&id, &[])));
+    }
+}
