@@ -79,6 +79,17 @@ pub fn create_layer<W: Write>(
     symlinks: &SymlinkTable,
     out: W,
 ) -> Result<(CreateSummary, W), ArchiveError> {
+    create_layer_excluding(tree, symlinks, &[], out)
+}
+
+/// [`create_layer`] leaving out the non-directory entries at the paths `exclude` (relative to
+/// `tree`, no leading `/`): `commit` leaves out the mount targets the runtime made.
+pub fn create_layer_excluding<W: Write>(
+    tree: &Path,
+    symlinks: &SymlinkTable,
+    exclude: &[Vec<u8>],
+    out: W,
+) -> Result<(CreateSummary, W), ArchiveError> {
     let io_err = |source: Errno| ArchiveError::Io {
         path: tree.to_path_buf(),
         source: source.into(),
@@ -88,6 +99,7 @@ pub fn create_layer<W: Write>(
         tree,
         out: BufWriter::with_capacity(256 << 10, HashingWriter::new(out)),
         symlinks,
+        exclude,
         links: HashMap::new(),
         entries: 0,
     };
@@ -164,6 +176,8 @@ struct Writer<'a, W: Write> {
     tree: &'a Path,
     out: BufWriter<HashingWriter<W>>,
     symlinks: &'a SymlinkTable,
+    /// Non-directory paths left out.
+    exclude: &'a [Vec<u8>],
     /// (device, inode) -> name of the first entry of a file with several links.
     links: HashMap<(u64, u64), Vec<u8>>,
     entries: u64,
@@ -192,7 +206,11 @@ impl<W: Write> Writer<'_, W> {
             };
             let st =
                 rustix::fs::statat(fd, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
-            match FileType::from_raw_mode(st.st_mode) {
+            let kind = FileType::from_raw_mode(st.st_mode);
+            if kind != FileType::Directory && self.exclude.contains(&path) {
+                continue;
+            }
+            match kind {
                 FileType::Directory => {
                     let child = rustix::fs::openat(fd, name.as_slice(), DIR_OPEN, Mode::empty())
                         .map_err(err)?;

@@ -37,7 +37,7 @@ use std::path::PathBuf;
 
 pub use changes::{Change, ChangeKind, layer_changes};
 pub use compression::{Compression, decompress};
-pub use create::{CreateSummary, create_layer};
+pub use create::{CreateSummary, create_layer, create_layer_excluding};
 pub use extract::{DIFF_DIR, extract_layer};
 pub use ownership::{FileKind, Stat, StatParseError, read_stat, read_stat_fd};
 pub use reassemble::reassemble_layer;

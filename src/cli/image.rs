@@ -171,3 +171,38 @@ pub struct PruneArgs {
 pub struct ExistsArgs {
     pub image: String,
 }
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Set the author for the image committed
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply the following possible instructions to the created image (default []): CMD | ENTRYPOINT | ENV | EXPOSE | LABEL | ONBUILD | STOPSIGNAL | USER | VOLUME | WORKDIR
+    #[arg(short, long = "change")]
+    pub changes: Vec<String>,
+    /// Format of the image manifest and metadata
+    #[arg(short, long, default_value = "oci")]
+    pub format: String,
+    /// Write the image ID to the file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<std::path::PathBuf>,
+    /// Include container volumes as image volumes
+    #[arg(long)]
+    pub include_volumes: bool,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit (only stopped containers are committed for now)
+    #[arg(short, long)]
+    pub pause: bool,
+    /// Suppress output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Squash newly built layers into a single new layer
+    #[arg(short, long)]
+    pub squash: bool,
+    /// The container to commit
+    pub container: String,
+    /// Name of the new image
+    pub image: Option<String>,
+}

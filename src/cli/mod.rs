@@ -73,6 +73,8 @@ pub enum Command {
     Version(FormatArgs),
     /// Run a command in a new container
     Run(run::RunArgs),
+    /// Create new image based on the changed container
+    Commit(CommitArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

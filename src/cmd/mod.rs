@@ -1,5 +1,6 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
+mod commit;
 mod diff;
 mod history;
 mod images;
@@ -84,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Info(a) => info::info(&ctx, &a),
         Command::Version(a) => info::version(&a),
         Command::Run(a) => run::run(&ctx, &a),
+        Command::Commit(a) => commit::run(&ctx, &a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Image { command } => match command {

@@ -3,6 +3,7 @@
 //! `import` of a flat root file system.
 
 pub mod commit;
+pub mod container;
 pub mod import;
 pub mod load;
 pub mod pipe;
