@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod commit;
 mod crash;
 mod diff;
 mod hostile;
