@@ -298,3 +298,21 @@ fn default_root_is_not_written_and_sockets_are_left_out() {
     assert_eq!(names, ["f"]);
     assert_eq!(summary.entries, 1);
 }
+
+#[test]
+fn excluded_paths_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("upper");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(tree.join("etc/hosts"), b"").unwrap();
+    std::fs::write(tree.join("etc/passwd"), b"x\n").unwrap();
+    let table = SymlinkTable::default();
+    let exclude = [b"etc/hosts".to_vec()];
+    let (_, out) =
+        crate::archive::create_layer_excluding(&tree, &table, &exclude, Vec::new()).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(out.as_slice()).entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert_eq!(names, ["etc/", "etc/passwd"]);
+}
