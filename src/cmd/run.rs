@@ -120,6 +120,9 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         started_at: None,
         finished_at: None,
         exit_code: None,
+        monitor_pid: None,
+        monitor_start: None,
+        layers: image.layers.clone(),
         driver: driver.clone(),
         remove: args.rm,
     };
