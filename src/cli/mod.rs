@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
+pub mod container;
 pub mod image;
 pub mod overlay;
 pub mod run;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use container::{ContainerCommand, ContainerInspectArgs, PsArgs, RmArgs};
 pub use image::*;
 pub use overlay::OverlayMountArgs;
 
@@ -73,6 +75,15 @@ pub enum Command {
     Version(FormatArgs),
     /// Run a command in a new container
     Run(run::RunArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
+    /// List containers
+    Ps(PsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

@@ -59,6 +59,16 @@ pub struct ContainerRecord {
     pub monitor_pid: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor_start: Option<u64>,
+    /// The process's configuration, as `inspect` shows it (`NAME=value` pairs, the working
+    /// directory, `user[:group]`) and the container's hostname.
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub hostname: String,
     /// The image's layers (diff IDs, base first), which the store keeps while the container
     /// exists.
     #[serde(default)]
@@ -368,6 +378,10 @@ mod tests {
             exit_code: None,
             monitor_pid: None,
             monitor_start: None,
+            env: Vec::new(),
+            working_dir: "/".into(),
+            user: String::new(),
+            hostname: String::new(),
             layers: Vec::new(),
             driver: "vfs".into(),
             remove: true,
