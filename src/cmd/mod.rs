@@ -1,7 +1,7 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
 mod container_inspect;
-mod containers;
+pub(crate) mod containers;
 mod diff;
 mod history;
 mod images;
@@ -10,7 +10,7 @@ mod inspect;
 mod load;
 mod overlay;
 mod ps;
-mod rm;
+pub(crate) mod rm;
 mod rmi;
 mod run;
 mod save;

@@ -25,6 +25,7 @@ mod load;
 mod odd;
 mod overlay;
 mod pjdfstest;
+mod ps;
 mod rmi;
 mod run;
 mod save;
