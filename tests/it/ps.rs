@@ -252,3 +252,48 @@ fn rmi_force_removes_the_containers_using_the_image() {
         }
     });
 }
+
+/// As root only (the harness runs other users' commands to completion): a running
+/// container is listed as running, refused by `rm` (2) and killed and removed by `rm -f`.
+#[test]
+fn rm_force_kills_a_running_container() {
+    crate::harness::for_users(&[crate::harness::User::Root], |env| {
+        env.load_image(busybox());
+        let mut child = std::process::Command::new(crate::harness::users::binary())
+            .arg("--root")
+            .arg(env.root())
+            .arg("--runroot")
+            .arg(env.runroot())
+            .args([
+                "--storage-driver",
+                "vfs",
+                "run",
+                "--name",
+                "sleeper",
+                "busybox",
+                "sleep",
+                "60",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while ok(env, "vfs", &["ps", "--format", "{{.Names}}"]) != "sleeper\n" {
+            assert!(std::time::Instant::now() < deadline, "never running");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let status = ok(env, "vfs", &["ps", "--format", "{{.State}} {{.Status}}"]);
+        assert!(status.starts_with("running Up "), "{status}");
+        let doc: Value =
+            serde_json::from_str(&ok(env, "vfs", &["container", "inspect", "sleeper"])).unwrap();
+        assert_eq!(doc[0]["State"]["Running"], true);
+        coracle(env, "vfs", &["rm", "sleeper"])
+            .fails(2)
+            .assert_stderr_contains("as it is running");
+        ok(env, "vfs", &["rm", "-f", "sleeper"]);
+        let _ = child.wait();
+        assert_eq!(ok(env, "vfs", &["ps", "-aq"]), "");
+        assert_eq!(leftovers(env), Vec::<String>::new());
+    });
+}
