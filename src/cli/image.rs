@@ -112,7 +112,7 @@ pub struct InspectArgs {
     /// Format the output to a Go template or json
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Only images are known so far; kept for Podman's command line
+    /// Specify inspect-object type (all, image, container)
     #[arg(short, long = "type", default_value = "all")]
     pub kind: String,
     #[arg(required = true)]

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
+pub mod container;
 pub mod image;
 pub mod overlay;
 pub mod run;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use container::{ContainerCommand, ContainerInspectArgs, PsArgs, RmArgs};
 pub use image::*;
 pub use overlay::OverlayMountArgs;
 
@@ -75,6 +77,15 @@ pub enum Command {
     Run(run::RunArgs),
     /// Create new image based on the changed container
     Commit(CommitArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
+    /// List containers
+    Ps(PsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

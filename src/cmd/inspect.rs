@@ -1,9 +1,11 @@
-//! `inspect` / `image inspect`: Podman's image JSON, or a Go template applied to it.
+//! `inspect` / `image inspect` / `container inspect`: Podman's JSON for images and
+//! containers, or a Go template applied to it.
 
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use crate::cli::InspectArgs;
+use crate::cli::{ContainerInspectArgs, InspectArgs};
+use crate::cmd::container_inspect;
 use crate::cmd::images::ImageView;
 use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
@@ -12,37 +14,100 @@ use crate::output;
 use crate::store::{LockMode, Store, lookup};
 
 pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
-    if !matches!(args.kind.as_str(), "all" | "image") {
-        bail!(
-            "invalid type {:?}: only images can be inspected so far",
-            args.kind
-        );
-    }
+    let (images, containers) = match args.kind.as_str() {
+        "all" => (true, true),
+        "image" => (true, false),
+        "container" => (false, true),
+        other => {
+            bail!("invalid type {other:?}: only images and containers can be inspected so far")
+        }
+    };
     let store = ctx.open_store(LockMode::Shared, "inspect")?;
     let records = store.images().list()?;
+    let views = if containers {
+        crate::cmd::containers::all(&store)?
+    } else {
+        Vec::new()
+    };
     let mut docs = Vec::new();
+    let mut template_data = Vec::new();
     let mut missing = Vec::new();
     for name in &args.names {
-        match lookup::find(&records, name) {
-            Ok((rec, _)) => docs.push(inspect_json(&store, ImageView::load(&store, rec.clone())?)?),
-            Err(e) => missing.push(e),
+        // Containers first, as Podman's `inspect` does for any object.
+        if containers && let Ok(v) = crate::cmd::containers::find(&views, name) {
+            let doc = container_inspect::inspect_json(&store, v);
+            template_data.push(container_inspect::template_view(&doc, v));
+            docs.push(doc);
+            continue;
         }
+        if images && let Ok((rec, _)) = lookup::find(&records, name) {
+            let doc = inspect_json(&store, ImageView::load(&store, rec.clone())?)?;
+            template_data.push(template_view(&doc));
+            docs.push(doc);
+            continue;
+        }
+        missing.push(name.clone());
     }
-    let text = match args.format.as_deref() {
-        Some(f) if !output::is_json(f) && !f.is_empty() => {
-            let data: Vec<Value> = docs.iter().map(template_view).collect();
-            output::render_inspect(Some(f), &data)?
-        }
-        _ => output::render_inspect(None, &docs)?,
-    };
-    out(&text)?;
-    if let Some(first) = missing.into_iter().next() {
+    print_docs(args.format.as_deref(), &docs, &template_data)?;
+    if let Some(first) = missing.first() {
+        let message = match (images, containers) {
+            (true, true) => format!("no such object: {first:?}"),
+            (true, false) => match lookup::find(&records, first) {
+                Err(e) => format!("no such image: {e}"),
+                Ok(_) => format!("no such image: {first}"),
+            },
+            _ => format!("no such container {first}"),
+        };
         return Err(StatusError::wrap(
             ExitStatus::OWN_ERROR,
-            anyhow::Error::new(first).context("no such image"),
+            anyhow::anyhow!(message),
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// `container inspect`.
+pub fn container(ctx: &Context, args: &ContainerInspectArgs) -> anyhow::Result<ExitStatus> {
+    if args.latest != args.names.is_empty() {
+        bail!("provide one or more container names or IDs, or --latest");
+    }
+    let store = ctx.open_store(LockMode::Shared, "container inspect")?;
+    let views = crate::cmd::containers::all(&store)?;
+    let targets: Vec<String> = if args.latest {
+        views.iter().take(1).map(|v| v.id().to_string()).collect()
+    } else {
+        args.names.clone()
+    };
+    let (mut docs, mut template_data, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    for name in &targets {
+        match crate::cmd::containers::find(&views, name) {
+            Ok(v) => {
+                let doc = container_inspect::inspect_json(&store, v);
+                template_data.push(container_inspect::template_view(&doc, v));
+                docs.push(doc);
+            }
+            Err(e) => missing.push(e),
+        }
+    }
+    print_docs(args.format.as_deref(), &docs, &template_data)?;
+    if let Some(first) = missing.into_iter().next() {
+        return Err(StatusError::wrap(
+            ExitStatus::OWN_ERROR,
+            anyhow::Error::new(first),
+        ));
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn print_docs(format: Option<&str>, docs: &[Value], template_data: &[Value]) -> anyhow::Result<()> {
+    let text = match format {
+        Some(f) if !output::is_json(f) && !f.is_empty() => {
+            output::render_inspect(Some(f), template_data)?
+        }
+        _ => output::render_inspect(None, docs)?,
+    };
+    out(&text)?;
+    Ok(())
 }
 
 /// What a `--format` template sees: Podman's Go structs, not its JSON. Every field exists

@@ -1,6 +1,8 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
 mod commit;
+mod container_inspect;
+pub(crate) mod containers;
 mod diff;
 mod history;
 mod images;
@@ -8,6 +10,8 @@ mod info;
 mod inspect;
 mod load;
 mod overlay;
+mod ps;
+pub(crate) mod rm;
 mod rmi;
 mod run;
 mod save;
@@ -19,7 +23,7 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
-use crate::cli::{Cli, Command, ImageCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand};
 use crate::config::{self, StorageConf};
 use crate::error::ExitStatus;
 use crate::paths::{self, Overrides, StorePaths};
@@ -86,6 +90,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Version(a) => info::version(&a),
         Command::Run(a) => run::run(&ctx, &a),
         Command::Commit(a) => commit::run(&ctx, &a),
+        Command::Ps(a) => ps::run(&ctx, &a),
+        Command::Rm(a) => rm::run(&ctx, &a),
+        Command::Container { command } => match command {
+            ContainerCommand::List(a) => ps::run(&ctx, &a),
+            ContainerCommand::Rm(a) => rm::run(&ctx, &a),
+            ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
+        },
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Image { command } => match command {

@@ -1,13 +1,16 @@
 //! `rmi` / `image rm` and `image prune`, with Podman's exit codes: 1 when an image is not
-//! known, 2 when one is in use, 125 otherwise.
+//! known, 2 when one is in use (by a child image or a container; `-f` removes the containers
+//! too), 125 otherwise. `prune` leaves images containers use.
 
 use std::io::{BufRead, Write};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 use crate::cli::{PruneArgs, RmiArgs};
+use crate::cmd::containers::ContainerView;
 use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
+use crate::runtime::UserMapping;
 use crate::store::lookup::{self, Matched};
 use crate::store::{ImageRecord, LockMode, Store, gc};
 
@@ -74,6 +77,25 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
                 format!("image {} has dependent child images: remove them first", rec.id.short()),
             )),
             _ => {
+                let views = crate::cmd::containers::all(&store)?;
+                let users: Vec<&ContainerView> =
+                    views.iter().filter(|v| v.rec.image_id == rec.id).collect();
+                if let Some(first) = users.first() {
+                    if !args.force {
+                        failures.push((
+                            2,
+                            format!(
+                                "image used by {}: image is in use by a container: consider \
+                                 listing external containers and force-removing image",
+                                first.id()
+                            ),
+                        ));
+                        continue;
+                    }
+                    let mapping = UserMapping::current()
+                        .context("computing the user namespace's id mapping")?;
+                    crate::cmd::rm::remove(&store, &mapping, &users)?;
+                }
                 text.push_str(&remove_image(&store, staging.path(), &rec)?);
                 removed_any = true;
                 // Untagged parents left with no child go too, as in Podman.
@@ -85,6 +107,9 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
                         .filter(|p| p.layers.len() < child.len() && child.starts_with(&p.layers) && p.is_dangling(&all))
                         .max_by_key(|p| p.layers.len());
                     let Some(parent) = parent else { break };
+                    if in_use(&store, parent)? {
+                        break;
+                    }
                     text.push_str(&remove_image(&store, staging.path(), parent)?);
                     child = parent.layers.clone();
                 }
@@ -104,6 +129,15 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Whether a container was made from `rec`.
+fn in_use(store: &Store, rec: &ImageRecord) -> anyhow::Result<bool> {
+    Ok(store
+        .containers()
+        .list()?
+        .iter()
+        .any(|c| c.image_id == rec.id))
 }
 
 /// Removes one image record; returns the `Untagged:`/`Deleted:` lines.
@@ -150,9 +184,15 @@ pub fn prune(ctx: &Context, args: &PruneArgs) -> anyhow::Result<ExitStatus> {
     // Removing a dangling image can leave its parent dangling: repeat until nothing is.
     loop {
         let all = store.images().list()?;
+        let used: Vec<_> = store
+            .containers()
+            .list()?
+            .into_iter()
+            .map(|c| c.image_id)
+            .collect();
         let doomed: Vec<&ImageRecord> = all
             .iter()
-            .filter(|r| args.all || r.is_dangling(&all))
+            .filter(|r| (args.all || r.is_dangling(&all)) && !used.contains(&r.id))
             .collect();
         if doomed.is_empty() {
             break;

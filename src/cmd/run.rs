@@ -120,6 +120,13 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         started_at: None,
         finished_at: None,
         exit_code: None,
+        monitor_pid: None,
+        monitor_start: None,
+        env: env.vars().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        working_dir: cwd.clone(),
+        user: user.clone(),
+        hostname: hostname.clone(),
+        layers: image.layers.clone(),
         driver: driver.clone(),
         remove: args.rm,
     };

@@ -156,10 +156,13 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
     };
     if started {
         send(&Report::Started { pid: pid.as_raw() });
+        let me = crate::sys::process::ProcessIdentity::current().ok();
         let _ = containers::update(&spec.dir, |r| {
             r.state = State::Running;
             r.pid = Some(pid.as_raw());
             r.started_at = Some(Utc::now());
+            r.monitor_pid = me.map(|m| m.pid);
+            r.monitor_start = me.map(|m| m.start_time);
         });
     }
     let exit = wait_relaying(pid, &relay);
@@ -191,6 +194,8 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         let _ = containers::update(&spec.dir, |r| {
             r.state = State::Exited;
             r.pid = None;
+            r.monitor_pid = None;
+            r.monitor_start = None;
             r.exit_code = code;
             r.finished_at = Some(Utc::now());
         });

@@ -53,6 +53,26 @@ pub struct ContainerRecord {
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The monitor's pid and start time (`sys::process::ProcessIdentity`), while it runs the
+    /// container: a record saying `running` whose monitor is gone describes a dead container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_start: Option<u64>,
+    /// The process's configuration, as `inspect` shows it (`NAME=value` pairs, the working
+    /// directory, `user[:group]`) and the container's hostname.
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub hostname: String,
+    /// The image's layers (diff IDs, base first), which the store keeps while the container
+    /// exists.
+    #[serde(default)]
+    pub layers: Vec<Digest>,
     /// `vfs` or `overlay`.
     pub driver: String,
     /// `--rm`.
@@ -118,6 +138,10 @@ impl Containers {
                 path: self.dir.clone(),
                 source,
             })?;
+            if e.file_name().to_string_lossy().starts_with('.') {
+                // Being removed (`begin_remove`).
+                continue;
+            }
             match read(&e.path()) {
                 Ok(r) => out.push(r),
                 Err(ContainerError::Read { source, .. })
@@ -155,6 +179,29 @@ impl Containers {
         Ok(dest)
     }
 
+    /// Hides a container directory before deleting it: renamed (durably) to `.removing-ID`
+    /// beside the others, where `list` and lookups no longer see it. Its deletion may need
+    /// the user namespace (a `vfs` root holds files of subordinate ids), which the store's
+    /// staging cleanup does not enter; whoever removes containers next finishes what a crash
+    /// interrupted ([`Containers::pending_removals`]).
+    pub fn begin_remove(&self, id: &str) -> Result<PathBuf, ContainerError> {
+        let to = self.dir.join(format!("{REMOVING}{id}"));
+        staging::rename_durably(&self.path(id), &to)?;
+        Ok(to)
+    }
+
+    /// Directories hidden by [`Containers::begin_remove`] and not yet deleted.
+    pub fn pending_removals(&self) -> Vec<PathBuf> {
+        fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(REMOVING))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Removes a container directory: renamed into `staging_dir`, then deleted.
     pub fn remove(&self, staging_dir: &Path, id: &str) -> Result<(), ContainerError> {
         let from = self.path(id);
@@ -162,6 +209,51 @@ impl Containers {
         staging::rename_durably(&from, &to)?;
         staging::remove_all(&to)?;
         Ok(())
+    }
+}
+
+const REMOVING: &str = ".removing-";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LookupError {
+    #[error("no container with name or ID {0:?} found: no such container")]
+    NotFound(String),
+    #[error("more than one result for container {input:?}: it matches {}", .matches.join(", "))]
+    Ambiguous { input: String, matches: Vec<String> },
+}
+
+/// Finds the container `input` designates, as Podman does: a full ID, else a name, else a
+/// unique ID prefix.
+pub fn find<'a>(
+    containers: &'a [ContainerRecord],
+    input: &str,
+) -> Result<&'a ContainerRecord, LookupError> {
+    if let Some(c) = containers.iter().find(|c| c.id == input) {
+        return Ok(c);
+    }
+    if let Some(c) = containers
+        .iter()
+        .find(|c| c.names.iter().any(|n| n == input))
+    {
+        return Ok(c);
+    }
+    let is_hex = !input.is_empty() && input.bytes().all(|b| b.is_ascii_hexdigit());
+    let hits: Vec<&ContainerRecord> = if is_hex {
+        let lower = input.to_ascii_lowercase();
+        containers
+            .iter()
+            .filter(|c| c.id.starts_with(&lower))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(LookupError::NotFound(input.to_string())),
+        many => Err(LookupError::Ambiguous {
+            input: input.to_string(),
+            matches: many.iter().map(|c| c.id[..12].to_string()).collect(),
+        }),
     }
 }
 
@@ -284,6 +376,13 @@ mod tests {
             started_at: None,
             finished_at: None,
             exit_code: None,
+            monitor_pid: None,
+            monitor_start: None,
+            env: Vec::new(),
+            working_dir: "/".into(),
+            user: String::new(),
+            hostname: String::new(),
+            layers: Vec::new(),
             driver: "vfs".into(),
             remove: true,
         }
@@ -310,6 +409,26 @@ mod tests {
         cs.remove(&staging, &id).unwrap();
         assert!(cs.list().unwrap().is_empty());
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn lookup_by_id_name_and_prefix() {
+        let a = record(&format!("ab{}", "0".repeat(62)), "web");
+        let b = record(&format!("ac{}", "1".repeat(62)), "ab");
+        let all = vec![a.clone(), b.clone()];
+        assert_eq!(find(&all, &a.id).unwrap(), &a);
+        assert_eq!(find(&all, "web").unwrap(), &a);
+        // A name wins over an ID prefix.
+        assert_eq!(find(&all, "ab").unwrap(), &b);
+        assert_eq!(find(&all, "AC1").unwrap(), &b);
+        assert!(matches!(
+            find(&all, "a"),
+            Err(LookupError::Ambiguous { .. })
+        ));
+        assert_eq!(
+            find(&all, "nope"),
+            Err(LookupError::NotFound("nope".into()))
+        );
     }
 
     #[test]

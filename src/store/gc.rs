@@ -1,5 +1,5 @@
-//! Removing what no image needs: layers not named by any image record, blobs not named by any
-//! image or layer record. Runs under the exclusive store lock, after `rmi` and after a crashed
+//! Removing what no image needs: layers not named by any image or container record, blobs not
+//! named by any image or layer record. Runs under the exclusive store lock, after `rmi` and after a crashed
 //! command's staging data was found. Removal is rename-into-`tmp/`-then-delete, so a crash
 //! halfway leaves only staging debris.
 
@@ -16,6 +16,8 @@ use crate::store::staging::{self, StagingError};
 pub enum GcError {
     #[error(transparent)]
     Images(#[from] ImageRecordError),
+    #[error(transparent)]
+    Containers(crate::store::containers::ContainerError),
     #[error("listing {path}")]
     List {
         path: PathBuf,
@@ -41,6 +43,11 @@ pub fn collect(store: &Store) -> Result<Collected, GcError> {
         live_layers.extend(img.layers.iter().cloned());
         live_blobs.insert(img.id.clone());
         live_blobs.insert(img.digest.clone());
+    }
+    // A container keeps its image's layers (an overlay root reads them while it runs).
+    let containers = store.containers().list().map_err(GcError::Containers)?;
+    for c in &containers {
+        live_layers.extend(c.layers.iter().cloned());
     }
     let layer_ids = store.layers().list().map_err(|source| GcError::List {
         path: store.layers().dir().to_path_buf(),

@@ -111,3 +111,92 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A process identified by its pid and its start time (field 22 of `/proc/PID/stat`, clock
+/// ticks after boot, proc(5)): a pid alone may name a later process once the first is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessIdentity {
+    /// The calling process.
+    pub fn current() -> io::Result<ProcessIdentity> {
+        let pid = std::process::id() as i32;
+        let (_, start_time) = stat_fields(pid)?;
+        Ok(ProcessIdentity { pid, start_time })
+    }
+
+    /// Whether this very process still runs (a zombie does not).
+    pub fn is_alive(&self) -> bool {
+        matches!(stat_fields(self.pid), Ok((state, start)) if start == self.start_time && state != 'Z' && state != 'X')
+    }
+
+    /// Sends SIGKILL to this process, if it is still the same one: a pidfd is opened first,
+    /// then the start time checked, so the signal cannot reach a process that reused the pid.
+    /// `Ok(false)` when it was already gone.
+    pub fn kill(&self) -> io::Result<bool> {
+        let Some(pid) = rustix::process::Pid::from_raw(self.pid) else {
+            return Ok(false);
+        };
+        let fd = match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        if !self.is_alive() {
+            return Ok(false);
+        }
+        match rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::SRCH) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The state letter and start time of `pid` from `/proc/PID/stat` (proc(5)); the command
+/// name in parentheses may hold spaces and parentheses, so fields are counted after the last
+/// `)`.
+fn stat_fields(pid: i32) -> io::Result<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_stat(&text).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected contents of /proc/{pid}/stat"),
+        )
+    })
+}
+
+fn parse_stat(text: &str) -> Option<(char, u64)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    // Field 3 is the state; field 22 the start time, the 20th after the parenthesis.
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_command_names() {
+        let line = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10";
+        assert_eq!(parse_stat(line), Some(('S', 123456)));
+        assert_eq!(parse_stat("42 (x"), None);
+    }
+
+    #[test]
+    fn current_process_is_alive() {
+        let me = ProcessIdentity::current().unwrap();
+        assert!(me.is_alive());
+        let other = ProcessIdentity {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(!other.is_alive());
+    }
+}

@@ -26,6 +26,7 @@ mod load;
 mod odd;
 mod overlay;
 mod pjdfstest;
+mod ps;
 mod rmi;
 mod run;
 mod save;
