@@ -28,5 +28,6 @@ mod pjdfstest;
 mod rmi;
 mod run;
 mod save;
+mod security;
 mod tag;
 mod unshare;
