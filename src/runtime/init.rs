@@ -142,15 +142,14 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     // (PR_SET_KEEPCAPS keeps the permitted set across it); the filter is built now, while
     // failing is still cheap, and installed last.
     let cap_sets = spec.security.cap_sets(user.uid);
-    let filter = if spec.security.seccomp {
-        let caps = cap_sets.bounding;
-        Some(security::default_filter(caps).map_err(|e| Report::Failed {
+    let filters = if spec.security.seccomp {
+        security::default_filters(cap_sets.bounding).map_err(|e| Report::Failed {
             step: Step::Privileges,
             errno: 0,
             detail: format!("{e}"),
-        })?)
+        })?
     } else {
-        None
+        Vec::new()
     };
     let caps_failed = |what: &'static str| {
         move |e: caps::errors::CapsError| Report::Failed {
@@ -186,7 +185,7 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    if let Some(filter) = &filter {
+    for filter in &filters {
         seccompiler::apply_filter(filter).map_err(|e| Report::Failed {
             step: Step::Privileges,
             errno: 0,

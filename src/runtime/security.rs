@@ -13,7 +13,7 @@
 //!   user (with `PR_SET_KEEPCAPS` set in between, capabilities(7)).
 //! - **Masked and read-only paths** ([`MASKED_PATHS`], [`READ_ONLY_PATHS`]), mounted by
 //!   `mounts::setup`; none with `--privileged`.
-//! - **Seccomp**: [`default_filter`], compiled with `seccompiler` and installed by the init
+//! - **Seccomp**: [`default_filters`], compiled with `seccompiler` and installed by the init
 //!   last before its `execve` (after `no_new_privs`, seccomp(2)); none with `--privileged` or
 //!   `--security-opt seccomp=unconfined`.
 
@@ -22,7 +22,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use caps::{CapSet, Capability, CapsHashSet};
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, SeccompRule, TargetArch};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
 use syscalls::Sysno;
 
 /// Podman's default capabilities (containers.conf `default_capabilities`): the bounding mask
@@ -394,23 +397,66 @@ pub enum SeccompError {
     Build(#[source] seccompiler::BackendError),
 }
 
-/// The default filter: everything allowed but [`denied_syscalls`], which fail with `EPERM`.
-/// (Containers' profile is an allow-list; this deny-list keeps its errno rules for the
-/// dangerous calls and lets new, harmless ones through.)
-pub fn default_filter(caps: CapMask) -> Result<BpfProgram, SeccompError> {
+/// The `CLONE_NEW*` flags `clone(2)` may not carry without `CAP_SYS_ADMIN` (or `unshare(2)`
+/// would be bypassed).
+const CLONE_NAMESPACES: [u64; 7] = [
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+];
+
+/// The default filters, installed in order: everything allowed but [`denied_syscalls`] and,
+/// without `CAP_SYS_ADMIN`, `clone` with a namespace flag (its first argument on x86_64 and
+/// aarch64), which fail with `EPERM`; and without `CAP_SYS_ADMIN`, `clone3` fails with
+/// `ENOSYS` (its flags are in memory a filter cannot read; C libraries then fall back to
+/// `clone`), as in containers' default profile. (That profile is an allow-list; this
+/// deny-list keeps its errno rules for the dangerous calls and lets new, harmless ones
+/// through.)
+pub fn default_filters(caps: CapMask) -> Result<Vec<BpfProgram>, SeccompError> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|_| SeccompError::Arch)?;
-    let rules: BTreeMap<i64, Vec<SeccompRule>> = denied_syscalls(caps)
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied_syscalls(caps)
         .into_iter()
         .map(|s| (s.id() as i64, Vec::new()))
         .collect();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(SeccompError::Build)?;
-    BpfProgram::try_from(filter).map_err(SeccompError::Build)
+    let admin = caps.contains(&Capability::CAP_SYS_ADMIN);
+    if !admin {
+        let clone = CLONE_NAMESPACES
+            .iter()
+            .map(|flag| {
+                SeccompCondition::new(
+                    0,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::MaskedEq(*flag),
+                    *flag,
+                )
+                .and_then(|c| SeccompRule::new(vec![c]))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(SeccompError::Build)?;
+        rules.insert(Sysno::clone.id() as i64, clone);
+    }
+    let compile = |rules, errno: i32| {
+        SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(errno as u32),
+            arch,
+        )
+        .and_then(BpfProgram::try_from)
+        .map_err(SeccompError::Build)
+    };
+    let mut filters = vec![compile(rules, libc::EPERM)?];
+    if !admin {
+        let clone3 = [(Sysno::clone3.id() as i64, Vec::new())]
+            .into_iter()
+            .collect();
+        filters.push(compile(clone3, libc::ENOSYS)?);
+    }
+    Ok(filters)
 }
 
 #[cfg(test)]
@@ -510,6 +556,12 @@ mod tests {
         let admin: CapMask = [Capability::CAP_SYS_ADMIN].into_iter().collect();
         let d = denied_syscalls(admin);
         assert!(!d.contains(&Sysno::unshare) && d.contains(&Sysno::keyctl));
-        assert!(default_filter(DEFAULT_CAPS.into_iter().collect()).is_ok());
+        assert_eq!(
+            default_filters(DEFAULT_CAPS.into_iter().collect())
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(default_filters(admin).unwrap().len(), 1);
     }
 }
