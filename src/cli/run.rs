@@ -44,6 +44,18 @@ pub struct RunArgs {
     /// Run the container in the background (not supported yet)
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Add Linux capabilities (a name with or without CAP_, or ALL; comma-separated lists too)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities (a name with or without CAP_, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Give the container every capability, no masked or read-only paths and no seccomp filter
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options: seccomp=unconfined, no-new-privileges (always on)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

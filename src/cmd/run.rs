@@ -22,6 +22,7 @@ use crate::cli::run::RunArgs;
 use crate::cmd::Context;
 use crate::error::{ExitStatus, StatusError};
 use crate::runtime::channel::{self, Report, StepError};
+use crate::runtime::security::{self, Security};
 use crate::runtime::spec::{
     self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec, RootFs,
 };
@@ -50,6 +51,13 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     {
         anyhow::bail!("container name {name:?} is invalid: names match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
     }
+    let security = Security::from_flags(
+        &args.cap_add,
+        &args.cap_drop,
+        args.privileged,
+        &args.security_opt,
+        &security::all_caps(),
+    )?;
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
 
     let mut store = ctx.open_store(LockMode::Exclusive, "run")?;
@@ -187,6 +195,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
                 interactive: args.interactive,
             },
             remove: args.rm,
+            security,
         };
         // Readers may come in again; the shared lock keeps the layers until the monitor
         // copied or mounted them (it inherits the lock and drops it then).

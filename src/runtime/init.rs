@@ -5,8 +5,9 @@
 //! Order: die with the monitor (`PR_SET_PDEATHSIG`), hostname, loopback, mount points made
 //! real in the root, mounts (`mounts::setup`), `pivot_root`, the user from the container's own `/etc/passwd` and
 //! `/etc/group`, `HOME`, working directory (made if missing, as Podman does), supplementary
-//! groups, gid, uid (dropping every capability with a non-root uid), `no_new_privs`, umask
-//! 022, close-on-exec for every inherited descriptor, an empty signal mask, exec. Any failure
+//! groups, the capability bounding set (`security::apply_bounding`), gid, uid, the other
+//! capability sets (`security::apply_sets`), `no_new_privs`, umask 022, close-on-exec for
+//! every inherited descriptor, an empty signal mask, the seccomp filter, exec. Any failure
 //! is sent to the monitor as a [`Report`] with the errno; the report pipe is close-on-exec,
 //! so end of file there means the exec happened.
 
@@ -24,7 +25,7 @@ use nix::unistd::{Gid, Uid};
 use super::channel::{self, Report, Step};
 use super::spec::{ContainerSpec, Network};
 use super::user::{self, UserSpec};
-use super::{exec_failure_status, mounts, rootfs};
+use super::{exec_failure_status, mounts, rootfs, security};
 
 /// The mount points the init mounts on: (path in the root, is a directory). They are made
 /// real directories and files in the container's root first (its own copy or upper layer).
@@ -79,8 +80,13 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
             )
         })?;
     }
-    mounts::setup(&spec.rootfs, &spec.userdata, &spec.mapping)
-        .map_err(|f| Report::failed(Step::Mounts, f.errno, f.detail))?;
+    mounts::setup(
+        &spec.rootfs,
+        &spec.userdata,
+        &spec.mapping,
+        !spec.security.privileged,
+    )
+    .map_err(|f| Report::failed(Step::Mounts, f.errno, f.detail))?;
     mounts::pivot(&spec.rootfs).map_err(|f| Report::failed(Step::PivotRoot, f.errno, f.detail))?;
 
     let p = &spec.process;
@@ -132,6 +138,27 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
             }
         )
     };
+    // The bounding set is cut while this is root; the other sets are set after the switch
+    // (PR_SET_KEEPCAPS keeps the permitted set across it); the filter is built now, while
+    // failing is still cheap, and installed last.
+    let cap_sets = spec.security.cap_sets(user.uid);
+    let filters = if spec.security.seccomp {
+        security::default_filters(cap_sets.bounding).map_err(|e| Report::Failed {
+            step: Step::Privileges,
+            errno: 0,
+            detail: format!("{e}"),
+        })?
+    } else {
+        Vec::new()
+    };
+    let caps_failed = |what: &'static str| {
+        move |e: caps::errors::CapsError| Report::Failed {
+            step: Step::Privileges,
+            errno: 0,
+            detail: format!("{what}: {e}"),
+        }
+    };
+    security::apply_bounding(&cap_sets).map_err(caps_failed("the bounding set"))?;
     let gid = Gid::from_raw(user.gid);
     nix::unistd::setresgid(gid, gid, gid).map_err(|e| {
         let detail = match e {
@@ -148,6 +175,7 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
         };
         Report::failed(Step::User, e, detail)
     })?;
+    security::apply_sets(&cap_sets).map_err(caps_failed("the capability sets"))?;
     if !p.interactive {
         let null = File::open("/dev/null")
             .map_err(|e| Report::failed_io(Step::Privileges, &e, "opening /dev/null"))?;
@@ -157,6 +185,13 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for filter in &filters {
+        seccompiler::apply_filter(filter).map_err(|e| Report::Failed {
+            step: Step::Privileges,
+            errno: 0,
+            detail: format!("installing the seccomp filter: {e}"),
+        })?;
+    }
 
     let err: io::Error = Command::new(&p.args[0])
         .args(&p.args[1..])

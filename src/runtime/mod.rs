@@ -9,7 +9,8 @@
 //! - `channel`: typed reports up the pipes init → monitor → command.
 //! - `monitor`: the container's monitor (root file system, init, waiting, `--rm`);
 //!   `rootfs`: the `vfs` copy of the layers; `init`: the container's PID 1 until it execs;
-//!   `mounts`: `/proc`, `/dev`, `/sys`, `/etc` files and `pivot_root`.
+//!   `mounts`: `/proc`, `/dev`, `/sys`, `/etc` files and `pivot_root`; `security`:
+//!   capabilities, masked and read-only paths, seccomp.
 //!
 //! Processes of `coracle run` (DESIGN.md, process model):
 //!
@@ -27,6 +28,7 @@ pub mod init;
 pub mod monitor;
 pub mod mounts;
 pub mod rootfs;
+pub mod security;
 pub mod spec;
 pub mod user;
 pub mod userns;

@@ -7,7 +7,9 @@
 //! `mknod` —, `/dev/pts` as a new devpts instance, `/dev/shm` and `/dev/mqueue`, and the
 //! usual symlinks), `/sys` (a new read-only sysfs where the kernel allows it, i.e. in a
 //! network namespace of our own; else the host's bind-mounted and remounted read-only,
-//! crun's fallback), and the generated `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
+//! crun's fallback), the generated `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, and
+//! unless `--privileged` Podman's masked and read-only paths of `/proc` and `/sys`
+//! (`security::MASKED_PATHS`, `security::READ_ONLY_PATHS`).
 //!
 //! Then `pivot_root(".", ".")` from inside the new root stacks the old root on top of it, and
 //! a lazy unmount of "." detaches it (the technique of runc, LXC and bubblewrap): no directory
@@ -21,6 +23,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::statvfs::FsFlags;
 
 use super::idmap::UserMapping;
+use super::security::{MASKED_PATHS, READ_ONLY_PATHS};
 
 /// A failed mount step: what was done, and the errno.
 #[derive(Debug)]
@@ -76,8 +79,9 @@ fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
 /// The host devices every container gets.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
-/// Mounts everything below `rootfs` (see the module header).
-pub fn setup(rootfs: &Path, userdata: &Path, mapping: &UserMapping) -> Result<()> {
+/// Mounts everything below `rootfs` (see the module header); with `confine`, Podman's
+/// masked and read-only paths too.
+pub fn setup(rootfs: &Path, userdata: &Path, mapping: &UserMapping, confine: bool) -> Result<()> {
     bind(rootfs, rootfs, MsFlags::MS_REC)?;
     let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(
@@ -96,7 +100,53 @@ pub fn setup(rootfs: &Path, userdata: &Path, mapping: &UserMapping) -> Result<()
             MsFlags::empty(),
         )?;
     }
+    if confine {
+        for path in MASKED_PATHS {
+            mask(rootfs, path)?;
+        }
+        for path in READ_ONLY_PATHS {
+            read_only(rootfs, path)?;
+        }
+    }
     Ok(())
+}
+
+/// The path `path` (absolute in the container) below `rootfs`, if it exists there (a path
+/// this kernel does not have is skipped, as crun does). `/proc` and `/sys` are new mounts of
+/// the kernel's own, whose entries are not symlinks an image could plant.
+fn existing(rootfs: &Path, path: &str) -> Result<Option<(std::path::PathBuf, bool)>> {
+    let target = rootfs.join(path.trim_start_matches('/'));
+    match fs::symlink_metadata(&target) {
+        Ok(m) => Ok(Some((target, m.is_dir()))),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(None),
+        Err(e) => Err(io_fail(format!("looking up {}", target.display()))(e)),
+    }
+}
+
+/// Hides `path`: an empty read-only tmpfs over a directory, `/dev/null` over a file.
+fn mask(rootfs: &Path, path: &str) -> Result<()> {
+    match existing(rootfs, path)? {
+        None => Ok(()),
+        Some((target, true)) => mount(
+            "tmpfs",
+            &target,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=0555"),
+        ),
+        Some((target, false)) => bind(Path::new("/dev/null"), &target, MsFlags::empty()),
+    }
+}
+
+/// Makes `path` read-only: bound onto itself, remounted read-only.
+fn read_only(rootfs: &Path, path: &str) -> Result<()> {
+    match existing(rootfs, path)? {
+        None => Ok(()),
+        Some((target, _)) => {
+            bind(&target, &target, MsFlags::MS_REC)?;
+            remount_read_only(&target)
+        }
+    }
 }
 
 fn dev(dev: &Path, mapping: &UserMapping) -> Result<()> {

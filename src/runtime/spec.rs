@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::idmap::UserMapping;
+use super::security::Security;
 
 /// The default `PATH` when the image sets none (Podman's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -270,6 +271,8 @@ pub struct ContainerSpec {
     pub process: ProcessSpec,
     /// `--rm`: the monitor removes a `vfs` root file system once the container exited.
     pub remove: bool,
+    /// Capabilities, masked paths, seccomp.
+    pub security: Security,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.

@@ -30,5 +30,6 @@ mod ps;
 mod rmi;
 mod run;
 mod save;
+mod security;
 mod tag;
 mod unshare;

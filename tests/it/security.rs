@@ -1,0 +1,251 @@
+//! A container's confinement, Podman's defaults: capability sets (`--cap-add`, `--cap-drop`,
+//! `--privileged`), masked and read-only paths of `/proc` and `/sys`, the seccomp filter
+//! (`--security-opt seccomp=unconfined`), on both storage drivers, as every user.
+
+use crate::harness::images::busybox;
+use crate::harness::{TestEnv, User, for_each_user};
+
+const DRIVERS: [&str; 2] = ["vfs", "overlay"];
+
+/// Podman's default bounding set (CHOWN DAC_OVERRIDE FOWNER FSETID KILL NET_BIND_SERVICE
+/// SETFCAP SETGID SETPCAP SETUID SYS_CHROOT).
+const DEFAULT: u64 = 0x8004_05fb;
+const NET_ADMIN: u64 = 1 << 12;
+
+fn run(env: &TestEnv, driver: &str, args: &[&str]) -> crate::harness::Cmd {
+    let mut c = env.coracle();
+    c.args(["--storage-driver", driver, "run", "--rm"])
+        .args(args);
+    c
+}
+
+/// The container's `CapInh CapPrm CapEff CapBnd CapAmb` masks with `flags`.
+fn caps(env: &TestEnv, driver: &str, flags: &[&str]) -> [u64; 5] {
+    let mut args = flags.to_vec();
+    args.extend(["busybox", "grep", "^Cap", "/proc/self/status"]);
+    let out = run(env, driver, &args).stdout();
+    status_caps(&out)
+}
+
+fn status_caps(status: &str) -> [u64; 5] {
+    let mut v = [u64::MAX; 5];
+    for line in status.lines() {
+        let Some((k, hex)) = line.split_once(':') else {
+            continue;
+        };
+        let i = match k {
+            "CapInh" => 0,
+            "CapPrm" => 1,
+            "CapEff" => 2,
+            "CapBnd" => 3,
+            "CapAmb" => 4,
+            _ => continue,
+        };
+        v[i] = u64::from_str_radix(hex.trim(), 16).unwrap();
+    }
+    assert!(v.iter().all(|m| *m != u64::MAX), "{status}");
+    v
+}
+
+#[test]
+fn capabilities_are_podmans_defaults() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            // [inheritable, permitted, effective, bounding, ambient]
+            assert_eq!(caps(env, driver, &[]), [0, DEFAULT, DEFAULT, DEFAULT, 0]);
+            if env.user != User::NoSub {
+                assert_eq!(caps(env, driver, &["-u", "1000"]), [0, 0, 0, DEFAULT, 0]);
+            }
+        }
+    });
+}
+
+#[test]
+fn cap_add_and_cap_drop() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            assert_eq!(caps(env, driver, &["--cap-drop", "ALL"]), [0; 5]);
+            let with = DEFAULT | NET_ADMIN;
+            assert_eq!(
+                caps(env, driver, &["--cap-add", "NET_ADMIN"]),
+                [0, with, with, with, 0]
+            );
+            let chown_kill = 1 | (1 << 5);
+            assert_eq!(
+                caps(
+                    env,
+                    driver,
+                    &["--cap-drop=all", "--cap-add", "cap_chown,KILL"]
+                ),
+                [0, chown_kill, chown_kill, chown_kill, 0]
+            );
+            let no_chown = DEFAULT & !1;
+            assert_eq!(
+                caps(env, driver, &["--cap-drop", "CHOWN"]),
+                [0, no_chown, no_chown, no_chown, 0]
+            );
+            if env.user != User::NoSub {
+                // A non-root user keeps exactly what was added, across its execve.
+                assert_eq!(
+                    caps(env, driver, &["-u", "1000", "--cap-add", "NET_ADMIN"]),
+                    [NET_ADMIN, NET_ADMIN, NET_ADMIN, with, NET_ADMIN]
+                );
+            }
+            // Root without CAP_CHOWN cannot give a file away.
+            let o = run(
+                env,
+                driver,
+                &[
+                    "--cap-drop",
+                    "CHOWN",
+                    "busybox",
+                    "chown",
+                    "1:1",
+                    "/etc/passwd",
+                ],
+            )
+            .fails(1);
+            if env.user != User::NoSub {
+                // (Without subordinate ids uid 1 does not exist: EINVAL.)
+                o.assert_stderr_contains("Operation not permitted");
+            }
+        }
+        let o = run(env, "vfs", &["--cap-add", "NOSUCH", "busybox", "true"]).fails(125);
+        o.assert_stderr_contains("NOSUCH");
+        run(
+            env,
+            "vfs",
+            &["--cap-add", "KILL", "--cap-drop", "kill", "busybox", "true"],
+        )
+        .fails(125)
+        .assert_stderr_contains("cannot be dropped and added");
+    });
+}
+
+#[test]
+fn privileged_keeps_every_capability() {
+    let own = status_caps(&std::fs::read_to_string("/proc/self/status").unwrap())[3];
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            let c = caps(env, driver, &["--privileged"]);
+            // Every capability of the bounding set coracle itself had (the user's processes
+            // have the test's).
+            assert_eq!(c, [0, own, own, own, 0], "{driver}");
+        }
+    });
+}
+
+#[test]
+fn masked_and_read_only_paths() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            let out = run(
+                env,
+                driver,
+                &[
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "cat /proc/kcore | wc -c; (ls /proc/acpi; ls /sys/firmware) 2>/dev/null | wc -w",
+                ],
+            )
+            .stdout();
+            assert_eq!(out, "0\n0\n", "{driver}");
+            let o = run(
+                env,
+                driver,
+                &["busybox", "sh", "-c", "echo x > /proc/sys/kernel/hostname"],
+            )
+            .fails(1);
+            o.assert_stderr_contains("Read-only file system");
+            // Every read-only path is a read-only mount.
+            let info = run(env, driver, &["busybox", "cat", "/proc/self/mountinfo"]).stdout();
+            for path in [
+                "/proc/asound",
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ] {
+                let line = info.lines().find(|l| l.split(' ').nth(4) == Some(path));
+                let Some(line) = line else {
+                    assert!(
+                        !std::path::Path::new(path).exists(),
+                        "{path} not mounted:\n{info}"
+                    );
+                    continue;
+                };
+                let opts = line.split(' ').nth(5).unwrap();
+                assert!(opts.split(',').any(|o| o == "ro"), "{line}");
+            }
+            // With --privileged nothing is masked and /proc/sys is the namespace's own.
+            let mounts = run(
+                env,
+                driver,
+                &["--privileged", "busybox", "cat", "/proc/mounts"],
+            )
+            .stdout();
+            assert!(!mounts.contains("/proc/kcore"), "{mounts}");
+            assert!(!mounts.contains("/proc/sys "), "{mounts}");
+            if env.user != User::Root {
+                // (/proc/sys/kernel belongs to the host's root, unmapped here.)
+                continue;
+            }
+            let out = run(
+                env,
+                driver,
+                &[
+                    "--privileged",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "echo changed > /proc/sys/kernel/hostname && /bin/busybox hostname",
+                ],
+            )
+            .stdout();
+            assert_eq!(out, "changed\n");
+        }
+    });
+}
+
+#[test]
+fn seccomp_denies_with_eperm_unless_unconfined() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            // unshare(2) needs CAP_SYS_ADMIN in the default filter; a new user namespace
+            // needs no capability at all otherwise.
+            let args = ["busybox", "/bin/busybox", "unshare", "-U", "true"];
+            let o = run(env, driver, &args).fails(1);
+            o.assert_stderr_contains("Operation not permitted");
+            let mut unconfined = vec!["--security-opt", "seccomp=unconfined"];
+            unconfined.extend(args);
+            run(env, driver, &unconfined).ok();
+            let mut admin = vec!["--cap-add", "SYS_ADMIN"];
+            admin.extend(args);
+            run(env, driver, &admin).ok();
+            let mut privileged = vec!["--privileged"];
+            privileged.extend(args);
+            run(env, driver, &privileged).ok();
+            // The filter is on: Seccomp: 2 (filter mode) in /proc/self/status.
+            let out = run(
+                env,
+                driver,
+                &["busybox", "grep", "^Seccomp:", "/proc/self/status"],
+            )
+            .stdout();
+            assert_eq!(out.split_whitespace().nth(1), Some("2"), "{out}");
+        }
+        run(
+            env,
+            "vfs",
+            &["--security-opt", "label=foo", "busybox", "true"],
+        )
+        .fails(125);
+    });
+}
