@@ -11,7 +11,6 @@ use crate::oci::manifest::Schema;
 use crate::oci::reference;
 use crate::output::eprint;
 use crate::store::LockMode;
-use crate::store::containers::ContainerRecord;
 use crate::transfer::container::{self as commit, CommitOptions};
 
 pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
@@ -40,7 +39,8 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
         created: None,
     };
     let mut store = ctx.open_store(LockMode::Shared, "commit")?;
-    let record = find(&store.containers().list()?, &args.container)?;
+    let record =
+        crate::store::containers::find(&store.containers().list()?, &args.container)?.clone();
     let dir = store.containers().path(&record.id);
     if !args.quiet {
         eprint("Getting image source signatures\n");
@@ -66,66 +66,4 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
     }
     out(&format!("{id}\n"))?;
     Ok(ExitStatus::Success)
-}
-
-/// The container named `query`: a full ID, a name, or a unique ID prefix (Podman's order).
-fn find(all: &[ContainerRecord], query: &str) -> anyhow::Result<ContainerRecord> {
-    if let Some(c) = all
-        .iter()
-        .find(|c| c.id == query || c.names.iter().any(|n| n == query))
-    {
-        return Ok(c.clone());
-    }
-    let prefixed: Vec<_> = if query.is_empty() || !query.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Vec::new()
-    } else {
-        all.iter().filter(|c| c.id.starts_with(query)).collect()
-    };
-    match prefixed.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => bail!("no container with name or ID {query:?} found: no such container"),
-        _ => bail!(
-            "more than one result for container {query:?}: {}",
-            prefixed
-                .iter()
-                .map(|c| containers_short(&c.id))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn containers_short(id: &str) -> &str {
-    &id[..12.min(id.len())]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_by_id_name_and_prefix() {
-        let rec = |id: &str, name: &str| ContainerRecord {
-            id: id.into(),
-            names: vec![name.into()],
-            image: "busybox".into(),
-            image_id: crate::oci::digest::Digest::of_bytes(b"i"),
-            image_name: String::new(),
-            command: Vec::new(),
-            created: chrono::Utc::now(),
-            state: crate::store::containers::State::Exited,
-            pid: None,
-            started_at: None,
-            finished_at: None,
-            exit_code: None,
-            driver: "overlay".into(),
-            remove: false,
-        };
-        let all = [rec("abc1", "web"), rec("abd2", "abc")];
-        assert_eq!(find(&all, "web").unwrap().id, "abc1");
-        assert_eq!(find(&all, "abc").unwrap().id, "abd2");
-        assert_eq!(find(&all, "abd").unwrap().id, "abd2");
-        assert!(find(&all, "ab").is_err());
-        assert!(find(&all, "zz").is_err());
-    }
 }

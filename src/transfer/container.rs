@@ -377,6 +377,13 @@ mod tests {
             started_at: None,
             finished_at: None,
             exit_code: Some(0),
+            monitor_pid: None,
+            monitor_start: None,
+            env: Vec::new(),
+            working_dir: String::new(),
+            user: String::new(),
+            hostname: String::new(),
+            layers: Vec::new(),
             driver: "overlay".into(),
             remove: false,
         }
