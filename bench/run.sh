@@ -220,7 +220,7 @@ fs_section() {
             RESULT[fs.$wname.$kind.fcpu]=$(printf '%s' "$fcpus" | median)
             printf '%-24s %-15s wall=%ss cpu=%ss fuse_cpu=%ss fuse_rss=%sMiB%s\n' "fs.$wname" "$kind" \
                 "${RESULT[fs.$wname.$kind]}" "$(printf '%s' "$cpus" | median)" \
-                "${RESULT[fs.$wname.$kind.fcpu]}" "$(printf '%s' "$hwms" | median)" \
+                "${RESULT[fs.$wname.$kind.fcpu]}" "$(printf '%s' "$hwms" | median | awk '$1 != "-" { printf "%.1f", $1; next } { print }')" \
                 "$( ((fails)) && echo " failed_runs=$fails")"
             # this workload's mounts are done: their upper dirs go before the next one
             "$CORACLE" unshare rm -rf "$fsw"/r* 2>/dev/null || rm -rf "$fsw"/r*
