@@ -7,7 +7,8 @@
 #       PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/tmp/xdg-run-$(id -u tester) \
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
-# Knobs: RUNS [5], ONLY [load|images|save regex], BENCH_DATA [/var/tmp/bench-data],
+# Knobs: RUNS [5], ONLY [load|images|save|fs regex], WARMUP [1] (fs), FS_KINDS
+# ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
 # WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'].
 set -uo pipefail
 export LC_ALL=C
@@ -69,7 +70,7 @@ ratio() { # NAME
 }
 
 echo "# coracle bench $(date -u +%FT%TZ) $(uname -r) $(nproc) cpus load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# coracle: $("$CORACLE" --version)  podman: $(podman --version)"
+echo "# coracle: $("$CORACLE" --version)  podman: $(podman --version)  fuse-overlayfs: $(fuse-overlayfs --version 2>&1 | sed -n 's/^fuse-overlayfs: //p')"
 
 if [[ load =~ $ONLY ]]; then
     for fmt in docker oci; do
@@ -103,6 +104,144 @@ if [[ images =~ $ONLY ]]; then
         bench images.100 "podman-$d" "podman \$(podman_flags $d $pi) images"
     done
     ratio images.100
+fi
+
+# ---- fs: the overlay itself, mounted directly (no containers yet) -----------------------------
+# Each run: a fresh mount of deb with its own upper+work directory, inside a new user+mount
+# namespace (`coracle unshare`), the workload timed by bash in the mount's root, then the FUSE
+# server's CPU seconds (utime+stime from /proc/PID/stat, delta over the workload plus a 0.3 s
+# pause) and its peak RSS (VmHWM). Three filesystems over the same extracted layer dirs:
+# coracle's overlay (`overlay-mount --image`), fuse-overlayfs, kernel overlay (userxattr).
+# Nothing is deleted between the runs of one measurement; before create-10k the script waits
+# SETTLE seconds after deletions (ext4 without a journal, see ../shared/bench/README.md).
+FS_WORKLOADS=(
+    "read-200M|cat data/random.bin"
+    "write-500M|dd if=/dev/zero of=root/big bs=1M count=500 status=none"
+    "copyup-append-1B|echo x >>data/random.bin"
+    "find-xdev|find . -xdev | wc -l"
+    "tar-usr|tar cf - usr | wc -c"
+    "create-10k|mkdir root/many && cd root/many && for i in \$(seq 10000); do : >f\$i; done"
+    "ls-lR-usr|ls -lR usr"
+)
+FS_KINDS=${FS_KINDS:-coracle fuse-overlayfs kernel}
+FS_THREADS=${FS_THREADS:-}
+SETTLE=${SETTLE:-$(($(cat /proc/sys/vm/dirty_expire_centisecs 2>/dev/null || echo 3000) / 100 + 6))}
+WARMUP=${WARMUP:-1}
+# the script run in the namespace: mount (KIND), wait for it, time WCMD in it, report, unmount
+FS_INNER='
+set -u
+d=$RUNDIR; mkdir -p "$d/mnt" "$d/upper" "$d/work"; srv=
+case $KIND in
+coracle)
+    "$CORACLE" --root "$STORE" --runroot "$RUNROOT" overlay-mount --image "$IMAGE" \
+        --upper "$d/upper" --work "$d/work" $THREADS_ARG "$d/mnt" 2>"$d/server.err" &
+    srv=$! ;;
+fuse-overlayfs)
+    fuse-overlayfs -f -o "lowerdir=$LOWER,upperdir=$d/upper,workdir=$d/work" "$d/mnt" 2>"$d/server.err" &
+    srv=$! ;;
+kernel)
+    mount -t overlay overlay -o "userxattr,lowerdir=$LOWER,upperdir=$d/upper,workdir=$d/work" "$d/mnt" || exit 91 ;;
+esac
+i=0
+until mountpoint -q "$d/mnt"; do
+    i=$((i + 1))
+    if [ $i -gt 400 ] || { [ -n "$srv" ] && ! kill -0 $srv 2>/dev/null; }; then
+        echo "no mount"; cat "$d/server.err"; exit 90
+    fi
+    sleep 0.02
+done
+cpu() { local st; read -r st <"/proc/$srv/stat"; set -- ${st##*) }; echo $((${12} + ${13})); }
+sync
+cd "$d/mnt"
+[ -n "$srv" ] && c0=$(cpu)
+TIMEFORMAT="BENCHTIME %3R %3U %3S"
+rc=0
+{ time { eval "$WCMD"; } >/dev/null 2>"$d/werr"; } 2>"$d/time" || rc=1
+cat "$d/time"
+[ $rc = 0 ] || { echo "workload failed:"; cat "$d/werr"; }
+if [ -n "$srv" ]; then
+    sleep 0.3
+    c1=$(cpu)
+    hwm=$(awk "/^VmHWM:/ { print \$2 }" "/proc/$srv/status")
+    echo "FUSESTAT $(((c1 - c0))) $hwm"
+fi
+cd /
+umount "$d/mnt" || umount -l "$d/mnt"
+[ -z "$srv" ] || wait $srv
+exit $rc
+'
+fs_section() {
+    local fsw=$WORK/fs store image lower d kind w wname i n line
+    store=$fsw/store
+    image=localhost/bench/deb:latest
+    mkdir -p "$fsw"
+    "$CORACLE" --root "$store/root" --runroot "$store/run" load -q -i "$IMAGES/deb.docker.tar" >/dev/null ||
+        { echo "fs: cannot load deb" >&2; return 1; }
+    # the same extracted layer dirs for the other two, top-most first
+    lower=
+    for d in $("$CORACLE" --root "$store/root" --runroot "$store/run" inspect \
+        --format '{{range .RootFS.Layers}}{{.}} {{end}}' "$image"); do
+        lower=$store/root/layers/${d#sha256:}/diff${lower:+:$lower}
+    done
+    local deleted=0
+    for w in "${FS_WORKLOADS[@]}"; do
+        wname=${w%%|*}
+        for kind in $FS_KINDS; do
+            if [ "$wname" = create-10k ] && [ "$deleted" = 1 ] && [ "$SETTLE" -gt 0 ]; then
+                sync; sleep "$SETTLE"; deleted=0
+            fi
+            local walls="" cpus="" fcpus="" hwms="" fails=0
+            for ((i = -WARMUP; i < RUNS; i++)); do
+                N=$((N + 1))
+                d=$fsw/r$N
+                mkdir -p "$d"
+                out=$(RUNDIR=$d KIND=$kind WCMD=${w#*|} CORACLE=$CORACLE STORE=$store/root \
+                    RUNROOT=$store/run IMAGE=$image LOWER=$lower \
+                    THREADS_ARG=${FS_THREADS:+--threads $FS_THREADS} \
+                    "$CORACLE" unshare bash -c "$FS_INNER" 2>&1)
+                if [ $? -ne 0 ] || ! grep -q '^BENCHTIME ' <<<"$out"; then
+                    fails=$((fails + 1))
+                    echo "  [fs.$wname.$kind] run failed: $(tail -n3 <<<"$out" | tr '\n' ' ')" >&2
+                    continue
+                fi
+                ((i < 0)) && continue
+                line=$(grep '^BENCHTIME ' <<<"$out" | tail -n1)
+                set -- $line
+                walls+="$2"$'\n'
+                cpus+=$(awk -v u="$3" -v s="$4" 'BEGIN { printf "%.3f", u + s }')$'\n'
+                line=$(grep '^FUSESTAT ' <<<"$out" | tail -n1)
+                if [ -n "$line" ]; then
+                    set -- $line
+                    fcpus+=$(awk -v t="$2" 'BEGIN { printf "%.2f", t / 100 }')$'\n'
+                    hwms+=$(awk -v k="$3" 'BEGIN { printf "%.1f", k / 1024 }')$'\n'
+                fi
+            done
+            RESULT[fs.$wname.$kind]=$(printf '%s' "$walls" | median)
+            RESULT[fs.$wname.$kind.fcpu]=$(printf '%s' "$fcpus" | median)
+            printf '%-24s %-15s wall=%ss cpu=%ss fuse_cpu=%ss fuse_rss=%sMiB%s\n' "fs.$wname" "$kind" \
+                "${RESULT[fs.$wname.$kind]}" "$(printf '%s' "$cpus" | median)" \
+                "${RESULT[fs.$wname.$kind.fcpu]}" "$(printf '%s' "$hwms" | median | awk '$1 != "-" { printf "%.1f", $1; next } { print }')" \
+                "$( ((fails)) && echo " failed_runs=$fails")"
+            # this workload's mounts are done: their upper dirs go before the next one
+            "$CORACLE" unshare rm -rf "$fsw"/r* 2>/dev/null || rm -rf "$fsw"/r*
+            deleted=1
+        done
+        fs_ratio "fs.$wname"
+    done
+}
+fs_ratio() { # NAME
+    local c=${RESULT[$1.coracle]:-} f=${RESULT[$1.fuse-overlayfs]:-} k=${RESULT[$1.kernel]:-}
+    local cf=${RESULT[$1.coracle.fcpu]:-} ff=${RESULT[$1.fuse-overlayfs.fcpu]:-}
+    [ -n "$c" ] && [ "$c" != - ] || return 0
+    awk -v n="$1" -v c="$c" -v f="${f:--}" -v k="${k:--}" -v cf="${cf:--}" -v ff="${ff:--}" 'BEGIN {
+        s = "  ratio " sprintf("%-24s", n)
+        s = s sprintf(" coracle/fuse-overlayfs = %s", (f + 0 > 0) ? sprintf("%.2f", c / f) : "-")
+        s = s sprintf("  coracle/kernel = %s", (k + 0 > 0) ? sprintf("%.2f", c / k) : "-")
+        s = s sprintf("  fuse_cpu coracle/fuse-overlayfs = %s", (ff + 0 > 0) ? sprintf("%.2f", cf / ff) : "-")
+        print s }'
+}
+if [[ fs =~ $ONLY ]]; then
+    fs_section
 fi
 
 echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

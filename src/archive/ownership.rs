@@ -296,6 +296,31 @@ pub fn read_stat_fd_mode<Fd: AsFd>(fd: Fd, st_mode: u32, name: &str) -> Result<S
     })
 }
 
+/// [`read_stat_fd_mode`] by path (`lgetxattr`, the last component not followed): one
+/// system call where an open, `fgetxattr` and close take three.
+pub fn read_stat_path_mode(
+    path: &std::path::Path,
+    st_mode: u32,
+    name: &str,
+) -> Result<Stat, ArchiveError> {
+    if FileType::from_raw_mode(st_mode) == FileType::Symlink {
+        return Ok(Stat::SYMLINK_DEFAULT);
+    }
+    let mut buf = [0u8; STAT_BUF];
+    let got = rustix::fs::lgetxattr(path, STAT_XATTR, &mut buf[..]);
+    finish_read(got, &buf, st_mode).map_err(|e| match e {
+        ReadError::Io(errno) => ArchiveError::Io {
+            path: name.into(),
+            source: errno.into(),
+        },
+        ReadError::Parse(value, reason) => ArchiveError::BadStat {
+            path: name.to_string(),
+            value,
+            reason,
+        },
+    })
+}
+
 enum ReadError {
     Io(Errno),
     Parse(String, StatParseError),

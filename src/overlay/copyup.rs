@@ -58,7 +58,7 @@ impl Overlay {
                 let (_, name) = split(&next);
                 let key = self.copy_entry(src, &next, &parent, name)?;
                 let mut nodes = lock(&self.nodes);
-                if let Some(ino) = nodes.find_path(&next) {
+                if let Some(ino) = nodes.find_dir(&next) {
                     nodes.copied_up(ino, key, UPPER);
                 }
             }

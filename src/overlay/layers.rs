@@ -29,6 +29,9 @@ const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
 /// One layer directory.
 pub(crate) struct Layer {
     root: OwnedFd,
+    /// The directory's absolute path, for the path-based calls on a lower layer (immutable,
+    /// and checked at extraction: no symlink on the way to an entry of the merged view).
+    root_path: Option<PathBuf>,
     dev: u64,
     /// The directory holding the symlink table (`layers/<id>/` for `layers/<id>/diff/`), if
     /// this layer has one.
@@ -87,8 +90,10 @@ impl Layer {
         let dev = rustix::fs::fstat(&root)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
             .st_dev;
+        let root_path = std::fs::canonicalize(dir).ok();
         Ok(Layer {
             root,
+            root_path,
             dev,
             table_dir,
             symlinks: RwLock::new(symlinks),
@@ -214,6 +219,18 @@ impl Layers {
                 Ok(Stat::from_disk(st.st_mode))
             }
             _ => {
+                if l != UPPER || !self.has_upper {
+                    let layer = self.layer(l)?;
+                    if let Some(root) = &layer.root_path {
+                        let full = if path.is_empty() {
+                            root.clone()
+                        } else {
+                            root.join(OsStr::from_bytes(path))
+                        };
+                        return ownership::read_stat_path_mode(&full, st.st_mode, "")
+                            .map_err(|e| archive_errno(&e));
+                    }
+                }
                 let fd = self.open_meta(l, path)?;
                 ownership::read_stat_fd_mode(&fd, st.st_mode, "").map_err(|e| archive_errno(&e))
             }

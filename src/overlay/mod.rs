@@ -425,7 +425,7 @@ impl Overlay {
         if parent.is_empty() {
             return ROOT;
         }
-        lock(&self.nodes).find_path(parent).unwrap_or(ROOT)
+        lock(&self.nodes).find_dir(parent).unwrap_or(ROOT)
     }
 
     pub(crate) fn statfs(&self) -> Result<rustix::fs::StatVfs> {

@@ -61,6 +61,9 @@ pub(crate) struct NodeTable {
     origins: HashMap<Key, u64>,
     devs: Vec<u64>,
     next_private: u64,
+    /// Directory nodes by path (a directory has one name), for `..` and copy-up: a scan of
+    /// every node per listing made `find` quadratic.
+    dir_paths: HashMap<Vec<u8>, u64>,
 }
 
 impl NodeTable {
@@ -72,7 +75,9 @@ impl NodeTable {
             origins: HashMap::new(),
             devs: Vec::new(),
             next_private: PRIVATE_BASE,
+            dir_paths: HashMap::new(),
         };
+        t.dir_paths.insert(root.path.clone(), ROOT);
         t.dev_index(root.key.0);
         t.by_key.insert(root.key, ROOT);
         t.nodes.insert(
@@ -122,6 +127,10 @@ impl NodeTable {
         {
             e.lookups += 1;
             if ino != ROOT {
+                let was_dir = e.node.kind == FileKind::Dir;
+                let old_path = (was_dir
+                    && (e.node.path != node.path || node.kind != FileKind::Dir))
+                    .then(|| e.node.path.clone());
                 if e.node.path != node.path {
                     let old = std::mem::replace(&mut e.node.path, node.path);
                     e.aliases.retain(|a| *a != e.node.path);
@@ -131,6 +140,15 @@ impl NodeTable {
                 }
                 e.node.layers = node.layers;
                 e.node.kind = node.kind;
+                let now_dir = (e.node.kind == FileKind::Dir).then(|| e.node.path.clone());
+                if let Some(old) = old_path
+                    && self.dir_paths.get(&old) == Some(&ino)
+                {
+                    self.dir_paths.remove(&old);
+                }
+                if let Some(p) = now_dir {
+                    self.dir_paths.insert(p, ino);
+                }
             }
             return ino;
         }
@@ -143,6 +161,9 @@ impl NodeTable {
             self.next_private += 1;
         }
         self.by_key.insert(node.key, ino);
+        if node.kind == FileKind::Dir {
+            self.dir_paths.insert(node.path.clone(), ino);
+        }
         self.nodes.insert(
             ino,
             Entry {
@@ -171,6 +192,9 @@ impl NodeTable {
                 if self.by_key.get(&k) == Some(&ino) {
                     self.by_key.remove(&k);
                 }
+            }
+            if self.dir_paths.get(&e.node.path) == Some(&ino) {
+                self.dir_paths.remove(&e.node.path);
             }
         }
     }
@@ -233,6 +257,12 @@ impl NodeTable {
             moved(&mut e.node.path);
             e.aliases.iter_mut().for_each(moved);
         }
+        self.dir_paths = self
+            .nodes
+            .iter()
+            .filter(|(_, e)| e.node.kind == FileKind::Dir)
+            .map(|(ino, e)| (e.node.path.clone(), *ino))
+            .collect();
     }
 
     /// The node id of backing file `key`, if the kernel knows it.
@@ -241,11 +271,19 @@ impl NodeTable {
     }
 
     /// The node id of the node at `path`, if the kernel knows one.
+    #[cfg(test)]
     pub fn find_path(&self, path: &[u8]) -> Option<u64> {
         self.nodes
             .iter()
             .find(|(_, e)| e.node.path == path)
             .map(|(ino, _)| *ino)
+    }
+
+    /// The node id of the directory node at `path`, if the kernel knows one.
+    pub fn find_dir(&self, path: &[u8]) -> Option<u64> {
+        let ino = *self.dir_paths.get(path)?;
+        let e = self.nodes.get(&ino)?;
+        (e.node.path == path && e.node.kind == FileKind::Dir).then_some(ino)
     }
 
     /// Number of nodes (the root included).
@@ -341,6 +379,31 @@ mod tests {
         assert_eq!(t.get(f).map(|n| n.path.clone()), Some(b"e/d2/f".to_vec()));
         assert_eq!(t.get(other).map(|n| n.path.clone()), Some(b"dd/f".to_vec()));
         assert_eq!(t.find_path(b"e/d2/f"), Some(f));
+    }
+
+    #[test]
+    fn directories_by_path() {
+        let mut t = table();
+        let dir = |path: &str, key: Key| Node {
+            kind: FileKind::Dir,
+            ..node(path, 0, key)
+        };
+        assert_eq!(t.find_dir(b""), Some(ROOT));
+        let d = t.lookup(dir("d", (7, 10)));
+        let s = t.lookup(dir("d/s", (7, 11)));
+        t.lookup(node("d/f", 0, (7, 12)));
+        assert_eq!(t.find_dir(b"d"), Some(d));
+        assert_eq!(t.find_dir(b"d/s"), Some(s));
+        assert_eq!(t.find_dir(b"d/f"), None, "not a directory");
+        t.renamed(b"d", b"e");
+        assert_eq!(t.find_dir(b"d/s"), None);
+        assert_eq!(t.find_dir(b"e/s"), Some(s));
+        t.forget(s, 1);
+        assert_eq!(t.find_dir(b"e/s"), None);
+        // A directory looked up by a new path (renamed behind the table's back).
+        t.lookup(dir("x", (7, 10)));
+        assert_eq!(t.find_dir(b"e"), None);
+        assert_eq!(t.find_dir(b"x"), Some(d));
     }
 
     #[test]

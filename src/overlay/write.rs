@@ -250,7 +250,24 @@ impl Overlay {
         if had_whiteout {
             remove_if_exists(&pdir, wh.as_os_str(), AtFlags::empty())?;
         }
-        let found = self.find(&p, name)?.ok_or(fuser::Errno::EIO)?;
+        let found = match &fd {
+            // A new regular file is its open fd, in the upper layer, with the metadata just
+            // written: no second lookup through the layers.
+            Some(f) => {
+                let st = rustix::fs::fstat(f).map_err(errno)?;
+                Found {
+                    node: Node {
+                        path,
+                        layers: vec![UPPER],
+                        kind,
+                        key: (st.st_dev, st.st_ino),
+                    },
+                    st,
+                    meta: stat,
+                }
+            }
+            None => self.find(&p, name)?.ok_or(fuser::Errno::EIO)?,
+        };
         Ok((self.register(found), fd))
     }
 
