@@ -7,7 +7,7 @@
 #       PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/tmp/xdg-run-$(id -u tester) \
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
-# Knobs: RUNS [5], ONLY [load|images|save|fs regex], WARMUP [1] (fs), FS_KINDS
+# Knobs: RUNS [5], ONLY [load|images|save|start|fs regex], WARMUP [1] (fs), FS_KINDS
 # ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
 # WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'].
 set -uo pipefail
@@ -242,6 +242,21 @@ fs_ratio() { # NAME
 }
 if [[ fs =~ $ONLY ]]; then
     fs_section
+fi
+
+if [[ start =~ $ONLY ]]; then
+    # Start latency: `run --rm --network none bb true`, the reference scenarios' start line.
+    # Podman uses runc (crun 1.8 refuses this machine's hybrid cgroup layout, see
+    # ../shared/bench/README.md); each tool gets its own store holding bb.
+    cs=$WORK/start-coracle
+    "$CORACLE" $(coracle_flags "$cs") load -q -i "$IMAGES/bb.docker.tar" >/dev/null
+    bench start.net-none coracle "$CORACLE \$(coracle_flags $cs) run --rm --network none localhost/bench/bb:latest true"
+    for d in $PODMAN_DRIVERS; do
+        ps=$WORK/start-podman-$d
+        eval "podman $(podman_flags "$d" "$ps") load -q -i $IMAGES/bb.docker.tar" >/dev/null
+        bench start.net-none "podman-$d" "podman \$(podman_flags $d $ps) run --runtime runc --rm --network none localhost/bench/bb:latest true"
+    done
+    ratio start.net-none
 fi
 
 echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
