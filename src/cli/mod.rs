@@ -161,3 +161,15 @@ pub struct FormatArgs {
     #[arg(short, long)]
     pub format: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own consistency checks over every command (what completion and the man
+    /// pages are generated from).
+    #[test]
+    fn definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
