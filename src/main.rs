@@ -2,9 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 
 fn main() -> ExitCode {
+    // A shell asking for completions (`COMPLETE=bash coracle -- coracle ...`) is answered
+    // here and the process exits, before anything else runs or writes to stdout.
+    clap_complete::CompleteEnv::with_factory(coracle::cli::Cli::command)
+        .var(coracle::cmd::completion::COMPLETE_VAR)
+        .bin("coracle")
+        .completer("coracle")
+        .complete();
     let cli = match coracle::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -21,6 +21,7 @@ PACKAGES=(
   fuse3          # fusermount3 for the FUSE overlay
   fuse-overlayfs # the anchor tests/pjdfstest/run.sh compares coracle's overlay with
   util-linux     # setpriv
+  man-db         # man -l renders the generated pages
   gcc libc6-dev pkg-config # C parts of crates (zstd)
 )
 

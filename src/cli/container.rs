@@ -1,6 +1,9 @@
 //! Arguments of the container lifecycle commands: `ps`, `rm`, `container inspect`.
 
 use clap::{Args, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
+
+use super::complete;
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
@@ -61,6 +64,7 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container (there are none yet)
     #[arg(short, long)]
     pub volumes: bool,
+    #[arg(add = ArgValueCompleter::new(complete::containers))]
     pub containers: Vec<String>,
 }
 
@@ -72,5 +76,6 @@ pub struct ContainerInspectArgs {
     /// Act on the latest container coracle is aware of
     #[arg(short, long)]
     pub latest: bool,
+    #[arg(add = ArgValueCompleter::new(complete::containers))]
     pub names: Vec<String>,
 }

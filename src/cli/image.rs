@@ -1,6 +1,9 @@
 //! Arguments of the image commands.
 
 use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
+
+use super::complete;
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -29,6 +32,7 @@ pub struct ImagesArgs {
     #[arg(long, default_value = "created")]
     pub sort: String,
     /// Show images matching this name
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub name: Option<String>,
 }
 
@@ -60,7 +64,7 @@ pub struct SaveArgs {
     #[arg(long)]
     pub compress: bool,
     /// The image to save, then more images (with -m) or additional tags
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::images))]
     pub images: Vec<String>,
 }
 
@@ -87,6 +91,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub format: Option<String>,
     /// The image whose top layer is compared with the layers below it
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub image: String,
 }
 
@@ -104,6 +109,7 @@ pub struct HistoryArgs {
     /// Change the output to JSON or a Go template
     #[arg(long)]
     pub format: Option<String>,
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub image: String,
 }
 
@@ -115,7 +121,7 @@ pub struct InspectArgs {
     /// Specify inspect-object type (all, image, container)
     #[arg(short, long = "type", default_value = "all")]
     pub kind: String,
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::containers_and_images))]
     pub names: Vec<String>,
 }
 
@@ -124,11 +130,13 @@ pub struct TreeArgs {
     /// Show tree of images whose top layer is in this image's layer stack
     #[arg(long)]
     pub whatrequires: bool,
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub image: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TagArgs {
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub image: String,
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -136,6 +144,7 @@ pub struct TagArgs {
 
 #[derive(Debug, Args)]
 pub struct UntagArgs {
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub image: String,
     pub names: Vec<String>,
 }
@@ -151,6 +160,7 @@ pub struct RmiArgs {
     /// Ignore errors if a specified image does not exist
     #[arg(short, long)]
     pub ignore: bool,
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub images: Vec<String>,
 }
 
@@ -169,6 +179,7 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct ExistsArgs {
+    #[arg(add = ArgValueCompleter::new(complete::images))]
     pub image: String,
 }
 
@@ -202,6 +213,7 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub squash: bool,
     /// The container to commit
+    #[arg(add = ArgValueCompleter::new(complete::containers))]
     pub container: String,
     /// Name of the new image
     pub image: Option<String>,

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
+pub mod complete;
 pub mod container;
 pub mod image;
 pub mod overlay;
@@ -8,7 +9,8 @@ pub mod unshare;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 pub use container::{ContainerCommand, ContainerInspectArgs, PsArgs, RmArgs};
 pub use image::*;
@@ -91,6 +93,33 @@ pub enum Command {
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),
+    /// Generate the shell completion script (bash, zsh or fish)
+    #[command(hide = true)]
+    Completion(CompletionArgs),
+    /// Write a man page for every command into a directory
+    #[command(name = "generate-man", hide = true)]
+    GenerateMan(GenerateManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// The shell to generate the script for
+    pub shell: Shell,
+}
+
+/// The shells `coracle completion` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateManArgs {
+    /// The directory to write the pages into (created if missing)
+    #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +128,7 @@ pub enum ImageCommand {
     #[command(alias = "ls")]
     List(ImagesArgs),
     /// Display the configuration of an image
+    #[command(mut_arg("names", |a| a.add(ArgValueCompleter::new(complete::images))))]
     Inspect(InspectArgs),
     /// Show history of a specified image
     History(HistoryArgs),
@@ -130,4 +160,16 @@ pub struct FormatArgs {
     /// Change the output format to JSON or a Go template
     #[arg(short, long)]
     pub format: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own consistency checks over every command (what completion and the man
+    /// pages are generated from).
+    #[test]
+    fn definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -9,7 +9,7 @@ pub struct OverlayMountArgs {
     #[arg(long = "lower", value_name = "DIR")]
     pub lowers: Vec<PathBuf>,
     /// The layers of this image from the store, below any --lower
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::complete::images))]
     pub image: Option<String>,
     /// The writable layer (without it the mount is read-only)
     #[arg(long, value_name = "DIR", requires = "work")]

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
+
+use super::complete;
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -60,7 +63,7 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     /// The image to run
-    #[arg(value_name = "IMAGE")]
+    #[arg(value_name = "IMAGE", add = ArgValueCompleter::new(complete::images))]
     pub image: String,
     /// The command and its arguments (default: the image's)
     #[arg(

@@ -1,6 +1,7 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
 mod commit;
+pub mod completion;
 mod container_inspect;
 pub(crate) mod containers;
 mod diff;
@@ -99,6 +100,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         },
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
+        Command::Completion(a) => completion::completion(&a),
+        Command::GenerateMan(a) => completion::generate_man(&a),
         Command::Image { command } => match command {
             ImageCommand::List(a) => images::run(&ctx, &a),
             ImageCommand::Inspect(a) => inspect::run(&ctx, &a),

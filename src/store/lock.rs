@@ -91,6 +91,18 @@ impl StoreLock {
         }
     }
 
+    /// A shared lock on an existing lock file, without creating it and without waiting:
+    /// `None` when the file is missing or a writer holds the lock. For shell completion,
+    /// which must neither create a store nor block a prompt.
+    pub fn try_shared_existing(path: &Path) -> Option<StoreLock> {
+        let file = File::open(path).ok()?;
+        file.try_lock_shared().ok()?;
+        Some(StoreLock {
+            file,
+            mode: LockMode::Shared,
+        })
+    }
+
     pub fn mode(&self) -> LockMode {
         self.mode
     }

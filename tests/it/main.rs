@@ -14,6 +14,7 @@
 mod harness;
 
 mod commit;
+mod completion;
 mod crash;
 mod diff;
 mod hostile;

@@ -1,0 +1,188 @@
+//! Dynamic shell completion of image and container names (`ArgValueCompleter`s on the
+//! positional arguments that name them).
+//!
+//! The shell runs `COMPLETE=<shell> coracle -- coracle <words...>` on every TAB (see
+//! `clap_complete::env`), so this code runs inside a prompt: it must be quick and must never
+//! block or change anything. It reads the store's records under a shared store lock taken
+//! without waiting, never creates the store or its lock file, and answers nothing when a
+//! writer holds the lock or anything is missing or unreadable.
+//!
+//! clap gives a completer only the word being completed, not the arguments before it; the
+//! store's `--root`, `--runroot` and `--storage-driver` are therefore read from the process's
+//! own argument list, which holds the command line being completed after the first `--`.
+
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+use clap_complete::engine::CompletionCandidate;
+
+use crate::paths::Overrides;
+use crate::store::containers::Containers;
+use crate::store::images::{ImageRecord, Images};
+use crate::store::lock::StoreLock;
+
+/// Image names (full and short) and, once something is typed, image IDs.
+pub fn images(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(current) = current.to_str() else {
+        return Vec::new();
+    };
+    with_store(|root| {
+        let images = Images::new(root.join("images")).list().ok()?;
+        Some(image_candidates(&images, current))
+    })
+}
+
+/// Container names and, once something is typed, container IDs.
+pub fn containers(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(current) = current.to_str() else {
+        return Vec::new();
+    };
+    with_store(|root| {
+        let records = Containers::new(root.join("containers")).list().ok()?;
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for c in &records {
+            let help = format!("container of {}", c.image);
+            let ids = (!current.is_empty()).then(|| c.id[..12.min(c.id.len())].to_string());
+            for value in c.names.iter().cloned().chain(ids) {
+                if value.starts_with(current) && seen.insert(value.clone()) {
+                    out.push(CompletionCandidate::new(value).help(Some(help.clone().into())));
+                }
+            }
+        }
+        Some(out)
+    })
+}
+
+/// What `inspect` accepts: containers first, then images (Podman's order).
+pub fn containers_and_images(current: &OsStr) -> Vec<CompletionCandidate> {
+    let mut out = containers(current);
+    out.extend(images(current));
+    out
+}
+
+/// The candidates for `current` among `images`: every stored name, its short form
+/// (`busybox:latest` for `docker.io/library/busybox:latest` or `localhost/busybox:latest`,
+/// both of which the lookup resolves), and short IDs when `current` is not empty.
+pub fn image_candidates(images: &[ImageRecord], current: &str) -> Vec<CompletionCandidate> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut sorted: Vec<&ImageRecord> = images.iter().collect();
+    sorted.sort_by_key(|i| std::cmp::Reverse(i.added));
+    for img in sorted {
+        let id = img.id.short().to_string();
+        let mut values = Vec::new();
+        for name in &img.names {
+            values.push(name.clone());
+            if let Some(short) = ["docker.io/library/", "localhost/"]
+                .iter()
+                .find_map(|p| name.strip_prefix(p))
+            {
+                values.push(short.to_string());
+            }
+        }
+        if !current.is_empty() {
+            values.push(id.clone());
+        }
+        for value in values {
+            if value.starts_with(current) && seen.insert(value.clone()) {
+                out.push(CompletionCandidate::new(value).help(Some(format!("image {id}").into())));
+            }
+        }
+    }
+    out
+}
+
+/// Runs `read` with the store's graph root under a shared lock taken without waiting; no
+/// candidates when there is no store, the lock is busy or `read` fails.
+fn with_store(
+    read: impl FnOnce(&std::path::Path) -> Option<Vec<CompletionCandidate>>,
+) -> Vec<CompletionCandidate> {
+    let flags = store_flags(std::env::args_os());
+    let Ok(paths) = (crate::cmd::Context { flags }).paths() else {
+        return Vec::new();
+    };
+    let root = paths.graphroot;
+    let Some(_lock) = StoreLock::try_shared_existing(&root.join("storage.lock")) else {
+        return Vec::new();
+    };
+    read(&root).unwrap_or_default()
+}
+
+/// `--root`, `--runroot` and `--storage-driver` from the command line being completed: the
+/// words after the first `--` of `coracle -- coracle WORDS...`, up to a later `--`.
+pub fn store_flags(args: impl IntoIterator<Item = OsString>) -> Overrides {
+    let words: Vec<String> = args
+        .into_iter()
+        .skip_while(|a| a != "--")
+        .skip(2)
+        .take_while(|a| a != "--")
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut flags = Overrides::default();
+    let mut i = 0;
+    while i < words.len() {
+        let (name, value) = match words[i].split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (words[i].as_str(), None),
+        };
+        let slot = match name {
+            "--root" => Some(0),
+            "--runroot" => Some(1),
+            "--storage-driver" => Some(2),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            let value = match value {
+                Some(v) => Some(v),
+                None => {
+                    i += 1;
+                    words.get(i).cloned()
+                }
+            };
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                match slot {
+                    0 => flags.root = Some(expand_tilde(&v)),
+                    1 => flags.runroot = Some(expand_tilde(&v)),
+                    _ => flags.driver = Some(v),
+                }
+            }
+        }
+        i += 1;
+    }
+    flags
+}
+
+/// The shell passes words as typed, so `~/x` has not been expanded yet.
+fn expand_tilde(word: &str) -> PathBuf {
+    match (word.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(word),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn store_flags_come_from_the_completed_line() {
+        let f = store_flags(args("coracle -- coracle --root /r rmi --runroot=/rr bu"));
+        assert_eq!(f.root, Some(PathBuf::from("/r")));
+        assert_eq!(f.runroot, Some(PathBuf::from("/rr")));
+        assert_eq!(f.driver, None);
+        // The binary's own name is skipped, a later `--` ends the options.
+        let f = store_flags(args("coracle -- --root -- --root /x"));
+        assert_eq!(f.root, None);
+        // A flag still being typed has no value.
+        let f = store_flags(args("coracle -- coracle --root"));
+        assert_eq!(f.root, None);
+        // Not a completion request.
+        assert_eq!(store_flags(args("coracle --root /r images")).root, None);
+    }
+}

@@ -1,0 +1,302 @@
+//! Shell completion and man pages: the committed `completions/` and `man/` equal what the
+//! binary generates now, and dynamic completion answers with the names in the store the
+//! completed command line points at (asked the way the shells ask: `COMPLETE=fish coracle --
+//! coracle WORDS...`, and once through bash's own completion function).
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::harness::images::busybox;
+use crate::harness::tools::which;
+use crate::harness::{Cmd, TestEnv, for_each_user, skip};
+
+fn source_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn built() -> &'static str {
+    env!("CARGO_BIN_EXE_coracle")
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn committed_completion_scripts_are_current() {
+    for (shell, file) in [
+        ("bash", "completions/bash/coracle"),
+        ("zsh", "completions/zsh/_coracle"),
+        ("fish", "completions/fish/coracle.fish"),
+    ] {
+        let committed = read(&source_dir().join(file));
+        let from_env = Cmd::new(built(), "self").env("COMPLETE", shell).stdout();
+        let from_command = Cmd::new(built(), "self")
+            .args(["completion", shell])
+            .stdout();
+        let fix = "regenerate it with `coracle completion SHELL > FILE`";
+        assert_eq!(committed, from_env, "{file} is stale: {fix}");
+        assert_eq!(
+            committed, from_command,
+            "{file} differs from `coracle completion {shell}`"
+        );
+        // Packaged scripts call `coracle` from $PATH, never the binary that wrote them.
+        assert!(!committed.contains(built()), "{file} names {}", built());
+    }
+}
+
+#[test]
+fn committed_man_pages_are_current() {
+    let fresh = tempfile::tempdir().expect("tempdir");
+    Cmd::new(built(), "self")
+        .arg("generate-man")
+        .arg(fresh.path())
+        .ok();
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let man = source_dir().join("man");
+    let fix = "regenerate with `rm -r man && coracle generate-man man`";
+    assert_eq!(listing(&man), listing(fresh.path()), "man/ is stale: {fix}");
+    for page in listing(&man) {
+        assert_eq!(
+            read(&man.join(&page)),
+            read(&fresh.path().join(&page)),
+            "man/{page} is stale: {fix}"
+        );
+    }
+    for page in [
+        "coracle.1",
+        "coracle-images.1",
+        "coracle-image-inspect.1",
+        "coracle-rm.1",
+    ] {
+        assert!(man.join(page).is_file(), "no man/{page}");
+    }
+    // Hidden commands have no page.
+    assert!(!man.join("coracle-completion.1").exists());
+}
+
+#[test]
+fn man_renders_the_run_page() {
+    let Some(man) = which("man") else {
+        skip(
+            "completion::man_renders_the_run_page",
+            "self",
+            "man is not installed (tests/run-all.sh installs man-db)",
+        );
+        return;
+    };
+    let page = source_dir().join("man/coracle-run.1");
+    let out = Cmd::new(man, "self")
+        .args(["-P", "cat", "-l"])
+        .arg(&page)
+        .env("MANWIDTH", "80")
+        .stdout();
+    for want in [
+        "coracle-run - Run a command in a new container",
+        "SYNOPSIS",
+        "--rm",
+    ] {
+        assert!(
+            out.contains(want),
+            "no {want:?} in the rendered page:\n{out}"
+        );
+    }
+}
+
+/// The candidates `coracle` offers for the last of `words` (fish's protocol: one candidate
+/// per line, a tab before its description).
+fn complete(env: &TestEnv, words: &[&str]) -> Vec<String> {
+    let out = env
+        .coracle_bare()
+        .env("COMPLETE", "fish")
+        .args(["--", "coracle"])
+        .args(words)
+        .stdout();
+    out.lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn root_args(env: &TestEnv) -> Vec<String> {
+    let s = |p: PathBuf| p.to_string_lossy().into_owned();
+    vec![
+        "--root".into(),
+        s(env.root()),
+        "--runroot".into(),
+        s(env.runroot()),
+    ]
+}
+
+/// `complete` on the test's store: `--root ... --runroot ...` before `words`.
+fn complete_in_store(env: &TestEnv, words: &[&str]) -> Vec<String> {
+    let args = root_args(env);
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(words);
+    complete(env, &all)
+}
+
+/// The candidates that are not flags (clap offers the flags too for an empty word).
+fn names(got: Vec<String>) -> Vec<String> {
+    got.into_iter().filter(|g| !g.starts_with('-')).collect()
+}
+
+fn has(got: &[String], want: &str) -> bool {
+    got.iter().any(|g| g == want)
+}
+
+#[test]
+fn names_complete_from_the_store() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&["tag", "busybox", "extra:1"]);
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "run",
+            "--name",
+            "ctr1",
+            "busybox",
+            "true",
+        ]);
+        let id = busybox().short_id();
+
+        // Image commands complete image names, full and short, and no containers.
+        for cmd in [
+            &["rmi"][..],
+            &["tag"],
+            &["untag"],
+            &["save"],
+            &["history"],
+            &["diff"],
+            &["run"],
+            &["run", "--rm", "-e", "A=1"],
+            &["image", "inspect"],
+            &["image", "tree"],
+            &["image", "rm"],
+            &["rmi", "--force", "busybox"],
+        ] {
+            let mut words = cmd.to_vec();
+            words.push("");
+            let got = complete_in_store(env, &words);
+            for want in [
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+                "localhost/extra:1",
+            ] {
+                assert!(has(&got, want), "{cmd:?}: no {want} in {got:?}");
+            }
+            assert!(!has(&got, "ctr1"), "{cmd:?}: a container in {got:?}");
+            // IDs only once something is typed.
+            assert!(!has(&got, &id), "{cmd:?}: {got:?}");
+        }
+        let got = complete_in_store(env, &["rmi", "ex"]);
+        assert_eq!(got, ["extra:1"], "rmi ex");
+        let got = complete_in_store(env, &["history", &id[..3]]);
+        assert!(has(&got, &id), "history {}: {got:?}", &id[..3]);
+
+        // Container commands complete container names, and no images.
+        for cmd in [
+            &["rm"][..],
+            &["container", "rm"],
+            &["container", "inspect"],
+            &["commit"],
+        ] {
+            let mut words = cmd.to_vec();
+            // "ct": a container ID, all hex digits, cannot start with it.
+            words.push("ct");
+            let got = complete_in_store(env, &words);
+            assert_eq!(got, ["ctr1"], "{cmd:?}");
+        }
+        // `inspect` takes both.
+        let got = complete_in_store(env, &["inspect", ""]);
+        assert!(
+            has(&got, "ctr1") && has(&got, "busybox:latest"),
+            "inspect: {got:?}"
+        );
+
+        // Subcommands for a prefix; hidden ones are not offered.
+        let got = complete(env, &["co"]);
+        assert!(has(&got, "commit") && has(&got, "container"), "co: {got:?}");
+        assert!(!has(&got, "completion"), "co: {got:?}");
+        let got = complete(env, &["image", "t"]);
+        assert_eq!(got, ["tree", "tag"], "image t");
+
+        // `--root=DIR` works too; a store that does not exist offers nothing and is not made.
+        let root = format!("--root={}", env.root().display());
+        assert!(has(&complete(env, &[&root, "rmi", "bu"]), "busybox:latest"));
+        let missing = env.path("no-store");
+        let flag = format!("--root={}", missing.display());
+        assert_eq!(
+            names(complete(env, &[&flag, "rmi", ""])),
+            Vec::<String>::new()
+        );
+        assert!(
+            !missing.exists(),
+            "completion created {}",
+            missing.display()
+        );
+
+        // A writer holding the store lock: nothing, at once, rather than a wait.
+        let lock = File::open(env.root().join("storage.lock")).expect("opening storage.lock");
+        lock.lock().expect("locking storage.lock");
+        let start = Instant::now();
+        assert_eq!(
+            names(complete_in_store(env, &["rmi", ""])),
+            Vec::<String>::new()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "completion waited for the lock"
+        );
+        drop(lock);
+        assert!(!names(complete_in_store(env, &["rmi", ""])).is_empty());
+    });
+}
+
+/// Bash's own completion function from `completions/bash/coracle`, as TAB calls it.
+#[test]
+fn bash_completes_through_the_registered_function() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let bin_dir = crate::harness::users::binary()
+            .parent()
+            .expect("binary directory")
+            .to_path_buf();
+        // A copy the user can read wherever the source tree is.
+        let script = env.write(
+            "coracle.bash",
+            read(&source_dir().join("completions/bash/coracle")),
+        );
+        let words = root_args(env).join(" ");
+        let program = format!(
+            r#"source {script}
+complete -p coracle >/dev/null || exit 9
+COMP_WORDS=(coracle {words} rmi bu)
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_TYPE=9
+_clap_complete_coracle coracle bu rmi
+printf '%s\n' "${{COMPREPLY[@]}}"
+"#,
+            script = script.display(),
+        );
+        let out = env
+            .run_as("/bin/bash", "bash")
+            .args(["--norc", "-c", &program])
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
+            )
+            .stdout();
+        let got: Vec<&str> = out.lines().collect();
+        assert_eq!(got, ["busybox:latest"], "bash completion of `rmi bu`");
+    });
+}
