@@ -175,6 +175,10 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
         };
         Report::failed(Step::User, e, detail)
     })?;
+    // A change of uid clears the parent-death signal (prctl(2)): arm it again, or a non-root
+    // container would outlive a killed monitor.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(errno_report(Step::Privileges, "PR_SET_PDEATHSIG"))?;
     security::apply_sets(&cap_sets).map_err(caps_failed("the capability sets"))?;
     if !p.interactive {
         let null = File::open("/dev/null")

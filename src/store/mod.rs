@@ -71,6 +71,7 @@ impl Store {
                 })?;
             }
         }
+        restrict_to_owner(&root);
         let lock_path = root.join("storage.lock");
         let tmp = root.join("tmp");
         // A reader cleans up after crashed commands too, but only when it is alone in the
@@ -113,7 +114,16 @@ impl Store {
     /// image needs. Call with the exclusive lock.
     fn recover(&self) -> Result<(), StoreError> {
         let pending = self.paths.graphroot.join(GC_PENDING);
-        if staging::clean_stale(&self.tmp_dir())? > 0 || pending.exists() {
+        // Debris this user cannot delete (files a container chowned to subordinate ids) must
+        // not stop unrelated commands: say so and go on.
+        let cleaned = staging::clean_stale(&self.tmp_dir()).unwrap_or_else(|e| {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("WARNING: could not remove what an interrupted command left: {e} (`coracle unshare rm -rf` removes files owned by subordinate ids)");
+            }
+            0
+        });
+        if cleaned > 0 || pending.exists() {
             self.repair_names()?;
             gc::collect(self)?;
             staging::remove_all(&pending)?;
@@ -150,7 +160,7 @@ impl Store {
         }
         let path = self.paths.graphroot.join("storage.lock");
         self.lock.upgrade(&path, purpose)?;
-        if staging::clean_stale(&self.tmp_dir())? > 0 {
+        if staging::clean_stale(&self.tmp_dir()).unwrap_or(0) > 0 {
             let marker = self.paths.graphroot.join(GC_PENDING);
             fs::write(&marker, b"").map_err(|source| StoreError::Create {
                 path: marker,
@@ -191,6 +201,20 @@ impl Store {
     /// A new staging directory for an operation.
     pub fn staging(&self, purpose: &str) -> Result<Staging, StoreError> {
         Ok(Staging::create(&self.tmp_dir(), purpose)?)
+    }
+}
+
+/// Makes the store reachable by its owner only (0700, as Podman's storage): a vfs container
+/// root holds the image's real setuid binaries and owners, which other local users must not
+/// be able to reach. Best effort: a store the user does not own is left as it is.
+fn restrict_to_owner(root: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = fs::metadata(root) else { return };
+    if meta.uid() == rustix::process::geteuid().as_raw()
+        && meta.mode() & 0o077 != 0
+        && let Err(e) = fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+    {
+        tracing::warn!("could not make {} private: {e}", root.display());
     }
 }
 

@@ -220,3 +220,18 @@ fn missing_file_is_an_error() {
             .assert_stderr_contains("/nonexistent/x.tar");
     });
 }
+
+/// The store is its owner's alone (0700): a vfs container root in it holds the image's real
+/// setuid binaries, which no other local user may reach.
+#[test]
+fn the_store_is_private() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.root())
+            .expect("stat the store")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "store mode {:o}", mode & 0o777);
+    });
+}
