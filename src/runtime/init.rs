@@ -66,6 +66,10 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     if let Ok(name) = CString::new("coracle:init") {
         let _ = nix::sys::prctl::set_name(&name);
     }
+    // A session of its own, without a controlling terminal: the container must not be able
+    // to push input into the caller's terminal (TIOCSTI) or take its job control. The
+    // monitor passes ^C and ^\ on instead (see `wait_relaying`).
+    nix::unistd::setsid().map_err(errno_report(Step::Privileges, "setsid"))?;
     nix::unistd::sethostname(&spec.hostname)
         .map_err(errno_report(Step::Hostname, spec.hostname.clone()))?;
     if spec.network == Network::None {

@@ -133,7 +133,7 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         Ok(b) => b,
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = wait_relaying(pid, &relay);
+            let _ = wait_relaying(pid, &relay, true);
             send(&Report::failed_io(Step::Rootfs, &e, "serving the overlay"));
             return cleanup(spec, &mut send);
         }
@@ -165,7 +165,7 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
             r.monitor_start = me.map(|m| m.start_time);
         });
     }
-    let exit = wait_relaying(pid, &relay);
+    let exit = wait_relaying(pid, &relay, true);
     if let Some(bg) = background
         && let Err(e) = bg.umount_and_join()
     {

@@ -490,7 +490,7 @@ impl NamespacedChild {
 
     /// Waits for the child to end, passing on the signals `relay` holds (see there).
     pub fn wait(&mut self, relay: &SignalRelay) -> Result<ChildExit, UserNsError> {
-        let exit = wait_relaying(self.pid, relay)?;
+        let exit = wait_relaying(self.pid, relay, false)?;
         self.reaped = true;
         Ok(exit)
     }
@@ -507,7 +507,13 @@ impl NamespacedChild {
 }
 
 /// Waits for the child `pid` to end, passing on the signals `relay` holds (see there).
-pub fn wait_relaying(pid: Pid, relay: &SignalRelay) -> Result<ChildExit, UserNsError> {
+/// `interrupts`: pass SIGINT and SIGQUIT on too, for a child in a session of its own that
+/// the terminal does not reach (the container's init).
+pub fn wait_relaying(
+    pid: Pid,
+    relay: &SignalRelay,
+    interrupts: bool,
+) -> Result<ChildExit, UserNsError> {
     loop {
         match nix::sys::wait::waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(ChildExit::Exited(code)),
@@ -520,9 +526,9 @@ pub fn wait_relaying(pid: Pid, relay: &SignalRelay) -> Result<ChildExit, UserNsE
         // returns at once for it.
         match relay.set.wait().map_err(UserNsError::Signals)? {
             Signal::SIGCHLD => {}
-            // The terminal sends these to the child's process group too: passing them on
+            // The terminal sends these to a child in its process group too: passing them on
             // would deliver them twice.
-            Signal::SIGINT | Signal::SIGQUIT => {}
+            Signal::SIGINT | Signal::SIGQUIT if !interrupts => {}
             sig => {
                 let _ = nix::sys::signal::kill(pid, sig);
             }

@@ -555,3 +555,18 @@ fn run_detach_and_tty_are_refused_clearly() {
             .assert_stderr_contains("not supported yet");
     });
 }
+
+/// The container runs in a session of its own with no controlling terminal, so it cannot
+/// push input into the caller's terminal (TIOCSTI) or take its job control.
+#[test]
+fn run_container_has_its_own_session() {
+    for_each_user(|env| {
+        with_busybox(env);
+        // /proc/self/stat fields 6 and 7: session ID and controlling terminal.
+        let out = run_ok(
+            env,
+            &["busybox", "sh", "-c", "cut -d' ' -f6,7 /proc/self/stat"],
+        );
+        assert_eq!(out, "1 0\n");
+    });
+}
