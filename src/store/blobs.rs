@@ -84,19 +84,10 @@ fn read_error(digest: &Digest, path: PathBuf, source: io::Error) -> BlobError {
 
 /// The digests a directory of `<hex>` entries holds (blobs, layers); missing means none.
 pub(crate) fn list_digest_dir(dir: &Path) -> io::Result<Vec<Digest>> {
-    let mut out = Vec::new();
-    match fs::read_dir(dir) {
-        Ok(entries) => {
-            for e in entries {
-                if let Ok(d) = Digest::from_hex(&e?.file_name().to_string_lossy()) {
-                    out.push(d);
-                }
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    Ok(out)
+    Ok(crate::store::entry_names(dir)?
+        .iter()
+        .filter_map(|n| Digest::from_hex(&n.to_string_lossy()).ok())
+        .collect())
 }
 
 /// Writes `data` into `dir/<hex>` (a staging directory) and returns its digest.

@@ -122,27 +122,18 @@ impl Containers {
     /// Every container's record (directories without a readable record are skipped: they are
     /// being removed).
     pub fn list(&self) -> Result<Vec<ContainerRecord>, ContainerError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(ContainerError::Read {
-                    path: self.dir.clone(),
-                    source,
-                });
-            }
-        };
-        let mut out = Vec::new();
-        for e in entries {
-            let e = e.map_err(|source| ContainerError::Read {
+        let names =
+            crate::store::entry_names(&self.dir).map_err(|source| ContainerError::Read {
                 path: self.dir.clone(),
                 source,
             })?;
-            if e.file_name().to_string_lossy().starts_with('.') {
+        let mut out = Vec::new();
+        for name in names {
+            if name.to_string_lossy().starts_with('.') {
                 // Being removed (`begin_remove`).
                 continue;
             }
-            match read(&e.path()) {
+            match read(&self.dir.join(&name)) {
                 Ok(r) => out.push(r),
                 Err(ContainerError::Read { source, .. })
                     if source.kind() == io::ErrorKind::NotFound => {}

@@ -127,23 +127,13 @@ impl Images {
 
     /// Every image record, in no particular order.
     pub fn list(&self) -> Result<Vec<ImageRecord>, ImageRecordError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(ImageRecordError::Read {
-                    path: self.dir.clone(),
-                    source,
-                });
-            }
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| ImageRecordError::Read {
+        let names =
+            crate::store::entry_names(&self.dir).map_err(|source| ImageRecordError::Read {
                 path: self.dir.clone(),
                 source,
             })?;
-            let name = entry.file_name();
+        let mut out = Vec::new();
+        for name in names {
             let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
                 continue;
             };

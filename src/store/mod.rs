@@ -218,6 +218,15 @@ fn restrict_to_owner(root: &Path) {
     }
 }
 
+/// The names in a store directory; a directory that does not exist yet holds nothing.
+pub(crate) fn entry_names(dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.map(|e| e.file_name())).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Marks that unreferenced objects may exist and must be collected by the next recovery.
 const GC_PENDING: &str = "gc.pending";
 

@@ -22,6 +22,21 @@ pub(crate) fn unavailable(env: &TestEnv) -> Option<String> {
         .then(|| format!("/dev/fuse is mode {mode:o}, not 0666 (tests/run-all.sh sets it)"))
 }
 
+/// Shell that mounts the odd image at `mnt` (upper layer `up`, work dir `work`) in the
+/// background as `$server` and waits for the mount to appear.
+const START_MOUNT: &str = r#""$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
+    --upper up --work work mnt 2>server.err &
+server=$!
+i=0
+until mountpoint -q mnt; do
+    i=$((i + 1))
+    if [ $i -gt 200 ] || ! kill -0 $server 2>/dev/null; then
+        echo "the mount did not appear"; cat server.err; exit 90
+    fi
+    sleep 0.05
+done
+"#;
+
 /// Loads the odd image, mounts it with an upper layer, runs `checks` in the mount (as the
 /// current directory) and returns what they printed.
 pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
@@ -36,18 +51,7 @@ pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
     let script = format!(
         r#"
 set -u
-"$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
-    --upper up --work work mnt 2>server.err &
-server=$!
-i=0
-until mountpoint -q mnt; do
-    i=$((i + 1))
-    if [ $i -gt 200 ] || ! kill -0 $server 2>/dev/null; then
-        echo "the mount did not appear"; cat server.err; exit 90
-    fi
-    sleep 0.05
-done
-(cd mnt && {checks}
+{START_MOUNT}(cd mnt && {checks}
 ) >checks.out 2>&1
 rc=$?
 umount mnt
@@ -295,30 +299,23 @@ fn a_dead_server_leaves_no_hanging_mount() {
         for d in ["mnt", "up", "work"] {
             env.mkdir(d);
         }
-        let script = r#"
+        let script = format!(
+            r#"
 set -u
-"$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
-    --upper up --work work mnt 2>server.err &
-server=$!
-i=0
-until mountpoint -q mnt; do
-    i=$((i + 1))
-    [ $i -gt 200 ] && { echo "the mount did not appear"; cat server.err; exit 90; }
-    sleep 0.05
-done
-ls mnt >/dev/null || exit 91
+{START_MOUNT}ls mnt >/dev/null || exit 91
 kill -9 $server
 wait $server
 timeout 10 stat mnt/etc >/dev/null 2>stat.err
 echo "stat_rc=$?"
 cat stat.err
 umount -l mnt
-"#;
+"#
+        );
         let mut cmd = env.run_as("/usr/bin/unshare", "unshare");
         if !env.user.is_root() {
             cmd.args(["--user", "--map-root-user"]);
         }
-        cmd.args(["--mount", "sh", "-c", script])
+        cmd.args(["--mount", "sh", "-c", &script])
             .env("CORACLE", binary())
             .env("ROOT", env.root())
             .env("RUNROOT", env.runroot());
@@ -344,18 +341,10 @@ fn owners_follow_the_containers_mapping() {
         for d in ["mnt", "up", "work"] {
             env.mkdir(d);
         }
-        let script = r#"
+        let script = format!(
+            r#"
 set -u
-"$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
-    --upper up --work work mnt 2>server.err &
-server=$!
-i=0
-until mountpoint -q mnt; do
-    i=$((i + 1))
-    [ $i -gt 200 ] && { echo "the mount did not appear"; cat server.err; exit 90; }
-    sleep 0.05
-done
-echo "inside=$(stat -c %u:%g mnt/odd/dir-1000/inside 2>&1)"
+{START_MOUNT}echo "inside=$(stat -c %u:%g mnt/odd/dir-1000/inside 2>&1)"
 echo "big=$(stat -c %u mnt/odd/big-uid)"
 if chown 3000:3000 mnt/odd/big-uid 2>chown.err; then
     echo "chown=ok $(stat -c %u:%g mnt/odd/big-uid)"
@@ -365,10 +354,11 @@ fi
 umount mnt
 wait $server
 echo "server_rc=$?"
-"#;
+"#
+        );
         let out = env
             .coracle()
-            .args(["unshare", "sh", "-c", script])
+            .args(["unshare", "sh", "-c", &script])
             .env("CORACLE", binary())
             .env("ROOT", env.root())
             .env("RUNROOT", env.runroot())
