@@ -37,16 +37,25 @@ until mountpoint -q mnt; do
 done
 "#;
 
-/// Loads the odd image, mounts it with an upper layer, runs `checks` in the mount (as the
-/// current directory) and returns what they printed.
-pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
+/// Loads the odd image and makes the directories `START_MOUNT` uses; false (after one SKIP
+/// line) where FUSE cannot be used.
+fn prepare_mount(env: &TestEnv) -> bool {
     if let Some(reason) = unavailable(env) {
         skip(&env.test, env.user.name(), &reason);
-        return None;
+        return false;
     }
     env.load_image(odd());
     for d in ["mnt", "up", "work"] {
         env.mkdir(d);
+    }
+    true
+}
+
+/// Loads the odd image, mounts it with an upper layer, runs `checks` in the mount (as the
+/// current directory) and returns what they printed.
+pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
+    if !prepare_mount(env) {
+        return None;
     }
     let script = format!(
         r#"
@@ -291,13 +300,8 @@ chown 0:0 odd/uid1000 2>/dev/null && echo "chown_root=$(stat -c %u:%g odd/uid100
 #[test]
 fn a_dead_server_leaves_no_hanging_mount() {
     for_each_user(|env| {
-        if let Some(reason) = unavailable(env) {
-            skip(&env.test, env.user.name(), &reason);
+        if !prepare_mount(env) {
             return;
-        }
-        env.load_image(odd());
-        for d in ["mnt", "up", "work"] {
-            env.mkdir(d);
         }
         let script = format!(
             r#"
@@ -333,13 +337,8 @@ umount -l mnt
 #[test]
 fn owners_follow_the_containers_mapping() {
     for_each_user(|env| {
-        if let Some(reason) = unavailable(env) {
-            skip(&env.test, env.user.name(), &reason);
+        if !prepare_mount(env) {
             return;
-        }
-        env.load_image(odd());
-        for d in ["mnt", "up", "work"] {
-            env.mkdir(d);
         }
         let script = format!(
             r#"

@@ -20,23 +20,6 @@ fn ok(env: &TestEnv, driver: &str, args: &[&str]) -> String {
     coracle(env, driver, args).stdout()
 }
 
-/// Everything under `containers/` and `tmp/`.
-fn leftovers(env: &TestEnv) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(env.root().join("containers"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| format!("containers/{}", e.file_name().to_string_lossy()))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.extend(
-        env.store_tmp_entries()
-            .into_iter()
-            .map(|e| format!("tmp/{e}")),
-    );
-    v
-}
-
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
@@ -201,7 +184,7 @@ fn ps_lists_exited_containers_and_rm_removes_them() {
             assert_eq!(ok(env, driver, &["rm", &zero[..12]]), format!("{zero}\n"));
             coracle(env, driver, &["rm", "zero"]).fails(1);
             assert_eq!(ok(env, driver, &["ps", "-aq"]), "");
-            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "{driver}");
         }
         // Nothing uses the image any more.
         env.ok(&["rmi", "busybox"]);
@@ -234,7 +217,7 @@ fn a_running_record_without_its_monitor_is_exited() {
         );
         assert!(status.starts_with("exited Exited (137) "), "{status}");
         ok(env, "vfs", &["rm", "ghost"]);
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
 
@@ -247,7 +230,7 @@ fn rmi_force_removes_the_containers_using_the_image() {
             let out = ok(env, driver, &["rmi", "-f", "busybox"]);
             assert!(out.contains("Deleted: "), "{out}");
             assert_eq!(ok(env, driver, &["ps", "-aq"]), "", "{zero} {three}");
-            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "{driver}");
             env.load_image(busybox());
         }
     });
@@ -294,6 +277,6 @@ fn rm_force_kills_a_running_container() {
         ok(env, "vfs", &["rm", "-f", "sleeper"]);
         let _ = child.wait();
         assert_eq!(ok(env, "vfs", &["ps", "-aq"]), "");
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }

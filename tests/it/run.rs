@@ -38,30 +38,13 @@ fn run(env: &TestEnv) -> crate::harness::Cmd {
     run_with(env, "vfs")
 }
 
-/// Container directories and staging entries left in the store.
-fn leftovers(env: &TestEnv) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(env.root().join("containers"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| format!("containers/{}", e.file_name().to_string_lossy()))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.extend(
-        env.store_tmp_entries()
-            .into_iter()
-            .map(|e| format!("tmp/{e}")),
-    );
-    v
-}
-
 #[test]
 fn run_echo_prints_and_leaves_nothing() {
     for_each_user(|env| {
         with_busybox(env);
         for driver in DRIVERS {
             assert_eq!(run_ok_with(env, driver, &["busybox", "echo", "hi"]), "hi\n");
-            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "{driver}");
         }
     });
 }
@@ -74,7 +57,7 @@ fn run_exit_status_is_the_commands() {
             let run = |env| run_with(env, driver);
             run(env).args(["busybox", "sh", "-c", "exit 3"]).fails(3);
             run(env).args(["busybox", "false"]).fails(1);
-            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "{driver}");
         }
     });
 }
@@ -92,7 +75,7 @@ fn run_not_found_127_cannot_invoke_126() {
             let o = run(env).args(["busybox", "/etc/passwd"]).fails(126);
             o.assert_stderr_contains("Permission denied");
             run(env).args(["busybox", "/etc"]).fails(126);
-            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "{driver}");
         }
     });
 }
@@ -117,7 +100,7 @@ fn run_errors_of_coracle_are_125() {
             .args(["-u", "nosuchuser", "busybox", "true"])
             .fails(125)
             .assert_stderr_contains("nosuchuser");
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
 
@@ -155,7 +138,7 @@ fn run_as_another_user() {
                 .fails(125);
             o.assert_stderr_contains("not mapped");
             o.assert_stderr_contains("/etc/subuid");
-            assert_eq!(leftovers(env), Vec::<String>::new());
+            assert_eq!(env.container_leftovers(), Vec::<String>::new());
             return;
         }
         assert_eq!(
@@ -458,7 +441,7 @@ fn run_sees_the_images_files_with_their_owners() {
                 }
             };
             assert_eq!(out, want, "{driver}");
-            assert_eq!(leftovers(env), Vec::<String>::new(), "{driver}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "{driver}");
         }
     });
 }
@@ -519,7 +502,7 @@ fn run_default_driver_is_the_fuse_overlay() {
             .stdout();
         assert!(out.starts_with("coracle / fuse"), "{out}");
         assert!(out.ends_with("new\ngone\n"), "{out}");
-        assert_eq!(leftovers(env), Vec::<String>::new());
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
         // Without --rm the changes stay in the container's upper layer, OCI-native.
         env.coracle()
             .args([

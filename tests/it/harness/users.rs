@@ -395,6 +395,24 @@ impl TestEnv {
         v.sort();
         v
     }
+
+    /// Container directories and staging entries left in the store (`containers/...`,
+    /// `tmp/...`): what a removed container must not leave behind.
+    pub fn container_leftovers(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.root().join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| format!("containers/{}", e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.extend(
+            self.store_tmp_entries()
+                .into_iter()
+                .map(|e| format!("tmp/{e}")),
+        );
+        v
+    }
 }
 
 impl Drop for TestEnv {
