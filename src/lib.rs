@@ -15,6 +15,7 @@ pub mod oci;
 pub mod output;
 pub mod overlay;
 pub mod paths;
+pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod sys;
