@@ -4,6 +4,7 @@ pub mod complete;
 pub mod container;
 pub mod image;
 pub mod overlay;
+pub mod registry_flags;
 pub mod run;
 pub mod unshare;
 

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod client;
 pub mod conf;
+pub mod connect;
 pub mod credentials;
 pub mod policy;
 pub mod tls;
