@@ -32,6 +32,13 @@ pub const KILL_POINTS: &[&str] = &[
     "load.commit.old-names-dropped",
     "load.commit.done",
     "load.staging-removed",
+    // pull: fetching (the commit's own points are load's)
+    "pull.manifest-fetched",
+    "pull.config-fetched",
+    "pull.staging-created",
+    "pull.layer.downloading",
+    "pull.layer.extracted",
+    "pull.done",
     // rmi
     "rmi.record-moved",
     "rmi.layer-moved",

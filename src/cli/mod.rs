@@ -4,6 +4,7 @@ pub mod complete;
 pub mod container;
 pub mod image;
 pub mod overlay;
+pub mod pull;
 pub mod registry_flags;
 pub mod run;
 pub mod unshare;
@@ -56,6 +57,8 @@ pub enum Command {
     Images(ImagesArgs),
     /// Load image(s) from a tar archive
     Load(LoadArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
     /// Import a tarball to create a filesystem image
@@ -77,7 +80,7 @@ pub enum Command {
     /// Display the coracle version information
     Version(FormatArgs),
     /// Run a command in a new container
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Create new image based on the changed container
     Commit(CommitArgs),
     /// Manage containers
@@ -143,6 +146,8 @@ pub enum ImageCommand {
     Untag(UntagArgs),
     /// Load image(s) from a tar archive
     Load(LoadArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
     /// Import a tarball to create a filesystem image

@@ -12,6 +12,7 @@ mod inspect;
 mod load;
 mod overlay;
 mod ps;
+pub(crate) mod pull;
 pub(crate) mod rm;
 mod rmi;
 mod run;
@@ -79,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Images(a) => images::run(&ctx, &a),
         Command::Load(a) => load::load(&ctx, &a),
+        Command::Pull(a) => pull::run(&ctx, &a),
         Command::Save(a) => save::run(&ctx, &a),
         Command::Import(a) => load::import(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
@@ -111,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ImageCommand::Tag(a) => tag::tag(&ctx, &a),
             ImageCommand::Untag(a) => tag::untag(&ctx, &a),
             ImageCommand::Load(a) => load::load(&ctx, &a),
+            ImageCommand::Pull(a) => pull::run(&ctx, &a),
             ImageCommand::Save(a) => save::run(&ctx, &a),
             ImageCommand::Import(a) => load::import(&ctx, &a),
             ImageCommand::Rm(a) => rmi::rmi(&ctx, &a),

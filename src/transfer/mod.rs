@@ -7,6 +7,7 @@ pub mod container;
 pub mod import;
 pub mod load;
 pub mod pipe;
+pub mod pull;
 pub mod save;
 pub mod scan;
 
