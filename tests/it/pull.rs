@@ -4,9 +4,12 @@
 //! kill in the middle) is a clear error with the store as before, or a resumed download.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,7 +17,7 @@ use serde_json::{Value, json};
 use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config};
 use crate::harness::layer::{Entry, LayerBuilder, sha256};
 use crate::harness::tools::which;
-use crate::harness::{TestEnv, for_each_user, skip};
+use crate::harness::{TestEnv, as_root, for_each_user, skip};
 
 /// A `docker-registry` serving plain HTTP on a free loopback port, with its own storage,
 /// stopped on drop. Its access log (`log`) shows every request with the bytes it sent.
@@ -23,12 +26,109 @@ struct LocalRegistry {
     port: u16,
     storage: PathBuf,
     log: PathBuf,
+    /// With TLS: the directory holding the test CA (`ca.crt`), for `--cert-dir`.
+    cert_dir: Option<PathBuf>,
+    /// With htpasswd authentication: `user:password`.
+    creds: Option<String>,
+}
+
+/// How a [`LocalRegistry`] is set up.
+#[derive(Default)]
+struct Setup {
+    tls: bool,
+    htpasswd: bool,
+}
+
+/// A test CA and a leaf certificate for 127.0.0.1 in `dir` (`ca.crt`, `leaf.crt`,
+/// `leaf.key`), made with openssl.
+fn make_certificates(dir: &std::path::Path) {
+    fs::create_dir_all(dir).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=coracle test CA",
+    ]);
+    openssl(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&csr);
+    fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    // Only the CA in the directory given to --cert-dir.
+    let certs = dir.join("certs");
+    fs::create_dir_all(&certs).unwrap();
+    fs::copy(dir.join("ca.crt"), certs.join("ca.crt")).unwrap();
 }
 
 impl LocalRegistry {
     /// Starts one, or prints the SKIP line when `docker-registry` or `skopeo` is missing.
     fn start(env: &TestEnv) -> Option<LocalRegistry> {
-        for tool in ["docker-registry", "skopeo"] {
+        LocalRegistry::start_with(env, Setup::default())
+    }
+
+    fn start_with(env: &TestEnv, setup: Setup) -> Option<LocalRegistry> {
+        let mut tools = vec!["docker-registry", "skopeo"];
+        if setup.tls {
+            tools.push("openssl");
+        }
+        if setup.htpasswd {
+            tools.push("htpasswd");
+        }
+        for tool in tools {
             if which(tool).is_none() {
                 skip(
                     &env.test,
@@ -40,6 +140,33 @@ impl LocalRegistry {
         }
         let dir = env.path("registry");
         fs::create_dir_all(&dir).expect("registry dir");
+        let mut extra = String::new();
+        let mut http_extra = String::new();
+        let cert_dir = setup.tls.then(|| {
+            let tls = dir.join("tls");
+            make_certificates(&tls);
+            http_extra = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                tls.join("leaf.crt").display(),
+                tls.join("leaf.key").display()
+            );
+            env.give(&tls.join("certs"));
+            tls.join("certs")
+        });
+        let creds = setup.htpasswd.then(|| {
+            let file = dir.join("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", "alice", "s3cret"])
+                .output()
+                .expect("htpasswd");
+            assert!(out.status.success());
+            fs::write(&file, out.stdout).unwrap();
+            extra.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: coracle-tests\n    path: {}\n",
+                file.display()
+            ));
+            "alice:s3cret".to_string()
+        });
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -53,7 +180,7 @@ impl LocalRegistry {
                 format!(
                     "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n\
                      storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                     http:\n  addr: 127.0.0.1:{port}\n  secret: coracle-tests\n",
+                     http:\n  addr: 127.0.0.1:{port}\n  secret: coracle-tests\n{http_extra}{extra}",
                     storage.display()
                 ),
             )
@@ -72,6 +199,8 @@ impl LocalRegistry {
                 port,
                 storage,
                 log,
+                cert_dir: cert_dir.clone(),
+                creds: creds.clone(),
             };
             if reg.wait_ready() {
                 return Some(reg);
@@ -105,21 +234,23 @@ impl LocalRegistry {
         if !dir.exists() {
             image.write_oci_layout(&dir, None);
         }
-        skopeo(&[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}", dir.display()),
-            &format!("docker://{}/{repo_tag}", self.host()),
-        ]);
+        let mut args = vec!["copy".to_string(), "--dest-tls-verify=false".to_string()];
+        if let Some(c) = &self.creds {
+            args.push(format!("--dest-creds={c}"));
+        }
+        args.push(format!("oci:{}", dir.display()));
+        args.push(format!("docker://{}/{repo_tag}", self.host()));
+        skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// What `skopeo inspect` says of `repo:tag` (`Digest`, ...).
     fn inspect(&self, repo_tag: &str) -> Value {
-        let out = skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{}/{repo_tag}", self.host()),
-        ]);
+        let mut args = vec!["inspect".to_string(), "--tls-verify=false".to_string()];
+        if let Some(c) = &self.creds {
+            args.push(format!("--creds={c}"));
+        }
+        args.push(format!("docker://{}/{repo_tag}", self.host()));
+        let out = skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
         serde_json::from_slice(&out).expect("skopeo inspect JSON")
     }
 
@@ -586,5 +717,192 @@ fn run_pull_policies() {
             ])
             .ok();
         o.assert_stderr_contains("skipped: already exists");
+    });
+}
+
+/// A TCP proxy to `upstream` that cuts the first connection carrying more than `cut_after`
+/// bytes of responses (a blob download) there, once; later connections pass untouched.
+fn cut_proxy(upstream: u16, cut_after: usize) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+    let port = listener.local_addr().unwrap().port();
+    let cut = Arc::new(AtomicBool::new(false));
+    let done = cut.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_in, &mut s_out);
+                let _ = s_out.shutdown(Shutdown::Write);
+            });
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let (mut server, mut client) = (server, client);
+                let mut buf = vec![0u8; 64 << 10];
+                let mut sent = 0usize;
+                loop {
+                    let n = match server.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                    if sent > cut_after && !done.swap(true, Ordering::SeqCst) {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (port, cut)
+}
+
+/// A server that accepts connections and never answers.
+fn hung_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    port
+}
+
+#[test]
+fn tls_with_cert_dir() {
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start_with(
+            env,
+            Setup {
+                tls: true,
+                ..Setup::default()
+            },
+        ) else {
+            return;
+        };
+        reg.push(env, busybox(), "team/busybox:1");
+        let want = reg.inspect("team/busybox:1");
+        let name = format!("{}/team/busybox:1", reg.host());
+        // The test CA is not trusted without --cert-dir.
+        let o = env.coracle().args(["pull", &name]).fails(125);
+        o.assert_stderr_contains(&name);
+        assert_eq!(env.image_ids(), Vec::<String>::new());
+        let certs = reg.cert_dir.clone().expect("TLS registry");
+        let o = env
+            .coracle()
+            .args(["pull", "--cert-dir"])
+            .arg(&certs)
+            .arg(&name)
+            .ok();
+        assert_eq!(o.stdout().trim(), busybox().id(), "{o}");
+        assert_eq!(env.inspect(&name)["Digest"], want["Digest"]);
+    });
+}
+
+#[test]
+fn htpasswd_auth() {
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start_with(
+            env,
+            Setup {
+                htpasswd: true,
+                ..Setup::default()
+            },
+        ) else {
+            return;
+        };
+        reg.push(env, busybox(), "team/busybox:1");
+        let name = format!("{}/team/busybox:1", reg.host());
+        let listing = env.listing();
+        let o = pull(env, &name);
+        assert_eq!(o.status.code(), Some(125), "{o}");
+        o.assert_stderr_contains(&format!("initializing source docker://{name}"));
+        assert!(
+            o.stderr().contains("authentication required") || o.stderr().contains("unauthorized"),
+            "{o}"
+        );
+        assert_eq!(env.listing(), listing);
+        assert_eq!(env.store_tmp_entries(), Vec::<String>::new());
+        let o = env
+            .coracle()
+            .args(["pull", "--tls-verify=false", "--creds=alice:wrong", &name])
+            .fails(125);
+        assert!(
+            o.stderr().contains("authentication required") || o.stderr().contains("unauthorized"),
+            "{o}"
+        );
+        let o = env
+            .coracle()
+            .args(["pull", "--tls-verify=false", "--creds=alice:s3cret", &name])
+            .ok();
+        assert_eq!(o.stdout().trim(), busybox().id());
+        env.ok(&["rmi", &name]);
+        let auth = env.write(
+            "auth.json",
+            format!(
+                r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#,
+                reg.host()
+            ),
+        );
+        let o = env
+            .coracle()
+            .args(["pull", "--tls-verify=false", "--authfile"])
+            .arg(&auth)
+            .arg(&name)
+            .ok();
+        assert_eq!(o.stdout().trim(), busybox().id());
+    });
+}
+
+#[test]
+fn connection_cut_mid_layer_is_resumed() {
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start(env) else {
+            return;
+        };
+        let image = big_image(4 << 20);
+        reg.push(env, &image, "team/big:1");
+        let (port, cut) = cut_proxy(reg.port, 1 << 20);
+        let name = format!("127.0.0.1:{port}/team/big:1");
+        let o = pull(env, &name);
+        assert!(o.status.success(), "{o}");
+        assert!(cut.load(Ordering::SeqCst), "the proxy never cut a download");
+        assert_eq!(o.stdout().trim(), image.id());
+        // Whichever layer the cut hit (they download in parallel) was resumed.
+        let gets = reg.requests("/blobs/");
+        assert!(
+            gets.iter().any(|l| l.contains("\" 206 ")),
+            "the download should have been resumed with Range: {gets:#?}"
+        );
+        env.coracle().args(["run", "--rm", &name, "true"]).ok();
+    });
+}
+
+#[test]
+fn hung_registry_times_out() {
+    as_root(|env| {
+        let port = hung_server();
+        let name = format!("127.0.0.1:{port}/team/busybox:1");
+        let start = Instant::now();
+        let o = env
+            .coracle()
+            .env("CORACLE_REGISTRY_TIMEOUT", "2s")
+            .args(["pull", "--tls-verify=false", "--retry=0", &name])
+            .fails(125);
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "took {:?}",
+            start.elapsed()
+        );
+        o.assert_stderr_contains(&format!("initializing source docker://{name}"));
+        assert_eq!(env.image_ids(), Vec::<String>::new());
     });
 }
