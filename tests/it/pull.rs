@@ -906,3 +906,90 @@ fn hung_registry_times_out() {
         assert_eq!(env.image_ids(), Vec::<String>::new());
     });
 }
+
+#[test]
+fn all_tags() {
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start(env) else {
+            return;
+        };
+        let other = for_arch(busybox(), "amd64", Some("v2"));
+        reg.push(env, busybox(), "team/bb:1");
+        reg.push(env, &other, "team/bb:2");
+        let repo = format!("{}/team/bb", reg.host());
+        let o = env
+            .coracle()
+            .args(["pull", "-q", "--all-tags", "--tls-verify=false", &repo])
+            .ok();
+        let mut ids: Vec<String> = o.stdout().lines().map(str::to_string).collect();
+        ids.sort();
+        let mut want = vec![busybox().id(), other.id()];
+        want.sort();
+        assert_eq!(ids, want, "{o}");
+        env.inspect(&format!("{repo}:1"));
+        env.inspect(&format!("{repo}:2"));
+        env.coracle()
+            .args([
+                "pull",
+                "--all-tags",
+                "--tls-verify=false",
+                &format!("{repo}:1"),
+            ])
+            .fails(125)
+            .assert_stderr_contains("tag can't be used with --all-tags");
+    });
+}
+
+/// A pull killed at each of its kill points leaves the store as it was (or, past the
+/// commit, with the image whole), and the next pull succeeds.
+#[test]
+fn killed_at_every_point() {
+    if !cfg!(feature = "failpoints") {
+        eprintln!("SKIP pull::killed_at_every_point: needs --features failpoints");
+        return;
+    }
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start(env) else {
+            return;
+        };
+        let image = big_image(3 << 20);
+        reg.push(env, &image, "team/big:1");
+        let name = format!("{}/team/big:1", reg.host());
+        let points: Vec<&str> = coracle::failpoint::KILL_POINTS
+            .iter()
+            .copied()
+            .filter(|p| p.starts_with("pull.") || p.starts_with("load.commit."))
+            .collect();
+        for point in points {
+            let before = env.listing();
+            let o = env
+                .coracle()
+                .env("CORACLE_KILL_AT", point)
+                .args(["pull", "-q", "--tls-verify=false", &name])
+                .output();
+            assert_eq!(o.signal(), Some(9), "kill point {point} not reached\n{o}");
+            let after = env.listing();
+            if after != before {
+                // Killed after the image record became visible: it must be whole.
+                assert!(env.image_ids().contains(&image.id()), "{point}: {after}");
+            }
+            env.coracle()
+                .args([
+                    "run",
+                    "--rm",
+                    "--pull=always",
+                    "--tls-verify=false",
+                    &name,
+                    "true",
+                ])
+                .ok();
+            env.listing();
+            assert_eq!(
+                env.store_tmp_entries(),
+                Vec::<String>::new(),
+                "after {point}"
+            );
+            env.ok(&["rmi", "-f", &name]);
+        }
+    });
+}
