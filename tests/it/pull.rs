@@ -316,28 +316,36 @@ fn skopeo(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// A layer of `size` bytes that gzip cannot shrink (a download that takes several reads).
-fn big_image(size: usize) -> Image {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let data: Vec<u8> = (0..size)
+/// `size` bytes that gzip cannot shrink, different for each `seed`.
+fn noise(size: usize, seed: u64) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..size)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 24) as u8
         })
-        .collect();
-    let mut b = LayerBuilder::new();
-    b.push(Entry::file("big", data));
-    Image::new(
-        vec![busybox_layer().clone(), b.finish()],
-        vec![
-            History::layer("/bin/sh -c #(nop) ADD file:busybox in / "),
-            History::layer("/bin/sh -c #(nop) ADD big /big"),
-        ],
-        busybox_run_config(),
-        &["big:latest"],
-    )
+        .collect()
+}
+
+/// Busybox plus `count` layers of `size` incompressible bytes each (downloads that take
+/// many reads).
+fn big_layers_image(size: usize, count: usize) -> Image {
+    let mut layers = vec![busybox_layer().clone()];
+    let mut history = vec![History::layer("/bin/sh -c #(nop) ADD file:busybox in / ")];
+    for i in 0..count {
+        let mut b = LayerBuilder::new();
+        b.push(Entry::file(&format!("big{i}"), noise(size, i as u64)));
+        layers.push(b.finish());
+        history.push(History::layer(&format!("/bin/sh -c #(nop) ADD big{i} /")));
+    }
+    Image::new(layers, history, busybox_run_config(), &["big:latest"])
+}
+
+/// Busybox plus one layer of `size` incompressible bytes.
+fn big_image(size: usize) -> Image {
+    big_layers_image(size, 1)
 }
 
 /// `image` as built for another architecture (same layers, another config).
@@ -991,5 +999,42 @@ fn killed_at_every_point() {
             );
             env.ok(&["rmi", "-f", &name]);
         }
+    });
+}
+
+/// Peak memory stays under 64 MiB however large the layers: blobs are streamed, never held.
+#[test]
+fn peak_memory_is_small() {
+    as_root(|env| {
+        let Some(time) = which("time").filter(|t| t.starts_with("/usr/bin")) else {
+            skip(&env.test, env.user.name(), "/usr/bin/time is not installed");
+            return;
+        };
+        let Some(reg) = LocalRegistry::start(env) else {
+            return;
+        };
+        let image = big_layers_image(40 << 20, 3);
+        reg.push(env, &image, "team/huge:1");
+        let name = format!("{}/team/huge:1", reg.host());
+        let out = Command::new(time)
+            .args(["-f", "maxrss=%M"])
+            .arg(crate::harness::users::binary())
+            .arg("--root")
+            .arg(env.root())
+            .arg("--runroot")
+            .arg(env.runroot())
+            .args(["pull", "-q", "--tls-verify=false", &name])
+            .envs(env.environment())
+            .output()
+            .expect("time coracle pull");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let kib: u64 = err
+            .lines()
+            .find_map(|l| l.strip_prefix("maxrss="))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("maxrss line");
+        assert!(kib <= 64 * 1024, "peak RSS {kib} KiB");
+        assert_eq!(env.inspect(&name)["Id"], json!(image.id()));
     });
 }
