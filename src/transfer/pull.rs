@@ -28,7 +28,7 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{self, Index, Manifest};
 use crate::oci::reference::{self, Reference, ReferenceError};
 use crate::registry::client::{Client, RegistryError};
-use crate::registry::conf::{ConfError, PullSource, RegistriesConf};
+use crate::registry::conf::{ConfError, PullSource, RegistriesConf, ShortNameMode};
 use crate::registry::connect::{self, ConnectError};
 use crate::registry::policy::{Policy, PolicyError};
 use crate::store::staging::PARTIAL_DIR;
@@ -78,6 +78,10 @@ pub enum PullError {
         "short-name {name:?} did not resolve to an alias and no unqualified-search registries are defined in registries.conf"
     )]
     NoSearchRegistries { name: String },
+    #[error(
+        "short-name resolution enforced but cannot prompt without a TTY: {name:?} is ambiguous (use a fully qualified name or an alias in registries.conf)"
+    )]
+    Ambiguous { name: String },
     #[error("{} errors occurred while pulling:{}", errors.len(), list(errors))]
     Candidates { errors: Vec<PullError> },
     #[error("tag can't be used with --all-tags/-a")]
@@ -208,6 +212,13 @@ fn resolve(conf: &RegistriesConf, input: &str) -> Result<Vec<Reference>, PullErr
     let registries = conf.search_registries();
     if registries.is_empty() {
         return Err(PullError::NoSearchRegistries {
+            name: input.to_string(),
+        });
+    }
+    // Podman prompts on a terminal in enforcing mode; coracle does not prompt (yet), so an
+    // ambiguous name is refused as Podman refuses it without a terminal.
+    if registries.len() > 1 && conf.short_name_mode() == ShortNameMode::Enforcing {
+        return Err(PullError::Ambiguous {
             name: input.to_string(),
         });
     }
