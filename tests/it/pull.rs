@@ -1038,3 +1038,59 @@ fn peak_memory_is_small() {
         assert_eq!(env.inspect(&name)["Id"], json!(image.id()));
     });
 }
+
+/// A mirror that does not answer is skipped for the registry itself.
+#[test]
+fn dead_mirror_falls_through() {
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start(env) else {
+            return;
+        };
+        reg.push(env, busybox(), "team/busybox:1");
+        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_port = dead.local_addr().unwrap().port();
+        drop(dead);
+        let conf = env.write(
+            "registries.conf",
+            format!(
+                "[[registry]]\nlocation = \"{h}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"127.0.0.1:{dead_port}\"\ninsecure = true\n",
+                h = reg.host()
+            ),
+        );
+        let name = format!("{}/team/busybox:1", reg.host());
+        let o = env
+            .coracle()
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .env("CORACLE_REGISTRY_TIMEOUT", "2s")
+            .args(["pull", "--retry=0", &name])
+            .ok();
+        assert_eq!(o.stdout().trim(), busybox().id(), "{o}");
+        assert_eq!(env.inspect(&name)["Id"], json!(busybox().id()));
+    });
+}
+
+/// policy.json's `reject` refuses the pull before anything is fetched.
+#[test]
+fn policy_reject_is_125() {
+    as_root(|env| {
+        let Some(reg) = LocalRegistry::start(env) else {
+            return;
+        };
+        reg.push(env, busybox(), "team/busybox:1");
+        let policy = env.write("policy.json", r#"{"default":[{"type":"reject"}]}"#);
+        let name = format!("{}/team/busybox:1", reg.host());
+        let listing = env.listing();
+        let o = env
+            .coracle()
+            .args(["pull", "--tls-verify=false", "--signature-policy"])
+            .arg(&policy)
+            .arg(&name)
+            .fails(125);
+        o.assert_stderr_contains("rejected");
+        assert_eq!(env.listing(), listing);
+        assert!(
+            reg.requests("/manifests/").is_empty(),
+            "nothing may be fetched"
+        );
+    });
+}
