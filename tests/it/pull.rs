@@ -285,12 +285,12 @@ impl LocalRegistry {
             .join("data")
     }
 
-    /// Access-log lines of requests for `path_part` (`blobs/sha256:…`).
+    /// Access-log lines of coracle's requests for `path_part` (`blobs/sha256:…`).
     fn requests(&self, path_part: &str) -> Vec<String> {
         let log = fs::read(&self.log).unwrap_or_default();
         String::from_utf8_lossy(&log)
             .lines()
-            .filter(|l| l.contains("\"GET ") && l.contains(path_part))
+            .filter(|l| l.contains("\"GET ") && l.contains(path_part) && l.contains("\"coracle/"))
             .map(str::to_string)
             .collect()
     }
