@@ -147,14 +147,17 @@ fn registry_of(key: &str) -> &str {
     key.split('/').next().unwrap_or(key)
 }
 
-/// c/image's `normalizeAuthFileKey`: a URL's scheme and path dropped, Docker Hub's other names
-/// made `docker.io`.
+/// c/image's `normalizeAuthFileKey`: a URL (`https://host/v1/`) becomes its host, Docker Hub's
+/// other names `docker.io`; a `host/repo` key stays as it is (it only matches exactly).
 fn normalize_key(key: &str) -> &str {
-    let stripped = key
+    let stripped = match key
         .strip_prefix("http://")
         .or_else(|| key.strip_prefix("https://"))
-        .unwrap_or(key);
-    match registry_of(stripped) {
+    {
+        Some(url) => registry_of(url),
+        None => key,
+    };
+    match stripped {
         "index.docker.io" | "registry-1.docker.io" => "docker.io",
         host => host,
     }
@@ -179,7 +182,7 @@ pub fn lookup(
 ) -> Result<Option<Credentials>, CredentialsError> {
     for path in search_paths(env, auth_file) {
         let file = read_file(&path)?;
-        if let Some(found) = lookup_in(&file, &path, key)? {
+        if let Some(found) = lookup_in(env, &file, &path, key)? {
             return Ok(Some(found));
         }
     }
@@ -187,13 +190,14 @@ pub fn lookup(
 }
 
 fn lookup_in(
+    env: &Env,
     file: &Map<String, Value>,
     path: &Path,
     key: &str,
 ) -> Result<Option<Credentials>, CredentialsError> {
     let registry = registry_of(key);
     if let Some(helper) = helper_for(file, registry) {
-        return helper_get(&helper, registry);
+        return helper_get(env, &helper, registry);
     }
     if let Some(auths) = file.get("auths") {
         let Some(auths) = auths.as_object() else {
@@ -213,7 +217,7 @@ fn lookup_in(
     if let Some(store) = file.get("credsStore").and_then(Value::as_str)
         && !store.is_empty()
     {
-        return helper_get(store, registry);
+        return helper_get(env, store, registry);
     }
     Ok(None)
 }
@@ -258,7 +262,7 @@ fn decode(path: &Path, key: &str, entry: &Value) -> Result<Option<Credentials>, 
 /// Stores credentials for `key` in `auth_file` (or its credential helper), replacing the
 /// file atomically with mode 0600.
 pub fn store(
-    _env: &Env,
+    env: &Env,
     auth_file: &Path,
     key: &str,
     credentials: &Credentials,
@@ -271,7 +275,7 @@ pub fn store(
                 "{key}: namespaced key is not supported for credential helper {helper}"
             )));
         }
-        return helper_store(&helper, registry, credentials);
+        return helper_store(env, &helper, registry, credentials);
     }
     let auths = file
         .entry("auths")
@@ -295,7 +299,7 @@ pub fn store(
 }
 
 /// Removes the entry for `key`; false when there was none.
-pub fn remove(_env: &Env, auth_file: &Path, key: &str) -> Result<bool, CredentialsError> {
+pub fn remove(env: &Env, auth_file: &Path, key: &str) -> Result<bool, CredentialsError> {
     let mut file = read_file(auth_file)?;
     let registry = registry_of(key);
     if let Some(helper) = helper_for(&file, registry) {
@@ -304,7 +308,7 @@ pub fn remove(_env: &Env, auth_file: &Path, key: &str) -> Result<bool, Credentia
                 "{key}: namespaced key is not supported for credential helper {helper}"
             )));
         }
-        return helper_erase(&helper, registry);
+        return helper_erase(env, &helper, registry);
     }
     let Some(auths) = file.get_mut("auths").and_then(Value::as_object_mut) else {
         return Ok(false);
@@ -322,12 +326,12 @@ pub fn remove(_env: &Env, auth_file: &Path, key: &str) -> Result<bool, Credentia
 }
 
 /// Removes every entry of `auth_file` (`logout --all`), erasing those its `credHelpers` keep.
-pub fn remove_all(_env: &Env, auth_file: &Path) -> Result<(), CredentialsError> {
+pub fn remove_all(env: &Env, auth_file: &Path) -> Result<(), CredentialsError> {
     let mut file = read_file(auth_file)?;
     if let Some(helpers) = file.get("credHelpers").and_then(Value::as_object) {
         for (registry, helper) in helpers {
             if let Some(helper) = helper.as_str().filter(|h| !h.is_empty()) {
-                helper_erase(helper, registry)?;
+                helper_erase(env, helper, registry)?;
             }
         }
     }
@@ -399,6 +403,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Res
 // ---- docker-credential-* helpers ----
 
 fn run_helper(
+    env: &Env,
     helper: &str,
     action: &'static str,
     key: &str,
@@ -411,7 +416,15 @@ fn run_helper(
         message,
     };
     let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
+    // Looked up in the environment's PATH, not necessarily the process's.
+    let path = var(env, "PATH")
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(&program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| err(format!("{program} not found in $PATH")))?;
+    let mut child = Command::new(&path)
         .arg(action)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -442,8 +455,12 @@ fn run_helper(
     Err(err(format!("{}: {detail}", output.status)))
 }
 
-fn helper_get(helper: &str, registry: &str) -> Result<Option<Credentials>, CredentialsError> {
-    let (found, stdout) = run_helper(helper, "get", registry, registry.as_bytes())?;
+fn helper_get(
+    env: &Env,
+    helper: &str,
+    registry: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
+    let (found, stdout) = run_helper(env, helper, "get", registry, registry.as_bytes())?;
     if !found {
         return Ok(None);
     }
@@ -468,6 +485,7 @@ fn helper_get(helper: &str, registry: &str) -> Result<Option<Credentials>, Crede
 }
 
 fn helper_store(
+    env: &Env,
     helper: &str,
     registry: &str,
     credentials: &Credentials,
@@ -477,11 +495,11 @@ fn helper_store(
         "Username": credentials.username,
         "Secret": credentials.password,
     });
-    run_helper(helper, "store", registry, input.to_string().as_bytes()).map(|_| ())
+    run_helper(env, helper, "store", registry, input.to_string().as_bytes()).map(|_| ())
 }
 
-fn helper_erase(helper: &str, registry: &str) -> Result<bool, CredentialsError> {
-    run_helper(helper, "erase", registry, registry.as_bytes()).map(|(found, _)| found)
+fn helper_erase(env: &Env, helper: &str, registry: &str) -> Result<bool, CredentialsError> {
+    run_helper(env, helper, "erase", registry, registry.as_bytes()).map(|(found, _)| found)
 }
 
 #[cfg(test)]
