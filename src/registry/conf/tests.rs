@@ -451,7 +451,7 @@ fn load_files_drop_ins_and_alias_cache() {
             ("XDG_CONFIG_HOME", &home_s),
             ("CONTAINERS_REGISTRIES_CONF", &only_s),
         ],
-        |env| RegistriesConf::load(env),
+        RegistriesConf::load,
     )
     .unwrap();
     assert_eq!(conf.search_registries(), ["only.io"]);
