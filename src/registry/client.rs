@@ -301,7 +301,7 @@ impl Client {
         let media_type = header_str(headers, header::CONTENT_TYPE)
             .map(|t| bare_media_type(&t).to_string())
             .filter(|t| !is_generic_type(t));
-        let size = resp.content_length().filter(|n| *n > 0);
+        let size = content_length(headers).filter(|n| *n > 0);
         let (digest, media_type, size) = match (digest, media_type, size) {
             (Some(d), Some(t), Some(n)) => (d, t, n),
             // Registries that omit any of these: what GET returns is authoritative.
@@ -420,7 +420,13 @@ impl Client {
             return Ok(None);
         }
         let resp = check(resp, "blob")?;
-        Ok(Some(resp.content_length().unwrap_or(0)))
+        content_length(resp.headers())
+            .map(Some)
+            .ok_or_else(|| RegistryError::Invalid {
+                url: url.to_string(),
+                what: "blob".into(),
+                message: "no Content-Length in the answer to HEAD".into(),
+            })
     }
 
     /// `POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=FROM`: true when the registry mounted
@@ -937,6 +943,11 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<St
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_string())
+}
+
+/// `Content-Length` as sent: for HEAD, reqwest's `content_length()` is the (empty) body's.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse().ok())
 }
 
 /// The response when its status is a success, else the error its status and body say.
