@@ -1034,6 +1034,16 @@ pub(crate) fn status_error(
             .join("; ")
     };
     let code = entries.first().map(|e| e.code.as_str()).unwrap_or("");
+    // The variants' own words; a message that only repeats them adds nothing.
+    let message = match message.to_lowercase().as_str() {
+        "authentication required"
+        | "requested access to the resource is denied"
+        | "manifest unknown"
+        | "blob unknown"
+        | "blob unknown to registry"
+        | "repository name not known to registry" => String::new(),
+        _ => message,
+    };
     match code {
         "MANIFEST_UNKNOWN" => RegistryError::NotFound {
             url,

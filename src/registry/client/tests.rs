@@ -118,7 +118,7 @@ fn registry_errors() {
     );
     assert_eq!(
         e.to_string(),
-        "https://r/v2/x/manifests/2: manifest unknown: manifest unknown"
+        "https://r/v2/x/manifests/2: manifest unknown"
     );
 
     let body = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"x"}}]}"#;
