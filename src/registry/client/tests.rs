@@ -1,4 +1,5 @@
 use super::*;
+use reqwest::header::HeaderMap;
 
 #[test]
 fn link_next() {
