@@ -4,6 +4,7 @@
 //! `Retry-After`); authentication follows the registry's `WWW-Authenticate` challenge (see
 //! `auth`). Bodies are streamed, never buffered, except manifests (capped in size).
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -150,6 +151,9 @@ pub struct Client {
     /// Settled by the first request (`GET /v2/`): the scheme that works and the challenge.
     session: Mutex<Option<Session>>,
     tokens: TokenCache,
+    /// Scopes a registry asked for beyond ours (`insufficient_scope`), by what we asked for,
+    /// so later requests get the wider token at once.
+    wider_scopes: Mutex<HashMap<String, Vec<String>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -202,6 +206,7 @@ impl Client {
             http,
             session: Mutex::new(None),
             tokens: TokenCache::default(),
+            wider_scopes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -792,7 +797,14 @@ impl Client {
         build: &mut dyn FnMut() -> Result<RequestBuilder, RegistryError>,
     ) -> Result<Response, RegistryError> {
         let mut session = self.session()?;
-        let mut scopes = scopes.to_vec();
+        let asked = scopes.join(" ");
+        let mut scopes = {
+            let wider = self.wider_scopes.lock().unwrap_or_else(|e| e.into_inner());
+            wider
+                .get(&asked)
+                .cloned()
+                .unwrap_or_else(|| scopes.to_vec())
+        };
         let mut answered_401 = false;
         loop {
             let authorization = self.authorization(&session, &scopes)?;
@@ -819,10 +831,15 @@ impl Client {
                 ..
             } = &challenge
             {
+                let before = scopes.len();
                 for s in wanted.split(' ').filter(|s| !s.is_empty()) {
                     if !scopes.iter().any(|have| have == s) {
                         scopes.push(s.to_string());
                     }
+                }
+                if scopes.len() > before {
+                    let mut wider = self.wider_scopes.lock().unwrap_or_else(|e| e.into_inner());
+                    wider.insert(asked.clone(), scopes.clone());
                 }
             }
             session.challenge = Some(challenge);
