@@ -3,6 +3,12 @@
 //! Every request that can be repeated is retried on connection errors, 429 and 5xx (honouring
 //! `Retry-After`); authentication follows the registry's `WWW-Authenticate` challenge (see
 //! `auth`). Bodies are streamed, never buffered, except manifests (capped in size).
+//!
+//! The first request settles the session with `GET /v2/`: HTTPS, or plain HTTP for an
+//! insecure registry whose HTTPS fails, and the challenge to answer. `Authorization` goes only
+//! to the registry's own scheme, host and port (reqwest drops it on a redirect elsewhere, as
+//! blob storage does). Time-outs: connecting, waiting for an answer and each read of a body
+//! give up after `ClientOptions::timeout`; an upload may take as long as its size needs.
 
 use std::collections::HashMap;
 use std::io::Read;
