@@ -4,7 +4,9 @@ pub mod complete;
 pub mod container;
 pub mod image;
 pub mod overlay;
+pub mod registry_flags;
 pub mod run;
+pub mod search;
 pub mod unshare;
 
 use std::path::PathBuf;
@@ -88,6 +90,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Search a registry for an image
+    Search(search::SearchArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

@@ -16,6 +16,7 @@ pub(crate) mod rm;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod tag;
 mod tree;
 mod unshare;
@@ -98,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
         },
+        Command::Search(a) => search::run(&ctx, &a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),

@@ -10,8 +10,10 @@
 pub mod auth;
 pub mod client;
 pub mod conf;
+pub mod connect;
 pub mod credentials;
 pub mod policy;
+pub mod search;
 pub mod tls;
 
 use std::path::PathBuf;
