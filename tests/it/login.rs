@@ -11,8 +11,8 @@ use crate::harness::registry::{self, ALICE, RegistryOpts, RegistryServer};
 use crate::harness::{TestEnv, for_each_user};
 
 fn auth_json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
 }
 
@@ -27,7 +27,11 @@ fn default_auth_file(env: &TestEnv) -> std::path::PathBuf {
 /// `coracle login` of `key` on the HTTPS registry, with `extra` arguments.
 fn login(env: &TestEnv, reg: &RegistryServer, key: &str, extra: &[&str]) -> crate::harness::Cmd {
     let mut c = env.coracle();
-    c.arg("login").arg("--cert-dir").arg(reg.cert_dir()).arg(key).args(extra);
+    c.arg("login")
+        .arg("--cert-dir")
+        .arg(reg.cert_dir())
+        .arg(key)
+        .args(extra);
     c
 }
 
@@ -45,17 +49,27 @@ fn login_saves_checked_credentials_and_logout_removes_them() {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
         let json = auth_json(&file);
-        assert_eq!(json["auths"][&host]["auth"], encoded(ALICE.name, ALICE.password), "{json}");
+        assert_eq!(
+            json["auths"][&host]["auth"],
+            encoded(ALICE.name, ALICE.password),
+            "{json}"
+        );
 
         let out = env.coracle().args(["login", "--get-login", &host]).ok();
         assert_eq!(out.stdout(), format!("{}\n", ALICE.name));
 
         // Already logged in: no prompt, the stored credentials are checked and kept.
         let out = login(env, &reg, &host, &[]).stdin("").ok();
-        assert!(out.stdout().contains("Existing credentials are valid"), "{out}");
+        assert!(
+            out.stdout().contains("Existing credentials are valid"),
+            "{out}"
+        );
 
         let out = env.coracle().args(["logout", &host]).ok();
-        assert_eq!(out.stdout(), format!("Removed login credentials for {host}\n"));
+        assert_eq!(
+            out.stdout(),
+            format!("Removed login credentials for {host}\n")
+        );
         assert!(auth_json(&file)["auths"].get(&host).is_none());
 
         env.coracle()
@@ -82,7 +96,9 @@ fn login_with_wrong_password_saves_nothing() {
         login(env, &reg, &host, &["-u", ALICE.name, "-p", "wrong"])
             .fails(125)
             .assert_error()
-            .assert_stderr_contains(&format!("logging into \"{host}\": invalid username/password"));
+            .assert_stderr_contains(&format!(
+                "logging into \"{host}\": invalid username/password"
+            ));
         assert!(!file.exists(), "{} was written", file.display());
 
         login(env, &reg, &host, &["-u", ALICE.name, "-p", ALICE.password]).ok();
@@ -91,7 +107,11 @@ fn login_with_wrong_password_saves_nothing() {
             .fails(125)
             .assert_stderr_contains("invalid username/password");
         login(env, &reg, &host, &["-u", ALICE.name, "-p", "wrong"]).fails(125);
-        assert_eq!(std::fs::read(&file).unwrap(), before, "the auth file changed");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "the auth file changed"
+        );
         // Still the good ones.
         let out = env.coracle().args(["login", "--get-login", &host]).ok();
         assert_eq!(out.stdout(), format!("{}\n", ALICE.name));
@@ -108,19 +128,36 @@ fn login_password_stdin_authfile_and_registry_auth_file() {
     for_each_user(|env| {
         let flag_file = env.path("flag/auth.json");
         let flag = flag_file.to_string_lossy().into_owned();
-        let out = login(env, &reg, &host, &["-u", ALICE.name, "--password-stdin", "--authfile", &flag])
-            .stdin(format!("{}\n", ALICE.password))
-            .ok();
+        let out = login(
+            env,
+            &reg,
+            &host,
+            &["-u", ALICE.name, "--password-stdin", "--authfile", &flag],
+        )
+        .stdin(format!("{}\n", ALICE.password))
+        .ok();
         assert_eq!(out.stdout(), "Login Succeeded!\n", "{out}");
         let json = auth_json(&flag_file);
-        assert_eq!(json["auths"][&host]["auth"], encoded(ALICE.name, ALICE.password));
+        assert_eq!(
+            json["auths"][&host]["auth"],
+            encoded(ALICE.name, ALICE.password)
+        );
         assert!(!default_auth_file(env).exists());
 
         let env_file = env.path("env/auth.json");
-        let out = login(env, &reg, &host, &["-u", ALICE.name, "-p", ALICE.password, "-v"])
-            .env("REGISTRY_AUTH_FILE", &env_file)
-            .ok();
-        assert!(out.stdout().contains(&format!("Used: {}", env_file.display())), "{out}");
+        let out = login(
+            env,
+            &reg,
+            &host,
+            &["-u", ALICE.name, "-p", ALICE.password, "-v"],
+        )
+        .env("REGISTRY_AUTH_FILE", &env_file)
+        .ok();
+        assert!(
+            out.stdout()
+                .contains(&format!("Used: {}", env_file.display())),
+            "{out}"
+        );
         assert_eq!(
             auth_json(&env_file)["auths"][&host]["auth"],
             encoded(ALICE.name, ALICE.password)
@@ -136,15 +173,23 @@ fn login_password_stdin_authfile_and_registry_auth_file() {
         assert!(auth_json(&flag_file)["auths"].get(&host).is_some());
 
         // Nothing to prompt on: an error, not a hang.
-        login(env, &reg, &host, &[]).stdin("").fails(125).assert_error();
+        login(env, &reg, &host, &[])
+            .stdin("")
+            .fails(125)
+            .assert_error();
         login(env, &reg, &host, &["--password-stdin"])
             .stdin("x\n")
             .fails(125)
             .assert_stderr_contains("must provide --username with --password-stdin");
-        login(env, &reg, &host, &["-u", ALICE.name, "-p", "x", "--password-stdin"])
-            .stdin("x\n")
-            .fails(125)
-            .assert_stderr_contains("--password");
+        login(
+            env,
+            &reg,
+            &host,
+            &["-u", ALICE.name, "-p", "x", "--password-stdin"],
+        )
+        .stdin("x\n")
+        .fails(125)
+        .assert_stderr_contains("--password");
     });
 }
 
@@ -158,14 +203,23 @@ fn logout_all_and_repository_keys() {
     let repo_key = format!("{host}/team/app");
     for_each_user(|env| {
         login(env, &reg, &host, &["-u", ALICE.name, "-p", ALICE.password]).ok();
-        login(env, &reg, &repo_key, &["-u", ALICE.name, "-p", ALICE.password]).ok();
+        login(
+            env,
+            &reg,
+            &repo_key,
+            &["-u", ALICE.name, "-p", ALICE.password],
+        )
+        .ok();
         let file = default_auth_file(env);
         let json = auth_json(&file);
         assert!(json["auths"].get(&host).is_some(), "{json}");
         assert!(json["auths"].get(&repo_key).is_some(), "{json}");
 
         let out = env.coracle().args(["logout", "--all"]).ok();
-        assert_eq!(out.stdout(), "Removed login credentials for all registries\n");
+        assert_eq!(
+            out.stdout(),
+            "Removed login credentials for all registries\n"
+        );
         let json = auth_json(&file);
         assert_eq!(json["auths"], serde_json::json!({}), "{json}");
         env.coracle().args(["logout", &repo_key]).fails(125);
@@ -184,12 +238,50 @@ fn login_over_plain_http_needs_tls_verify_false() {
     for_each_user(|env| {
         let out = env
             .coracle()
-            .args(["login", "--tls-verify=false", "-u", ALICE.name, "-p", ALICE.password, &host])
+            .args([
+                "login",
+                "--tls-verify=false",
+                "-u",
+                ALICE.name,
+                "-p",
+                ALICE.password,
+                &host,
+            ])
             .ok();
         assert_eq!(out.stdout(), "Login Succeeded!\n", "{out}");
         env.coracle()
-            .args(["login", "--tls-verify=false", "-u", ALICE.name, "-p", "wrong", &host])
+            .args([
+                "login",
+                "--tls-verify=false",
+                "-u",
+                ALICE.name,
+                "-p",
+                "wrong",
+                &host,
+            ])
             .fails(125)
             .assert_stderr_contains("invalid username/password");
+    });
+}
+
+#[test]
+fn login_with_token_auth() {
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::https().token(false));
+    let host = reg.host();
+    for_each_user(|env| {
+        login(env, &reg, &host, &["-u", ALICE.name, "-p", "wrong"])
+            .fails(125)
+            .assert_stderr_contains("invalid username/password");
+        assert!(!default_auth_file(env).exists());
+        let out = login(env, &reg, &host, &["-u", ALICE.name, "-p", ALICE.password]).ok();
+        assert_eq!(out.stdout(), "Login Succeeded!\n", "{out}");
+        let json = auth_json(&default_auth_file(env));
+        assert_eq!(
+            json["auths"][&host]["auth"],
+            encoded(ALICE.name, ALICE.password)
+        );
     });
 }
