@@ -164,3 +164,12 @@ mod tests {
         assert!(parse_duration("").is_err());
     }
 }
+
+/// A client for a whole registry (`search`, `login`), with the credentials stored for `host`.
+pub fn registry_client(
+    _env: &Env,
+    _flags: &RegistryFlags,
+    _host: &str,
+) -> Result<Client, ConnectError> {
+    todo!("connect")
+}
