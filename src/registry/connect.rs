@@ -12,9 +12,9 @@ use std::time::Duration;
 use crate::cli::registry_flags::RegistryFlags;
 use crate::config::Env;
 use crate::registry::client::{Client, RegistryError};
-use crate::registry::conf::{ConfError, PullSource};
+use crate::registry::conf::{ConfError, PullSource, RegistriesConf};
 use crate::registry::credentials::{self, CredentialsError};
-use crate::registry::{ClientOptions, Credentials};
+use crate::registry::{ClientOptions, Credentials, Endpoint};
 
 /// The environment variable that overrides the client's time-out.
 pub const TIMEOUT_VAR: &str = "CORACLE_REGISTRY_TIMEOUT";
@@ -46,7 +46,28 @@ pub fn client_for(
         Some(true) => endpoint.insecure = false,
         None => {}
     }
-    let credentials = credentials_for(env, flags, &endpoint.host, source.reference.path())?;
+    let credentials = credentials_for(env, flags, &endpoint.host, Some(source.reference.path()))?;
+    let options = client_options(env, flags)?;
+    Ok(Client::new(endpoint, credentials, &options)?)
+}
+
+/// A client for a whole registry (`search`, `login`), with the credentials stored for `host`.
+pub fn registry_client(
+    env: &Env,
+    flags: &RegistryFlags,
+    host: &str,
+) -> Result<Client, ConnectError> {
+    let conf = RegistriesConf::load(env)?;
+    let mut endpoint = Endpoint {
+        host: host.to_string(),
+        insecure: conf.is_insecure(host),
+    };
+    match flags.tls_verify {
+        Some(false) => endpoint.insecure = true,
+        Some(true) => endpoint.insecure = false,
+        None => {}
+    }
+    let credentials = credentials_for(env, flags, host, None)?;
     let options = client_options(env, flags)?;
     Ok(Client::new(endpoint, credentials, &options)?)
 }
@@ -56,7 +77,7 @@ fn credentials_for(
     env: &Env,
     flags: &RegistryFlags,
     host: &str,
-    repo: &str,
+    repo: Option<&str>,
 ) -> Result<Option<Credentials>, ConnectError> {
     if let Some(creds) = &flags.creds {
         let (username, password) = credentials::parse_creds(creds)?;
@@ -72,7 +93,11 @@ fn credentials_for(
         return Ok(Some(Credentials { username, password }));
     }
     let file = credentials::auth_file(env, flags.authfile.as_deref())?;
-    Ok(credentials::lookup(env, &file, &format!("{host}/{repo}"))?)
+    let key = match repo {
+        Some(repo) => format!("{host}/{repo}"),
+        None => host.to_string(),
+    };
+    Ok(credentials::lookup(env, &file, &key)?)
 }
 
 /// The client settings the flags (and [`TIMEOUT_VAR`]) ask for.
@@ -163,13 +188,4 @@ mod tests {
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
     }
-}
-
-/// A client for a whole registry (`search`, `login`), with the credentials stored for `host`.
-pub fn registry_client(
-    _env: &Env,
-    _flags: &RegistryFlags,
-    _host: &str,
-) -> Result<Client, ConnectError> {
-    todo!("connect")
 }

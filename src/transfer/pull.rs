@@ -28,7 +28,7 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{self, Index, Manifest};
 use crate::oci::reference::{self, Reference, ReferenceError};
 use crate::registry::client::{Client, RegistryError};
-use crate::registry::conf::{ConfError, PullSource, RegistriesConf, ShortNameMode};
+use crate::registry::conf::{ConfError, PullSource, RegistriesConf};
 use crate::registry::connect::{self, ConnectError};
 use crate::registry::policy::{Policy, PolicyError};
 use crate::store::staging::PARTIAL_DIR;
@@ -74,14 +74,6 @@ pub enum PullError {
     Conf(#[from] ConfError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
-    #[error(
-        "short-name {name:?} did not resolve to an alias and no unqualified-search registries are defined in registries.conf"
-    )]
-    NoSearchRegistries { name: String },
-    #[error(
-        "short-name resolution enforced but cannot prompt without a TTY: {name:?} is ambiguous (use a fully qualified name or an alias in registries.conf)"
-    )]
-    Ambiguous { name: String },
     #[error("{} errors occurred while pulling:{}", errors.len(), list(errors))]
     Candidates { errors: Vec<PullError> },
     #[error("tag can't be used with --all-tags/-a")]
@@ -197,35 +189,16 @@ pub fn pull(
     Err(PullError::Candidates { errors })
 }
 
-/// The references a name stands for, in the order to try them.
+/// The references a name stands for, in the order to try them (registries.conf's short-name
+/// rules: an alias, else each unqualified-search registry).
 fn resolve(conf: &RegistriesConf, input: &str) -> Result<Vec<Reference>, PullError> {
     if let Some(rest) = input.strip_prefix("docker://") {
         // With the transport spelled out the name is Docker's: no short-name search.
         return Ok(vec![reference::normalize_docker(rest)?]);
     }
-    if !reference::is_short_name(input)? {
-        return Ok(vec![reference::normalize_docker(input)?]);
-    }
-    if let Some(alias) = conf.alias(input) {
-        return Ok(vec![reference::normalize_docker(&alias.to_string())?]);
-    }
-    let registries = conf.search_registries();
-    if registries.is_empty() {
-        return Err(PullError::NoSearchRegistries {
-            name: input.to_string(),
-        });
-    }
-    // Podman prompts on a terminal in enforcing mode; coracle does not prompt (yet), so an
-    // ambiguous name is refused as Podman refuses it without a terminal.
-    if registries.len() > 1 && conf.short_name_mode() == ShortNameMode::Enforcing {
-        return Err(PullError::Ambiguous {
-            name: input.to_string(),
-        });
-    }
-    registries
-        .iter()
-        .map(|r| Ok(reference::normalize_docker(&format!("{r}/{input}"))?))
-        .collect()
+    use std::io::IsTerminal;
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    Ok(conf.resolve_short_name(input, terminal)?.candidates)
 }
 
 /// Whether the input names a tag or digest (after its last `/`).
