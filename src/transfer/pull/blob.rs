@@ -224,10 +224,11 @@ impl<'a> BlobReader<'a> {
         }
         loop {
             if self.source.cancel.load(Ordering::Relaxed) {
-                // What was received so far is good: keep it for the next pull.
-                self.transport_failed = true;
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
+                // Another blob was bad: this pull leaves nothing behind (only a download
+                // the network cut short is kept for the next pull).
+                self.transport_failed = false;
+                // Not `Interrupted`, which `io::copy` would retry for ever.
+                return Err(io::Error::other(
                     "cancelled: another part of the pull failed",
                 ));
             }
