@@ -1,0 +1,1035 @@
+//! A real registry for the tests: Debian's `docker-registry` (distribution 2.8) on a free
+//! loopback port, with its own storage, over plain HTTP or HTTPS (a test CA), without auth,
+//! with htpasswd basic auth, or with token auth from a small issuer
+//! (`tests/fixtures/registry/token-issuer.py`). Plus ways to fill it with real tools
+//! (skopeo), to break it (corrupt blobs in its storage, a [`FaultProxy`] that cuts blob
+//! downloads or never answers) and to look at what it holds.
+//!
+//! ```ignore
+//! let reg = RegistryServer::start(RegistryOpts::https().htpasswd());
+//! let digest = reg.push_image(images::busybox(), "team/app:1.2");
+//! env.coracle().args(["pull", "--cert-dir"]).arg(reg.cert_dir())
+//!     .arg("--creds").arg(reg.user().creds()).arg(reg.image_ref("team/app:1.2")).ok();
+//! ```
+//!
+//! One server can serve every test user (root, coracle-sub, coracle-nosub): the server and
+//! its issuer run as root, and what clients must read ([`RegistryServer::cert_dir`]) is
+//! world-readable. Everything is stopped and removed when the `RegistryServer` drops.
+//! A test should call [`available`] first and return (it prints the SKIP line) when it says no.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::cmd::Cmd;
+use super::images::Image;
+use super::users::{base_dir, skip, test_name};
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+const PYTHON: &str = "/usr/bin/python3";
+/// The `service` and `issuer` names the registry and the token issuer agree on.
+pub const TOKEN_SERVICE: &str = "coracle-test-registry";
+pub const TOKEN_ISSUER: &str = "coracle-test-issuer";
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// A test user of the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegUser {
+    pub name: &'static str,
+    pub password: &'static str,
+}
+
+impl RegUser {
+    /// `name:password`, as `--creds` takes it.
+    pub fn creds(&self) -> String {
+        format!("{}:{}", self.name, self.password)
+    }
+}
+
+/// May pull and push everywhere (and list the catalog) with either kind of auth.
+pub const ALICE: RegUser = RegUser {
+    name: "alice",
+    password: "alice-Secret-1",
+};
+/// With token auth, may only pull (a push gets `insufficient_scope`/401). With htpasswd,
+/// which knows no permissions, the same as [`ALICE`].
+pub const READER: RegUser = RegUser {
+    name: "reader",
+    password: "reader-Secret-2",
+};
+
+/// How clients authenticate to the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone may pull and push.
+    None,
+    /// HTTP basic auth against an htpasswd file (bcrypt) holding [`ALICE`] and [`READER`].
+    Htpasswd,
+    /// Bearer tokens from the harness's issuer; `anonymous_pull` lets requests without
+    /// credentials pull (as on a public registry), otherwise they get nothing.
+    Token { anonymous_pull: bool },
+}
+
+/// What kind of registry [`RegistryServer::start`] starts. Build with [`RegistryOpts::http`]
+/// or [`RegistryOpts::https`] and chain [`RegistryOpts::htpasswd`] / [`RegistryOpts::token`].
+#[derive(Clone, Copy, Debug)]
+pub struct RegistryOpts {
+    /// HTTPS with a certificate from the test CA ([`RegistryServer::cert_dir`]).
+    pub tls: bool,
+    pub auth: Auth,
+    /// `storage.delete.enabled` (lets clients DELETE manifests and blobs).
+    pub delete: bool,
+}
+
+impl RegistryOpts {
+    /// Plain HTTP, no auth: clients need `--tls-verify=false`.
+    pub fn http() -> RegistryOpts {
+        RegistryOpts {
+            tls: false,
+            auth: Auth::None,
+            delete: false,
+        }
+    }
+
+    /// HTTPS with a leaf certificate for `127.0.0.1` and `localhost` signed by the test CA.
+    pub fn https() -> RegistryOpts {
+        RegistryOpts {
+            tls: true,
+            ..RegistryOpts::http()
+        }
+    }
+
+    pub fn htpasswd(mut self) -> RegistryOpts {
+        self.auth = Auth::Htpasswd;
+        self
+    }
+
+    pub fn token(mut self, anonymous_pull: bool) -> RegistryOpts {
+        self.auth = Auth::Token { anonymous_pull };
+        self
+    }
+
+    pub fn delete(mut self) -> RegistryOpts {
+        self.delete = true;
+        self
+    }
+}
+
+/// Why the registry tests cannot run here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    for (path, pkg) in [
+        (REGISTRY_BIN, "docker-registry"),
+        ("/usr/bin/openssl", "openssl"),
+        ("/usr/bin/htpasswd", "apache2-utils"),
+        (PYTHON, "python3"),
+        ("/usr/bin/curl", "curl"),
+    ] {
+        if !Path::new(path).exists() {
+            return Some(format!("no {path} ({pkg}; tests/run-all.sh installs it)"));
+        }
+    }
+    None
+}
+
+/// Whether the registry tests can run; prints the SKIP line for the running test when not.
+pub fn available() -> bool {
+    match unavailable() {
+        None => true,
+        Some(reason) => {
+            skip(&test_name(), "any user", &reason);
+            false
+        }
+    }
+}
+
+/// A running `docker-registry` (and token issuer), killed and removed on drop.
+pub struct RegistryServer {
+    opts: RegistryOpts,
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+    issuer: Option<Issuer>,
+}
+
+struct Issuer {
+    child: Child,
+    url: String,
+}
+
+impl RegistryServer {
+    /// Starts a registry and returns once `GET /v2/` answers. Panics (with the registry's
+    /// log) when it does not start.
+    pub fn start(opts: RegistryOpts) -> RegistryServer {
+        let dir = tempfile::Builder::new()
+            .prefix("reg")
+            .rand_bytes(6)
+            .tempdir_in(base_dir())
+            .unwrap_or_else(|e| panic!("creating a registry dir in {}: {e}", base_dir().display()));
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .expect("chmod registry dir");
+        fs::create_dir(dir.path().join("storage")).expect("creating registry storage");
+        let tls = opts.tls.then(tls_material);
+        let issuer = match opts.auth {
+            Auth::Token { anonymous_pull } => Some(start_issuer(dir.path(), anonymous_pull, tls)),
+            _ => None,
+        };
+        if opts.auth == Auth::Htpasswd {
+            write_htpasswd(&dir.path().join("htpasswd"));
+        }
+        // A free port can be taken between asking and binding; try again with another.
+        let config_path = dir.path().join("config.yml");
+        let log_path = dir.path().join("registry.log");
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = config_yaml(&opts, dir.path(), port, tls, issuer.as_ref());
+            fs::write(&config_path, &config).expect("writing config.yml");
+            let log = fs::File::create(&log_path).expect("creating registry.log");
+            let mut child = Command::new(REGISTRY_BIN)
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("dup log"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {REGISTRY_BIN}: {e}"));
+            match wait_ready(&mut child, port, tls.is_some()) {
+                Ok(()) => {
+                    return RegistryServer {
+                        opts,
+                        dir,
+                        port,
+                        child,
+                        issuer,
+                    };
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_log = fs::read_to_string(&log_path).unwrap_or_default();
+                    if !last_log.contains("address already in use") {
+                        if let Some(mut i) = issuer {
+                            let _ = i.child.kill();
+                            let _ = i.child.wait();
+                        }
+                        panic!(
+                            "docker-registry did not start ({why}); config:\n{config}\nlog:\n{last_log}"
+                        );
+                    }
+                }
+            }
+        }
+        panic!("docker-registry found no free port; last log:\n{last_log}");
+    }
+
+    pub fn opts(&self) -> RegistryOpts {
+        self.opts
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        let scheme = if self.opts.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// `127.0.0.1:PORT/<repo_tag>`, e.g. `image_ref("team/app:1.2")`.
+    pub fn image_ref(&self, repo_tag: &str) -> String {
+        format!("{}/{repo_tag}", self.host())
+    }
+
+    /// A directory with the test CA as `ca.crt`, usable as `--cert-dir` by every test user
+    /// (the same CA for every HTTPS registry of this test run).
+    pub fn cert_dir(&self) -> PathBuf {
+        tls_material().cert_dir.clone()
+    }
+
+    /// The test CA certificate (PEM file) that signed the registry's certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.cert_dir().join("ca.crt")
+    }
+
+    /// The registry's storage root (`rootdirectory`; blobs are below `docker/registry/v2`).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// The registry's own log (and, with token auth, `issuer.log` beside it).
+    pub fn log(&self) -> String {
+        let mut s = fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        if self.issuer.is_some() {
+            s.push_str("\n--- token issuer ---\n");
+            s.push_str(&fs::read_to_string(self.dir.path().join("issuer.log")).unwrap_or_default());
+        }
+        s
+    }
+
+    /// The user who may pull and push ([`ALICE`]).
+    pub fn user(&self) -> RegUser {
+        ALICE
+    }
+
+    /// The user who may only pull with token auth ([`READER`]).
+    pub fn reader(&self) -> RegUser {
+        READER
+    }
+
+    /// The token endpoint (realm) with token auth, e.g. `http://127.0.0.1:PORT/token`.
+    pub fn token_realm(&self) -> Option<String> {
+        self.issuer.as_ref().map(|i| format!("{}/token", i.url))
+    }
+
+    /// How a root-run tool (skopeo, curl) reaches this registry as [`ALICE`].
+    pub fn access(&self) -> Access {
+        Access {
+            cert_dir: self.opts.tls.then(|| self.cert_dir()),
+            creds: (self.opts.auth != Auth::None).then_some(ALICE),
+        }
+    }
+
+    /// Pushes `image` (as a docker-archive, so the registry gets a Docker v2 schema 2
+    /// manifest) to `<host>/<repo_tag>` with skopeo; returns the manifest digest.
+    pub fn push_image(&self, image: &Image, repo_tag: &str) -> String {
+        let archive = self.scratch_file("docker-archive.tar", &image.docker_archive());
+        push_with_skopeo(&archive, &self.image_ref(repo_tag), &self.access())
+    }
+
+    /// Pushes `image` as an OCI archive (the registry gets an OCI manifest); returns the
+    /// manifest digest.
+    pub fn push_image_oci(&self, image: &Image, repo_tag: &str) -> String {
+        let archive = self.scratch_file("oci-archive.tar", &image.oci_archive(None));
+        push_with_skopeo(&archive, &self.image_ref(repo_tag), &self.access())
+    }
+
+    fn scratch_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let scratch = tempfile::Builder::new()
+            .prefix("push")
+            .tempdir_in(self.dir.path())
+            .expect("scratch dir")
+            .keep();
+        let p = scratch.join(name);
+        fs::write(&p, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+        p
+    }
+
+    /// The manifest of `<repo_tag>` exactly as the registry serves it (`skopeo inspect --raw`).
+    pub fn raw_manifest(&self, repo_tag: &str) -> Vec<u8> {
+        inspect_raw(&self.image_ref(repo_tag), &self.access())
+    }
+
+    /// `skopeo inspect` of `<repo_tag>` (`Digest`, `Layers`, `Labels`, ...).
+    pub fn inspect(&self, repo_tag: &str) -> serde_json::Value {
+        inspect(&self.image_ref(repo_tag), &self.access())
+    }
+
+    /// The manifest digest of `<repo_tag>` (sha256 of the raw manifest).
+    pub fn manifest_digest(&self, repo_tag: &str) -> String {
+        super::layer::sha256(&self.raw_manifest(repo_tag))
+    }
+
+    /// The layer digests the manifest of `<repo_tag>` lists, in order.
+    pub fn layer_digests(&self, repo_tag: &str) -> Vec<String> {
+        let m: serde_json::Value =
+            serde_json::from_slice(&self.raw_manifest(repo_tag)).expect("manifest JSON");
+        m["layers"]
+            .as_array()
+            .expect("manifest has layers")
+            .iter()
+            .map(|l| l["digest"].as_str().expect("layer digest").to_string())
+            .collect()
+    }
+
+    /// Where the registry keeps the blob `sha256:<hex>` (its `data` file).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.storage_dir()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Whether the registry stores blob `digest` at all (in any repository).
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Whether `digest` is linked into `repo` (pushed or mounted there), i.e. what a
+    /// `HEAD /v2/<repo>/blobs/<digest>` finds.
+    pub fn repo_has_blob(&self, repo: &str, digest: &str) -> bool {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.storage_dir()
+            .join("docker/registry/v2/repositories")
+            .join(repo)
+            .join("_layers/sha256")
+            .join(hex)
+            .join("link")
+            .is_file()
+    }
+
+    /// Flips one byte in the middle of blob `digest`: same size, wrong digest.
+    pub fn corrupt_blob(&self, digest: &str) {
+        let p = self.blob_path(digest);
+        let mut bytes = fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+        assert!(!bytes.is_empty(), "blob {digest} is empty");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        fs::write(&p, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+    }
+
+    /// Cuts blob `digest` to `len` bytes: the registry then serves fewer bytes than the
+    /// manifest's size says.
+    pub fn truncate_blob(&self, digest: &str, len: u64) {
+        let p = self.blob_path(digest);
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", p.display()));
+        f.set_len(len)
+            .unwrap_or_else(|e| panic!("truncating {}: {e}", p.display()));
+    }
+
+    /// Replaces what the registry serves for `digest` (a blob, or a manifest: the registry
+    /// stores manifests as blobs too) with `bytes`.
+    pub fn replace_blob(&self, digest: &str, bytes: &[u8]) {
+        let p = self.blob_path(digest);
+        assert!(p.is_file(), "the registry has no blob {digest}");
+        fs::write(&p, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+    }
+
+    /// A [`FaultProxy`] in front of this (plain HTTP) registry.
+    pub fn fault_proxy(&self, fault: Fault) -> FaultProxy {
+        assert!(!self.opts.tls, "the fault proxy speaks plain HTTP only");
+        FaultProxy::start(&self.host(), fault)
+    }
+}
+
+impl Drop for RegistryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(mut i) = self.issuer.take() {
+            let _ = i.child.kill();
+            let _ = i.child.wait();
+        }
+        if thread::panicking() {
+            let _ = std::io::stderr().write_all(
+                format!("--- registry {} log ---\n{}\n", self.host(), self.log()).as_bytes(),
+            );
+        }
+    }
+}
+
+/// Waits until the registry at `port` answers `GET /v2/` (200, or 401 with auth).
+fn wait_ready(child: &mut Child, port: u16, tls: bool) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited with {status}"));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let mut c = Command::new("curl");
+            c.args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ]);
+            let scheme = if tls {
+                c.arg("--cacert")
+                    .arg(tls_material().cert_dir.join("ca.crt"));
+                "https"
+            } else {
+                "http"
+            };
+            c.arg(format!("{scheme}://127.0.0.1:{port}/v2/"));
+            let code = c
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            if code == "200" || code == "401" {
+                return Ok(());
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("GET /v2/ did not answer within {STARTUP:?}"))
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
+fn config_yaml(
+    opts: &RegistryOpts,
+    dir: &Path,
+    port: u16,
+    tls: Option<&TlsMaterial>,
+    issuer: Option<&Issuer>,
+) -> String {
+    let mut y = format!(
+        "version: 0.1\n\
+         log:\n  level: info\n  formatter: text\n\
+         storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: {delete}\n  \
+         maintenance:\n    uploadpurging:\n      enabled: false\n\
+         http:\n  addr: 127.0.0.1:{port}\n  secret: coracle-test-secret\n  headers:\n    \
+         X-Content-Type-Options: [nosniff]\n",
+        storage = dir.join("storage").display(),
+        delete = opts.delete,
+    );
+    if let Some(t) = tls {
+        y.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            t.leaf_crt.display(),
+            t.leaf_key.display()
+        ));
+    }
+    match opts.auth {
+        Auth::None => {}
+        Auth::Htpasswd => y.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: coracle-test\n    path: {}\n",
+            dir.join("htpasswd").display()
+        )),
+        Auth::Token { .. } => {
+            let t = tls_material();
+            let i = issuer.expect("token auth has an issuer");
+            y.push_str(&format!(
+                "auth:\n  token:\n    realm: {}/token\n    service: {TOKEN_SERVICE}\n    \
+                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                i.url,
+                t.token_crt.display()
+            ));
+        }
+    }
+    y
+}
+
+fn write_htpasswd(path: &Path) {
+    let mut lines = String::new();
+    for u in [ALICE, READER] {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", u.name, u.password])
+            .output()
+            .expect("running htpasswd (apache2-utils)");
+        assert!(out.status.success(), "htpasswd failed: {out:?}");
+        lines.push_str(String::from_utf8_lossy(&out.stdout).trim());
+        lines.push('\n');
+    }
+    fs::write(path, lines).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/registry")
+        .join(name)
+}
+
+fn start_issuer(dir: &Path, anonymous_pull: bool, tls: Option<&TlsMaterial>) -> Issuer {
+    let t = tls_material();
+    let users = dir.join("issuer-users");
+    fs::write(
+        &users,
+        format!(
+            "{}:{}:pull,push\n{}:{}:pull\n",
+            ALICE.name, ALICE.password, READER.name, READER.password
+        ),
+    )
+    .expect("writing issuer-users");
+    let log_path = dir.join("issuer.log");
+    let log = fs::File::create(&log_path).expect("creating issuer.log");
+    let mut c = Command::new(PYTHON);
+    c.arg(fixture("token-issuer.py"))
+        .arg("--sign-key")
+        .arg(&t.token_key)
+        .arg("--sign-cert")
+        .arg(&t.token_crt)
+        .args(["--issuer", TOKEN_ISSUER, "--service", TOKEN_SERVICE])
+        .arg("--users")
+        .arg(&users);
+    if anonymous_pull {
+        c.arg("--anonymous-pull");
+    }
+    if let Some(t) = tls {
+        c.arg("--tls-cert")
+            .arg(&t.leaf_crt)
+            .arg("--tls-key")
+            .arg(&t.leaf_key);
+    }
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting the token issuer: {e}"));
+    let stdout = child.stdout.take().expect("issuer stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(STARTUP).unwrap_or_default();
+    let Some(port) = line.trim().strip_prefix("PORT ") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the token issuer did not start; log:\n{}",
+            fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    Issuer {
+        child,
+        url: format!("{scheme}://127.0.0.1:{}", port.trim()),
+    }
+}
+
+/// The test CA, the registry's leaf certificate and the token signing key, made once per
+/// test run with the `openssl` CLI.
+struct TlsMaterial {
+    /// World-readable; holds `ca.crt` only.
+    cert_dir: PathBuf,
+    leaf_crt: PathBuf,
+    leaf_key: PathBuf,
+    token_crt: PathBuf,
+    token_key: PathBuf,
+}
+
+fn tls_material() -> &'static TlsMaterial {
+    static TLS: OnceLock<TlsMaterial> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let base = base_dir();
+        remove_stale(base, "registry-tls-");
+        let dir = base.join(format!("registry-tls-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let keys = dir.join("private");
+        let certs = dir.join("certs");
+        fs::create_dir_all(&keys).expect("creating the TLS dir");
+        fs::create_dir_all(&certs).expect("creating the cert dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(&certs, fs::Permissions::from_mode(0o755)).expect("chmod");
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).expect("chmod");
+        // Arguments split at spaces (none of them contains one).
+        let openssl = |args: &str| {
+            let out = Command::new("openssl")
+                .args(args.split_whitespace())
+                .current_dir(&keys)
+                .output()
+                .expect("running openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        fs::write(
+            keys.join("leaf.ext"),
+            "basicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\n\
+             subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("writing leaf.ext");
+        openssl(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+             -out ca.crt -days 3650 -subj /CN=coracle-test-CA \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        );
+        openssl(
+            "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key \
+             -out leaf.csr -subj /CN=localhost",
+        );
+        openssl(
+            "x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out leaf.crt \
+             -days 3650 -extfile leaf.ext",
+        );
+        // RS256 tokens: an RSA key with a self-signed certificate, which is the registry's
+        // rootcertbundle and the `x5c` chain of every token.
+        openssl(
+            "req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.crt -days 3650 \
+             -subj /CN=coracle-test-token-issuer",
+        );
+        let ca = certs.join("ca.crt");
+        fs::copy(keys.join("ca.crt"), &ca).expect("copying ca.crt");
+        fs::set_permissions(&ca, fs::Permissions::from_mode(0o644)).expect("chmod ca.crt");
+        TlsMaterial {
+            cert_dir: certs,
+            leaf_crt: keys.join("leaf.crt"),
+            leaf_key: keys.join("leaf.key"),
+            token_crt: keys.join("token.crt"),
+            token_key: keys.join("token.key"),
+        }
+    })
+}
+
+/// Removes `<base>/<prefix><pid>` directories of test runs whose process is gone.
+fn remove_stale(base: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(prefix)
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// How a tool run by the test process (as root) reaches a registry.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// `--cert-dir` for HTTPS; `None` means plain HTTP (`--tls-verify=false`).
+    pub cert_dir: Option<PathBuf>,
+    pub creds: Option<RegUser>,
+}
+
+fn skopeo() -> Cmd {
+    let mut c = Cmd::new("skopeo", "root");
+    c.arg("--insecure-policy");
+    c
+}
+
+/// skopeo's flags for `access` on the side `side` (`src` or `dest`; "" for `inspect`).
+fn skopeo_access(c: &mut Cmd, side: &str, access: &Access) {
+    let flag = |name: &str| {
+        if side.is_empty() {
+            format!("--{name}")
+        } else {
+            format!("--{side}-{name}")
+        }
+    };
+    match &access.cert_dir {
+        Some(d) => {
+            c.arg(flag("cert-dir")).arg(d);
+        }
+        None => {
+            c.arg(format!("{}=false", flag("tls-verify")));
+        }
+    }
+    match access.creds {
+        Some(u) => {
+            c.arg(flag("creds")).arg(u.creds());
+        }
+        None => {
+            c.arg(flag("no-creds"));
+        }
+    }
+}
+
+/// Copies an archive (docker-archive or OCI archive, told apart by its `oci-layout` entry)
+/// to `docker://<dest>` with `skopeo copy`; returns the manifest digest the registry got.
+pub fn push_with_skopeo(archive: &Path, dest: &str, access: &Access) -> String {
+    let transport = if archive_is_oci(archive) {
+        "oci-archive"
+    } else {
+        "docker-archive"
+    };
+    skopeo_copy(
+        &format!("{transport}:{}", archive.display()),
+        &format!("docker://{dest}"),
+        access,
+    )
+}
+
+/// `skopeo copy SRC DEST` with `access` for the `docker://` side(s); returns the digest of
+/// the manifest written (`--digestfile`).
+pub fn skopeo_copy(src: &str, dest: &str, access: &Access) -> String {
+    let digestfile = tempfile::NamedTempFile::new_in(base_dir()).expect("digest file");
+    let mut c = skopeo();
+    c.args(["copy", "--quiet", "--retry-times", "0"])
+        .arg("--digestfile")
+        .arg(digestfile.path());
+    if src.starts_with("docker://") {
+        skopeo_access(&mut c, "src", access);
+    }
+    if dest.starts_with("docker://") {
+        skopeo_access(&mut c, "dest", access);
+    }
+    c.arg(src).arg(dest).ok();
+    fs::read_to_string(digestfile.path())
+        .expect("reading skopeo's digest file")
+        .trim()
+        .to_string()
+}
+
+/// `skopeo inspect --raw docker://<image_ref>`: the manifest bytes as served.
+pub fn inspect_raw(image_ref: &str, access: &Access) -> Vec<u8> {
+    let mut c = skopeo();
+    c.args(["inspect", "--raw"]);
+    skopeo_access(&mut c, "", access);
+    c.arg(format!("docker://{image_ref}")).ok().stdout
+}
+
+/// `skopeo inspect docker://<image_ref>` as JSON (`Digest`, `Layers`, `Labels`, ...).
+pub fn inspect(image_ref: &str, access: &Access) -> serde_json::Value {
+    let mut c = skopeo();
+    c.arg("inspect");
+    skopeo_access(&mut c, "", access);
+    c.arg(format!("docker://{image_ref}")).ok().json()
+}
+
+fn archive_is_oci(path: &Path) -> bool {
+    let f = fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut a = tar::Archive::new(f);
+    a.entries()
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .flatten()
+        .any(|e| {
+            e.path().is_ok_and(|p| {
+                let p = p.to_string_lossy();
+                p.trim_start_matches("./") == "oci-layout"
+            })
+        })
+}
+
+/// What a [`FaultProxy`] does to the traffic it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Forwards everything unchanged.
+    PassThrough,
+    /// The response to a `GET .../blobs/sha256:...` (200 or 206) longer than `bytes` has its
+    /// connection closed after `bytes` bytes of body, `times` times; after that, passes
+    /// through (so a resumed or retried download succeeds).
+    CloseBlobAfter { bytes: u64, times: u32 },
+    /// Accepts connections and never answers (nor closes them until the proxy drops).
+    Hang,
+}
+
+/// A TCP proxy on `127.0.0.1:<free port>` in front of a plain-HTTP server, injecting a
+/// [`Fault`]. Each request goes upstream on a connection of its own (the proxy adds
+/// `Connection: close`), so every request is seen and judged. Stops on drop.
+pub struct FaultProxy {
+    port: u16,
+    state: Arc<ProxyState>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+struct ProxyState {
+    upstream: String,
+    fault: Mutex<Fault>,
+    cuts: AtomicU32,
+    stop: AtomicBool,
+    /// The connections `Hang` holds open, closed when the proxy stops.
+    conns: Mutex<Vec<TcpStream>>,
+    /// Each request's head (request line and headers), in arrival order.
+    requests: Mutex<Vec<String>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy forwarding to `upstream` (`host:port`).
+    pub fn start(upstream: &str, fault: Fault) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fault proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = Arc::new(ProxyState {
+            upstream: upstream.to_string(),
+            fault: Mutex::new(fault),
+            cuts: AtomicU32::new(0),
+            stop: AtomicBool::new(false),
+            conns: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+        });
+        let st = state.clone();
+        let accept = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                if *st.fault.lock().unwrap() == Fault::Hang {
+                    st.conns.lock().unwrap().push(conn); // kept open, never read
+                    continue;
+                }
+                let st = st.clone();
+                thread::spawn(move || {
+                    let _ = proxy_one(&st, conn);
+                });
+            }
+        });
+        FaultProxy {
+            port,
+            state,
+            accept: Some(accept),
+        }
+    }
+
+    /// `127.0.0.1:PORT` of the proxy: use it in image references instead of the registry's.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// `127.0.0.1:PROXYPORT/<repo_tag>`.
+    pub fn image_ref(&self, repo_tag: &str) -> String {
+        format!("{}/{repo_tag}", self.host())
+    }
+
+    /// Changes the fault for connections from now on.
+    pub fn set_fault(&self, fault: Fault) {
+        *self.state.fault.lock().unwrap() = fault;
+    }
+
+    /// How many blob downloads were cut so far.
+    pub fn cuts(&self) -> u32 {
+        self.state.cuts.load(Ordering::SeqCst)
+    }
+
+    /// The heads (request line and headers) of the requests seen so far, e.g. to check that
+    /// a resumed download sent `Range: bytes=N-`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wakes the accept loop
+        for c in self.state.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Reads up to the end of an HTTP head (`\r\n\r\n`); returns (head, bytes read past it).
+fn read_head(r: &mut impl Read) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Ok(Some((String::from_utf8_lossy(&buf).into_owned(), rest)));
+        }
+        let n = r.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
+    let Some((head, rest)) = read_head(&mut client)? else {
+        return Ok(());
+    };
+    st.requests
+        .lock()
+        .unwrap()
+        .push(head.trim_end().to_string());
+    let request_line = head.lines().next().unwrap_or_default().to_string();
+    // One request per upstream connection: drop the client's connection preferences.
+    let mut forwarded = String::new();
+    for (i, line) in head.trim_end().split("\r\n").enumerate() {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if i > 0
+            && ["connection", "keep-alive", "proxy-connection"]
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h))
+        {
+            continue;
+        }
+        forwarded.push_str(line);
+        forwarded.push_str("\r\n");
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+
+    let mut upstream = TcpStream::connect(&st.upstream)?;
+    upstream.write_all(forwarded.as_bytes())?;
+    upstream.write_all(&rest)?;
+    let (mut c_read, mut u_write) = (client.try_clone()?, upstream.try_clone()?);
+    let body = thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut u_write);
+    });
+
+    let mut words = request_line.split(' ');
+    let is_blob_get =
+        words.next() == Some("GET") && words.next().is_some_and(|p| p.contains("/blobs/sha256:"));
+    let result = (|| {
+        let Some((resp_head, resp_rest)) = read_head(&mut upstream)? else {
+            return Ok(());
+        };
+        let status = resp_head.split(' ').nth(1).unwrap_or_default();
+        let length: Option<u64> = header(&resp_head, "content-length").and_then(|v| v.parse().ok());
+        let limit = if is_blob_get && (status == "200" || status == "206") {
+            let mut fault = st.fault.lock().unwrap();
+            match *fault {
+                Fault::CloseBlobAfter { bytes, times }
+                    if times > 0 && length.is_none_or(|l| l > bytes) =>
+                {
+                    *fault = Fault::CloseBlobAfter {
+                        bytes,
+                        times: times - 1,
+                    };
+                    Some(bytes)
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        client.write_all(resp_head.as_bytes())?;
+        match limit {
+            None => {
+                client.write_all(&resp_rest)?;
+                std::io::copy(&mut upstream, &mut client)?;
+            }
+            Some(limit) => {
+                st.cuts.fetch_add(1, Ordering::SeqCst);
+                let mut left = limit;
+                let first = resp_rest.len().min(left as usize);
+                client.write_all(&resp_rest[..first])?;
+                left -= first as u64;
+                let mut buf = [0u8; 8192];
+                while left > 0 {
+                    let n = upstream.read(&mut buf[..(left.min(8192)) as usize])?;
+                    if n == 0 {
+                        break;
+                    }
+                    client.write_all(&buf[..n])?;
+                    left -= n as u64;
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = upstream.shutdown(Shutdown::Both);
+    let _ = body.join();
+    result
+}
