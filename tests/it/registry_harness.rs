@@ -2,11 +2,11 @@
 //! behaves as the distribution API says, with curl and skopeo as the clients, so that a
 //! failing pull or push test points at coracle and not at its test registry.
 
-use crate::harness::Cmd;
 use crate::harness::cmd::Output;
 use crate::harness::images::busybox;
 use crate::harness::layer::sha256;
 use crate::harness::registry::{self, Fault, RegistryOpts, RegistryServer, TOKEN_SERVICE};
+use crate::harness::{Cmd, for_each_user};
 
 /// `curl -s` against `reg`, trusting the test CA when it speaks HTTPS; `extra` goes before
 /// the URL `reg.url() + path`.
@@ -237,8 +237,7 @@ fn token_registry_anonymous_pull_and_reader_cannot_push() {
 
 #[test]
 fn skopeo_push_and_inspect_round_trip() {
-    if !registry::available() || crate::harness::tools::which("skopeo").is_none() {
-        crate::harness::skip(&crate::harness::users::test_name(), "root", "no skopeo");
+    if !registry::available() {
         return;
     }
     let reg = RegistryServer::start(RegistryOpts::http());
@@ -260,6 +259,21 @@ fn skopeo_push_and_inspect_round_trip() {
         Some(image.config_digest().as_str())
     );
 
+    let log = reg.access_log();
+    assert!(
+        log.iter()
+            .any(|r| r.is("PUT", "/v2/team/app/manifests/1.2") && r.status == 201),
+        "{log:?}"
+    );
+    for l in &layers {
+        assert!(
+            log.iter()
+                .any(|r| r.is("PUT", "/v2/team/app/blobs/uploads/")
+                    && r.path.contains(&l.replace(':', "%3A"))),
+            "{l} not uploaded: {log:?}"
+        );
+    }
+
     let oci = reg.push_image_oci(image, "team/app:oci");
     let m: serde_json::Value = serde_json::from_slice(&reg.raw_manifest("team/app:oci")).unwrap();
     assert_eq!(
@@ -271,8 +285,7 @@ fn skopeo_push_and_inspect_round_trip() {
 
 #[test]
 fn skopeo_push_through_token_auth_over_https() {
-    if !registry::available() || crate::harness::tools::which("skopeo").is_none() {
-        crate::harness::skip(&crate::harness::users::test_name(), "root", "no skopeo");
+    if !registry::available() {
         return;
     }
     let reg = RegistryServer::start(RegistryOpts::https().token(false));
@@ -285,8 +298,7 @@ fn skopeo_push_through_token_auth_over_https() {
 
 #[test]
 fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
-    if !registry::available() || crate::harness::tools::which("skopeo").is_none() {
-        crate::harness::skip(&crate::harness::users::test_name(), "root", "no skopeo");
+    if !registry::available() {
         return;
     }
     let reg = RegistryServer::start(RegistryOpts::http());
@@ -336,6 +348,19 @@ fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
         proxy.requests()
     );
 
+    // A stalled download: curl gives up on its own time-out.
+    proxy.set_fault(Fault::StallBlobAfter {
+        bytes: 1000,
+        times: 1,
+    });
+    let o = Cmd::new("curl", "root")
+        .args(["-s", "--max-time", "1"])
+        .arg(&url)
+        .output();
+    assert_eq!(o.code(), Some(28), "{o}");
+    assert_eq!(o.stdout.len(), 1000);
+    assert_eq!(proxy.cuts(), 2);
+
     proxy.set_fault(Fault::Hang);
     let o = Cmd::new("curl", "root")
         .args(["-s", "--max-time", "1"])
@@ -346,8 +371,7 @@ fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
 
 #[test]
 fn corrupt_blob_is_served_with_the_wrong_digest() {
-    if !registry::available() || crate::harness::tools::which("skopeo").is_none() {
-        crate::harness::skip(&crate::harness::users::test_name(), "root", "no skopeo");
+    if !registry::available() {
         return;
     }
     let reg = RegistryServer::start(RegistryOpts::http());
@@ -368,8 +392,7 @@ fn corrupt_blob_is_served_with_the_wrong_digest() {
 
 #[test]
 fn delete_option_lets_clients_delete_manifests() {
-    if !registry::available() || crate::harness::tools::which("skopeo").is_none() {
-        crate::harness::skip(&crate::harness::users::test_name(), "root", "no skopeo");
+    if !registry::available() {
         return;
     }
     let reg = RegistryServer::start(RegistryOpts::http().delete());
@@ -377,4 +400,33 @@ fn delete_option_lets_clients_delete_manifests() {
     let path = format!("/v2/team/app/manifests/{digest}");
     assert_eq!(status(&reg, &path, &["-X", "DELETE"]), "202");
     assert_eq!(status(&reg, "/v2/team/app/manifests/1", &[]), "404");
+}
+
+#[test]
+fn every_test_user_reaches_an_https_registry_with_its_cert_dir() {
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::https().htpasswd());
+    for_each_user(|env| {
+        let o = env
+            .run_as("/usr/bin/curl", "curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u"])
+            .arg(reg.user().creds())
+            .arg("--cacert")
+            .arg(reg.cert_dir().join("ca.crt"))
+            .arg(format!("{}/v2/", reg.url()))
+            .output();
+        assert_eq!(o.stdout(), "200", "{o}");
+        // The CA as a user's certs.d entry works the same way.
+        let certs_d = format!("home/.config/containers/certs.d/{}/ca.crt", reg.host());
+        let ca = env.write(&certs_d, reg.ca_pem());
+        let o = env
+            .run_as("/usr/bin/curl", "curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(ca)
+            .arg(format!("{}/v2/", reg.url()))
+            .output();
+        assert_eq!(o.stdout(), "401", "{o}");
+    });
 }

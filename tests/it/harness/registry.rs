@@ -130,6 +130,7 @@ pub fn unavailable() -> Option<String> {
         ("/usr/bin/htpasswd", "apache2-utils"),
         (PYTHON, "python3"),
         ("/usr/bin/curl", "curl"),
+        ("/usr/bin/skopeo", "skopeo"),
     ] {
         if !Path::new(path).exists() {
             return Some(format!("no {path} ({pkg}; tests/run-all.sh installs it)"));
@@ -279,6 +280,31 @@ impl RegistryServer {
         s
     }
 
+    /// The requests the registry has answered so far, from its access log, oldest first:
+    /// e.g. to check that a second push sent no `PUT`/`PATCH` for a blob, or that a pull
+    /// did not `GET` a layer the store had. Waits until the log stops growing (the registry
+    /// logs a request just after answering it).
+    pub fn access_log(&self) -> Vec<Logged> {
+        let path = self.dir.path().join("registry.log");
+        let mut last = fs::read_to_string(&path).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(100));
+            let now = fs::read_to_string(&path).unwrap_or_default();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        last.lines().filter_map(Logged::parse).collect()
+    }
+
+    /// The test CA certificate (PEM), e.g. to write as
+    /// `~/.config/containers/certs.d/<host>/ca.crt` for a user.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        fs::read(self.ca_cert()).expect("reading the test CA")
+    }
+
     /// The user who may pull and push ([`ALICE`]).
     pub fn user(&self) -> RegUser {
         ALICE
@@ -416,6 +442,36 @@ impl RegistryServer {
     pub fn fault_proxy(&self, fault: Fault) -> FaultProxy {
         assert!(!self.opts.tls, "the fault proxy speaks plain HTTP only");
         FaultProxy::start(&self.host(), fault)
+    }
+}
+
+/// One request from the registry's access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    pub method: String,
+    /// The request target: path and query, e.g. `/v2/team/app/blobs/uploads/?mount=...`.
+    pub path: String,
+    pub status: u16,
+}
+
+impl Logged {
+    /// Parses a combined-log-format line: `ADDR - - [DATE] "METHOD PATH PROTO" STATUS ...`.
+    fn parse(line: &str) -> Option<Logged> {
+        let (_, rest) = line.split_once("] \"")?;
+        let (request, rest) = rest.split_once('"')?;
+        let mut r = request.split(' ');
+        let (method, path) = (r.next()?, r.next()?);
+        let status = rest.split_whitespace().next()?.parse().ok()?;
+        Some(Logged {
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+        })
+    }
+
+    /// Whether this is `method` on a path containing `part` (e.g. `("GET", "/blobs/sha256:ab")`).
+    pub fn is(&self, method: &str, part: &str) -> bool {
+        self.method == method && self.path.contains(part)
     }
 }
 
@@ -815,6 +871,9 @@ pub enum Fault {
     /// connection closed after `bytes` bytes of body, `times` times; after that, passes
     /// through (so a resumed or retried download succeeds).
     CloseBlobAfter { bytes: u64, times: u32 },
+    /// Like `CloseBlobAfter`, but instead of closing, the connection then stays silent (a
+    /// stalled download, for read time-outs) until the client gives up or the proxy drops.
+    StallBlobAfter { bytes: u64, times: u32 },
     /// Accepts connections and never answers (nor closes them until the proxy drops).
     Hang,
 }
@@ -895,7 +954,7 @@ impl FaultProxy {
         *self.state.fault.lock().unwrap() = fault;
     }
 
-    /// How many blob downloads were cut so far.
+    /// How many blob downloads were cut (or stalled) so far.
     pub fn cuts(&self) -> u32 {
         self.state.cuts.load(Ordering::SeqCst)
     }
@@ -986,17 +1045,24 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
         };
         let status = resp_head.split(' ').nth(1).unwrap_or_default();
         let length: Option<u64> = header(&resp_head, "content-length").and_then(|v| v.parse().ok());
+        // (bytes to forward, stall instead of closing)
         let limit = if is_blob_get && (status == "200" || status == "206") {
             let mut fault = st.fault.lock().unwrap();
+            let longer = |bytes: u64| length.is_none_or(|l| l > bytes);
             match *fault {
-                Fault::CloseBlobAfter { bytes, times }
-                    if times > 0 && length.is_none_or(|l| l > bytes) =>
-                {
+                Fault::CloseBlobAfter { bytes, times } if times > 0 && longer(bytes) => {
                     *fault = Fault::CloseBlobAfter {
                         bytes,
                         times: times - 1,
                     };
-                    Some(bytes)
+                    Some((bytes, false))
+                }
+                Fault::StallBlobAfter { bytes, times } if times > 0 && longer(bytes) => {
+                    *fault = Fault::StallBlobAfter {
+                        bytes,
+                        times: times - 1,
+                    };
+                    Some((bytes, true))
                 }
                 _ => None,
             }
@@ -1009,7 +1075,7 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
                 client.write_all(&resp_rest)?;
                 std::io::copy(&mut upstream, &mut client)?;
             }
-            Some(limit) => {
+            Some((limit, stall)) => {
                 st.cuts.fetch_add(1, Ordering::SeqCst);
                 let mut left = limit;
                 let first = resp_rest.len().min(left as usize);
@@ -1023,6 +1089,11 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
                     }
                     client.write_all(&buf[..n])?;
                     left -= n as u64;
+                }
+                client.flush()?;
+                // The client closing its end ends the request-body copier.
+                while stall && !body.is_finished() && !st.stop.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(20));
                 }
             }
         }
