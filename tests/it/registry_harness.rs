@@ -430,3 +430,65 @@ fn every_test_user_reaches_an_https_registry_with_its_cert_dir() {
         assert_eq!(o.stdout(), "401", "{o}");
     });
 }
+
+/// The leaf certificate passes rustls' (webpki's) checks, which are stricter than curl's
+/// OpenSSL: coracle's client is rustls.
+#[test]
+fn rustls_trusts_the_registry_and_issuer_certificates() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::https().token(true));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(reg.ca_cert()).expect("reading ca.crt") {
+        roots
+            .add(c.expect("a PEM certificate"))
+            .expect("adding the CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let realm = reg.token_realm().unwrap();
+    let issuer_host = realm
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for (host, name, path) in [
+        (reg.host(), "127.0.0.1", "/v2/"),
+        (reg.host(), "localhost", "/v2/"),
+        (
+            issuer_host,
+            "127.0.0.1",
+            "/token?service=coracle-test-registry&scope=repository:a:pull",
+        ),
+    ] {
+        let server_name = ServerName::try_from(name.to_string()).unwrap();
+        let conn = rustls::ClientConnection::new(config.clone(), server_name).unwrap();
+        let sock = std::net::TcpStream::connect(&host).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        write!(
+            tls,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap_or_else(|e| panic!("TLS to {host} as {name}: {e}"));
+        let mut answer = Vec::new();
+        let _ = tls.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 401") || answer.starts_with("HTTP/1.1 200"),
+            "{host} as {name}{path}: {answer}"
+        );
+    }
+}
