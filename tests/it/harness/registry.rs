@@ -130,6 +130,7 @@ pub fn unavailable() -> Option<String> {
         ("/usr/bin/htpasswd", "apache2-utils"),
         (PYTHON, "python3"),
         ("/usr/bin/curl", "curl"),
+        ("/usr/bin/setpriv", "util-linux"),
         ("/usr/bin/skopeo", "skopeo"),
     ] {
         if !Path::new(path).exists() {
@@ -164,6 +165,22 @@ struct Issuer {
     url: String,
 }
 
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `program` under `setpriv --pdeathsig KILL`: a server dies with the test thread that
+/// started it even when the test binary is killed and no `Drop` runs. (So a server must not
+/// outlive its thread, e.g. in a `static` shared by tests.)
+fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("/usr/bin/setpriv");
+    c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+    c
+}
+
 impl RegistryServer {
     /// Starts a registry and returns once `GET /v2/` answers. Panics (with the registry's
     /// log) when it does not start.
@@ -193,7 +210,7 @@ impl RegistryServer {
             let config = config_yaml(&opts, dir.path(), port, tls, issuer.as_ref());
             fs::write(&config_path, &config).expect("writing config.yml");
             let log = fs::File::create(&log_path).expect("creating registry.log");
-            let mut child = Command::new(REGISTRY_BIN)
+            let mut child = server_command(REGISTRY_BIN)
                 .arg("serve")
                 .arg(&config_path)
                 .stdin(Stdio::null())
@@ -216,10 +233,6 @@ impl RegistryServer {
                     let _ = child.wait();
                     last_log = fs::read_to_string(&log_path).unwrap_or_default();
                     if !last_log.contains("address already in use") {
-                        if let Some(mut i) = issuer {
-                            let _ = i.child.kill();
-                            let _ = i.child.wait();
-                        }
                         panic!(
                             "docker-registry did not start ({why}); config:\n{config}\nlog:\n{last_log}"
                         );
@@ -479,10 +492,7 @@ impl Drop for RegistryServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(mut i) = self.issuer.take() {
-            let _ = i.child.kill();
-            let _ = i.child.wait();
-        }
+        // The issuer stops when its field drops.
         if thread::panicking() {
             let _ = std::io::stderr().write_all(
                 format!("--- registry {} log ---\n{}\n", self.host(), self.log()).as_bytes(),
@@ -615,7 +625,7 @@ fn start_issuer(dir: &Path, anonymous_pull: bool, tls: Option<&TlsMaterial>) -> 
     .expect("writing issuer-users");
     let log_path = dir.join("issuer.log");
     let log = fs::File::create(&log_path).expect("creating issuer.log");
-    let mut c = Command::new(PYTHON);
+    let mut c = server_command(PYTHON);
     c.arg(fixture("token-issuer.py"))
         .arg("--sign-key")
         .arg(&t.token_key)
@@ -647,19 +657,20 @@ fn start_issuer(dir: &Path, anonymous_pull: bool, tls: Option<&TlsMaterial>) -> 
         let _ = tx.send(line);
     });
     let line = rx.recv_timeout(STARTUP).unwrap_or_default();
+    let mut issuer = Issuer {
+        child,
+        url: String::new(),
+    };
     let Some(port) = line.trim().strip_prefix("PORT ") else {
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(issuer);
         panic!(
             "the token issuer did not start; log:\n{}",
             fs::read_to_string(&log_path).unwrap_or_default()
         );
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    Issuer {
-        child,
-        url: format!("{scheme}://127.0.0.1:{}", port.trim()),
-    }
+    issuer.url = format!("{scheme}://127.0.0.1:{}", port.trim());
+    issuer
 }
 
 /// The test CA, the registry's leaf certificate and the token signing key, made once per
