@@ -3,7 +3,7 @@
 //! failing pull or push test points at coracle and not at its test registry.
 
 use crate::harness::cmd::Output;
-use crate::harness::images::busybox;
+use crate::harness::images::{busybox, derived};
 use crate::harness::layer::sha256;
 use crate::harness::registry::{self, Fault, RegistryOpts, RegistryServer, TOKEN_SERVICE};
 use crate::harness::{Cmd, for_each_user};
@@ -174,6 +174,10 @@ fn token_registry_challenge_token_and_access() {
         status(&reg, "/v2/other/manifests/latest", &["-H", &bearer]),
         "401"
     );
+    // The catalog (for `search`) with its own scope.
+    let catalog = token_for(&reg, "registry:catalog:*", Some(&reg.user().creds()));
+    let bearer = format!("Authorization: Bearer {catalog}");
+    assert_eq!(status(&reg, "/v2/_catalog", &["-H", &bearer]), "200");
     // Wrong password: the issuer says 401.
     let o = curl_url(
         &reg,
@@ -491,4 +495,36 @@ fn rustls_trusts_the_registry_and_issuer_certificates() {
             "{host} as {name}{path}: {answer}"
         );
     }
+}
+
+#[test]
+fn skopeo_pushes_a_multi_platform_index() {
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::http());
+    let other = derived("other", &[("etc/arm", "arm\n")], serde_json::json!({}));
+    let digest = reg.push_index(
+        &[(busybox(), "linux/amd64"), (&other, "linux/arm64/v8")],
+        "team/multi:1",
+    );
+    assert_eq!(reg.manifest_digest("team/multi:1"), digest);
+    let index: serde_json::Value =
+        serde_json::from_slice(&reg.raw_manifest("team/multi:1")).unwrap();
+    assert_eq!(
+        index["mediaType"].as_str(),
+        Some("application/vnd.oci.image.index.v1+json")
+    );
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        m[0]["digest"].as_str(),
+        Some(busybox().oci_manifest_digest().as_str())
+    );
+    assert_eq!(m[1]["platform"]["variant"].as_str(), Some("v8"));
+    assert_eq!(
+        m[1]["digest"].as_str(),
+        Some(other.oci_manifest_digest().as_str())
+    );
+    assert!(reg.has_blob(&other.config_digest()));
 }

@@ -355,6 +355,70 @@ impl RegistryServer {
         push_with_skopeo(&archive, &self.image_ref(repo_tag), &self.access())
     }
 
+    /// Pushes an OCI image index of `images`, each with its platform (`os/arch[/variant]`,
+    /// e.g. `linux/arm64/v8`), to `<host>/<repo_tag>` with `skopeo copy --all`; returns the
+    /// index digest. The images' manifests are [`Image::oci_manifest`], so their digests are
+    /// [`Image::oci_manifest_digest`].
+    pub fn push_index(&self, images: &[(&Image, &str)], repo_tag: &str) -> String {
+        use super::images::{MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+        use super::layer::sha256;
+        let layout = self.scratch_file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        let dir = layout.parent().expect("scratch dir").to_path_buf();
+        let put_blob = |bytes: &[u8]| {
+            let hex = &sha256(bytes)["sha256:".len()..];
+            let p = dir.join("blobs/sha256").join(hex);
+            fs::create_dir_all(p.parent().unwrap()).expect("creating blobs/sha256");
+            fs::write(&p, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+        };
+        let mut manifests = Vec::new();
+        for (image, platform) in images {
+            for l in &image.layers {
+                put_blob(&l.gz);
+            }
+            put_blob(&image.config);
+            let manifest = image.oci_manifest();
+            put_blob(&manifest);
+            let mut parts = platform.split('/');
+            let mut p = serde_json::json!({
+                "os": parts.next().expect("platform os"),
+                "architecture": parts.next().expect("platform architecture"),
+            });
+            if let Some(v) = parts.next() {
+                p["variant"] = v.into();
+            }
+            manifests.push(serde_json::json!({
+                "mediaType": MEDIA_OCI_MANIFEST,
+                "digest": sha256(&manifest),
+                "size": manifest.len(),
+                "platform": p,
+            }));
+        }
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_OCI_INDEX,
+            "manifests": manifests,
+        }))
+        .expect("index to JSON");
+        put_blob(&index);
+        // The layout's own index.json names the image index, which is what gets copied.
+        let top = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_OCI_INDEX,
+            "manifests": [{
+                "mediaType": MEDIA_OCI_INDEX,
+                "digest": sha256(&index),
+                "size": index.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "index"},
+            }],
+        });
+        fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).expect("index.json");
+        skopeo_copy_all(
+            &format!("oci:{}:index", dir.display()),
+            &format!("docker://{}", self.image_ref(repo_tag)),
+            &self.access(),
+        )
+    }
+
     fn scratch_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let scratch = tempfile::Builder::new()
             .prefix("push")
@@ -825,11 +889,23 @@ pub fn push_with_skopeo(archive: &Path, dest: &str, access: &Access) -> String {
 /// `skopeo copy SRC DEST` with `access` for the `docker://` side(s); returns the digest of
 /// the manifest written (`--digestfile`).
 pub fn skopeo_copy(src: &str, dest: &str, access: &Access) -> String {
+    copy(src, dest, access, false)
+}
+
+/// Like [`skopeo_copy`] with `--all`: a manifest list or index with every image in it.
+pub fn skopeo_copy_all(src: &str, dest: &str, access: &Access) -> String {
+    copy(src, dest, access, true)
+}
+
+fn copy(src: &str, dest: &str, access: &Access, all: bool) -> String {
     let digestfile = tempfile::NamedTempFile::new_in(base_dir()).expect("digest file");
     let mut c = skopeo();
     c.args(["copy", "--quiet", "--retry-times", "0"])
         .arg("--digestfile")
         .arg(digestfile.path());
+    if all {
+        c.args(["--all", "--preserve-digests"]);
+    }
     if src.starts_with("docker://") {
         skopeo_access(&mut c, "src", access);
     }
