@@ -311,6 +311,19 @@ fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
     let proxy = reg.fault_proxy(Fault::PassThrough);
     let through = registry::inspect_raw(&proxy.image_ref("team/app:1"), &reg.access());
     assert_eq!(through, reg.raw_manifest("team/app:1"));
+    // Uploads (POST, PATCH, PUT with bodies, Location through the proxy) pass too.
+    let archive = reg.storage_dir().join("../other.tar");
+    let other = derived("other", &[("etc/x", "x\n")], serde_json::json!({}));
+    std::fs::write(&archive, other.docker_archive()).unwrap();
+    let pushed =
+        registry::push_with_skopeo(&archive, &proxy.image_ref("team/other:1"), &reg.access());
+    assert_eq!(reg.manifest_digest("team/other:1"), pushed);
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PATCH ") || r.starts_with("PUT "))
+    );
     proxy.set_fault(Fault::CloseBlobAfter {
         bytes: 1000,
         times: 1,

@@ -1091,6 +1091,25 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
+    // Not HTTP (a TLS ClientHello: clients such as skopeo try HTTPS first on an insecure
+    // registry): pass it through untouched, so the registry refuses it as quickly as
+    // without the proxy, instead of the client waiting for its TLS handshake time-out.
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 0 {
+        return Ok(());
+    }
+    if !first[0].is_ascii_uppercase() {
+        let mut upstream = TcpStream::connect(&st.upstream)?;
+        let (mut c_read, mut u_write) = (client.try_clone()?, upstream.try_clone()?);
+        let t = thread::spawn(move || {
+            let _ = std::io::copy(&mut c_read, &mut u_write);
+        });
+        let _ = std::io::copy(&mut upstream, &mut client);
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = upstream.shutdown(Shutdown::Both);
+        let _ = t.join();
+        return Ok(());
+    }
     let Some((head, rest)) = read_head(&mut client)? else {
         return Ok(());
     };
