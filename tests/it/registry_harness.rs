@@ -378,6 +378,21 @@ fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
     assert_eq!(o.stdout.len(), 1000);
     assert_eq!(proxy.cuts(), 2);
 
+    // An injected 503 with Retry-After, then the blob.
+    proxy.set_fault(Fault::FailBlob {
+        status: 503,
+        times: 1,
+        retry_after: Some(2),
+    });
+    let o = Cmd::new("curl", "root")
+        .args(["-s", "-i", "--max-time", "20"])
+        .arg(&url)
+        .output();
+    assert!(o.stdout().starts_with("HTTP/1.1 503"), "{o}");
+    assert!(o.stdout().contains("Retry-After: 2\r\n"), "{o}");
+    assert_eq!(sha256(&get().stdout), layer);
+    assert_eq!(proxy.cuts(), 3);
+
     proxy.set_fault(Fault::Hang);
     let o = Cmd::new("curl", "root")
         .args(["-s", "--max-time", "1"])
@@ -540,4 +555,25 @@ fn skopeo_pushes_a_multi_platform_index() {
         Some(other.oci_manifest_digest().as_str())
     );
     assert!(reg.has_blob(&other.config_digest()));
+}
+
+#[test]
+fn a_replaced_manifest_is_served_under_its_old_digest() {
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::http());
+    let digest = reg.push_image(busybox(), "team/app:1");
+    let mut tampered = reg.raw_manifest("team/app:1");
+    tampered.extend_from_slice(b"\n");
+    reg.replace_blob(&digest, &tampered);
+    let accept = "Accept: application/vnd.docker.distribution.manifest.v2+json";
+    for path in [
+        "/v2/team/app/manifests/1".to_string(),
+        format!("/v2/team/app/manifests/{digest}"),
+    ] {
+        let o = curl(&reg, &path, &["-H", accept]);
+        assert_eq!(o.stdout, tampered, "{o}");
+        assert_ne!(sha256(&o.stdout), digest);
+    }
 }

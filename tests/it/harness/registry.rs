@@ -961,6 +961,13 @@ pub enum Fault {
     /// Like `CloseBlobAfter`, but instead of closing, the connection then stays silent (a
     /// stalled download, for read time-outs) until the client gives up or the proxy drops.
     StallBlobAfter { bytes: u64, times: u32 },
+    /// A `GET .../blobs/sha256:...` is answered `status` (e.g. 503 or 429) by the proxy,
+    /// with `Retry-After: <retry_after>` when given, `times` times; then passes through.
+    FailBlob {
+        status: u16,
+        times: u32,
+        retry_after: Option<u32>,
+    },
     /// Accepts connections and never answers (nor closes them until the proxy drops).
     Hang,
 }
@@ -1041,7 +1048,7 @@ impl FaultProxy {
         *self.state.fault.lock().unwrap() = fault;
     }
 
-    /// How many blob downloads were cut (or stalled) so far.
+    /// How many blob downloads were cut, stalled or failed so far.
     pub fn cuts(&self) -> u32 {
         self.state.cuts.load(Ordering::SeqCst)
     }
@@ -1134,6 +1141,40 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
     }
     forwarded.push_str("Connection: close\r\n\r\n");
 
+    let mut words = request_line.split(' ');
+    let is_blob_get =
+        words.next() == Some("GET") && words.next().is_some_and(|p| p.contains("/blobs/sha256:"));
+    if is_blob_get {
+        let mut fault = st.fault.lock().unwrap();
+        if let Fault::FailBlob {
+            status,
+            times,
+            retry_after,
+        } = *fault
+            && times > 0
+        {
+            *fault = Fault::FailBlob {
+                status,
+                times: times - 1,
+                retry_after,
+            };
+            drop(fault);
+            st.cuts.fetch_add(1, Ordering::SeqCst);
+            let retry = retry_after
+                .map(|s| format!("Retry-After: {s}\r\n"))
+                .unwrap_or_default();
+            let body =
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the fault proxy"}]}"#;
+            let answer = format!(
+                "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n{retry}Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(answer.as_bytes())?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+    }
     let mut upstream = TcpStream::connect(&st.upstream)?;
     upstream.write_all(forwarded.as_bytes())?;
     upstream.write_all(&rest)?;
@@ -1142,9 +1183,6 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
         let _ = std::io::copy(&mut c_read, &mut u_write);
     });
 
-    let mut words = request_line.split(' ');
-    let is_blob_get =
-        words.next() == Some("GET") && words.next().is_some_and(|p| p.contains("/blobs/sha256:"));
     let result = (|| {
         let Some((resp_head, resp_rest)) = read_head(&mut upstream)? else {
             return Ok(());
