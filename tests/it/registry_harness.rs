@@ -278,6 +278,14 @@ fn skopeo_push_and_inspect_round_trip() {
         );
     }
 
+    // Registry to registry, digests preserved.
+    let copied = registry::skopeo_copy(
+        &format!("docker://{}", reg.image_ref("team/app:1.2")),
+        &format!("docker://{}", reg.image_ref("team/copy:1")),
+        &reg.access(),
+    );
+    assert_eq!(copied, digest);
+
     let oci = reg.push_image_oci(image, "team/app:oci");
     let m: serde_json::Value = serde_json::from_slice(&reg.raw_manifest("team/app:oci")).unwrap();
     assert_eq!(
