@@ -379,7 +379,7 @@ fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
         times: 1,
     });
     let o = Cmd::new("curl", "root")
-        .args(["-s", "--max-time", "1"])
+        .args(["-s", "--max-time", "2"])
         .arg(&url)
         .output();
     assert_eq!(o.code(), Some(28), "{o}");

@@ -12,6 +12,14 @@
 //!     .arg("--creds").arg(reg.user().creds()).arg(reg.image_ref("team/app:1.2")).ok();
 //! ```
 //!
+//! A plain-HTTP registry needs `--tls-verify=false`; an HTTPS one `--cert-dir
+//! <reg.cert_dir()>` (or the CA as `certs.d/<host>/ca.crt`, [`RegistryServer::ca_pem`]).
+//! Users: [`ALICE`] may pull and push, [`READER`] only pull (token auth); with
+//! `token(true)` anyone may pull. For assertions: [`RegistryServer::access_log`] (what was
+//! requested), [`RegistryServer::layer_digests`], [`RegistryServer::repo_has_blob`]; for
+//! faults: [`RegistryServer::corrupt_blob`], [`RegistryServer::truncate_blob`],
+//! [`RegistryServer::replace_blob`] and [`RegistryServer::fault_proxy`] ([`Fault`]).
+//!
 //! One server can serve every test user (root, coracle-sub, coracle-nosub): the server and
 //! its issuer run as root, and what clients must read ([`RegistryServer::cert_dir`]) is
 //! world-readable. Everything is stopped and removed when the `RegistryServer` drops.
