@@ -401,6 +401,20 @@ fn fault_proxy_cuts_a_blob_then_passes_and_hangs() {
     assert_eq!(sha256(&get().stdout), layer);
     assert_eq!(proxy.cuts(), 3);
 
+    // A slow download still arrives whole.
+    proxy.set_fault(Fault::SlowBlobs {
+        bytes_per_sec: 4 << 20,
+    });
+    let start = std::time::Instant::now();
+    let o = get();
+    assert_eq!(sha256(&o.stdout), layer, "{o}");
+    let at_least = std::time::Duration::from_secs_f64(o.stdout.len() as f64 / (4 << 20) as f64);
+    assert!(
+        start.elapsed() >= at_least.mul_f64(0.8),
+        "{:?} < {at_least:?}",
+        start.elapsed()
+    );
+
     proxy.set_fault(Fault::Hang);
     let o = Cmd::new("curl", "root")
         .args(["-s", "--max-time", "1"])

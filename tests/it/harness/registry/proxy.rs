@@ -26,6 +26,9 @@ pub enum Fault {
         times: u32,
         retry_after: Option<u32>,
     },
+    /// Every blob download (body) trickles at about `bytes_per_sec`: a transfer slow enough
+    /// to interrupt (`kill -9`) in the middle or to watch its progress.
+    SlowBlobs { bytes_per_sec: u64 },
     /// Accepts connections and never answers (nor closes them until the proxy drops).
     Hang,
 }
@@ -129,6 +132,33 @@ impl Drop for FaultProxy {
             let _ = h.join();
         }
     }
+}
+
+/// Forwards `first` and then the rest of `from` at about `rate` bytes a second, in pieces of
+/// a tenth of a second's worth, until `from` ends or the proxy stops.
+fn throttled_copy(
+    first: &[u8],
+    from: &mut TcpStream,
+    to: &mut TcpStream,
+    rate: u64,
+    st: &ProxyState,
+) -> std::io::Result<()> {
+    let piece = (rate / 10).clamp(1, 64 * 1024) as usize;
+    let pause = Duration::from_secs_f64(piece as f64 / rate as f64);
+    for chunk in first.chunks(piece) {
+        to.write_all(chunk)?;
+        thread::sleep(pause);
+    }
+    let mut buf = vec![0u8; piece];
+    while !st.stop.load(Ordering::SeqCst) {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        to.write_all(&buf[..n])?;
+        thread::sleep(pause);
+    }
+    Ok(())
 }
 
 /// Reads up to the end of an HTTP head (`\r\n\r\n`); returns (head, bytes read past it).
@@ -274,8 +304,17 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
         client.write_all(resp_head.as_bytes())?;
         match limit {
             None => {
-                client.write_all(&resp_rest)?;
-                std::io::copy(&mut upstream, &mut client)?;
+                let slow = match *st.fault.lock().unwrap() {
+                    Fault::SlowBlobs { bytes_per_sec } if is_blob_get => Some(bytes_per_sec.max(1)),
+                    _ => None,
+                };
+                match slow {
+                    None => {
+                        client.write_all(&resp_rest)?;
+                        std::io::copy(&mut upstream, &mut client)?;
+                    }
+                    Some(rate) => throttled_copy(&resp_rest, &mut upstream, &mut client, rate, st)?,
+                }
             }
             Some((limit, stall)) => {
                 st.cuts.fetch_add(1, Ordering::SeqCst);
