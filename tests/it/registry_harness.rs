@@ -293,6 +293,16 @@ fn skopeo_push_and_inspect_round_trip() {
         Some("application/vnd.oci.image.manifest.v1+json")
     );
     assert_eq!(reg.manifest_digest("team/app:oci"), oci);
+    // The OCI archive goes up as it is: the image's own manifest and gzip layers.
+    assert_eq!(oci, image.oci_manifest_digest());
+    assert_eq!(
+        reg.layer_digests("team/app:oci"),
+        image
+            .layers
+            .iter()
+            .map(|l| l.gz_digest())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

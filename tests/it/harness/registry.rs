@@ -356,14 +356,16 @@ impl RegistryServer {
     }
 
     /// Pushes `image` (as a docker-archive, so the registry gets a Docker v2 schema 2
-    /// manifest) to `<host>/<repo_tag>` with skopeo; returns the manifest digest.
+    /// manifest) to `<host>/<repo_tag>` with skopeo; returns the manifest digest. skopeo
+    /// compresses the layers itself: ask [`RegistryServer::layer_digests`] for their digests.
+    /// The config, hence the image ID, is the image's own.
     pub fn push_image(&self, image: &Image, repo_tag: &str) -> String {
         let archive = self.scratch_file("docker-archive.tar", &image.docker_archive());
         push_with_skopeo(&archive, &self.image_ref(repo_tag), &self.access())
     }
 
-    /// Pushes `image` as an OCI archive (the registry gets an OCI manifest); returns the
-    /// manifest digest.
+    /// Pushes `image` as an OCI archive; the registry gets the image's own OCI manifest and
+    /// gzip layers unchanged, so the digest returned is [`Image::oci_manifest_digest`].
     pub fn push_image_oci(&self, image: &Image, repo_tag: &str) -> String {
         let archive = self.scratch_file("oci-archive.tar", &image.oci_archive(None));
         push_with_skopeo(&archive, &self.image_ref(repo_tag), &self.access())
