@@ -51,38 +51,37 @@ fn skopeo_access(c: &mut Cmd, side: &str, access: &Access) {
 /// Copies an archive (docker-archive or OCI archive, told apart by its `oci-layout` entry)
 /// to `docker://<dest>` with `skopeo copy`; returns the manifest digest the registry got.
 pub fn push_with_skopeo(archive: &Path, dest: &str, access: &Access) -> String {
-    let transport = if archive_is_oci(archive) {
-        "oci-archive"
+    let dest = format!("docker://{dest}");
+    if archive_is_oci(archive) {
+        // Without --preserve-digests, skopeo's blob-info cache (shared by every run on the
+        // machine) may swap a layer for another compression of it pushed earlier.
+        let src = format!("oci-archive:{}", archive.display());
+        copy(&src, &dest, access, &["--preserve-digests"])
     } else {
-        "docker-archive"
-    };
-    skopeo_copy(
-        &format!("{transport}:{}", archive.display()),
-        &format!("docker://{dest}"),
-        access,
-    )
+        let src = format!("docker-archive:{}", archive.display());
+        copy(&src, &dest, access, &[])
+    }
 }
 
 /// `skopeo copy SRC DEST` with `access` for the `docker://` side(s); returns the digest of
 /// the manifest written (`--digestfile`).
 pub fn skopeo_copy(src: &str, dest: &str, access: &Access) -> String {
-    copy(src, dest, access, false)
+    copy(src, dest, access, &[])
 }
 
-/// Like [`skopeo_copy`] with `--all`: a manifest list or index with every image in it.
+/// Like [`skopeo_copy`] with `--all --preserve-digests`: a manifest list or index with every
+/// image in it, byte for byte.
 pub fn skopeo_copy_all(src: &str, dest: &str, access: &Access) -> String {
-    copy(src, dest, access, true)
+    copy(src, dest, access, &["--all", "--preserve-digests"])
 }
 
-fn copy(src: &str, dest: &str, access: &Access, all: bool) -> String {
+fn copy(src: &str, dest: &str, access: &Access, flags: &[&str]) -> String {
     let digestfile = tempfile::NamedTempFile::new_in(base_dir()).expect("digest file");
     let mut c = skopeo();
     c.args(["copy", "--quiet", "--retry-times", "0"])
         .arg("--digestfile")
-        .arg(digestfile.path());
-    if all {
-        c.args(["--all", "--preserve-digests"]);
-    }
+        .arg(digestfile.path())
+        .args(flags);
     if src.starts_with("docker://") {
         skopeo_access(&mut c, "src", access);
     }
