@@ -28,6 +28,7 @@ mod odd;
 mod overlay;
 mod pjdfstest;
 mod ps;
+mod registry_harness;
 mod rmi;
 mod run;
 mod save;
