@@ -33,6 +33,7 @@ mod registry_harness;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod security;
 mod tag;
 mod unshare;
