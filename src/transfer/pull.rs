@@ -28,7 +28,7 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{self, Index, Manifest};
 use crate::oci::reference::{self, Reference, ReferenceError};
 use crate::registry::client::{Client, RegistryError};
-use crate::registry::conf::{ConfError, PullSource, RegistriesConf};
+use crate::registry::conf::{self, ConfError, PullSource, RegistriesConf};
 use crate::registry::connect::{self, ConnectError};
 use crate::registry::policy::{Policy, PolicyError};
 use crate::store::staging::PARTIAL_DIR;
@@ -167,7 +167,7 @@ pub fn pull(
 ) -> Result<Vec<Pulled>, PullError> {
     let conf = RegistriesConf::load(env)?;
     let policy = Policy::load(env, opts.signature_policy.as_deref())?;
-    let candidates = resolve(&conf, input)?;
+    let (candidates, record) = resolve(&conf, input)?;
     if opts.all_tags && has_tag_or_digest(input) {
         return Err(PullError::TagWithAllTags);
     }
@@ -179,7 +179,14 @@ pub fn pull(
             pull_reference(store, env, &conf, &policy, candidate, opts).map(|p| vec![p])
         };
         match pulled {
-            Ok(p) => return Ok(p),
+            Ok(p) => {
+                // A name the user chose at a prompt is remembered as c/image does; a cache
+                // that cannot be written does not undo the pull.
+                if record && let Err(e) = conf::record_alias(env, input, candidate) {
+                    tracing::warn!("recording the short-name alias {input}: {e}");
+                }
+                return Ok(p);
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -190,15 +197,17 @@ pub fn pull(
 }
 
 /// The references a name stands for, in the order to try them (registries.conf's short-name
-/// rules: an alias, else each unqualified-search registry).
-fn resolve(conf: &RegistriesConf, input: &str) -> Result<Vec<Reference>, PullError> {
+/// rules: an alias, else each unqualified-search registry), and whether the one that works
+/// is to be recorded as an alias.
+fn resolve(conf: &RegistriesConf, input: &str) -> Result<(Vec<Reference>, bool), PullError> {
     if let Some(rest) = input.strip_prefix("docker://") {
         // With the transport spelled out the name is Docker's: no short-name search.
-        return Ok(vec![reference::normalize_docker(rest)?]);
+        return Ok((vec![reference::normalize_docker(rest)?], false));
     }
     use std::io::IsTerminal;
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    Ok(conf.resolve_short_name(input, terminal)?.candidates)
+    let resolved = conf.resolve_short_name(input, terminal)?;
+    Ok((resolved.candidates, resolved.record))
 }
 
 /// Whether the input names a tag or digest (after its last `/`).
