@@ -32,6 +32,10 @@ pub const KILL_POINTS: &[&str] = &[
     "load.commit.old-names-dropped",
     "load.commit.done",
     "load.staging-removed",
+    // push: keeping the layers it compressed
+    "push.layer-compressed",
+    "push.blob-renamed",
+    "push.record-updated",
     // rmi
     "rmi.record-moved",
     "rmi.layer-moved",

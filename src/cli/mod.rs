@@ -4,6 +4,7 @@ pub mod complete;
 pub mod container;
 pub mod image;
 pub mod overlay;
+pub mod push;
 pub mod registry_flags;
 pub mod run;
 pub mod unshare;
@@ -58,6 +59,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
+    /// Push an image to a specified destination
+    Push(push::PushArgs),
     /// Import a tarball to create a filesystem image
     Import(ImportArgs),
     /// Show history of a specified image
@@ -145,6 +148,8 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
+    /// Push an image to a specified destination
+    Push(Box<push::PushArgs>),
     /// Import a tarball to create a filesystem image
     Import(ImportArgs),
     /// Remove one or more images from local storage

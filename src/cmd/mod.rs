@@ -12,6 +12,7 @@ mod inspect;
 mod load;
 mod overlay;
 mod ps;
+mod push;
 pub(crate) mod rm;
 mod rmi;
 mod run;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Images(a) => images::run(&ctx, &a),
         Command::Load(a) => load::load(&ctx, &a),
         Command::Save(a) => save::run(&ctx, &a),
+        Command::Push(a) => push::run(&ctx, &a),
         Command::Import(a) => load::import(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Diff(a) => diff::run(&ctx, &a),
@@ -112,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ImageCommand::Untag(a) => tag::untag(&ctx, &a),
             ImageCommand::Load(a) => load::load(&ctx, &a),
             ImageCommand::Save(a) => save::run(&ctx, &a),
+            ImageCommand::Push(a) => push::run(&ctx, &a),
             ImageCommand::Import(a) => load::import(&ctx, &a),
             ImageCommand::Rm(a) => rmi::rmi(&ctx, &a),
             ImageCommand::Prune(a) => rmi::prune(&ctx, &a),
