@@ -15,6 +15,7 @@ use crate::store::blobs::StagedBlobWriter;
 use crate::store::layers::{CompressedBlob, LayerRecord};
 use crate::store::{Staging, Store, staging};
 use crate::transfer::TransferError;
+use crate::transfer::parallel_gzip::ParallelGzEncoder;
 
 /// How layers are compressed for a registry (`--compression-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +180,11 @@ fn compress_all(
     Ok(out)
 }
 
+/// Compression threads per layer: every core, so that one large layer uses them all.
+fn gzip_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Reassembles one layer's exact tar (checked against its diff ID) and compresses it into
 /// `path`, hashing the compressed bytes as they are written.
 fn compress_one(
@@ -201,7 +207,7 @@ fn compress_one(
     let (actual, writer) = match want {
         LayerCompression::Gzip => {
             let level = level.map_or(DEFAULT_GZIP_LEVEL, |l| l.clamp(0, 9) as u32);
-            let mut enc = flate2::write::GzEncoder::new(writer, flate2::Compression::new(level));
+            let mut enc = ParallelGzEncoder::new(writer, level, gzip_threads());
             let (actual, _) = archive::reassemble_layer(&dir, &mut enc).map_err(reassemble_err)?;
             (actual, enc.finish().map_err(write_err)?)
         }

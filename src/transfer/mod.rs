@@ -8,6 +8,7 @@ pub mod container;
 pub mod import;
 pub mod known_blobs;
 pub mod load;
+pub mod parallel_gzip;
 pub mod pipe;
 pub mod push;
 pub mod save;

@@ -28,6 +28,7 @@ mod odd;
 mod overlay;
 mod pjdfstest;
 mod ps;
+mod push;
 mod rmi;
 mod run;
 mod save;
