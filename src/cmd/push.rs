@@ -179,6 +179,8 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("pushing {} to {reference}", args.image))?
     };
     progress.line("Writing manifest to image destination");
+    // Podman 4 says so even with nothing to store.
+    progress.line("Storing signatures");
     if let Some(path) = &args.digestfile {
         fs::write(path, digest.to_string())
             .with_context(|| format!("writing the digest to {}", path.display()))?;
