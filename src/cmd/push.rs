@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
         Some(other) => bail!("unknown --format {other:?}: use oci, v2s2 or docker"),
     };
 
-    let mut store = ctx.open_store(LockMode::Shared, "push")?;
+    let store = ctx.open_store(LockMode::Shared, "push")?;
     let records = store.images().list()?;
     let (image, matched) = lookup::find(&records, &args.image)?;
     let image = image.clone();
@@ -142,25 +142,9 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
     };
     let progress = Reporter::new(args.quiet);
     progress.line("Getting image source signatures");
-    let prepared = push::prepare(&mut store, &image, &options)
-        .with_context(|| format!("pushing {} to {reference}", args.image))?;
-    tracing::debug!(
-        "push of {}: {} layers compressed, manifest {} ({})",
-        image.id,
-        prepared.compressed,
-        prepared.manifest_digest,
-        if prepared.unchanged {
-            "as stored"
-        } else {
-            "new"
-        }
-    );
-    let mut known = KnownBlobs::load(&store);
-    // No store lock across the network: the blobs are open already.
-    drop(store);
-
+    let known = KnownBlobs::load(&store);
     // The client (and its runtime thread) lives only for the network part.
-    let digest = {
+    let (pushed, known) = {
         let client = connect::client_for(&env, &args.registry, &source)
             .with_context(|| format!("pushing to {reference}"))?;
         let target_ref = &source.reference;
@@ -175,9 +159,20 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
             },
             display: reference.to_string(),
         };
-        push::push(&dest, &prepared, &mut known, &progress)
-            .with_context(|| format!("pushing {} to {reference}", args.image))?
+        let mut known = known;
+        // The store goes with it: its lock is released once new compressed layers are kept.
+        let pushed = push::push_image(store, &image, &options, &dest, &mut known, &progress)
+            .with_context(|| format!("pushing {} to {reference}", args.image))?;
+        (pushed, known)
     };
+    tracing::debug!(
+        "push of {}: {} layers compressed, manifest {} ({})",
+        image.id,
+        pushed.compressed,
+        pushed.manifest_digest,
+        if pushed.unchanged { "as stored" } else { "new" }
+    );
+    let digest = pushed.manifest_digest;
     progress.line("Writing manifest to image destination");
     // Podman 4 says so even with nothing to store.
     progress.line("Storing signatures");

@@ -5,7 +5,7 @@
 //! compresses nothing.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::archive;
@@ -95,13 +95,14 @@ pub fn existing(
 
 /// Compresses the layers `diff_ids` and commits the blobs into the store, recording them in
 /// the layers' records. Takes the exclusive lock only for the commit, and gives it back.
-/// `done` is told of each layer as its compression finishes.
+/// `done` is told of each layer as its compression finishes, with the staged file (which
+/// may be opened and read at once: a push uploads it while the other layers compress).
 pub fn compress_layers(
     store: &mut Store,
     diff_ids: &[Digest],
     want: LayerCompression,
     level: Option<i32>,
-    done: &(dyn Fn(&Digest, &CompressedBlob) + Sync),
+    done: &(dyn Fn(&Digest, &CompressedBlob, &Path) + Sync),
 ) -> Result<Vec<CompressedBlob>, TransferError> {
     if diff_ids.is_empty() {
         return Ok(Vec::new());
@@ -126,7 +127,7 @@ fn compress_all(
     diff_ids: &[Digest],
     want: LayerCompression,
     level: Option<i32>,
-    done: &(dyn Fn(&Digest, &CompressedBlob) + Sync),
+    done: &(dyn Fn(&Digest, &CompressedBlob, &Path) + Sync),
 ) -> Result<Vec<(CompressedBlob, PathBuf)>, TransferError> {
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Compressed>>> =
@@ -143,8 +144,8 @@ fn compress_all(
             };
             let path = staging.path().join(format!("layer-{i}"));
             let res = compress_one(store, &diff_ids[i], want, level, path);
-            if let Ok((blob, _)) = &res {
-                done(&diff_ids[i], blob);
+            if let Ok((blob, path)) = &res {
+                done(&diff_ids[i], blob, path);
             }
             let failed = res.is_err();
             results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(res);

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use crate::oci::digest::Digest;
 use crate::oci::manifest::{self, Manifest, Schema};
@@ -79,15 +79,11 @@ pub struct PushBlob {
     source: Source,
 }
 
-/// Everything a push sends, taken from the store.
+/// What a push did.
 #[derive(Debug)]
-pub struct Prepared {
-    /// Layers (base first), then the config; each digest once.
-    pub blobs: Vec<PushBlob>,
-    pub manifest: Vec<u8>,
-    pub manifest_media_type: String,
+pub struct Pushed {
     pub manifest_digest: Digest,
-    /// The stored manifest is sent as it is (same digest as the source).
+    /// The stored manifest was sent as it is (same digest as the source).
     pub unchanged: bool,
     /// Layers compressed by this push.
     pub compressed: usize,
@@ -101,13 +97,18 @@ fn schema_of(media_type: &str) -> Schema {
     }
 }
 
-/// Picks, compresses (when needed) and opens the blobs of `img`. Call with the store
-/// locked shared; the exclusive lock is taken briefly to commit new compressed layers.
-pub fn prepare(
-    store: &mut Store,
-    img: &ImageRecord,
-    opts: &PushOptions,
-) -> Result<Prepared, PushError> {
+/// The image as the store has it, and which layers need compressing.
+struct Plan {
+    schema: Schema,
+    stored_schema: Schema,
+    stored: Option<(Vec<u8>, Manifest)>,
+    /// Per layer, the compressed blob the store already has.
+    chosen: Vec<Option<CompressedBlob>>,
+    /// Diff IDs without one, each once.
+    missing: Vec<Digest>,
+}
+
+fn plan(store: &Store, img: &ImageRecord, opts: &PushOptions) -> Result<Plan, PushError> {
     let stored_schema = schema_of(&img.manifest_media_type);
     let schema = match (opts.schema, opts.compression) {
         (Some(Schema::Docker), LayerCompression::Zstd) => {
@@ -125,114 +126,231 @@ pub fn prepare(
             .read(&img.digest)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok().map(|m| (b, m)))
+            .filter(|(_, m): &(Vec<u8>, Manifest)| m.layers.len() == img.layers.len())
     } else {
         None
     };
-    let stored_layers: Option<&[manifest::Descriptor]> = stored
-        .as_ref()
-        .map(|(_, m)| &m.layers[..])
-        .filter(|l| l.len() == img.layers.len());
-
-    let mut chosen: Vec<Option<CompressedBlob>> = Vec::new();
+    let mut chosen = Vec::new();
     let mut missing = Vec::new();
     for (i, diff_id) in img.layers.iter().enumerate() {
         let record = store.layers().get(diff_id).map_err(TransferError::from)?;
-        let preferred = stored_layers.map(|l| &l[i].digest);
+        let preferred = stored.as_ref().map(|(_, m)| &m.layers[i].digest);
         let blob = compress::existing(store, &record, opts.compression, preferred);
         if blob.is_none() && !missing.contains(diff_id) {
             missing.push(diff_id.clone());
         }
         chosen.push(blob);
     }
-    let made = compress::compress_layers(
-        store,
-        &missing,
-        opts.compression,
-        opts.level,
-        &|diff_id, blob| {
-            tracing::debug!(
-                "compressed layer {diff_id} into {} ({} bytes)",
-                blob.digest,
-                blob.size
-            )
-        },
-    )?;
+    Ok(Plan {
+        schema,
+        stored_schema,
+        stored,
+        chosen,
+        missing,
+    })
+}
+
+/// Pushes `img` to `dest`: blobs the store has start uploading at once; layers without a
+/// compressed form are compressed (on every core) meanwhile, each uploaded as soon as it is
+/// ready, and kept in the store. The store — and its lock — is given up as soon as the
+/// compression is committed, so no lock is held for the rest of the network transfer.
+/// Records where the blobs now are in `known`.
+pub fn push_image(
+    store: Store,
+    img: &ImageRecord,
+    opts: &PushOptions,
+    dest: &Destination<'_>,
+    known: &mut KnownBlobs,
+    progress: &dyn Progress,
+) -> Result<Pushed, PushError> {
+    let plan = plan(&store, img, opts)?;
+    let config = Arc::new(store.blobs().read(&img.id).map_err(TransferError::from)?);
+    let mut ready = Vec::new();
+    let mut seen = HashSet::new();
+    for blob in plan.chosen.iter().flatten() {
+        if !seen.insert(blob.digest.clone()) {
+            continue;
+        }
+        let file = store
+            .blobs()
+            .open(&blob.digest)
+            .map_err(TransferError::from)?;
+        ready.push(PushBlob {
+            digest: blob.digest.clone(),
+            size: blob.size,
+            is_config: false,
+            source: Source::File(Arc::new(file)),
+        });
+    }
+    let config_blob = PushBlob {
+        digest: img.id.clone(),
+        size: config.len() as u64,
+        is_config: true,
+        source: Source::Bytes(config.clone()),
+    };
+    let total = ready.len() + plan.missing.len() + 1;
+
+    let (tx, rx) = mpsc::channel::<PushBlob>();
+    for blob in ready {
+        let _ = tx.send(blob);
+    }
+    let rx = Mutex::new(rx);
+    let failure: Mutex<Option<PushError>> = Mutex::new(None);
+    let known_ref: &KnownBlobs = known;
+    let missing = &plan.missing;
+    let compressed = std::thread::scope(|s| {
+        let failure = &failure;
+        let compressor = s.spawn(move || -> Result<Vec<CompressedBlob>, TransferError> {
+            let mut store = store;
+            let send = Mutex::new(tx.clone());
+            let made = compress::compress_layers(
+                &mut store,
+                missing,
+                opts.compression,
+                opts.level,
+                &|diff_id, blob, path| {
+                    tracing::debug!(
+                        "compressed layer {diff_id} into {} ({} bytes)",
+                        blob.digest,
+                        blob.size
+                    );
+                    let source = match File::open(path) {
+                        Ok(f) => Source::File(Arc::new(f)),
+                        Err(source) => {
+                            failure
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(PushError::Read {
+                                    digest: blob.digest.clone(),
+                                    source,
+                                });
+                            return;
+                        }
+                    };
+                    let _ = send
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .send(PushBlob {
+                            digest: blob.digest.clone(),
+                            size: blob.size,
+                            is_config: false,
+                            source,
+                        });
+                },
+            );
+            // The config goes last, and the store (with its lock) goes now.
+            let _ = tx.send(config_blob);
+            drop(store);
+            made
+        });
+        let work = || {
+            loop {
+                let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok(blob) = next else { return };
+                if failure.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                    continue;
+                }
+                match push_blob(dest, &blob, known_ref, progress) {
+                    Ok(outcome) => progress.finish(&blob, &outcome),
+                    Err(e) => {
+                        failure
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                    }
+                }
+            }
+        };
+        let workers: Vec<_> = (1..PARALLEL_UPLOADS.min(total))
+            .map(|_| s.spawn(work))
+            .collect();
+        work();
+        for w in workers {
+            let _ = w.join();
+        }
+        compressor.join().unwrap_or_else(|_| {
+            Err(TransferError::Invalid {
+                origin: "store".into(),
+                message: "the compression thread panicked".into(),
+            })
+        })
+    });
+    let made = compressed?;
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
     let layers: Vec<CompressedBlob> = img
         .layers
         .iter()
-        .zip(chosen)
+        .zip(&plan.chosen)
         .map(|(diff_id, c)| {
-            c.unwrap_or_else(|| {
+            c.clone().unwrap_or_else(|| {
                 let i = missing.iter().position(|m| m == diff_id).unwrap_or(0);
                 made[i].clone()
             })
         })
         .collect();
-
-    let config = Arc::new(store.blobs().read(&img.id).map_err(TransferError::from)?);
-    let unchanged = match (&stored, stored_layers) {
-        (Some((_, m)), Some(stored_layers)) => {
-            schema == stored_schema
-                && m.config.digest == img.id
-                && stored_layers
-                    .iter()
-                    .zip(&layers)
-                    .all(|(s, l)| s.digest == l.digest)
-        }
-        _ => false,
-    };
-    let (manifest_bytes, manifest_media_type) = match (unchanged, stored) {
-        (true, Some((bytes, _))) => (bytes, img.manifest_media_type.clone()),
-        _ => {
-            let descriptors: Vec<manifest::LayerDescriptor> = layers
-                .iter()
-                .map(|l| manifest::LayerDescriptor {
-                    media_type: opts
-                        .compression
-                        .media_type(schema)
-                        .unwrap_or(manifest::OCI_LAYER_GZIP)
-                        .to_string(),
-                    digest: l.digest.clone(),
-                    size: l.size,
-                })
-                .collect();
-            let (bytes, _) = manifest::build(schema, &img.id, config.len() as u64, &descriptors);
-            let media_type = match schema {
-                Schema::Oci => manifest::OCI_MANIFEST,
-                Schema::Docker => manifest::DOCKER_MANIFEST,
-            };
-            (bytes, media_type.to_string())
-        }
-    };
-
-    let mut blobs = Vec::new();
-    let mut seen = HashSet::new();
-    for l in &layers {
-        if !seen.insert(l.digest.clone()) {
-            continue;
-        }
-        let file = store.blobs().open(&l.digest).map_err(TransferError::from)?;
-        blobs.push(PushBlob {
-            digest: l.digest.clone(),
-            size: l.size,
-            is_config: false,
-            source: Source::File(Arc::new(file)),
-        });
-    }
-    blobs.push(PushBlob {
-        digest: img.id.clone(),
-        size: config.len() as u64,
-        is_config: true,
-        source: Source::Bytes(config),
-    });
-    Ok(Prepared {
-        blobs,
-        manifest_digest: Digest::of_bytes(&manifest_bytes),
-        manifest: manifest_bytes,
-        manifest_media_type,
+    let (manifest_bytes, manifest_media_type, unchanged) =
+        manifest_for(img, &plan, opts, &layers, config.len() as u64);
+    let digest = dest
+        .client
+        .put_manifest(
+            &dest.repository,
+            &dest.reference,
+            &manifest_media_type,
+            &manifest_bytes,
+        )
+        .map_err(|source| PushError::Manifest {
+            destination: dest.display.clone(),
+            source: Box::new(source),
+        })?;
+    let mut digests: Vec<Digest> = layers.iter().map(|l| l.digest.clone()).collect();
+    digests.push(img.id.clone());
+    known.add(&dest.registry, &dest.repository, &digests);
+    Ok(Pushed {
+        manifest_digest: digest,
         unchanged,
         compressed: made.len(),
     })
+}
+
+/// The stored manifest when every layer goes with the blob it names and the schema is
+/// unchanged (so the pushed image has the source's digest); a new one otherwise.
+fn manifest_for(
+    img: &ImageRecord,
+    plan: &Plan,
+    opts: &PushOptions,
+    layers: &[CompressedBlob],
+    config_size: u64,
+) -> (Vec<u8>, String, bool) {
+    if let Some((bytes, m)) = &plan.stored
+        && plan.schema == plan.stored_schema
+        && m.config.digest == img.id
+        && m.layers
+            .iter()
+            .zip(layers)
+            .all(|(s, l)| s.digest == l.digest)
+    {
+        return (bytes.clone(), img.manifest_media_type.clone(), true);
+    }
+    let media_type = opts
+        .compression
+        .media_type(plan.schema)
+        .unwrap_or(manifest::OCI_LAYER_GZIP);
+    let descriptors: Vec<manifest::LayerDescriptor> = layers
+        .iter()
+        .map(|l| manifest::LayerDescriptor {
+            media_type: media_type.to_string(),
+            digest: l.digest.clone(),
+            size: l.size,
+        })
+        .collect();
+    let (bytes, _) = manifest::build(plan.schema, &img.id, config_size, &descriptors);
+    let manifest_type = match plan.schema {
+        Schema::Oci => manifest::OCI_MANIFEST,
+        Schema::Docker => manifest::DOCKER_MANIFEST,
+    };
+    (bytes, manifest_type.to_string(), false)
 }
 
 /// What became of one blob.
@@ -269,68 +387,6 @@ pub trait Progress: Sync {
 /// Bytes of one upload as they go (reset when a retry starts over).
 pub trait Counter: Send + Sync {
     fn set(&self, sent: u64);
-}
-
-/// Sends the blobs the registry lacks, then the manifest; returns the manifest's digest.
-/// Records where the blobs now are in `known`.
-pub fn push(
-    dest: &Destination<'_>,
-    prepared: &Prepared,
-    known: &mut KnownBlobs,
-    progress: &dyn Progress,
-) -> Result<Digest, PushError> {
-    let next = Mutex::new(0usize);
-    let failure: Mutex<Option<PushError>> = Mutex::new(None);
-    let known_ref: &KnownBlobs = known;
-    let work = || {
-        loop {
-            let i = {
-                let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
-                if *n >= prepared.blobs.len() {
-                    return;
-                }
-                *n += 1;
-                *n - 1
-            };
-            let blob = &prepared.blobs[i];
-            match push_blob(dest, blob, known_ref, progress) {
-                Ok(outcome) => progress.finish(blob, &outcome),
-                Err(e) => {
-                    failure
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                    *next.lock().unwrap_or_else(|p| p.into_inner()) = prepared.blobs.len();
-                    return;
-                }
-            }
-        }
-    };
-    // The config is queued last: it starts once every layer has.
-    std::thread::scope(|s| {
-        for _ in 1..PARALLEL_UPLOADS.min(prepared.blobs.len()) {
-            s.spawn(work);
-        }
-        work();
-    });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
-    let digest = dest
-        .client
-        .put_manifest(
-            &dest.repository,
-            &dest.reference,
-            &prepared.manifest_media_type,
-            &prepared.manifest,
-        )
-        .map_err(|source| PushError::Manifest {
-            destination: dest.display.clone(),
-            source: Box::new(source),
-        })?;
-    let digests: Vec<Digest> = prepared.blobs.iter().map(|b| b.digest.clone()).collect();
-    known.add(&dest.registry, &dest.repository, &digests);
-    Ok(digest)
 }
 
 fn push_blob(
