@@ -12,9 +12,9 @@ use super::registry_flags::RegistryFlags;
 pub struct PushArgs {
     #[command(flatten)]
     pub registry: RegistryFlags,
-    /// Compression format to use for layers that are not compressed yet (gzip, zstd)
-    #[arg(long, value_name = "FORMAT", default_value = "gzip")]
-    pub compression_format: String,
+    /// Compression format to use (gzip, zstd); by default layers go compressed as the image has them, else gzip
+    #[arg(long, value_name = "FORMAT")]
+    pub compression_format: Option<String>,
     /// Compression level to use (gzip 0-9, zstd 1-22)
     #[arg(long, value_name = "LEVEL")]
     pub compression_level: Option<i32>,

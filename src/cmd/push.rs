@@ -77,12 +77,13 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
             bail!("{flag} is not supported: coracle does not sign or encrypt images");
         }
     }
-    let compression = LayerCompression::parse(&args.compression_format).with_context(|| {
-        format!(
-            "unsupported compression format {:?}: use gzip or zstd",
-            args.compression_format
-        )
-    })?;
+    let compression =
+        match &args.compression_format {
+            None => None,
+            Some(f) => Some(LayerCompression::parse(f).with_context(|| {
+                format!("unsupported compression format {f:?}: use gzip or zstd")
+            })?),
+        };
     let schema = match args.format.as_deref() {
         None => None,
         Some("oci") => Some(Schema::Oci),

@@ -44,6 +44,13 @@ impl LayerCompression {
         }
     }
 
+    /// The compression a recorded or manifest media type names, if any.
+    pub fn of(media_type: &str) -> Option<LayerCompression> {
+        [LayerCompression::Gzip, LayerCompression::Zstd]
+            .into_iter()
+            .find(|c| c.matches(media_type))
+    }
+
     /// Whether a recorded or manifest media type is a layer compressed this way.
     pub fn matches(self, media_type: &str) -> bool {
         match self {

@@ -28,7 +28,10 @@ const PARALLEL_UPLOADS: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct PushOptions {
-    pub compression: LayerCompression,
+    /// `--compression-format`. Without it, a layer goes as the image's manifest has it
+    /// (gzip or zstd) when the store has that blob, else gzip — as Podman, which recompresses
+    /// nothing it need not.
+    pub compression: Option<LayerCompression>,
     /// `--compression-level`; the compression's default (see `compress`) otherwise.
     pub level: Option<i32>,
     /// `--format`; the stored manifest's schema otherwise.
@@ -108,18 +111,19 @@ struct Plan {
     missing: Vec<Digest>,
 }
 
+fn zstd_in_docker() -> PushError {
+    PushError::Unsupported {
+        message:
+            "zstd-compressed layers cannot be described by a Docker v2s2 manifest: use --format oci"
+                .into(),
+    }
+}
+
 fn plan(store: &Store, img: &ImageRecord, opts: &PushOptions) -> Result<Plan, PushError> {
     let stored_schema = schema_of(&img.manifest_media_type);
-    let schema = match (opts.schema, opts.compression) {
-        (Some(Schema::Docker), LayerCompression::Zstd) => {
-            return Err(PushError::Unsupported {
-                message: "zstd-compressed layers cannot be described by a Docker v2s2 manifest: use --format oci".into(),
-            });
-        }
-        (Some(s), _) => s,
-        (None, LayerCompression::Zstd) => Schema::Oci,
-        (None, LayerCompression::Gzip) => stored_schema,
-    };
+    if opts.schema == Some(Schema::Docker) && opts.compression == Some(LayerCompression::Zstd) {
+        return Err(zstd_in_docker());
+    }
     let stored: Option<(Vec<u8>, Manifest)> = if manifest::is_manifest(&img.manifest_media_type) {
         store
             .blobs()
@@ -135,12 +139,35 @@ fn plan(store: &Store, img: &ImageRecord, opts: &PushOptions) -> Result<Plan, Pu
     for (i, diff_id) in img.layers.iter().enumerate() {
         let record = store.layers().get(diff_id).map_err(TransferError::from)?;
         let preferred = stored.as_ref().map(|(_, m)| &m.layers[i].digest);
-        let blob = compress::existing(store, &record, opts.compression, preferred);
+        let blob = match opts.compression {
+            Some(want) => compress::existing(store, &record, want, preferred),
+            None => preferred
+                .and_then(|p| {
+                    record
+                        .compressed
+                        .iter()
+                        .find(|c| &c.digest == p && LayerCompression::of(&c.media_type).is_some())
+                        .filter(|c| store.blobs().contains(&c.digest))
+                        .cloned()
+                })
+                .or_else(|| compress::existing(store, &record, LayerCompression::Gzip, None)),
+        };
         if blob.is_none() && !missing.contains(diff_id) {
             missing.push(diff_id.clone());
         }
         chosen.push(blob);
     }
+    let zstd = opts.compression == Some(LayerCompression::Zstd)
+        || chosen
+            .iter()
+            .flatten()
+            .any(|c| LayerCompression::of(&c.media_type) == Some(LayerCompression::Zstd));
+    let schema = match opts.schema {
+        Some(Schema::Docker) if zstd => return Err(zstd_in_docker()),
+        Some(s) => s,
+        None if zstd => Schema::Oci,
+        None => stored_schema,
+    };
     Ok(Plan {
         schema,
         stored_schema,
@@ -206,7 +233,7 @@ pub fn push_image(
             let made = compress::compress_layers(
                 &mut store,
                 missing,
-                opts.compression,
+                opts.compression.unwrap_or(LayerCompression::Gzip),
                 opts.level,
                 &|diff_id, blob, path| {
                     tracing::debug!(
@@ -291,7 +318,7 @@ pub fn push_image(
         })
         .collect();
     let (manifest_bytes, manifest_media_type, unchanged) =
-        manifest_for(img, &plan, opts, &layers, config.len() as u64);
+        manifest_for(img, &plan, &layers, config.len() as u64);
     let digest = dest
         .client
         .put_manifest(
@@ -319,7 +346,6 @@ pub fn push_image(
 fn manifest_for(
     img: &ImageRecord,
     plan: &Plan,
-    opts: &PushOptions,
     layers: &[CompressedBlob],
     config_size: u64,
 ) -> (Vec<u8>, String, bool) {
@@ -333,16 +359,19 @@ fn manifest_for(
     {
         return (bytes.clone(), img.manifest_media_type.clone(), true);
     }
-    let media_type = opts
-        .compression
-        .media_type(plan.schema)
-        .unwrap_or(manifest::OCI_LAYER_GZIP);
     let descriptors: Vec<manifest::LayerDescriptor> = layers
         .iter()
-        .map(|l| manifest::LayerDescriptor {
-            media_type: media_type.to_string(),
-            digest: l.digest.clone(),
-            size: l.size,
+        .map(|l| {
+            let kind = LayerCompression::of(&l.media_type).unwrap_or(LayerCompression::Gzip);
+            manifest::LayerDescriptor {
+                // zstd in a Docker manifest was refused by `plan`.
+                media_type: kind
+                    .media_type(plan.schema)
+                    .unwrap_or(manifest::OCI_LAYER_ZSTD)
+                    .to_string(),
+                digest: l.digest.clone(),
+                size: l.size,
+            }
         })
         .collect();
     let (bytes, _) = manifest::build(plan.schema, &img.id, config_size, &descriptors);
