@@ -10,6 +10,7 @@ mod images;
 mod info;
 mod inspect;
 mod load;
+mod login;
 mod overlay;
 mod ps;
 mod push;
@@ -17,6 +18,7 @@ pub(crate) mod rm;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod tag;
 mod tree;
 mod unshare;
@@ -100,6 +102,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
         },
+        Command::Search(a) => search::run(&ctx, &a),
+        Command::Login(a) => login::login(&a),
+        Command::Logout(a) => login::logout(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
