@@ -676,3 +676,40 @@ fn push_to_a_registry_that_never_answers() {
         assert_eq!(reg.inspect("hang/bb:1")["Os"], json!("linux"));
     });
 }
+
+#[test]
+fn pulled_then_pushed_keeps_its_manifest_digest() {
+    if !registry::available() {
+        return;
+    }
+    for_each_user(|env| {
+        if !env
+            .coracle()
+            .args(["pull", "--help"])
+            .output()
+            .status
+            .success()
+        {
+            crate::harness::skip(&env.test, env.user.name(), "coracle has no pull yet");
+            return;
+        }
+        let reg = RegistryServer::start(RegistryOpts::http());
+        let docker = reg.push_image(busybox(), "src/docker:1");
+        let oci = reg.push_image_oci(busybox(), "src/oci:1");
+        // a store each: one image record keeps one manifest digest
+        for (store, src, digest) in [("d", "src/docker:1", docker), ("o", "src/oci:1", oci)] {
+            env.coracle_at(store)
+                .args(["pull", "-q", "--tls-verify=false"])
+                .arg(reg.image_ref(src))
+                .ok();
+            let o = env
+                .coracle_at(store)
+                .args(["push", "--tls-verify=false", "--log-level", "debug"])
+                .arg(reg.image_ref(src))
+                .arg(reg.image_ref("copy/bb:1"))
+                .ok();
+            assert_eq!(compressed_count(&o.stderr()), 0, "{o}");
+            assert_eq!(reg.manifest_digest("copy/bb:1"), digest, "{src}: {o}");
+        }
+    });
+}
