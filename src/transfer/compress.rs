@@ -136,6 +136,12 @@ fn compress_all(
     level: Option<i32>,
     done: &(dyn Fn(&Digest, &CompressedBlob, &Path) + Sync),
 ) -> Result<Vec<(CompressedBlob, PathBuf)>, TransferError> {
+    // Largest first: its upload, the longest, can then start soonest, and the small layers
+    // fill the other cores meanwhile.
+    let mut order: Vec<usize> = (0..diff_ids.len()).collect();
+    order.sort_by_key(|&i| {
+        std::cmp::Reverse(store.layers().get(&diff_ids[i]).map_or(0, |r| r.tar_size))
+    });
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Compressed>>> =
         Mutex::new((0..diff_ids.len()).map(|_| None).collect());
@@ -147,7 +153,7 @@ fn compress_all(
                     return;
                 }
                 *n += 1;
-                *n - 1
+                order[*n - 1]
             };
             let path = staging.path().join(format!("layer-{i}"));
             let res = compress_one(store, &diff_ids[i], want, level, path);
