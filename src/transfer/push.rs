@@ -1,12 +1,13 @@
 //! `push` to a registry: each blob the registry lacks is sent once, the manifest last.
 //!
-//! [`prepare`] works in the store (under its lock): it picks for each layer a compressed
-//! blob of the wanted kind — the one the image's manifest names when the store has it, so an
-//! unchanged image keeps its manifest digest — compressing (once, see `compress`) the layers
-//! that have none, and opens every blob. [`push`] then works on the network only, with the
-//! store lock released (an open file survives an `rmi` meanwhile): per blob a `HEAD` in the
-//! destination repository, else a cross-repository mount from a repository coracle has seen
-//! it in, else an upload; a few at a time; then the manifest.
+//! [`push_image`] picks for each layer a compressed blob of the wanted kind — the one the
+//! image's manifest names when the store has it, so an unchanged image keeps its manifest
+//! digest — and opens every blob. Per blob: a `HEAD` in the destination repository, else a
+//! cross-repository mount from a repository coracle has seen it in (`known_blobs`), else an
+//! upload; a few at a time. Layers without a compressed form are compressed meanwhile (once:
+//! see `compress`), each uploaded as soon as it is ready. The store lock is held only while
+//! something is compressed (shared) and committed (exclusive); open files keep the blobs
+//! readable when an `rmi` removes them during the rest of the transfer.
 
 use std::collections::HashSet;
 use std::fs::File;
