@@ -39,6 +39,10 @@ pub const KILL_POINTS: &[&str] = &[
     "pull.layer.downloading",
     "pull.layer.extracted",
     "pull.done",
+    // push: keeping the layers it compressed
+    "push.layer-compressed",
+    "push.blob-renamed",
+    "push.record-updated",
     // rmi
     "rmi.record-moved",
     "rmi.layer-moved",

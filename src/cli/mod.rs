@@ -5,6 +5,7 @@ pub mod container;
 pub mod image;
 pub mod overlay;
 pub mod pull;
+pub mod push;
 pub mod registry;
 pub mod registry_flags;
 pub mod run;
@@ -64,6 +65,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
+    /// Push an image to a specified destination
+    Push(push::PushArgs),
     /// Import a tarball to create a filesystem image
     Import(ImportArgs),
     /// Show history of a specified image
@@ -159,6 +162,8 @@ pub enum ImageCommand {
     Pull(pull::PullArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
+    /// Push an image to a specified destination
+    Push(Box<push::PushArgs>),
     /// Import a tarball to create a filesystem image
     Import(ImportArgs),
     /// Remove one or more images from local storage

@@ -14,6 +14,7 @@ mod login;
 mod overlay;
 mod ps;
 pub(crate) mod pull;
+mod push;
 pub(crate) mod rm;
 mod rmi;
 mod run;
@@ -84,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Load(a) => load::load(&ctx, &a),
         Command::Pull(a) => pull::run(&ctx, &a),
         Command::Save(a) => save::run(&ctx, &a),
+        Command::Push(a) => push::run(&ctx, &a),
         Command::Import(a) => load::import(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Diff(a) => diff::run(&ctx, &a),
@@ -120,6 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ImageCommand::Load(a) => load::load(&ctx, &a),
             ImageCommand::Pull(a) => pull::run(&ctx, &a),
             ImageCommand::Save(a) => save::run(&ctx, &a),
+            ImageCommand::Push(a) => push::run(&ctx, &a),
             ImageCommand::Import(a) => load::import(&ctx, &a),
             ImageCommand::Rm(a) => rmi::rmi(&ctx, &a),
             ImageCommand::Prune(a) => rmi::prune(&ctx, &a),

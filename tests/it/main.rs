@@ -30,6 +30,7 @@ mod overlay;
 mod pjdfstest;
 mod ps;
 mod pull;
+mod push;
 mod registry_harness;
 mod rmi;
 mod run;
