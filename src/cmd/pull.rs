@@ -59,10 +59,11 @@ fn wanted(p: &PlatformArgs) -> anyhow::Result<Wanted> {
     .map_err(anyhow::Error::msg)
 }
 
-/// One pull with its own store handle; every registry client it made is gone when it returns.
+/// One pull (it opens the store when it needs it); every registry client it made is gone
+/// when it returns.
 fn pull_image(ctx: &Context, image: &str, opts: &PullOptions) -> anyhow::Result<Vec<Pulled>> {
-    let mut store = ctx.open_store(LockMode::Shared, "pull")?;
-    Ok(pull::pull(&mut store, &Env::process(), image, opts)?)
+    let paths = ctx.paths()?;
+    Ok(pull::pull(&paths, &Env::process(), image, opts)?)
 }
 
 /// What `run --pull=POLICY IMAGE` does before the container is created: the ID of the image

@@ -5,8 +5,8 @@
 //! fetched from its sources in order (mirrors first; a failing mirror falls through). From one
 //! source: the manifest (an index picks the wanted platform), the config (verified), and the
 //! layers the store lacks, downloaded in parallel and extracted as they arrive through the same
-//! staging code `load` uses (`scan::stage_layer`); then one commit (`commit.rs`), so a killed
-//! pull leaves only staging data. Each layer's compressed bytes are also kept in a partial file
+//! staging code `load` uses (`scan::stage_layer`), with no store lock held meanwhile; then one
+//! commit (`commit.rs`), so a killed pull leaves only staging data. Each layer's compressed bytes are also kept in a partial file
 //! under `tmp/partial-blobs/` until the layer is complete, which is what the next pull resumes
 //! from after a crash (with a `Range` request for the rest).
 //!
@@ -27,12 +27,13 @@ use crate::oci::config::ImageConfig;
 use crate::oci::digest::Digest;
 use crate::oci::manifest::{self, Index, Manifest};
 use crate::oci::reference::{self, Reference, ReferenceError};
+use crate::paths::StorePaths;
 use crate::registry::client::{Client, RegistryError};
 use crate::registry::conf::{self, ConfError, PullSource, RegistriesConf};
 use crate::registry::connect::{self, ConnectError};
 use crate::registry::policy::{Policy, PolicyError};
 use crate::store::staging::PARTIAL_DIR;
-use crate::store::{ImageRecord, Staging, Store, StoreError};
+use crate::store::{ImageRecord, LockMode, Staging, Store, StoreError};
 use crate::transfer::TransferError;
 use crate::transfer::commit::{self, ImagePlan};
 use crate::transfer::scan::{self, StagedLayer};
@@ -160,7 +161,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// Pulls `input` (`[docker://]NAME[:TAG|@DIGEST]`) into the store.
 pub fn pull(
-    store: &mut Store,
+    paths: &StorePaths,
     env: &Env,
     input: &str,
     opts: &PullOptions,
@@ -174,9 +175,9 @@ pub fn pull(
     let mut errors = Vec::new();
     for candidate in &candidates {
         let pulled = if opts.all_tags {
-            pull_all_tags(store, env, &conf, &policy, candidate, opts)
+            pull_all_tags(paths, env, &conf, &policy, candidate, opts)
         } else {
-            pull_reference(store, env, &conf, &policy, candidate, opts).map(|p| vec![p])
+            pull_reference(paths, env, &conf, &policy, candidate, opts).map(|p| vec![p])
         };
         match pulled {
             Ok(p) => {
@@ -218,7 +219,7 @@ fn has_tag_or_digest(input: &str) -> bool {
 }
 
 fn pull_all_tags(
-    store: &mut Store,
+    paths: &StorePaths,
     env: &Env,
     conf: &RegistriesConf,
     policy: &Policy,
@@ -249,14 +250,14 @@ fn pull_all_tags(
     let mut pulled = Vec::new();
     for tag in tags {
         let tagged = reference::normalize_docker(&format!("{}:{tag}", reference.name()))?;
-        pulled.push(pull_reference(store, env, conf, policy, &tagged, opts)?);
+        pulled.push(pull_reference(paths, env, conf, policy, &tagged, opts)?);
     }
     Ok(pulled)
 }
 
 /// One fully qualified reference, from the first of its sources that works.
 fn pull_reference(
-    store: &mut Store,
+    paths: &StorePaths,
     env: &Env,
     conf: &RegistriesConf,
     policy: &Policy,
@@ -269,7 +270,7 @@ fn pull_reference(
     let sources = conf.pull_sources(reference)?;
     let mut last = None;
     for source in &sources {
-        match pull_from(store, env, source, reference, opts) {
+        match pull_from(paths, env, source, reference, opts) {
             Ok(p) => return Ok(p),
             Err(e) if source.mirror => {
                 tracing::info!("mirror {} failed: {}", source.endpoint.host, chain(&e));
@@ -354,15 +355,16 @@ fn effective_media_type(header: &str, bytes: &[u8]) -> String {
 
 /// Everything from one source; the client lives only as long as this call.
 fn pull_from(
-    store: &mut Store,
+    paths: &StorePaths,
     env: &Env,
     source: &PullSource,
     reference: &Reference,
     opts: &PullOptions,
 ) -> Result<Pulled, PullError> {
     let shown = display_name(reference);
-    let (staging, plan) = fetch(store, env, source, reference, opts)?;
-    let mut records = commit::commit(store, &staging, vec![plan]).map_err(Box::new)?;
+    let (staging, plan) = fetch(paths, env, source, reference, opts)?;
+    let mut store = Store::open(paths.clone(), LockMode::Shared, "pull")?;
+    let mut records = commit::commit(&mut store, &staging, vec![plan]).map_err(Box::new)?;
     drop(staging);
     crate::failpoint!("pull.done");
     opts.progress.line("Storing signatures");
@@ -377,9 +379,11 @@ fn pull_from(
 }
 
 /// Everything the registry has to give, verified and staged. The client is made here and
-/// gone (with its tokio thread) when this returns.
+/// gone (with its tokio thread) when this returns. The store is opened only to find the
+/// layers it has and to make the staging directory: no store lock is held while the layers
+/// download (the staging directory's own lock keeps it from cleanup).
 fn fetch(
-    store: &Store,
+    paths: &StorePaths,
     env: &Env,
     source: &PullSource,
     reference: &Reference,
@@ -444,12 +448,21 @@ fn fetch(
             ),
         });
     }
-    let staging = store.staging("pull")?;
+    let (staging, partial_dir, known) = {
+        let store = Store::open(paths.clone(), LockMode::Shared, "pull")?;
+        let known: Vec<Option<StagedLayer>> = m
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .map(|(desc, diff_id)| known_layer(&store, &desc.digest, diff_id))
+            .collect();
+        let staging = store.staging("pull")?;
+        (staging, store.tmp_dir().join(PARTIAL_DIR), known)
+    };
     crate::failpoint!("pull.staging-created");
-    let partial_dir = store.tmp_dir().join(PARTIAL_DIR);
     let layers = {
         let job = LayerJob {
-            store,
+            known: &known,
             client: &client,
             repo,
             manifest: &m,
@@ -482,7 +495,8 @@ fn fetch(
 
 /// Fetching the layers of one manifest into staging.
 struct LayerJob<'a> {
-    store: &'a Store,
+    /// What the store had of each layer when the pull began.
+    known: &'a [Option<StagedLayer>],
     client: &'a Client,
     repo: &'a str,
     manifest: &'a Manifest,
@@ -547,9 +561,9 @@ impl LayerJob<'_> {
         let desc = &self.manifest.layers[i];
         let diff_id = &self.diff_ids[i];
         let progress = &self.opts.progress;
-        if let Some(known) = self.known(&desc.digest, diff_id) {
+        if let Some(known) = &self.known[i] {
             progress.blob_finished("blob", &desc.digest, None, "skipped: already exists");
-            return Ok(known);
+            return Ok(known.clone());
         }
         let bar = progress.blob_bar("blob", &desc.digest, desc.size);
         let mut reader = blob::BlobReader::new(blob::BlobSource {
@@ -606,21 +620,21 @@ impl LayerJob<'_> {
         progress.blob_finished("blob", &desc.digest, bar, "done");
         Ok(layer)
     }
+}
 
-    /// The layer when the store has it, by the config's diff ID or by the blob's digest.
-    fn known(&self, blob: &Digest, diff_id: &Digest) -> Option<StagedLayer> {
-        if let Ok(rec) = self.store.layers().get(diff_id) {
-            return Some(StagedLayer {
-                dir: None,
-                diff_id: rec.diff_id,
-                tar_size: rec.tar_size,
-                entries: rec.entries,
-                compressed: None,
-                blob_digest: blob.clone(),
-            });
-        }
-        scan::known_layer(self.store, blob).filter(|l| l.diff_id == *diff_id)
+/// The layer when the store has it, by the config's diff ID or by the blob's digest.
+fn known_layer(store: &Store, blob: &Digest, diff_id: &Digest) -> Option<StagedLayer> {
+    if let Ok(rec) = store.layers().get(diff_id) {
+        return Some(StagedLayer {
+            dir: None,
+            diff_id: rec.diff_id,
+            tar_size: rec.tar_size,
+            entries: rec.entries,
+            compressed: None,
+            blob_digest: blob.clone(),
+        });
     }
+    scan::known_layer(store, blob).filter(|l| l.diff_id == *diff_id)
 }
 
 #[cfg(test)]

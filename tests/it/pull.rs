@@ -821,3 +821,46 @@ fn policy_reject_is_125() {
         );
     });
 }
+
+/// No store lock is held while layers download: a writer (`tag`) does not wait for a slow pull.
+#[test]
+fn no_store_lock_during_download() {
+    let Some(reg) = start(RegistryOpts::http()) else {
+        return;
+    };
+    let image = big_image(4 << 20);
+    reg.push_image_oci(&image, "team/big:1");
+    as_root(|env| {
+        env.load_image(busybox());
+        let proxy = reg.fault_proxy(Fault::SlowBlobs {
+            bytes_per_sec: 1 << 20,
+        });
+        let mut slow = Command::new(crate::harness::users::binary())
+            .arg("--root")
+            .arg(env.root())
+            .arg("--runroot")
+            .arg(env.runroot())
+            .args([
+                "pull",
+                "-q",
+                "--tls-verify=false",
+                &proxy.image_ref("team/big:1"),
+            ])
+            .envs(env.environment())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting a slow pull");
+        std::thread::sleep(Duration::from_millis(1500));
+        let started = Instant::now();
+        env.ok(&["tag", "busybox", "localhost/other:1"]);
+        let waited = started.elapsed();
+        let status = slow.wait().expect("waiting for the pull");
+        assert!(status.success(), "the slow pull failed");
+        assert!(
+            waited < Duration::from_secs(2),
+            "tag waited {waited:?} for the pull"
+        );
+        assert!(env.image_ids().contains(&image.id()));
+    });
+}
