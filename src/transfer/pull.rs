@@ -363,9 +363,18 @@ fn pull_from(
 ) -> Result<Pulled, PullError> {
     let shown = display_name(reference);
     let (staging, plan) = fetch(paths, env, source, reference, opts)?;
+    // Where the blobs came from, so a later push to another repository there mounts them.
+    let mut seen: Vec<_> = plan.layers.iter().map(|l| l.blob_digest.clone()).collect();
+    seen.push(plan.config_digest.clone());
     let mut store = Store::open(paths.clone(), LockMode::Shared, "pull")?;
     let mut records = commit::commit(&mut store, &staging, vec![plan]).map_err(Box::new)?;
     drop(staging);
+    crate::transfer::known_blobs::remember(
+        &store,
+        source.reference.registry(),
+        source.reference.path(),
+        &seen,
+    );
     crate::failpoint!("pull.done");
     opts.progress.line("Storing signatures");
     let record = records.pop().ok_or_else(|| PullError::Invalid {
