@@ -208,7 +208,40 @@ fn resolve(conf: &RegistriesConf, input: &str) -> Result<(Vec<Reference>, bool),
     use std::io::IsTerminal;
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let resolved = conf.resolve_short_name(input, terminal)?;
+    if resolved.record {
+        let chosen = choose(input, &resolved.candidates).map_err(|e| PullError::Invalid {
+            reference: input.to_string(),
+            message: format!("selecting an image at the short-name prompt: {e}"),
+        })?;
+        return Ok((vec![chosen], true));
+    }
     Ok((resolved.candidates, resolved.record))
+}
+
+/// Asks on the terminal which of `candidates` the short name means (enforcing mode).
+fn choose(input: &str, candidates: &[Reference]) -> std::io::Result<Reference> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "? Please select an image for {input}:")?;
+    for (i, c) in candidates.iter().enumerate() {
+        writeln!(out, "  {}) {c}", i + 1)?;
+    }
+    loop {
+        write!(out, "Enter a number [1-{}]: ", candidates.len())?;
+        out.flush()?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "no selection made",
+            ));
+        }
+        if let Ok(n) = line.trim().parse::<usize>()
+            && (1..=candidates.len()).contains(&n)
+        {
+            return Ok(candidates[n - 1].clone());
+        }
+    }
 }
 
 /// Whether the input names a tag or digest (after its last `/`).
