@@ -318,6 +318,60 @@ fn pull_reference(
     }))
 }
 
+/// Whether the registry's `reference` still is the image whose manifest digest is `local`
+/// (`run --pull=newer`): its manifest, or an entry of its index, has that digest. Asks the
+/// first place registries.conf gives that answers; any failure is an error for the caller
+/// to weigh.
+pub fn is_current(
+    env: &Env,
+    flags: &crate::cli::registry_flags::RegistryFlags,
+    reference: &Reference,
+    local: &Digest,
+) -> Result<bool, PullError> {
+    let conf = RegistriesConf::load(env)?;
+    let tag = match reference.digest() {
+        Some(d) => return Ok(d == local),
+        None => reference.tag().unwrap_or("latest").to_string(),
+    };
+    let mut last = None;
+    for source in conf.pull_sources(reference)? {
+        let client =
+            connect::client_for(env, flags, &source).map_err(|source| PullError::Connect {
+                reference: reference.to_string(),
+                source: Box::new(source),
+            })?;
+        let repo = source.reference.path();
+        match client.head_manifest(repo, &tag) {
+            Ok(Some(head)) if head.digest == *local => return Ok(true),
+            Ok(Some(head)) if manifest::is_index(&head.media_type) => {
+                let fetched = client
+                    .get_manifest(repo, &head.digest.to_string())
+                    .map_err(|e| PullError::Invalid {
+                        reference: reference.to_string(),
+                        message: format!("reading its index: {e}"),
+                    })?;
+                let index: Index =
+                    serde_json::from_slice(&fetched.bytes).map_err(|e| PullError::Invalid {
+                        reference: reference.to_string(),
+                        message: format!("its index is not valid JSON: {e}"),
+                    })?;
+                return Ok(index.manifests.iter().any(|m| m.digest == *local));
+            }
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                last = Some(PullError::Invalid {
+                    reference: reference.to_string(),
+                    message: format!("checking its manifest: {e}"),
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| PullError::Invalid {
+        reference: reference.to_string(),
+        message: "registries.conf gives no place to pull it from".into(),
+    }))
+}
+
 /// How Podman shows the reference being pulled (`host/repo:tag`, `host/repo@digest`).
 fn display_name(reference: &Reference) -> String {
     match reference.digest() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config};
+use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config, derived};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::registry::{self, Fault, READER, RegistryOpts, RegistryServer};
 use crate::harness::tools::which;
@@ -533,6 +533,33 @@ fn run_pull_policies() {
             ])
             .ok();
         o.assert_stderr_contains("skipped: already exists");
+
+        // newer: the registry is asked; an unchanged tag is not pulled, a moved one is.
+        let tag = format!("team/newer-{}:1", env.user.name());
+        let newer = reg.image_ref(&tag);
+        reg.push_image_oci(busybox(), &tag);
+        env.coracle()
+            .args(["pull", "-q", "--tls-verify=false", &newer])
+            .ok();
+        let run_newer = || {
+            env.coracle()
+                .args([
+                    "run",
+                    "--rm",
+                    "--pull=newer",
+                    "--tls-verify=false",
+                    &newer,
+                    "true",
+                ])
+                .ok()
+        };
+        let o = run_newer();
+        assert!(!o.stderr().contains("Trying to pull"), "{o}");
+        let moved = derived("moved", &[("etc/moved", "yes")], json!({}));
+        reg.push_image_oci(&moved, &tag);
+        let o = run_newer();
+        o.assert_stderr_contains(&format!("Trying to pull {newer}..."));
+        assert_eq!(env.inspect(&newer)["Id"], json!(moved.id()), "{o}");
     });
 }
 
