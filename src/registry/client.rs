@@ -874,6 +874,7 @@ impl Client {
                     service.as_deref(),
                     scopes,
                     self.credentials.as_ref(),
+                    self.endpoint.insecure,
                 )?;
                 self.tokens.put(&key, token.clone(), lifetime);
                 Ok(Some(format!("Bearer {token}")))
