@@ -496,6 +496,32 @@ fn cancelled_layer_keeps_its_partial_file() {
     });
 }
 
+/// Durations too large for a clock (`--retry-delay`, the timeout variable) are refused as
+/// coracle's own errors, not a panic.
+#[test]
+fn huge_durations_are_125() {
+    as_root(|env| {
+        let o = env
+            .coracle()
+            .args([
+                "pull",
+                "--retry-delay",
+                "99999999999999999999s",
+                "localhost:1/a:1",
+            ])
+            .fails(125);
+        o.assert_stderr_contains("out of range");
+        for timeout in ["1e300", "1e19"] {
+            let o = env
+                .coracle()
+                .env("CORACLE_REGISTRY_TIMEOUT", timeout)
+                .args(["pull", "localhost:1/a:1"])
+                .fails(125);
+            o.assert_stderr_contains("CORACLE_REGISTRY_TIMEOUT");
+        }
+    });
+}
+
 #[test]
 fn run_pull_policies() {
     let Some(reg) = start(RegistryOpts::http()) else {

@@ -234,7 +234,7 @@ impl<'a> BlobReader<'a> {
             .retry_delay
             .unwrap_or(Duration::from_millis(500));
         let factor = 1u32 << self.attempts.min(6).saturating_sub(1);
-        std::thread::sleep(base * factor);
+        std::thread::sleep(base.saturating_mul(factor));
     }
 
     /// Reads from the network, reopening the connection after a break while attempts last.
