@@ -143,11 +143,17 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
     };
     let progress = Reporter::new(args.quiet);
     progress.line("Getting image source signatures");
-    let known = KnownBlobs::load(&store);
+    // No store lock while the client is made: credential helpers may prompt.
+    drop(store);
     // The client (and its runtime thread) lives only for the network part.
     let (pushed, known) = {
         let client = connect::client_for(&env, &args.registry, &source)
             .with_context(|| format!("pushing to {reference}"))?;
+        let store = ctx.open_store(LockMode::Shared, "push")?;
+        if store.images().get(&image.id)?.is_none() {
+            bail!("image {} was removed while the push started", args.image);
+        }
+        let known = KnownBlobs::load(&store);
         let target_ref = &source.reference;
         let dest = Destination {
             client: &client,
@@ -161,7 +167,7 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
             display: reference.to_string(),
         };
         let mut known = known;
-        // The store goes with it: its lock is released once new compressed layers are kept.
+        // The store goes with it: its lock is released once what the push needs is read.
         let pushed = push::push_image(store, &image, &options, &dest, &mut known, &progress)
             .with_context(|| format!("pushing {} to {reference}", args.image))?;
         (pushed, known)

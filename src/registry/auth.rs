@@ -139,6 +139,8 @@ pub struct TokenCache {
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 /// The distribution token spec's default lifetime when `expires_in` is absent.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// Tokens are kept at most this long whatever `expires_in` says.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 impl TokenCache {
     pub fn get(&self, key: &str) -> Option<String> {
@@ -150,7 +152,11 @@ impl TokenCache {
     }
 
     pub fn put(&self, key: &str, token: String, lifetime: Duration) {
-        let until = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
+        // `expires_in` is the server's number: a huge one must neither overflow `Instant` nor
+        // keep a token past what any registry issues.
+        let lifetime = lifetime.min(MAX_LIFETIME).saturating_sub(EXPIRY_MARGIN);
+        let now = Instant::now();
+        let until = now.checked_add(lifetime).unwrap_or(now);
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.insert(key.to_string(), (token, until));
     }
@@ -164,13 +170,16 @@ impl TokenCache {
 /// Fetches a bearer token for `scopes` from `realm`: anonymous GET without credentials; GET
 /// with basic auth with them, falling back to the OAuth2 password form when the realm refuses
 /// GET (404/405); an identity token (`<token>` user) is exchanged with the refresh-token form.
-/// Returns the token and its lifetime.
+/// Returns the token and its lifetime. Credentials go to an `http://` realm only when the
+/// registry itself is `insecure`: the realm comes from the registry's challenge, and an https
+/// registry must not be able to send the user's password in clear text elsewhere.
 pub fn fetch_token(
     http: &reqwest::blocking::Client,
     realm: &str,
     service: Option<&str>,
     scopes: &[String],
     credentials: Option<&Credentials>,
+    insecure: bool,
 ) -> Result<(String, Duration), RegistryError> {
     let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Invalid {
         url: realm.to_string(),
@@ -178,6 +187,13 @@ pub fn fetch_token(
         message: e.to_string(),
     })?;
     let shown = url.to_string();
+    if credentials.is_some() && url.scheme() != "https" && !insecure {
+        return Err(RegistryError::Invalid {
+            url: shown.clone(),
+            what: "token realm".into(),
+            message: format!("token realm {shown} is not https; refusing to send credentials"),
+        });
+    }
     let identity_token = credentials.filter(|c| c.username == "<token>");
     let response = if let Some(c) = identity_token {
         post_form(http, &url, service, scopes, "refresh_token", c)?
@@ -402,6 +418,51 @@ mod tests {
         assert_eq!(cache.get("b"), None);
         cache.forget("a");
         assert_eq!(cache.get("a"), None);
+    }
+
+    #[test]
+    fn token_cache_huge_lifetime() {
+        let cache = TokenCache::default();
+        cache.put("a", "t".into(), Duration::MAX);
+        assert_eq!(cache.get("a").as_deref(), Some("t"));
+        cache.put("b", "t".into(), Duration::from_secs(u64::MAX));
+        assert_eq!(cache.get("b").as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn no_credentials_to_http_realm() {
+        let tls = crate::registry::tls::client_config("127.0.0.1:1", None, false).unwrap();
+        let http = reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap();
+        let c = Credentials {
+            username: "u".into(),
+            password: "secret".into(),
+        };
+        // Nothing listens on port 1: a request that was sent fails as a transport error.
+        let realm = "http://127.0.0.1:1/token";
+        let scopes = ["repository:a:pull".to_string()];
+        for user in ["u", "<token>"] {
+            let c = Credentials {
+                username: user.into(),
+                ..c.clone()
+            };
+            match fetch_token(&http, realm, None, &scopes, Some(&c), false) {
+                Err(RegistryError::Invalid { message, .. }) => {
+                    assert!(message.contains("not https"), "{message}");
+                    assert!(message.contains(realm), "{message}");
+                }
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        // Anonymous, or an insecure registry: the request is made.
+        for (creds, insecure) in [(None, false), (Some(&c), true)] {
+            match fetch_token(&http, realm, None, &scopes, creds, insecure) {
+                Err(RegistryError::Transport { .. }) => {}
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
     }
 
     #[test]

@@ -168,8 +168,59 @@ struct Session {
     challenge: Option<Challenge>,
 }
 
-/// `Link` pages followed at most, against a registry that links in a circle.
+/// `Link` pages followed at most, against a registry that links on for ever.
 const MAX_PAGES: usize = 10_000;
+/// Tags or repositories taken at most from one listing.
+const MAX_ENTRIES: usize = 1_000_000;
+
+/// The limits on a `Link`-paginated listing. Going past one is an error: a listing silently
+/// cut short would look complete.
+struct Paging {
+    what: &'static str,
+    seen: std::collections::HashSet<Url>,
+    entries: usize,
+}
+
+impl Paging {
+    fn new(what: &'static str) -> Paging {
+        Paging {
+            what,
+            seen: std::collections::HashSet::new(),
+            entries: 0,
+        }
+    }
+
+    /// Before fetching the page at `url`.
+    fn visit(&mut self, url: &Url) -> Result<(), RegistryError> {
+        if self.seen.len() >= MAX_PAGES {
+            return Err(self.error(url, format!("more than {MAX_PAGES} pages")));
+        }
+        if !self.seen.insert(url.clone()) {
+            return Err(self.error(
+                url,
+                "the Link header leads back to a page already read".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// After the page at `url` gave `n` entries.
+    fn count(&mut self, url: &Url, n: usize) -> Result<(), RegistryError> {
+        self.entries = self.entries.saturating_add(n);
+        if self.entries > MAX_ENTRIES {
+            return Err(self.error(url, format!("more than {MAX_ENTRIES} entries")));
+        }
+        Ok(())
+    }
+
+    fn error(&self, url: &Url, message: String) -> RegistryError {
+        RegistryError::Invalid {
+            url: wire::shown_url(url),
+            what: self.what.into(),
+            message,
+        }
+    }
+}
 /// The PATCH size of a chunked upload unless the registry asks for more.
 const CHUNK: u64 = 8 << 20;
 
@@ -636,22 +687,22 @@ impl Client {
         parse: impl Fn(&[u8]) -> serde_json::Result<Vec<String>>,
     ) -> Result<Vec<String>, RegistryError> {
         let mut all = Vec::new();
+        let mut paging = Paging::new(what);
         let mut next = Some(first);
-        let mut pages = 0;
         while let Some(url) = next.take() {
-            pages += 1;
+            paging.visit(&url)?;
             let resp = self.send(scopes, true, &mut || Ok(self.http.get(url.clone())))?;
             let resp = check(resp, what)?;
             let link = header_str(resp.headers(), header::LINK);
             let bytes = read_body(resp, &url, 16 << 20)?;
-            all.extend(parse(&bytes).map_err(|e| RegistryError::Invalid {
+            let entries = parse(&bytes).map_err(|e| RegistryError::Invalid {
                 url: url.to_string(),
                 what: what.into(),
                 message: e.to_string(),
-            })?);
-            if pages < MAX_PAGES
-                && let Some(target) = link.as_deref().and_then(next_link)
-            {
+            })?;
+            paging.count(&url, entries.len())?;
+            all.extend(entries);
+            if let Some(target) = link.as_deref().and_then(next_link) {
                 next = Some(url.join(&target).map_err(|e| RegistryError::Invalid {
                     url: url.to_string(),
                     what: "Link header".into(),
@@ -874,6 +925,7 @@ impl Client {
                     service.as_deref(),
                     scopes,
                     self.credentials.as_ref(),
+                    self.endpoint.insecure,
                 )?;
                 self.tokens.put(&key, token.clone(), lifetime);
                 Ok(Some(format!("Bearer {token}")))

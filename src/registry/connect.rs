@@ -123,8 +123,13 @@ pub fn client_options(env: &Env, flags: &RegistryFlags) -> Result<ClientOptions,
                     .parse::<f64>()
                     .ok()
                     .filter(|s| s.is_finite() && *s > 0.0)
-                    .map(Duration::from_secs_f64)
                     .ok_or_else(|| "expected a duration such as 30s or 500ms".to_string())
+                    .and_then(|s| {
+                        Duration::try_from_secs_f64(s)
+                            .ok()
+                            .filter(|d| *d <= MAX_DURATION)
+                            .ok_or_else(|| format!("{value} seconds is out of range"))
+                    })
             })
             .map_err(|message| ConnectError::Timeout {
                 value: value.clone(),
@@ -171,8 +176,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    Ok(Duration::from_secs_f64(total))
+    // Go refuses what does not fit its int64 nanoseconds (about 292 years); so does this.
+    Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("duration {text:?} is out of range"))
 }
+
+/// The largest duration Go's `time.Duration` holds.
+const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
 
 #[cfg(test)]
 mod tests {
@@ -187,5 +199,9 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
+        assert!(parse_duration("1e300s").is_err());
+        assert!(parse_duration("2562047h").is_ok());
+        assert!(parse_duration("2562048h").is_err());
     }
 }

@@ -100,76 +100,105 @@ pub fn existing(
     record.compressed.iter().find(usable).cloned()
 }
 
-/// Compresses the layers `diff_ids` and commits the blobs into the store, recording them in
-/// the layers' records. Takes the exclusive lock only for the commit, and gives it back.
-/// `done` is told of each layer as its compression finishes, with the staged file (which
-/// may be opened and read at once: a push uploads it while the other layers compress).
+/// A stored layer to compress, as read under the store lock: the compression itself runs
+/// without it (a layer removed meanwhile fails its diff ID check, or the commit).
+#[derive(Debug, Clone)]
+pub struct LayerSource {
+    pub diff_id: Digest,
+    /// The layer's directory in the store.
+    pub dir: PathBuf,
+    pub tar_size: u64,
+}
+
+impl LayerSource {
+    pub fn of(store: &Store, diff_id: &Digest) -> LayerSource {
+        LayerSource {
+            diff_id: diff_id.clone(),
+            dir: store.layers().path(diff_id),
+            tar_size: store.layers().get(diff_id).map_or(0, |r| r.tar_size),
+        }
+    }
+}
+
+/// Compresses `layers` into `staging`, with no store lock (the staging directory's own
+/// lock keeps it from cleanup). `done` is told of each layer as its compression finishes,
+/// with the staged file (which may be opened and read at once: a push uploads it while the
+/// other layers compress). [`commit_compressed`] then keeps them.
 pub fn compress_layers(
-    store: &mut Store,
-    diff_ids: &[Digest],
+    staging: &Staging,
+    layers: &[LayerSource],
     want: LayerCompression,
     level: Option<i32>,
     done: &(dyn Fn(&Digest, &CompressedBlob, &Path) + Sync),
-) -> Result<Vec<CompressedBlob>, TransferError> {
-    if diff_ids.is_empty() {
+) -> Result<Vec<(CompressedBlob, PathBuf)>, TransferError> {
+    if layers.is_empty() {
         return Ok(Vec::new());
     }
-    let staging = store.staging("push")?;
-    let staged = compress_all(store, &staging, diff_ids, want, level, done)?;
+    let staged = compress_all(staging, layers, want, level, done)?;
     crate::failpoint!("push.layer-compressed");
     staging.sync()?;
+    Ok(staged)
+}
+
+/// Commits what [`compress_layers`] made into the store, recording the blobs in the layers'
+/// records; takes the exclusive lock for it and gives it back.
+pub fn commit_compressed(
+    store: &mut Store,
+    staging: &Staging,
+    diff_ids: &[Digest],
+    staged: &[(CompressedBlob, PathBuf)],
+) -> Result<(), TransferError> {
+    if staged.is_empty() {
+        return Ok(());
+    }
     store.lock_exclusive("push")?;
-    let committed = commit(store, &staging, diff_ids, &staged);
+    let committed = commit(store, staging, diff_ids, staged);
     // Readers may come in again whatever happened.
     store.lock_shared()?;
-    committed?;
-    Ok(staged.into_iter().map(|(blob, _)| blob).collect())
+    committed
 }
 
 type Compressed = Result<(CompressedBlob, PathBuf), TransferError>;
 
 fn compress_all(
-    store: &Store,
     staging: &Staging,
-    diff_ids: &[Digest],
+    layers: &[LayerSource],
     want: LayerCompression,
     level: Option<i32>,
     done: &(dyn Fn(&Digest, &CompressedBlob, &Path) + Sync),
 ) -> Result<Vec<(CompressedBlob, PathBuf)>, TransferError> {
     // Largest first: its upload, the longest, can then start soonest, and the small layers
     // fill the other cores meanwhile.
-    let mut order: Vec<usize> = (0..diff_ids.len()).collect();
-    order.sort_by_key(|&i| {
-        std::cmp::Reverse(store.layers().get(&diff_ids[i]).map_or(0, |r| r.tar_size))
-    });
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(layers[i].tar_size));
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Compressed>>> =
-        Mutex::new((0..diff_ids.len()).map(|_| None).collect());
+        Mutex::new((0..layers.len()).map(|_| None).collect());
     let work = || {
         loop {
             let i = {
                 let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
-                if *n >= diff_ids.len() {
+                if *n >= layers.len() {
                     return;
                 }
                 *n += 1;
                 order[*n - 1]
             };
             let path = staging.path().join(format!("layer-{i}"));
-            let res = compress_one(store, &diff_ids[i], want, level, path);
+            let res = compress_one(&layers[i], want, level, path);
             if let Ok((blob, path)) = &res {
-                done(&diff_ids[i], blob, path);
+                done(&layers[i].diff_id, blob, path);
             }
             let failed = res.is_err();
             results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(res);
             if failed {
                 // The others finish their layer; nobody starts a new one.
-                *next.lock().unwrap_or_else(|p| p.into_inner()) = diff_ids.len();
+                *next.lock().unwrap_or_else(|p| p.into_inner()) = layers.len();
             }
         }
     };
     std::thread::scope(|s| {
-        for _ in 1..PARALLEL.min(diff_ids.len()) {
+        for _ in 1..PARALLEL.min(layers.len()) {
             s.spawn(work);
         }
         work();
@@ -186,7 +215,7 @@ fn compress_all(
             None => {
                 return Err(TransferError::Invalid {
                     origin: "store".into(),
-                    message: format!("layer {} was not compressed", diff_ids[i]),
+                    message: format!("layer {} was not compressed", layers[i].diff_id),
                 });
             }
         }
@@ -202,13 +231,13 @@ fn gzip_threads() -> usize {
 /// Reassembles one layer's exact tar (checked against its diff ID) and compresses it into
 /// `path`, hashing the compressed bytes as they are written.
 fn compress_one(
-    store: &Store,
-    diff_id: &Digest,
+    layer: &LayerSource,
     want: LayerCompression,
     level: Option<i32>,
     path: PathBuf,
 ) -> Result<(CompressedBlob, PathBuf), TransferError> {
-    let dir = store.layers().path(diff_id);
+    let diff_id = &layer.diff_id;
+    let dir = &layer.dir;
     let writer = StagedBlobWriter::create(path)?;
     let reassemble_err = |source| TransferError::Reassemble {
         diff_id: diff_id.clone(),
@@ -222,13 +251,13 @@ fn compress_one(
         LayerCompression::Gzip => {
             let level = level.map_or(DEFAULT_GZIP_LEVEL, |l| l.clamp(0, 9) as u32);
             let mut enc = ParallelGzEncoder::new(writer, level, gzip_threads());
-            let (actual, _) = archive::reassemble_layer(&dir, &mut enc).map_err(reassemble_err)?;
+            let (actual, _) = archive::reassemble_layer(dir, &mut enc).map_err(reassemble_err)?;
             (actual, enc.finish().map_err(write_err)?)
         }
         LayerCompression::Zstd => {
             let level = level.unwrap_or(DEFAULT_ZSTD_LEVEL);
             let mut enc = zstd::stream::write::Encoder::new(writer, level).map_err(write_err)?;
-            let (actual, _) = archive::reassemble_layer(&dir, &mut enc).map_err(reassemble_err)?;
+            let (actual, _) = archive::reassemble_layer(dir, &mut enc).map_err(reassemble_err)?;
             (actual, enc.finish().map_err(write_err)?)
         }
     };

@@ -662,40 +662,65 @@ impl LayerJob<'_> {
             return Ok(known.clone());
         }
         let bar = progress.blob_bar("blob", &desc.digest, desc.size);
-        let mut reader = blob::BlobReader::new(blob::BlobSource {
-            client: self.client,
-            repo: self.repo,
-            digest: &desc.digest,
-            size: desc.size,
-            retries: self.opts.flags.retry,
-            retry_delay: self.retry_delay,
-            cancel: self.cancel,
-        })
-        .with_partial(self.partial_dir)
-        .with_progress(bar.as_ref());
         let dir = self.staging.join("layers").join(format!("pull-{i}"));
         let what = format!("blob {}", desc.digest);
-        let staged = scan::stage_layer(&mut reader, &what, &dir, self.staging, self.origin);
-        let failure = reader.take_failure();
-        reader.finish();
-        let mut layer = match staged {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(match failure {
-                    Some(source) => PullError::Blob {
-                        reference: self.shown.to_string(),
-                        digest: desc.digest.clone(),
-                        source: Box::new(source),
-                    },
-                    None if self.cancel.load(Ordering::Relaxed) => PullError::Cancelled,
-                    None => PullError::Layer {
-                        reference: self.shown.to_string(),
-                        digest: desc.digest.clone(),
-                        source: Box::new(e),
-                    },
-                });
+        let mut refetched = false;
+        let mut layer = loop {
+            let mut reader = blob::BlobReader::new(blob::BlobSource {
+                client: self.client,
+                repo: self.repo,
+                digest: &desc.digest,
+                size: desc.size,
+                retries: self.opts.flags.retry,
+                retry_delay: self.retry_delay,
+                cancel: self.cancel,
+            })
+            .with_partial(self.partial_dir)
+            .with_progress(bar.as_ref());
+            let staged = scan::stage_layer(&mut reader, &what, &dir, self.staging, self.origin);
+            let failure = reader.take_failure();
+            let e = match staged {
+                Ok(l) => {
+                    reader.finish();
+                    break l;
+                }
+                Err(e) => e,
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            // Bytes resumed from a partial file that fail (the digest, or the extraction
+            // before it) may be the partial file's fault (a disk error, an earlier registry
+            // that served other bytes): it is dropped and the blob fetched whole, once.
+            let data_failed = failure.is_none() || reader.bad_data();
+            if reader.replayed()
+                && data_failed
+                && !refetched
+                && !self.cancel.load(Ordering::Relaxed)
+            {
+                tracing::info!(
+                    "blob {}: the resumed download is not valid; fetching it again",
+                    desc.digest
+                );
+                reader.discard();
+                if let Some(b) = &bar {
+                    b.set_position(0);
+                }
+                refetched = true;
+                continue;
             }
+            reader.finish();
+            return Err(match failure {
+                Some(source) => PullError::Blob {
+                    reference: self.shown.to_string(),
+                    digest: desc.digest.clone(),
+                    source: Box::new(source),
+                },
+                None if self.cancel.load(Ordering::Relaxed) => PullError::Cancelled,
+                None => PullError::Layer {
+                    reference: self.shown.to_string(),
+                    digest: desc.digest.clone(),
+                    source: Box::new(e),
+                },
+            });
         };
         crate::failpoint!("pull.layer.extracted");
         if layer.diff_id != *diff_id {

@@ -6,8 +6,9 @@
 //! cross-repository mount from a repository coracle has seen it in (`known_blobs`), else an
 //! upload; a few at a time. Layers without a compressed form are compressed meanwhile (once:
 //! see `compress`), each uploaded as soon as it is ready. The store lock is held only while
-//! something is compressed (shared) and committed (exclusive); open files keep the blobs
-//! readable when an `rmi` removes them during the rest of the transfer.
+//! the push reads what it needs and opens the blobs, and (exclusive) while compressed layers
+//! are committed — never while waiting on the network; open files keep the blobs readable
+//! when an `rmi` removes them meanwhile.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -19,7 +20,7 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{self, Manifest, Schema};
 use crate::registry::client::{Client, RegistryError};
 use crate::store::layers::CompressedBlob;
-use crate::store::{ImageRecord, Store};
+use crate::store::{ImageRecord, LockMode, Store};
 use crate::transfer::TransferError;
 use crate::transfer::compress::{self, LayerCompression};
 use crate::transfer::known_blobs::KnownBlobs;
@@ -180,9 +181,10 @@ fn plan(store: &Store, img: &ImageRecord, opts: &PushOptions) -> Result<Plan, Pu
 
 /// Pushes `img` to `dest`: blobs the store has start uploading at once; layers without a
 /// compressed form are compressed (on every core) meanwhile, each uploaded as soon as it is
-/// ready, and kept in the store. The store — and its lock — is given up as soon as the
-/// compression is committed, so no lock is held for the rest of the network transfer.
-/// Records where the blobs now are in `known`.
+/// ready, and kept in the store. The store — and its lock — is given up once what the push
+/// needs is read and the blobs opened (an open file survives an `rmi`); layers compress
+/// into staging without it, and the store is opened again only to commit them. No store
+/// lock is held while blobs upload. Records where the blobs now are in `known`.
 pub fn push_image(
     store: Store,
     img: &ImageRecord,
@@ -217,6 +219,18 @@ pub fn push_image(
         source: Source::Bytes(config.clone()),
     };
     let total = ready.len() + plan.missing.len() + 1;
+    let sources: Vec<compress::LayerSource> = plan
+        .missing
+        .iter()
+        .map(|d| compress::LayerSource::of(&store, d))
+        .collect();
+    let staging = if sources.is_empty() {
+        None
+    } else {
+        Some(store.staging("push").map_err(TransferError::from)?)
+    };
+    let paths = store.paths().clone();
+    drop(store);
 
     let (tx, rx) = mpsc::channel::<PushBlob>();
     for blob in ready {
@@ -229,11 +243,14 @@ pub fn push_image(
     let compressed = std::thread::scope(|s| {
         let failure = &failure;
         let compressor = s.spawn(move || -> Result<Vec<CompressedBlob>, TransferError> {
-            let mut store = store;
+            let Some(staging) = staging else {
+                let _ = tx.send(config_blob);
+                return Ok(Vec::new());
+            };
             let send = Mutex::new(tx.clone());
-            let made = compress::compress_layers(
-                &mut store,
-                missing,
+            let staged = compress::compress_layers(
+                &staging,
+                &sources,
                 opts.compression.unwrap_or(LayerCompression::Gzip),
                 opts.level,
                 &|diff_id, blob, path| {
@@ -266,10 +283,16 @@ pub fn push_image(
                         });
                 },
             );
-            // The config goes last, and the store (with its lock) goes now.
+            // Kept even when an upload fails, so that the next push compresses nothing; the
+            // store is opened (and locked) just for that.
+            let kept = staged.and_then(|staged| {
+                let mut store = Store::open(paths, LockMode::Shared, "push")?;
+                compress::commit_compressed(&mut store, &staging, missing, &staged)?;
+                Ok(staged.into_iter().map(|(blob, _)| blob).collect())
+            });
+            // The config goes last.
             let _ = tx.send(config_blob);
-            drop(store);
-            made
+            kept
         });
         let work = || {
             loop {

@@ -6,8 +6,9 @@
 use crate::harness::archive::{
     read_docker_archive, read_docker_dir, read_oci_archive, read_oci_dir,
 };
-use crate::harness::images::busybox;
-use crate::harness::registry::{self, RegistryOpts, RegistryServer};
+use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config};
+use crate::harness::layer::{Entry, LayerBuilder};
+use crate::harness::registry::{self, Fault, RegistryOpts, RegistryServer};
 use crate::harness::store::assert_same_layers;
 use crate::harness::tools::{podman, require};
 use crate::harness::{Cmd, TestEnv, as_root, for_each_user};
@@ -715,5 +716,81 @@ fn pulled_then_pushed_keeps_its_manifest_digest() {
                 );
             }
         }
+    });
+}
+
+/// `size` bytes that gzip cannot shrink, different for each `seed`.
+fn noise(size: usize, seed: u64) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Busybox and one layer of noise per size, named `name`.
+fn noise_image(sizes: &[usize], name: &str) -> Image {
+    let mut layers = vec![busybox_layer().clone()];
+    let mut history = vec![History::layer("/bin/sh -c #(nop) ADD file:busybox in / ")];
+    for (i, size) in sizes.iter().enumerate() {
+        let mut b = LayerBuilder::new();
+        b.push(Entry::file(&format!("big{i}"), noise(*size, i as u64)));
+        layers.push(b.finish());
+        history.push(History::layer(&format!("/bin/sh -c #(nop) ADD big{i} /")));
+    }
+    Image::new(layers, history, busybox_run_config(), &[name])
+}
+
+/// No store lock is held while blobs upload, nor while layers compress meanwhile: a writer
+/// (`tag`) does not wait for a slow push.
+#[test]
+fn no_store_lock_during_upload() {
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::http());
+    let other = RegistryServer::start(RegistryOpts::http());
+    // The first layer is stored compressed (by a push elsewhere) and uploads at once; the
+    // second compresses meanwhile.
+    let first = noise_image(&[4 << 20], "localhost/first:1");
+    let image = noise_image(&[4 << 20, 8 << 20], "localhost/big:1");
+    as_root(|env| {
+        env.load_image(&first);
+        env.load_image(&image);
+        load_busybox(env);
+        env.coracle()
+            .args(["push", "-q", "--tls-verify=false", "localhost/first:1"])
+            .arg(other.image_ref("team/first:1"))
+            .ok();
+        let proxy = reg.fault_proxy(Fault::SlowUploads {
+            bytes_per_sec: 2 << 20,
+        });
+        let mut slow = std::process::Command::new(crate::harness::users::binary())
+            .arg("--root")
+            .arg(env.root())
+            .arg("--runroot")
+            .arg(env.runroot())
+            .args(["push", "-q", "--tls-verify=false", "localhost/big:1"])
+            .arg(proxy.image_ref("team/big:1"))
+            .envs(env.environment())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting a slow push");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let started = std::time::Instant::now();
+        env.ok(&["tag", "busybox", "localhost/other:1"]);
+        let waited = started.elapsed();
+        let status = slow.wait().expect("waiting for the push");
+        assert!(status.success(), "the slow push failed");
+        assert!(
+            waited < std::time::Duration::from_secs(1),
+            "tag waited {waited:?} for the push"
+        );
+        assert_eq!(reg.inspect("team/big:1")["Os"], json!("linux"));
     });
 }

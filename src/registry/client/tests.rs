@@ -219,3 +219,26 @@ fn client_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Client>();
 }
+
+#[test]
+fn paging_limits_are_errors() {
+    let page = |n: usize| Url::parse(&format!("https://r.example/v2/_catalog?last={n}")).unwrap();
+    let mut p = Paging::new("catalog");
+    p.visit(&page(0)).unwrap();
+    p.count(&page(0), 10).unwrap();
+    p.visit(&page(1)).unwrap();
+    let e = p.visit(&page(0)).unwrap_err().to_string();
+    assert!(e.contains("already read"), "{e}");
+
+    let mut p = Paging::new("catalog");
+    p.count(&page(0), MAX_ENTRIES).unwrap();
+    let e = p.count(&page(1), 1).unwrap_err().to_string();
+    assert!(e.contains("more than 1000000 entries"), "{e}");
+
+    let mut p = Paging::new("catalog");
+    for n in 0..MAX_PAGES {
+        p.visit(&page(n)).unwrap();
+    }
+    let e = p.visit(&page(MAX_PAGES)).unwrap_err().to_string();
+    assert!(e.contains("pages"), "{e}");
+}

@@ -53,8 +53,19 @@ pub(super) fn check(resp: Response, what: &'static str) -> Result<Response, Regi
     if (200..300).contains(&status) {
         return Ok(resp);
     }
-    let url = resp.url().to_string();
+    let url = shown_url(resp.url());
     Err(status_error(&url, status, &read_error_body(resp), what))
+}
+
+/// A response's URL as errors show it. After a redirect it may be blob storage's signed URL,
+/// whose query (and any user info) is a credential: only scheme, host and path are shown.
+pub(super) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
 }
 
 pub(super) fn read_error_body(resp: Response) -> Vec<u8> {
@@ -373,4 +384,20 @@ pub(super) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         when.duration_since(now).unwrap_or(Duration::ZERO)
     };
     Some(wait.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_url_drops_signed_query() {
+        let url = Url::parse(
+            "https://user:pw@bucket.s3.example.com/blobs/ab?X-Amz-Signature=secret&X-Amz-Credential=AKIA#f",
+        )
+        .unwrap();
+        let shown = shown_url(&url);
+        assert_eq!(shown, "https://bucket.s3.example.com/blobs/ab");
+        assert!(!shown.contains("secret") && !shown.contains("pw"));
+    }
 }

@@ -58,8 +58,10 @@ pub struct BlobReader<'a> {
     attempts: u32,
     verified: bool,
     failure: Option<RegistryError>,
-    /// The last failure was the network's (worth resuming later), not bad data.
-    transport_failed: bool,
+    /// This reader found the bytes wrong (digest or size): the partial file is worthless.
+    bad_data: bool,
+    /// Some bytes came from an earlier run's partial file.
+    replayed: bool,
     progress: Option<&'a indicatif::ProgressBar>,
     #[cfg(feature = "failpoints")]
     since_kill_point: u64,
@@ -84,7 +86,8 @@ impl<'a> BlobReader<'a> {
             attempts: 0,
             verified: false,
             failure: None,
-            transport_failed: false,
+            bad_data: false,
+            replayed: false,
             progress: None,
             #[cfg(feature = "failpoints")]
             since_kill_point: 0,
@@ -154,19 +157,38 @@ impl<'a> BlobReader<'a> {
         self.failure.take()
     }
 
-    /// Ends the download: a verified blob's partial file is removed, as is one holding bad
-    /// data; one cut short by the network is kept for the next pull.
+    /// This reader found the blob's bytes wrong (not the network, not a cancellation).
+    pub fn bad_data(&self) -> bool {
+        self.bad_data
+    }
+
+    /// Some of the bytes delivered came from an earlier run's partial file.
+    pub fn replayed(&self) -> bool {
+        self.replayed
+    }
+
+    /// Ends the download: a verified blob's partial file is removed, as is one this reader
+    /// found wrong. Any other (a network failure, a cancellation because another layer
+    /// failed) is kept for the next pull, which verifies the digest of the whole anyway.
     pub fn finish(self) {
         if let Some(p) = self.partial
-            && (self.verified || !self.transport_failed)
+            && (self.verified || self.bad_data)
         {
             let _ = fs::remove_file(&p.path);
         }
     }
 
-    fn fail(&mut self, error: RegistryError, transport: bool) -> io::Error {
+    /// Ends the download and removes its partial file whatever happened: the caller found
+    /// what was replayed from it unusable.
+    pub fn discard(self) {
+        if let Some(p) = self.partial {
+            let _ = fs::remove_file(&p.path);
+        }
+    }
+
+    fn fail(&mut self, error: RegistryError, bad_data: bool) -> io::Error {
         let text = error.to_string();
-        self.transport_failed = transport;
+        self.bad_data = bad_data;
         self.failure = Some(error);
         io::Error::other(text)
     }
@@ -212,7 +234,7 @@ impl<'a> BlobReader<'a> {
             .retry_delay
             .unwrap_or(Duration::from_millis(500));
         let factor = 1u32 << self.attempts.min(6).saturating_sub(1);
-        std::thread::sleep(base * factor);
+        std::thread::sleep(base.saturating_mul(factor));
     }
 
     /// Reads from the network, reopening the connection after a break while attempts last.
@@ -224,10 +246,8 @@ impl<'a> BlobReader<'a> {
         }
         loop {
             if self.source.cancel.load(Ordering::Relaxed) {
-                // Another blob was bad: this pull leaves nothing behind (only a download
-                // the network cut short is kept for the next pull).
-                self.transport_failed = false;
-                // Not `Interrupted`, which `io::copy` would retry for ever.
+                // Another blob failed (maybe the network is gone): what this one has is
+                // kept for the next pull. Not `Interrupted`, which `io::copy` would retry for ever.
                 return Err(io::Error::other(
                     "cancelled: another part of the pull failed",
                 ));
@@ -240,10 +260,7 @@ impl<'a> BlobReader<'a> {
                         self.back_off();
                         continue;
                     }
-                    Err(e) => {
-                        let transport = e.is_retryable();
-                        return Err(self.fail(e, transport));
-                    }
+                    Err(e) => return Err(self.fail(e, false)),
                 }
             }
             let body = self.body.as_mut().expect("opened above");
@@ -262,7 +279,7 @@ impl<'a> BlobReader<'a> {
                             what: format!("blob {digest}"),
                             message: format!("more than the {size} bytes its descriptor says"),
                         },
-                        false,
+                        true,
                     ));
                 }
                 Ok(0) => "the connection closed early".to_string(),
@@ -289,7 +306,7 @@ impl<'a> BlobReader<'a> {
                     url,
                     source: format!("{broken} after {got} of {size} bytes").into(),
                 },
-                true,
+                false,
             ));
         }
     }
@@ -306,7 +323,7 @@ impl<'a> BlobReader<'a> {
                     expected,
                     actual,
                 },
-                false,
+                true,
             ));
         }
         self.verified = true;
@@ -324,6 +341,7 @@ impl Read for BlobReader<'_> {
             if n > 0 {
                 self.hasher.update(&buf[..n]);
                 self.pos += n as u64;
+                self.replayed = true;
                 if let Some(bar) = self.progress {
                     bar.inc(n as u64);
                 }

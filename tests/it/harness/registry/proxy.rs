@@ -29,6 +29,9 @@ pub enum Fault {
     /// Every blob download (body) trickles at about `bytes_per_sec`: a transfer slow enough
     /// to interrupt (`kill -9`) in the middle or to watch its progress.
     SlowBlobs { bytes_per_sec: u64 },
+    /// Every blob upload (the body of a `PATCH` or `PUT` to `.../blobs/uploads/...`) trickles
+    /// to the registry at about `bytes_per_sec`: a push slow enough to watch.
+    SlowUploads { bytes_per_sec: u64 },
     /// Accepts connections and never answers (nor closes them until the proxy drops).
     Hang,
 }
@@ -267,8 +270,27 @@ fn proxy_one(st: &ProxyState, mut client: TcpStream) -> std::io::Result<()> {
     upstream.write_all(forwarded.as_bytes())?;
     upstream.write_all(&rest)?;
     let (mut c_read, mut u_write) = (client.try_clone()?, upstream.try_clone()?);
-    let body = thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut u_write);
+    let is_upload = matches!(request_line.split(' ').next(), Some("PATCH" | "PUT"))
+        && request_line.contains("/blobs/uploads/");
+    let slow_upload = match *st.fault.lock().unwrap() {
+        Fault::SlowUploads { bytes_per_sec } if is_upload => Some(bytes_per_sec.max(1)),
+        _ => None,
+    };
+    let body = thread::spawn(move || match slow_upload {
+        None => {
+            let _ = std::io::copy(&mut c_read, &mut u_write);
+        }
+        Some(rate) => {
+            let piece = (rate / 10).clamp(1, 64 * 1024) as usize;
+            let pause = Duration::from_secs_f64(piece as f64 / rate as f64);
+            let mut buf = vec![0u8; piece];
+            while let Ok(n) = c_read.read(&mut buf) {
+                if n == 0 || u_write.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                thread::sleep(pause);
+            }
+        }
     });
 
     let result = (|| {
