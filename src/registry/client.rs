@@ -470,7 +470,7 @@ impl Client {
         Ok(BlobStream {
             offset: start,
             total,
-            body: Box::new(resp),
+            body: Box::new(UrlFreeBody(resp)),
         })
     }
 
@@ -996,3 +996,22 @@ impl Client {
 
 #[cfg(test)]
 mod tests;
+
+/// A blob body whose read errors never carry the URL: after a redirect it may be a signed
+/// storage URL whose query is a credential.
+struct UrlFreeBody(reqwest::blocking::Response);
+
+impl Read for UrlFreeBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            let kind = e.kind();
+            match e.into_inner() {
+                Some(inner) => match inner.downcast::<reqwest::Error>() {
+                    Ok(re) => std::io::Error::new(kind, re.without_url()),
+                    Err(other) => std::io::Error::new(kind, other),
+                },
+                None => std::io::Error::from(kind),
+            }
+        })
+    }
+}
