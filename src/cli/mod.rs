@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod container;
 pub mod image;
+pub mod manifest;
 pub mod overlay;
 pub mod registry_flags;
 pub mod run;
@@ -80,6 +81,11 @@ pub enum Command {
     Run(run::RunArgs),
     /// Create new image based on the changed container
     Commit(CommitArgs),
+    /// Manipulate manifest lists and image indexes
+    Manifest {
+        #[command(subcommand)]
+        command: manifest::ManifestCommand,
+    },
     /// Manage containers
     Container {
         #[command(subcommand)]

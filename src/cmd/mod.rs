@@ -10,6 +10,7 @@ mod images;
 mod info;
 mod inspect;
 mod load;
+mod manifest;
 mod overlay;
 mod ps;
 pub(crate) mod rm;
@@ -98,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
         },
+        Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
