@@ -24,6 +24,7 @@ mod info;
 mod inspect;
 mod interop;
 mod load;
+mod manifest;
 mod odd;
 mod overlay;
 mod pjdfstest;

@@ -14,12 +14,13 @@ use crate::store::LockMode;
 use crate::store::lists::{Instance, ListPlatform, ListRecord};
 
 pub fn inspect(ctx: &Context, args: &ManifestInspectArgs) -> anyhow::Result<ExitStatus> {
+    let local_only = args.image.strip_prefix("containers-storage:");
     let local = {
         let store = ctx.open_store(LockMode::Shared, "manifest inspect")?;
-        match find::list(&store, &args.image) {
+        match find::list(&store, local_only.unwrap_or(&args.image)) {
             Ok(list) => Some(list),
-            Err(e) if find::is_not_known(&e) => None,
-            // A local image that is not a list: Podman looks in the registry then.
+            Err(e) if local_only.is_some() => return Err(e),
+            // Not a local list (maybe a local image): Podman looks in the registry then.
             Err(_) => None,
         }
     };

@@ -202,6 +202,7 @@ fn rm(ctx: &Context, args: &ManifestRmArgs) -> anyhow::Result<ExitStatus> {
     }
     out(&format!("{untagged}{deleted}"))?;
     match failure {
+        Some(e) if find::is_not_known(&e) => Err(StatusError::wrap(1, e)),
         Some(e) => Err(e),
         None => Ok(ExitStatus::Success),
     }

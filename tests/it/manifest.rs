@@ -1,0 +1,249 @@
+//! `manifest create/add/annotate/inspect/remove/rm/exists/push`: multi-platform lists kept in
+//! the store and pushed to a real registry as an index.
+
+use serde_json::{Value, json};
+
+use crate::harness::for_each_user;
+use crate::harness::images::{Image, busybox};
+
+/// busybox's image for another platform (its config says so; the layers are the same).
+fn for_platform(arch: &str, variant: Option<&str>, tag: &str) -> Image {
+    let mut img = busybox().named(&[tag]);
+    let mut config: Value = serde_json::from_slice(&img.config).unwrap();
+    config["architecture"] = json!(arch);
+    if let Some(v) = variant {
+        config["variant"] = json!(v);
+    }
+    img.config = serde_json::to_vec(&config).unwrap();
+    img
+}
+
+fn arm64() -> Image {
+    for_platform("arm64", Some("v8"), "busybox-arm64:latest")
+}
+
+/// The digest of the manifest `name` was loaded with (`inspect`'s `Digest`).
+fn manifest_digest(env: &crate::harness::TestEnv, name: &str) -> String {
+    env.inspect(name)["Digest"].as_str().unwrap().to_string()
+}
+
+fn is_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn create_add_inspect_annotate_remove() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.load_image(&arm64());
+        let amd_digest = manifest_digest(env, "busybox");
+        let arm_digest = manifest_digest(env, "busybox-arm64");
+
+        let id = env.ok(&["manifest", "create", "mylist"]);
+        let id = id.trim().to_string();
+        assert!(is_id(&id), "{id}");
+        // An empty list, as Podman 4.3 shows it.
+        let o = env.coracle().args(["manifest", "inspect", "mylist"]).ok();
+        assert_eq!(
+            o.stdout(),
+            "{\n    \"schemaVersion\": 2,\n    \"mediaType\": \"application/vnd.docker.distribution.manifest.list.v2+json\",\n    \"manifests\": null\n}\n"
+        );
+        assert_eq!(env.ok(&["manifest", "add", "mylist", "busybox"]).trim(), id);
+        assert_eq!(
+            env.ok(&[
+                "manifest",
+                "add",
+                "--annotation",
+                "org.example.k=v",
+                "--os-version",
+                "1.0",
+                "localhost/mylist:latest",
+                "containers-storage:busybox-arm64"
+            ])
+            .trim(),
+            id
+        );
+        let index = env
+            .coracle()
+            .args(["manifest", "inspect", "mylist"])
+            .ok()
+            .json();
+        assert_eq!(
+            index["mediaType"],
+            json!("application/vnd.docker.distribution.manifest.list.v2+json")
+        );
+        let m = index["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 2, "{index}");
+        assert_eq!(m[0]["digest"], json!(amd_digest));
+        assert_eq!(
+            m[0]["platform"],
+            json!({"architecture": "amd64", "os": "linux"})
+        );
+        assert_eq!(m[1]["digest"], json!(arm_digest));
+        assert_eq!(
+            m[1]["platform"],
+            json!({"architecture": "arm64", "os": "linux", "os.version": "1.0", "variant": "v8"})
+        );
+        assert_eq!(m[1]["annotations"], json!({"org.example.k": "v"}));
+        assert!(m[0]["size"].as_u64().unwrap() > 0);
+
+        // Adding the same image again replaces its entry; annotate changes it in place.
+        env.ok(&["manifest", "add", "--arch", "riscv64", "mylist", "busybox"]);
+        env.ok(&[
+            "manifest",
+            "annotate",
+            "--arch",
+            "s390x",
+            "--variant",
+            "z",
+            "--os",
+            "linux",
+            "--annotation",
+            "a=b",
+            &id[..12],
+            &amd_digest,
+        ]);
+        let index = env.coracle().args(["manifest", "inspect", &id]).ok().json();
+        let m = index["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 2, "{index}");
+        assert_eq!(
+            m[0]["platform"],
+            json!({"architecture": "s390x", "os": "linux", "variant": "z"})
+        );
+        assert_eq!(m[0]["annotations"], json!({"a": "b"}));
+
+        assert_eq!(
+            env.ok(&["manifest", "remove", "mylist", &amd_digest])
+                .trim(),
+            id
+        );
+        let index = env
+            .coracle()
+            .args(["manifest", "inspect", "mylist"])
+            .ok()
+            .json();
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+        assert_eq!(index["manifests"][0]["digest"], json!(arm_digest));
+
+        // The images themselves are untouched.
+        assert_eq!(env.image_ids().len(), 2);
+    });
+}
+
+#[test]
+fn create_with_images_amend_exists_rm() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.load_image(&arm64());
+        let id = env.ok(&["manifest", "create", "app:1", "busybox", "busybox-arm64"]);
+        let id = id.trim();
+        let index = env
+            .coracle()
+            .args(["manifest", "inspect", "app:1"])
+            .ok()
+            .json();
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+
+        // The name is taken without --amend; with it the list is reused.
+        env.coracle()
+            .args(["manifest", "create", "app:1"])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("already in use");
+        assert_eq!(
+            env.ok(&["manifest", "create", "--amend", "app:1"]).trim(),
+            id
+        );
+        // An image's name is taken too, as Podman's lists are images.
+        env.coracle()
+            .args(["manifest", "create", "docker.io/library/busybox"])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("already in use");
+
+        env.coracle().args(["manifest", "exists", "app:1"]).ok();
+        env.coracle().args(["manifest", "exists", id]).ok();
+        env.coracle()
+            .args(["manifest", "exists", "nosuch"])
+            .fails(1);
+        // An image is not a list (125, as Podman).
+        env.coracle()
+            .args(["manifest", "exists", "busybox"])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("not a manifest list");
+
+        let o = env.coracle().args(["manifest", "rm", "app:1"]).ok();
+        assert_eq!(
+            o.stdout(),
+            format!("Untagged: localhost/app:1\nDeleted: {id}\n")
+        );
+        env.coracle().args(["manifest", "exists", "app:1"]).fails(1);
+        env.coracle()
+            .args(["manifest", "rm", "app:1"])
+            .fails(1)
+            .assert_stderr_contains("app:1: image not known");
+        // `rm` of an image refuses, and leaves it.
+        env.coracle()
+            .args(["manifest", "rm", "busybox"])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("not a manifest list");
+        assert_eq!(env.image_ids().len(), 2);
+        assert!(env.store_tmp_entries().is_empty());
+    });
+}
+
+#[test]
+fn hostile_manifest_arguments() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&["manifest", "create", "l"]);
+        // A local image that is not there.
+        env.coracle()
+            .args(["manifest", "add", "l", "containers-storage:nosuch"])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("nosuch");
+        // A list that is not there.
+        env.coracle()
+            .args(["manifest", "add", "nolist", "busybox"])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("nolist: image not known");
+        env.coracle()
+            .args(["manifest", "inspect", "containers-storage:nolist"])
+            .output()
+            .assert_error();
+        // Digests the list does not have, and things that are not digests.
+        let zero = format!("sha256:{}", "0".repeat(64));
+        env.coracle()
+            .args(["manifest", "remove", "l", &zero])
+            .output()
+            .assert_error()
+            .assert_stderr_contains("no instance matching digest");
+        env.coracle()
+            .args(["manifest", "remove", "l", "sha256:xyz"])
+            .output()
+            .assert_error();
+        env.coracle()
+            .args(["manifest", "annotate", "--arch", "x", "l", &zero])
+            .output()
+            .assert_error();
+        env.coracle()
+            .args(["manifest", "annotate", "--arch", "x", "l", "not a digest"])
+            .output()
+            .assert_error();
+        env.coracle()
+            .args(["manifest", "add", "--annotation", "=v", "l", "busybox"])
+            .output()
+            .assert_error();
+        env.coracle()
+            .args(["manifest", "create", "Not_Valid:UPPER:x"])
+            .output()
+            .assert_error();
+        // Nothing half-done: the list is still empty.
+        let index = env.coracle().args(["manifest", "inspect", "l"]).ok().json();
+        assert_eq!(index["manifests"], Value::Null);
+    });
+}
