@@ -7,7 +7,7 @@
 #       PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/tmp/xdg-run-$(id -u tester) \
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
-# Knobs: RUNS [5], ONLY [load|images|save|start|fs regex], WARMUP [1] (fs), FS_KINDS
+# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|fs regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
 # ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
 # WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'].
 set -uo pipefail
@@ -19,6 +19,10 @@ BENCH_DATA=${BENCH_DATA:-/var/tmp/bench-data}
 IMAGES=$BENCH_DATA/images
 WORK=${WORK:-/var/tmp/coracle-bench-$(id -u)}
 PODMAN_DRIVERS=${PODMAN_DRIVERS:-fuse overlay}
+REGISTRY=${REGISTRY:-localhost:5000}
+# where each tool remembers which repositories of a registry hold a blob (cold pushes forget it)
+PODMAN_BLOB_CACHE=${PODMAN_BLOB_CACHE:-${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb}
+CORACLE_BLOB_LOCATIONS=${CORACLE_BLOB_LOCATIONS:-blob-locations.json}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-run-$(id -u)}
 mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 [ "$(id -u)" -ne 0 ] || { echo "run as the unprivileged benchmark user" >&2; exit 1; }
@@ -46,13 +50,16 @@ timed() {
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "-"; exit } m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f\n", m }'; }
 
-# bench NAME TOOL-LABEL CMD-TEMPLATE : RUNS runs; {S} in the command is a fresh store per run
+# bench NAME TOOL-LABEL CMD-TEMPLATE : RUNS runs; {S} in the command is a fresh store per run,
+# {N} a number unique to the run; $PREP, when set, is run (untimed) before each run
 declare -A RESULT
 bench() {
     local name=$1 label=$2 tmpl=$3 i s cmd walls="" rsss=""
     for ((i = 0; i < RUNS; i++)); do
         N=$((N + 1)); s=$WORK/s$N
         cmd=${tmpl//\{S\}/$s}
+        cmd=${cmd//\{N\}/$N}
+        [ -z "${PREP:-}" ] || eval "$PREP"
         eval "timed $cmd"
         walls+="$WALL"$'\n'; rsss+="$RSS"$'\n'
     done
@@ -90,6 +97,45 @@ if [[ save =~ $ONLY ]]; then
         bench save.docker "podman-$d" "podman \$(podman_flags $d $ps) save -o {S}.tar localhost/bench/deb:latest"
     done
     ratio save.docker
+fi
+
+# ---- pull / push against the registry ../shared/bench/setup.sh runs ($REGISTRY) ------------------
+if [[ pull =~ $ONLY ]]; then
+    DEB_REF=$REGISTRY/bench/deb:latest
+    bench pull.cold coracle "$CORACLE \$(coracle_flags {S}) pull -q --tls-verify=false $DEB_REF"
+    for d in $PODMAN_DRIVERS; do
+        bench pull.cold "podman-$d" "podman \$(podman_flags $d {S}) pull -q --tls-verify=false $DEB_REF"
+    done
+    ratio pull.cold
+    cw=$WORK/pull-warm-coracle; "$CORACLE" $(coracle_flags "$cw") pull -q --tls-verify=false "$DEB_REF" >/dev/null
+    bench pull.warm coracle "$CORACLE \$(coracle_flags $cw) pull -q --tls-verify=false $DEB_REF"
+    for d in $PODMAN_DRIVERS; do
+        pw=$WORK/pull-warm-podman-$d; eval "podman $(podman_flags "$d" "$pw") pull -q --tls-verify=false $DEB_REF" >/dev/null
+        bench pull.warm "podman-$d" "podman \$(podman_flags $d $pw) pull -q --tls-verify=false $DEB_REF"
+    done
+    ratio pull.warm
+fi
+
+if [[ push =~ $ONLY ]]; then
+    # The image is loaded (not pulled), so neither tool knows the registry has its blobs; a
+    # cold push goes to a new repository with each tool's memory of blob locations forgotten,
+    # so every blob is compressed (podman; coracle keeps a layer's compressed form after its
+    # first compression, see the ratio line) and uploaded.
+    stamp=$(date +%s)
+    cs=$WORK/push-coracle; "$CORACLE" $(coracle_flags "$cs") load -q -i "$IMAGES/deb.docker.tar" >/dev/null
+    PREP="rm -f $cs/root/$CORACLE_BLOB_LOCATIONS" bench push.cold coracle \
+        "$CORACLE \$(coracle_flags $cs) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/cpush-$stamp-{N}:latest"
+    "$CORACLE" $(coracle_flags "$cs") push -q --tls-verify=false localhost/bench/deb:latest "$REGISTRY/bench/cpush-$stamp-warm:latest" >/dev/null
+    bench push.warm coracle "$CORACLE \$(coracle_flags $cs) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/cpush-$stamp-warm:latest"
+    for d in $PODMAN_DRIVERS; do
+        ps=$WORK/push-podman-$d; eval "podman $(podman_flags "$d" "$ps") load -q -i $IMAGES/deb.docker.tar" >/dev/null
+        PREP="rm -f $PODMAN_BLOB_CACHE" bench push.cold "podman-$d" \
+            "podman \$(podman_flags $d $ps) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-{N}:latest"
+        eval "podman $(podman_flags "$d" "$ps") push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-warm:latest" >/dev/null
+        bench push.warm "podman-$d" "podman \$(podman_flags $d $ps) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-warm:latest"
+    done
+    ratio push.cold
+    ratio push.warm
 fi
 
 if [[ images =~ $ONLY ]]; then

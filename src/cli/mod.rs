@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod overlay;
 pub mod registry_flags;
 pub mod run;
+pub mod search;
 pub mod unshare;
 
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Search a registry for an image
+    Search(search::SearchArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

@@ -17,6 +17,7 @@ pub(crate) mod rm;
 mod rmi;
 mod run;
 mod save;
+mod search;
 mod tag;
 mod tree;
 mod unshare;
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
+        Command::Search(a) => search::run(&ctx, &a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),

@@ -30,3 +30,12 @@ pub fn client_for(
 ) -> Result<Client, ConnectError> {
     todo!("connect")
 }
+
+/// A client for a whole registry (`search`, `login`), with the credentials stored for `host`.
+pub fn registry_client(
+    _env: &Env,
+    _flags: &RegistryFlags,
+    _host: &str,
+) -> Result<Client, ConnectError> {
+    todo!("connect")
+}

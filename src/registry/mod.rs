@@ -13,6 +13,7 @@ pub mod conf;
 pub mod connect;
 pub mod credentials;
 pub mod policy;
+pub mod search;
 pub mod tls;
 
 use std::path::PathBuf;
