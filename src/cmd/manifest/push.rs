@@ -27,9 +27,7 @@ use crate::store::LockMode;
 use crate::store::lists::{Instance, InstanceSource, ListRecord};
 use crate::transfer::compress::LayerCompression;
 use crate::transfer::known_blobs::KnownBlobs;
-use crate::transfer::push::{
-    self, BlobOutcome, Counter, Destination, Prepared, Progress, PushBlob, PushOptions,
-};
+use crate::transfer::push::{self, BlobOutcome, Counter, Destination, Progress, PushBlob, PushOptions};
 
 pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus> {
     for (set, flag) in [
@@ -61,8 +59,26 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
     };
     let progress = Lines { quiet: args.quiet };
 
-    let mut store = ctx.open_store(LockMode::Shared, "manifest push")?;
-    let list = find::list(&store, &args.list)?;
+    let (list, mut known) = {
+        let store = ctx.open_store(LockMode::Shared, "manifest push")?;
+        let list = find::list(&store, &args.list)?;
+        if args.all {
+            // Every local instance's image must still be there before anything is sent.
+            for inst in &list.instances {
+                if let InstanceSource::Local { image } = &inst.source
+                    && store.images().get(image)?.is_none()
+                {
+                    bail!(
+                        "pushing manifest list {}: instance {} was added from image {}, which is no longer in the store",
+                        args.list,
+                        inst.digest,
+                        image.short()
+                    );
+                }
+            }
+        }
+        (list, KnownBlobs::load(&store))
+    };
     let destination = match (&args.destination, list.names.first()) {
         (Some(d), _) => d.clone(),
         (None, Some(n)) => n.clone(),
@@ -72,44 +88,18 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
         ),
     };
     let dest_input = destination.strip_prefix("docker://").unwrap_or(&destination);
-    if dest_input.contains(':') && !dest_input.contains('/') && !dest_input.starts_with('[') {
-        let transport = dest_input.split(':').next().unwrap_or_default();
-        if ["oci", "oci-archive", "docker-archive", "dir"].contains(&transport) {
-            bail!("{destination}: manifest lists can only be pushed to a registry (docker://)");
-        }
+    if let Some((transport, _)) = dest_input.split_once(':')
+        && ["oci", "oci-archive", "docker-archive", "dir"].contains(&transport)
+    {
+        bail!("{destination}: manifest lists can only be pushed to a registry (docker://)");
     }
     let dest_ref = reference::normalize_docker(dest_input)
         .with_context(|| format!("invalid destination {destination:?}"))?;
-
-    // What local instances send, prepared under the store lock (compressing if need be).
     let options = PushOptions {
         compression,
         level: None,
         schema,
     };
-    let mut prepared: Vec<Option<Prepared>> = Vec::new();
-    for inst in &list.instances {
-        let p = match (&inst.source, args.all) {
-            (InstanceSource::Local { image }, true) => {
-                let Some(img) = store.images().get(image)? else {
-                    bail!(
-                        "pushing manifest list {}: instance {} was added from image {}, which is no longer in the store",
-                        args.list,
-                        inst.digest,
-                        image.short()
-                    );
-                };
-                Some(
-                    push::prepare(&mut store, &img, &options)
-                        .with_context(|| format!("pushing image {}", img.id.short()))?,
-                )
-            }
-            _ => None,
-        };
-        prepared.push(p);
-    }
-    let mut known = KnownBlobs::load(&store);
-    drop(store);
 
     let env = Env::process();
     let conf = RegistriesConf::load(&env).context("reading registries.conf")?;
@@ -127,7 +117,7 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
             reference: remote::tag_or_digest(target),
             display: dest_ref.to_string(),
         };
-        let ctx = PushCtx {
+        let pctx = PushCtx {
             env: &env,
             conf: &conf,
             args,
@@ -139,7 +129,7 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
             progress.line(&format!("Copying {total} of {total} images in list"));
         }
         let mut pushed: Vec<Instance> = Vec::new();
-        for (n, (inst, prep)) in list.instances.iter().zip(&prepared).enumerate() {
+        for (n, inst) in list.instances.iter().enumerate() {
             let mut inst = inst.clone();
             if args.all {
                 progress.line(&format!(
@@ -148,16 +138,30 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
                     n + 1
                 ));
                 progress.line("Getting image source signatures");
-                match prep {
-                    Some(p) => {
-                        dest.reference = p.manifest_digest.to_string();
-                        let d = push::push(&dest, p, &mut known, &progress)
-                            .with_context(|| format!("pushing instance {}", inst.digest))?;
-                        inst.digest = d;
-                        inst.size = p.manifest.len() as u64;
-                        inst.media_type = p.manifest_media_type.clone();
+                match &inst.source {
+                    InstanceSource::Local { image } => {
+                        let store = ctx.open_store(LockMode::Shared, "manifest push")?;
+                        let Some(img) = store.images().get(image)? else {
+                            bail!("image {} is no longer in the store", image.short());
+                        };
+                        // No tag: the manifest goes under its own digest.
+                        dest.reference = String::new();
+                        let sent =
+                            push::push_image(store, &img, &options, &dest, &mut known, &progress)
+                                .with_context(|| format!("pushing instance {}", inst.digest))?;
+                        if !sent.unchanged || sent.manifest_digest != inst.digest {
+                            // Compressed now, or in the other schema: name what was pushed.
+                            let head = client
+                                .head_manifest(&dest.repository, &sent.manifest_digest.to_string())?
+                                .with_context(|| {
+                                    format!("manifest {} vanished from {dest_ref}", sent.manifest_digest)
+                                })?;
+                            inst.digest = sent.manifest_digest;
+                            inst.size = head.size;
+                            inst.media_type = head.media_type;
+                        }
                     }
-                    None => copy_remote(&ctx, &dest, &inst)
+                    InstanceSource::Remote { .. } => copy_remote(&pctx, &dest, &inst)
                         .with_context(|| format!("pushing instance {}", inst.digest))?,
                 }
                 progress.line("Writing manifest to image destination");
