@@ -23,6 +23,7 @@ PACKAGES=(
   util-linux     # setpriv
   man-db         # man -l renders the generated pages
   gcc libc6-dev pkg-config # C parts of crates (zstd)
+  docker-registry apache2-utils openssl python3 curl # the test registry (tests/it/harness/registry.rs)
 )
 
 setup_packages() {

@@ -5,6 +5,7 @@ pub mod container;
 pub mod image;
 pub mod manifest;
 pub mod overlay;
+pub mod registry;
 pub mod registry_flags;
 pub mod run;
 pub mod search;
@@ -18,6 +19,7 @@ use clap_complete::engine::ArgValueCompleter;
 pub use container::{ContainerCommand, ContainerInspectArgs, PsArgs, RmArgs};
 pub use image::*;
 pub use overlay::OverlayMountArgs;
+pub use registry::{LoginArgs, LogoutArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,6 +100,10 @@ pub enum Command {
     Rm(RmArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
+    /// Log in to a container registry
+    Login(LoginArgs),
+    /// Log out of a container registry
+    Logout(LogoutArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)

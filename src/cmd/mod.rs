@@ -10,6 +10,7 @@ mod images;
 mod info;
 mod inspect;
 mod load;
+mod login;
 mod manifest;
 mod overlay;
 mod ps;
@@ -102,6 +103,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),
+        Command::Login(a) => login::login(&a),
+        Command::Logout(a) => login::logout(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),

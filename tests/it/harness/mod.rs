@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod images;
 pub mod layer;
 pub mod odd;
+pub mod registry;
 pub mod store;
 pub mod table;
 pub mod tools;
