@@ -247,3 +247,201 @@ fn hostile_manifest_arguments() {
         assert_eq!(index["manifests"], Value::Null);
     });
 }
+
+/// `manifest push` to a plain-HTTP test registry, and what the registry then serves.
+mod registry {
+    use std::fs;
+
+    use serde_json::{Value, json};
+
+    use super::{arm64, for_platform};
+    use crate::harness::for_each_user;
+    use crate::harness::images::busybox;
+    use crate::harness::layer::sha256;
+    use crate::harness::registry::{self, RegistryOpts, RegistryServer};
+
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+    fn json_of(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).expect("registry manifest is JSON")
+    }
+
+    #[test]
+    fn push_all_then_pull_one_platform() {
+        if !registry::available() {
+            return;
+        }
+        let reg = RegistryServer::start(RegistryOpts::http());
+        for_each_user(|env| {
+            let repo = format!("{}/multi", env.user.name());
+            env.load_image(busybox());
+            env.load_image(&arm64());
+            env.ok(&["manifest", "create", "multi", "busybox", "busybox-arm64"]);
+            let digestfile = env.path("list.digest");
+            let o = env
+                .coracle()
+                .args(["manifest", "push", "--tls-verify=false", "--digestfile"])
+                .arg(&digestfile)
+                .args([
+                    "multi",
+                    &format!("docker://{}", reg.image_ref(&format!("{repo}:1"))),
+                ])
+                .ok();
+            assert!(
+                o.stderr()
+                    .contains("Writing manifest list to image destination"),
+                "{o}"
+            );
+            let raw = reg.raw_manifest(&format!("{repo}:1"));
+            assert_eq!(fs::read_to_string(&digestfile).unwrap(), sha256(&raw));
+            let index = json_of(&raw);
+            assert_eq!(index["mediaType"], json!(OCI_INDEX), "{index}");
+            let m = index["manifests"].as_array().unwrap();
+            assert_eq!(m.len(), 2, "{index}");
+            assert_eq!(
+                m[0]["platform"],
+                json!({"architecture": "amd64", "os": "linux"})
+            );
+            assert_eq!(
+                m[1]["platform"],
+                json!({"architecture": "arm64", "os": "linux", "variant": "v8"})
+            );
+            // Each instance is in the repository by digest, with its own config.
+            for (d, image) in m.iter().zip([busybox().clone(), arm64()]) {
+                let digest = d["digest"].as_str().unwrap();
+                let raw = reg.raw_manifest(&format!("{repo}@{digest}"));
+                assert_eq!(sha256(&raw), digest);
+                assert_eq!(d["size"], json!(raw.len()));
+                assert_eq!(
+                    json_of(&raw)["config"]["digest"],
+                    json!(image.config_digest())
+                );
+            }
+            // A pull of the list for one platform gets that instance.
+            env.ok(&["rmi", "-a"]);
+            let o = env
+                .coracle()
+                .args([
+                    "pull",
+                    "-q",
+                    "--tls-verify=false",
+                    "--platform",
+                    "linux/arm64",
+                ])
+                .arg(reg.image_ref(&format!("{repo}:1")))
+                .ok();
+            assert_eq!(o.stdout().trim(), arm64().id(), "{o}");
+            // The list stays (no --rm); pushed again (everything there) it is the same index.
+            env.coracle()
+                .args(["manifest", "push", "-q", "--tls-verify=false", "multi"])
+                .arg(reg.image_ref(&format!("{repo}:2")))
+                .output()
+                .assert_error()
+                .assert_stderr_contains("no longer in the store");
+        });
+    }
+
+    #[test]
+    fn inspect_remote_image_and_index() {
+        if !registry::available() {
+            return;
+        }
+        let reg = RegistryServer::start(RegistryOpts::http());
+        reg.push_image(busybox(), "lib/bb:1");
+        let riscv = for_platform("riscv64", None, "bb-riscv:1");
+        reg.push_index(
+            &[(busybox(), "linux/amd64"), (&riscv, "linux/riscv64")],
+            "lib/idx:1",
+        );
+        for_each_user(|env| {
+            let o = env
+                .coracle()
+                .args(["manifest", "inspect", "--tls-verify=false"])
+                .arg(reg.image_ref("lib/bb:1"))
+                .ok();
+            assert!(
+                o.stdout().starts_with("{\n    \"schemaVersion\": 2,\n"),
+                "{o}"
+            );
+            assert_eq!(o.json(), json_of(&reg.raw_manifest("lib/bb:1")));
+            let o = env
+                .coracle()
+                .args(["manifest", "inspect", "--tls-verify=false"])
+                .arg(format!("docker://{}", reg.image_ref("lib/idx:1")))
+                .ok();
+            assert_eq!(o.json(), json_of(&reg.raw_manifest("lib/idx:1")));
+            env.coracle()
+                .args(["manifest", "inspect", "--tls-verify=false"])
+                .arg(reg.image_ref("lib/nosuch:1"))
+                .output()
+                .assert_error();
+        });
+    }
+
+    #[test]
+    fn add_from_registry_and_push_elsewhere() {
+        if !registry::available() {
+            return;
+        }
+        let reg = RegistryServer::start(RegistryOpts::http());
+        let riscv = for_platform("riscv64", None, "bb-riscv:1");
+        let arm_digest = reg.push_image(&arm64(), "src/arm:1");
+        reg.push_index(
+            &[(busybox(), "linux/amd64"), (&riscv, "linux/riscv64")],
+            "src/idx:1",
+        );
+        for_each_user(|env| {
+            let repo = format!("{}/copy", env.user.name());
+            env.ok(&["manifest", "create", "l"]);
+            env.ok(&[
+                "manifest",
+                "add",
+                "--tls-verify=false",
+                "l",
+                &format!("docker://{}", reg.image_ref("src/arm:1")),
+            ]);
+            env.ok(&[
+                "manifest",
+                "add",
+                "--all",
+                "--tls-verify=false",
+                "l",
+                &reg.image_ref("src/idx:1"),
+            ]);
+            let index = env.coracle().args(["manifest", "inspect", "l"]).ok().json();
+            let m = index["manifests"].as_array().unwrap();
+            assert_eq!(m.len(), 3, "{index}");
+            assert_eq!(m[0]["digest"], json!(arm_digest));
+            // The platform of a single image comes from its config.
+            assert_eq!(
+                m[0]["platform"],
+                json!({"architecture": "arm64", "os": "linux", "variant": "v8"})
+            );
+            assert_eq!(
+                m[2]["platform"],
+                json!({"architecture": "riscv64", "os": "linux"})
+            );
+
+            env.ok(&[
+                "manifest",
+                "push",
+                "--rm",
+                "--tls-verify=false",
+                "l",
+                &reg.image_ref(&format!("{repo}:1")),
+            ]);
+            env.coracle().args(["manifest", "exists", "l"]).fails(1);
+            let index = json_of(&reg.raw_manifest(&format!("{repo}:1")));
+            let pushed = index["manifests"].as_array().unwrap();
+            assert_eq!(pushed.len(), 3, "{index}");
+            // Instances from a registry keep their manifests; their blobs came along.
+            assert_eq!(pushed[0]["digest"], json!(arm_digest));
+            for d in pushed {
+                let digest = d["digest"].as_str().unwrap();
+                let m = json_of(&reg.raw_manifest(&format!("{repo}@{digest}")));
+                let config = m["config"]["digest"].as_str().unwrap();
+                assert!(reg.repo_has_blob(&repo, config), "{config} in {repo}");
+            }
+        });
+    }
+}
