@@ -116,9 +116,9 @@ pub struct ManifestPushArgs {
     pub all: bool,
     #[command(flatten)]
     pub registry: RegistryFlags,
-    /// Compression format to use for layers that are not compressed yet (gzip, zstd)
-    #[arg(long, value_name = "FORMAT", default_value = "gzip")]
-    pub compression_format: String,
+    /// Compression format to use (gzip, zstd; default: as the images have it, else gzip)
+    #[arg(long, value_name = "FORMAT")]
+    pub compression_format: Option<String>,
     /// After copying the list, write its digest to the file
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,

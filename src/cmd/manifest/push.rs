@@ -45,12 +45,12 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
             bail!("{flag} is not supported: coracle does not sign images");
         }
     }
-    let compression = LayerCompression::parse(&args.compression_format).with_context(|| {
-        format!(
-            "unsupported compression format {:?}: use gzip or zstd",
-            args.compression_format
-        )
-    })?;
+    let compression = match &args.compression_format {
+        None => None,
+        Some(f) => Some(LayerCompression::parse(f).with_context(|| {
+            format!("unsupported compression format {f:?}: use gzip or zstd")
+        })?),
+    };
     let schema = match args.format.as_deref() {
         None => None,
         Some("oci") => Some(Schema::Oci),
@@ -210,7 +210,7 @@ fn remove_list(store: &crate::store::Store, list: &ListRecord) -> anyhow::Result
 }
 
 struct PushCtx<'a> {
-    env: &'a Env,
+    env: &'a Env<'a>,
     conf: &'a RegistriesConf,
     args: &'a ManifestPushArgs,
     progress: &'a Lines,
