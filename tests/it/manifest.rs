@@ -261,6 +261,8 @@ mod registry {
     use crate::harness::registry::{self, RegistryOpts, RegistryServer};
 
     const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
     fn json_of(bytes: &[u8]) -> Value {
         serde_json::from_slice(bytes).expect("registry manifest is JSON")
@@ -315,6 +317,28 @@ mod registry {
                 assert_eq!(
                     json_of(&raw)["config"]["digest"],
                     json!(image.config_digest())
+                );
+            }
+            // In Docker's schema: a manifest list of Docker manifests.
+            env.coracle()
+                .args([
+                    "manifest",
+                    "push",
+                    "-q",
+                    "--tls-verify=false",
+                    "--format",
+                    "v2s2",
+                ])
+                .args(["multi", &reg.image_ref(&format!("{repo}:v2s2"))])
+                .ok();
+            let index = json_of(&reg.raw_manifest(&format!("{repo}:v2s2")));
+            assert_eq!(index["mediaType"], json!(DOCKER_LIST), "{index}");
+            for d in index["manifests"].as_array().unwrap() {
+                assert_eq!(d["mediaType"], json!(DOCKER_MANIFEST), "{index}");
+                let digest = d["digest"].as_str().unwrap();
+                assert_eq!(
+                    sha256(&reg.raw_manifest(&format!("{repo}@{digest}"))),
+                    digest
                 );
             }
             // A pull of the list for one platform gets that instance.
