@@ -319,6 +319,13 @@ mod registry {
                     json!(image.config_digest())
                 );
             }
+            // skopeo copies the whole list (every instance and blob, digests checked).
+            let copied = registry::skopeo_copy_all(
+                &format!("docker://{}", reg.image_ref(&format!("{repo}:1"))),
+                &format!("oci:{}:multi", env.path("copy").display()),
+                &reg.access(),
+            );
+            assert_eq!(copied, sha256(&raw));
             // In Docker's schema: a manifest list of Docker manifests.
             env.coracle()
                 .args([
