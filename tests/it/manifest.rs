@@ -199,6 +199,7 @@ fn hostile_manifest_arguments() {
     for_each_user(|env| {
         env.load_image(busybox());
         env.ok(&["manifest", "create", "l"]);
+        let before = env.store_tree();
         // A local image that is not there.
         env.coracle()
             .args(["manifest", "add", "l", "containers-storage:nosuch"])
@@ -242,9 +243,11 @@ fn hostile_manifest_arguments() {
             .args(["manifest", "create", "Not_Valid:UPPER:x"])
             .output()
             .assert_error();
-        // Nothing half-done: the list is still empty.
+        // Nothing half-done: the list is still empty, the store as it was.
         let index = env.coracle().args(["manifest", "inspect", "l"]).ok().json();
         assert_eq!(index["manifests"], Value::Null);
+        assert_eq!(env.store_tree(), before);
+        assert!(env.store_tmp_entries().is_empty());
     });
 }
 
