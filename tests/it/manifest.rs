@@ -456,6 +456,27 @@ mod registry {
                 json!({"architecture": "riscv64", "os": "linux"})
             );
 
+            // What the registry lacks is an error, and the list stays as it was.
+            env.coracle()
+                .args(["manifest", "add", "--tls-verify=false", "l"])
+                .arg(reg.image_ref("src/nosuch:1"))
+                .output()
+                .assert_error()
+                .assert_stderr_contains("src/nosuch");
+            // A registry nobody answers for: an error, and --rm keeps the list.
+            env.coracle()
+                .args([
+                    "manifest",
+                    "push",
+                    "--rm",
+                    "--retry",
+                    "0",
+                    "--tls-verify=false",
+                ])
+                .args(["l", "127.0.0.1:1/x/y:1"])
+                .output()
+                .assert_error();
+            env.coracle().args(["manifest", "exists", "l"]).ok();
             env.ok(&[
                 "manifest",
                 "push",
