@@ -22,7 +22,7 @@ PODMAN_DRIVERS=${PODMAN_DRIVERS:-fuse overlay}
 REGISTRY=${REGISTRY:-localhost:5000}
 # where each tool remembers which repositories of a registry hold a blob (cold pushes forget it)
 PODMAN_BLOB_CACHE=${PODMAN_BLOB_CACHE:-${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb}
-CORACLE_BLOB_LOCATIONS=${CORACLE_BLOB_LOCATIONS:-blob-locations.json}
+CORACLE_BLOB_LOCATIONS=${CORACLE_BLOB_LOCATIONS:-registry-blobs.json}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-run-$(id -u)}
 mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 [ "$(id -u)" -ne 0 ] || { echo "run as the unprivileged benchmark user" >&2; exit 1; }

@@ -32,6 +32,17 @@ pub const KILL_POINTS: &[&str] = &[
     "load.commit.old-names-dropped",
     "load.commit.done",
     "load.staging-removed",
+    // pull: fetching (the commit's own points are load's)
+    "pull.manifest-fetched",
+    "pull.config-fetched",
+    "pull.staging-created",
+    "pull.layer.downloading",
+    "pull.layer.extracted",
+    "pull.done",
+    // push: keeping the layers it compressed
+    "push.layer-compressed",
+    "push.blob-renamed",
+    "push.record-updated",
     // rmi
     "rmi.record-moved",
     "rmi.layer-moved",

@@ -5,6 +5,8 @@ pub mod container;
 pub mod image;
 pub mod manifest;
 pub mod overlay;
+pub mod pull;
+pub mod push;
 pub mod registry;
 pub mod registry_flags;
 pub mod run;
@@ -60,8 +62,12 @@ pub enum Command {
     Images(ImagesArgs),
     /// Load image(s) from a tar archive
     Load(LoadArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
+    /// Push an image to a specified destination
+    Push(push::PushArgs),
     /// Import a tarball to create a filesystem image
     Import(ImportArgs),
     /// Show history of a specified image
@@ -81,7 +87,7 @@ pub enum Command {
     /// Display the coracle version information
     Version(FormatArgs),
     /// Run a command in a new container
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Create new image based on the changed container
     Commit(CommitArgs),
     /// Manipulate manifest lists and image indexes
@@ -158,8 +164,12 @@ pub enum ImageCommand {
     Untag(UntagArgs),
     /// Load image(s) from a tar archive
     Load(LoadArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
     /// Save image(s) to an archive
     Save(SaveArgs),
+    /// Push an image to a specified destination
+    Push(Box<push::PushArgs>),
     /// Import a tarball to create a filesystem image
     Import(ImportArgs),
     /// Remove one or more images from local storage

@@ -59,6 +59,16 @@ pub struct RunArgs {
     /// Security options: seccomp=unconfined, no-new-privileges (always on)
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
+    /// Pull image policy (always, missing, never, newer)
+    #[arg(long, value_enum, default_value_t, value_name = "POLICY")]
+    pub pull: super::pull::PullPolicy,
+    /// Suppress output information when pulling images
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub platform: super::pull::PlatformArgs,
+    #[command(flatten)]
+    pub registry: super::registry_flags::RegistryFlags,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

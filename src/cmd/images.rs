@@ -215,8 +215,26 @@ pub fn run(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<ExitStatus> {
     let mut rows: Vec<(Value, &ImageView, String, String)> = Vec::new();
     for view in &views {
         let tags = view.repo_tags();
-        let pairs: Vec<(String, String)> = if tags.is_empty() {
+        // An image named only by digest (pulled by digest) shows its repository, as Podman.
+        let digested: Vec<String> = view
+            .rec
+            .names
+            .iter()
+            .filter(|n| n.contains('@'))
+            .filter_map(|n| lookup::parse_stored(n).map(|r| r.name()))
+            .fold(Vec::new(), |mut acc, r| {
+                if !acc.contains(&r) {
+                    acc.push(r);
+                }
+                acc
+            });
+        let pairs: Vec<(String, String)> = if tags.is_empty() && digested.is_empty() {
             vec![("<none>".into(), "<none>".into())]
+        } else if tags.is_empty() {
+            digested
+                .into_iter()
+                .map(|r| (r, "<none>".to_string()))
+                .collect()
         } else {
             tags.iter()
                 .map(|n| match lookup::parse_stored(n) {

@@ -14,6 +14,8 @@ mod login;
 mod manifest;
 mod overlay;
 mod ps;
+pub(crate) mod pull;
+mod push;
 pub(crate) mod rm;
 mod rmi;
 mod run;
@@ -82,7 +84,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Images(a) => images::run(&ctx, &a),
         Command::Load(a) => load::load(&ctx, &a),
+        Command::Pull(a) => pull::run(&ctx, &a),
         Command::Save(a) => save::run(&ctx, &a),
+        Command::Push(a) => push::run(&ctx, &a),
         Command::Import(a) => load::import(&ctx, &a),
         Command::History(a) => history::run(&ctx, &a),
         Command::Diff(a) => diff::run(&ctx, &a),
@@ -118,7 +122,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ImageCommand::Tag(a) => tag::tag(&ctx, &a),
             ImageCommand::Untag(a) => tag::untag(&ctx, &a),
             ImageCommand::Load(a) => load::load(&ctx, &a),
+            ImageCommand::Pull(a) => pull::run(&ctx, &a),
             ImageCommand::Save(a) => save::run(&ctx, &a),
+            ImageCommand::Push(a) => push::run(&ctx, &a),
             ImageCommand::Import(a) => load::import(&ctx, &a),
             ImageCommand::Rm(a) => rmi::rmi(&ctx, &a),
             ImageCommand::Prune(a) => rmi::prune(&ctx, &a),

@@ -59,11 +59,21 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         &security::all_caps(),
     )?;
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
+    // Pulling is over (and its registry clients with their threads gone) before anything forks.
+    let pulled = crate::cmd::pull::for_run(
+        ctx,
+        &args.image,
+        args.pull,
+        &args.registry,
+        &args.platform,
+        args.quiet,
+    )?;
+    let image_ref = pulled.as_deref().unwrap_or(&args.image);
 
     let mut store = ctx.open_store(LockMode::Exclusive, "run")?;
     let driver = store.paths().driver.clone();
     let records = store.images().list()?;
-    let (image, _) = lookup::find(&records, &args.image)?;
+    let (image, _) = lookup::find(&records, image_ref)?;
     let image = image.clone();
     let config_bytes = store
         .blobs()

@@ -70,6 +70,10 @@ pub fn run(_ctx: &Context, args: &SearchArgs) -> anyhow::Result<ExitStatus> {
     {
         return Err(first);
     }
+    if rows.is_empty() {
+        // Podman prints nothing at all, not even the header.
+        return Ok(ExitStatus::Success);
+    }
     let text = output::render_list(args.format.as_deref(), &SEARCH_FORMAT, &rows, false, || {
         Value::Array(rows.clone())
     })?;

@@ -120,3 +120,33 @@ pub fn write_record(layer_dir: &Path, record: &LayerRecord) -> Result<(), LayerE
     })?;
     fs::write(&path, data).map_err(|source| LayerError::Write { path, source })
 }
+
+impl Layers {
+    /// Adds a compressed form (its blob already in `blobs/`) to a stored layer's record,
+    /// replacing `layer.json` by rename from `staging_dir`, so a crash leaves either the old
+    /// record or the new one. Returns false when the record already names that blob.
+    /// Call with the exclusive store lock held.
+    pub fn add_compressed(
+        &self,
+        staging_dir: &Path,
+        diff_id: &Digest,
+        blob: &CompressedBlob,
+    ) -> Result<bool, LayerError> {
+        let mut record = self.get(diff_id)?;
+        if record.compressed.iter().any(|c| c.digest == blob.digest) {
+            return Ok(false);
+        }
+        record.compressed.push(blob.clone());
+        let staged = staging_dir.join(format!("layer-{}.json", diff_id.hex()));
+        let data = serde_json::to_vec_pretty(&record).map_err(|e| LayerError::Write {
+            path: staged.clone(),
+            source: e.into(),
+        })?;
+        let to = self.path(diff_id).join(RECORD);
+        crate::store::images::write_synced(&staged, &data)
+            .and_then(|()| fs::rename(&staged, &to))
+            .and_then(|()| fs::File::open(self.path(diff_id))?.sync_all())
+            .map_err(|source| LayerError::Write { path: to, source })?;
+        Ok(true)
+    }
+}

@@ -39,6 +39,11 @@ pub enum StagingError {
     },
 }
 
+/// The directory under `tmp/` where pulls keep the bytes of interrupted blob downloads, to be
+/// resumed by the next pull. It outlives the commands that write it, so [`clean_stale`] leaves
+/// it alone; the pull engine removes what is complete or old (`transfer::pull`).
+pub const PARTIAL_DIR: &str = "partial-blobs";
+
 /// A private directory for one operation's new objects; removed on drop.
 #[derive(Debug)]
 pub struct Staging {
@@ -176,7 +181,7 @@ pub fn clean_stale(tmp: &Path) -> Result<usize, StagingError> {
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     for name in &names {
-        if name.ends_with(".lock") {
+        if name.ends_with(".lock") || name == PARTIAL_DIR {
             continue;
         }
         let lock_path = tmp.join(format!("{name}.lock"));

@@ -3,10 +3,15 @@
 //! `import` of a flat root file system.
 
 pub mod commit;
+pub mod compress;
 pub mod container;
 pub mod import;
+pub mod known_blobs;
 pub mod load;
+pub mod parallel_gzip;
 pub mod pipe;
+pub mod pull;
+pub mod push;
 pub mod save;
 pub mod scan;
 

@@ -30,6 +30,8 @@ mod odd;
 mod overlay;
 mod pjdfstest;
 mod ps;
+mod pull;
+mod push;
 mod registry_harness;
 mod rmi;
 mod run;

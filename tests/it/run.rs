@@ -84,7 +84,9 @@ fn run_not_found_127_cannot_invoke_126() {
 fn run_errors_of_coracle_are_125() {
     for_each_user(|env| {
         with_busybox(env);
-        let o = run(env).args(["no-such-image", "true"]).fails(125);
+        let o = run(env)
+            .args(["--pull=never", "no-such-image", "true"])
+            .fails(125);
         o.assert_stderr_contains("image not known");
         run(env)
             .args(["--network", "bridge", "busybox", "true"])

@@ -1,0 +1,108 @@
+//! `pull`, and the pull `run --pull` does before anything forks.
+
+use anyhow::Context as _;
+
+use crate::cli::pull::{PlatformArgs, PullArgs, PullPolicy};
+use crate::cli::registry_flags::RegistryFlags;
+use crate::cmd::{Context, out};
+use crate::config::Env;
+use crate::error::ExitStatus;
+use crate::store::{LockMode, lookup};
+use crate::transfer::load::{self, LoadSource};
+use crate::transfer::pull::{self, Progress, PullOptions, Pulled, Wanted};
+
+pub fn run(ctx: &Context, args: &PullArgs) -> anyhow::Result<ExitStatus> {
+    let platform = wanted(&args.platform)?;
+    for image in &args.images {
+        if is_archive_transport(image) {
+            let mut store = ctx.open_store(LockMode::Shared, "pull")?;
+            let loaded = load::load(&mut store, &LoadSource::parse(Some(image)))
+                .with_context(|| format!("pulling {image}"))?;
+            let ids: String = loaded
+                .iter()
+                .map(|l| format!("{}\n", l.record.id.hex()))
+                .collect();
+            out(&ids)?;
+            continue;
+        }
+        let opts = PullOptions {
+            flags: &args.registry,
+            platform: platform.clone(),
+            all_tags: args.all_tags,
+            signature_policy: args.signature_policy.clone(),
+            progress: Progress::new(args.quiet),
+        };
+        let pulled = pull_image(ctx, image, &opts)?;
+        let ids: String = pulled
+            .iter()
+            .map(|p| format!("{}\n", p.record.id.hex()))
+            .collect();
+        out(&ids)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `oci:`, `oci-archive:` and `docker-archive:` sources are read as `load` reads them.
+fn is_archive_transport(image: &str) -> bool {
+    ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|p| image.starts_with(p))
+}
+
+fn wanted(p: &PlatformArgs) -> anyhow::Result<Wanted> {
+    Wanted::from_flags(
+        p.platform.as_deref(),
+        p.os.as_deref(),
+        p.arch.as_deref(),
+        p.variant.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+/// One pull (it opens the store when it needs it); every registry client it made is gone
+/// when it returns.
+fn pull_image(ctx: &Context, image: &str, opts: &PullOptions) -> anyhow::Result<Vec<Pulled>> {
+    let paths = ctx.paths()?;
+    Ok(pull::pull(&paths, &Env::process(), image, opts)?)
+}
+
+/// What `run --pull=POLICY IMAGE` does before the container is created: the ID of the image
+/// when this pulled it (so that `run` uses exactly that image), `None` when `run` should look
+/// `image` up in the store as it is. Returns only after every registry client (and its tokio
+/// thread) is gone, which `run` needs before it forks.
+pub fn for_run(
+    ctx: &Context,
+    image: &str,
+    policy: PullPolicy,
+    flags: &RegistryFlags,
+    platform: &PlatformArgs,
+    quiet: bool,
+) -> anyhow::Result<Option<String>> {
+    if policy == PullPolicy::Never {
+        return Ok(None);
+    }
+    let present = {
+        let store = ctx.open_store(LockMode::Shared, "run")?;
+        let records = store.images().list()?;
+        lookup::find(&records, image).is_ok()
+    };
+    if present && policy == PullPolicy::Missing {
+        return Ok(None);
+    }
+    let opts = PullOptions {
+        flags,
+        platform: wanted(platform)?,
+        all_tags: false,
+        signature_policy: None,
+        progress: Progress::new(quiet),
+    };
+    match pull_image(ctx, image, &opts) {
+        Ok(pulled) => Ok(pulled.first().map(|p| p.record.id.to_string())),
+        // `newer` settles for the local image when the registry cannot be asked.
+        Err(e) if present && policy == PullPolicy::Newer => {
+            tracing::warn!("{e:#}; using the local image {image}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
