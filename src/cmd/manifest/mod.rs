@@ -9,6 +9,7 @@
 mod find;
 mod index;
 mod instance;
+mod push;
 mod remote;
 
 use std::collections::BTreeMap;
@@ -33,15 +34,11 @@ pub fn run(ctx: &Context, command: ManifestCommand) -> anyhow::Result<ExitStatus
         ManifestCommand::Add(a) => add(ctx, &a),
         ManifestCommand::Annotate(a) => annotate(ctx, &a),
         ManifestCommand::Inspect(a) => index::inspect(ctx, &a),
-        ManifestCommand::Push(a) => push_unavailable(&a.list),
+        ManifestCommand::Push(a) => push::run(ctx, &a),
         ManifestCommand::Remove(a) => remove(ctx, &a),
         ManifestCommand::Rm(a) => rm(ctx, &a),
         ManifestCommand::Exists(a) => exists(ctx, &a),
     }
-}
-
-fn push_unavailable(list: &str) -> anyhow::Result<ExitStatus> {
-    bail!("pushing manifest list {list}: not available yet")
 }
 
 /// `KEY=VALUE` annotations (a bare `KEY` has an empty value, as Podman).

@@ -13,8 +13,8 @@ use std::io::{self, Read};
 use anyhow::{Context as _, bail};
 
 use crate::cli::manifest::ManifestPushArgs;
-use crate::cmd::manifest::{find, index, remote};
 use crate::cmd::Context;
+use crate::cmd::manifest::{find, index, remote};
 use crate::config::Env;
 use crate::error::ExitStatus;
 use crate::oci::digest::Digest;
@@ -27,7 +27,9 @@ use crate::store::LockMode;
 use crate::store::lists::{Instance, InstanceSource, ListRecord};
 use crate::transfer::compress::LayerCompression;
 use crate::transfer::known_blobs::KnownBlobs;
-use crate::transfer::push::{self, BlobOutcome, Counter, Destination, Progress, PushBlob, PushOptions};
+use crate::transfer::push::{
+    self, BlobOutcome, Counter, Destination, Progress, PushBlob, PushOptions,
+};
 
 pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus> {
     for (set, flag) in [
@@ -45,12 +47,13 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
             bail!("{flag} is not supported: coracle does not sign images");
         }
     }
-    let compression = match &args.compression_format {
-        None => None,
-        Some(f) => Some(LayerCompression::parse(f).with_context(|| {
-            format!("unsupported compression format {f:?}: use gzip or zstd")
-        })?),
-    };
+    let compression =
+        match &args.compression_format {
+            None => None,
+            Some(f) => Some(LayerCompression::parse(f).with_context(|| {
+                format!("unsupported compression format {f:?}: use gzip or zstd")
+            })?),
+        };
     let schema = match args.format.as_deref() {
         None => None,
         Some("oci") => Some(Schema::Oci),
@@ -87,7 +90,9 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
             args.list
         ),
     };
-    let dest_input = destination.strip_prefix("docker://").unwrap_or(&destination);
+    let dest_input = destination
+        .strip_prefix("docker://")
+        .unwrap_or(&destination);
     if let Some((transport, _)) = dest_input.split_once(':')
         && ["oci", "oci-archive", "docker-archive", "dir"].contains(&transport)
     {
@@ -154,7 +159,10 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
                             let head = client
                                 .head_manifest(&dest.repository, &sent.manifest_digest.to_string())?
                                 .with_context(|| {
-                                    format!("manifest {} vanished from {dest_ref}", sent.manifest_digest)
+                                    format!(
+                                        "manifest {} vanished from {dest_ref}",
+                                        sent.manifest_digest
+                                    )
                                 })?;
                             inst.digest = sent.manifest_digest;
                             inst.size = head.size;
@@ -245,7 +253,11 @@ fn copy_remote(ctx: &PushCtx<'_>, dest: &Destination<'_>, inst: &Instance) -> an
         let kind = if is_config { "config" } else { "blob" };
         let how = if dest.client.blob_size(&dest.repository, &digest)?.is_some() {
             "skipped: already exists".to_string()
-        } else if same_registry && dest.client.mount_blob(&dest.repository, &digest, &src_repo)? {
+        } else if same_registry
+            && dest
+                .client
+                .mount_blob(&dest.repository, &digest, &src_repo)?
+        {
             format!("mounted from {src_repo}")
         } else {
             if src_client.is_none() {

@@ -4,7 +4,7 @@
 //! Every client is dropped before these return.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use anyhow::{Context as _, anyhow, bail};
 
@@ -91,27 +91,14 @@ pub fn tag_or_digest(r: &Reference) -> String {
     }
 }
 
-/// The references `input` may mean, in the order to try them.
+/// The references `input` may mean, in the order to try them (short names as a pull
+/// resolves them: an alias, else each unqualified-search registry).
 fn candidates(conf: &RegistriesConf, input: &str) -> anyhow::Result<Vec<Reference>> {
     if let Some(rest) = input.strip_prefix("docker://") {
         return Ok(vec![reference::normalize_docker(rest)?]);
     }
-    if !reference::is_short_name(input)? {
-        return Ok(vec![reference::normalize_docker(input)?]);
-    }
-    if let Some(alias) = conf.alias(input) {
-        return Ok(vec![reference::normalize_docker(&alias.to_string())?]);
-    }
-    let registries = conf.search_registries();
-    if registries.is_empty() {
-        bail!(
-            "short-name {input:?} did not resolve to an alias and no unqualified-search registries are defined in registries.conf"
-        );
-    }
-    registries
-        .iter()
-        .map(|r| Ok(reference::normalize_docker(&format!("{r}/{input}"))?))
-        .collect()
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    Ok(conf.resolve_short_name(input, terminal)?.candidates)
 }
 
 /// The instances `input` adds to a list: the image it names; for an index, the host's
