@@ -258,10 +258,11 @@ mod registry {
     use serde_json::{Value, json};
 
     use super::{arm64, for_platform};
-    use crate::harness::for_each_user;
     use crate::harness::images::busybox;
     use crate::harness::layer::sha256;
     use crate::harness::registry::{self, RegistryOpts, RegistryServer};
+    use crate::harness::tools::{podman, require};
+    use crate::harness::{as_root, for_each_user};
 
     const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -497,6 +498,36 @@ mod registry {
                 let config = m["config"]["digest"].as_str().unwrap();
                 assert!(reg.repo_has_blob(&repo, config), "{config} in {repo}");
             }
+        });
+    }
+
+    #[test]
+    fn podman_reads_a_pushed_list() {
+        if !registry::available() {
+            return;
+        }
+        as_root(|env| {
+            let Some(bin) = require(env, "podman") else {
+                return;
+            };
+            let reg = RegistryServer::start(RegistryOpts::http());
+            env.load_image(busybox());
+            env.load_image(&arm64());
+            env.ok(&["manifest", "create", "multi", "busybox", "busybox-arm64"]);
+            let dest = reg.image_ref("pod/multi:1");
+            env.ok(&[
+                "manifest",
+                "push",
+                "-q",
+                "--tls-verify=false",
+                "multi",
+                &dest,
+            ]);
+            let o = podman(env, &bin)
+                .args(["pull", "-q", "--tls-verify=false", "--arch", "arm64", &dest])
+                .ok();
+            assert_eq!(o.stdout().trim(), arm64().id(), "{o}");
+            podman(env, &bin).args(["rmi", "-a", "-f"]).ok();
         });
     }
 }
