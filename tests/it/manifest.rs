@@ -498,6 +498,34 @@ mod registry {
                 let config = m["config"]["digest"].as_str().unwrap();
                 assert!(reg.repo_has_blob(&repo, config), "{config} in {repo}");
             }
+            // --all=false sends the index alone: fine where the images are already.
+            env.ok(&[
+                "manifest",
+                "create",
+                "--tls-verify=false",
+                "l2",
+                &reg.image_ref("src/arm:1"),
+            ]);
+            env.ok(&[
+                "manifest",
+                "annotate",
+                "--os-version",
+                "7",
+                "l2",
+                &arm_digest,
+            ]);
+            env.ok(&[
+                "manifest",
+                "push",
+                "-q",
+                "--all=false",
+                "--tls-verify=false",
+                "l2",
+                &reg.image_ref(&format!("{repo}:only-index")),
+            ]);
+            let index = json_of(&reg.raw_manifest(&format!("{repo}:only-index")));
+            assert_eq!(index["manifests"][0]["digest"], json!(arm_digest));
+            assert_eq!(index["manifests"][0]["platform"]["os.version"], json!("7"));
         });
     }
 
