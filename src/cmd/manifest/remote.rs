@@ -141,18 +141,43 @@ pub fn instances(input: &str, all: bool, flags: &RegistryFlags) -> anyhow::Resul
             .with_context(|| format!("reading manifest {} of {input}", d.digest))?;
         let mt = effective_media_type(&m);
         let text = check_manifest(&mt, &m.bytes, &m.digest)?;
-        let platform = match &d.platform {
-            Some(p) => ListPlatform {
-                architecture: p.architecture.clone(),
-                os: p.os.clone(),
-                variant: p.variant.clone(),
-                ..Default::default()
-            },
+        let platform = match index_platform(&fetched.bytes, &d.digest) {
+            Some(p) => p,
             None => platform_from_config(&found, &text, &m.digest)?,
         };
         out.push(instance(&found, &m.digest, mt, text, platform));
     }
     Ok(out)
+}
+
+/// The platform an index gives its entry `digest`, with the fields `oci::manifest::Platform`
+/// does not keep (`os.version`, `os.features`, Docker's `features`).
+fn index_platform(index: &[u8], digest: &Digest) -> Option<ListPlatform> {
+    let v: serde_json::Value = serde_json::from_slice(index).ok()?;
+    let entry = v["manifests"]
+        .as_array()?
+        .iter()
+        .find(|m| m["digest"].as_str() == Some(&digest.to_string()))?;
+    let p = entry.get("platform")?;
+    let text = |k: &str| p.get(k).and_then(|s| s.as_str()).map(str::to_string);
+    let list = |k: &str| -> Vec<String> {
+        p.get(k)
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(ListPlatform {
+        architecture: text("architecture")?,
+        os: text("os")?,
+        os_version: text("os.version").filter(|s| !s.is_empty()),
+        os_features: list("os.features"),
+        variant: text("variant").filter(|s| !s.is_empty()),
+        features: list("features"),
+    })
 }
 
 fn instance(
@@ -227,4 +252,29 @@ fn platform_from_config(
     }
     let config = ImageConfig::parse(config_digest, &bytes)?;
     Ok(platform_of(&config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_platforms_keep_os_version_and_features() {
+        let d = Digest::of_bytes(b"m");
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [
+                {"digest": Digest::of_bytes(b"other").to_string(), "platform": {"architecture": "amd64", "os": "linux"}},
+                {"digest": d.to_string(), "platform": {
+                    "architecture": "amd64", "os": "windows", "os.version": "10.0.17763.1",
+                    "os.features": ["win32k"], "features": ["sse4"]}},
+            ],
+        });
+        let p = index_platform(&serde_json::to_vec(&index).unwrap(), &d).unwrap();
+        assert_eq!(p.os, "windows");
+        assert_eq!(p.os_version.as_deref(), Some("10.0.17763.1"));
+        assert_eq!(p.os_features, ["win32k"]);
+        assert_eq!(p.features, ["sse4"]);
+        assert!(index_platform(b"{}", &d).is_none());
+    }
 }
