@@ -59,7 +59,7 @@ bench() {
         N=$((N + 1)); s=$WORK/s$N
         cmd=${tmpl//\{S\}/$s}
         cmd=${cmd//\{N\}/$N}
-        [ -z "${PREP:-}" ] || eval "$PREP"
+        if [ -n "${PREP:-}" ]; then local prep=${PREP//\{S\}/$s}; eval "${prep//\{N\}/$N}"; fi
         eval "timed $cmd"
         walls+="$WALL"$'\n'; rsss+="$RSS"$'\n'
     done
@@ -117,20 +117,25 @@ if [[ pull =~ $ONLY ]]; then
 fi
 
 if [[ push =~ $ONLY ]]; then
-    # The image is loaded (not pulled), so neither tool knows the registry has its blobs; a
-    # cold push goes to a new repository with each tool's memory of blob locations forgotten,
-    # so every blob is compressed (podman; coracle keeps a layer's compressed form after its
-    # first compression, see the ratio line) and uploaded.
+    # push.cold: a store that just loaded the image (untimed) pushes it to a new repository,
+    # with each tool's memory of blob locations forgotten, so every layer is compressed and
+    # uploaded. push.new-repo (coracle only): the same from a store that pushed before, where
+    # coracle kept each layer's compressed form. push.warm: again to a repository that has
+    # every blob.
     stamp=$(date +%s)
+    PREP="$CORACLE \$(coracle_flags {S}) load -q -i $IMAGES/deb.docker.tar >/dev/null; rm -f {S}/root/$CORACLE_BLOB_LOCATIONS" \
+        bench push.cold coracle \
+        "$CORACLE \$(coracle_flags {S}) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/cpush-$stamp-{N}:latest"
     cs=$WORK/push-coracle; "$CORACLE" $(coracle_flags "$cs") load -q -i "$IMAGES/deb.docker.tar" >/dev/null
-    PREP="rm -f $cs/root/$CORACLE_BLOB_LOCATIONS" bench push.cold coracle \
-        "$CORACLE \$(coracle_flags $cs) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/cpush-$stamp-{N}:latest"
     "$CORACLE" $(coracle_flags "$cs") push -q --tls-verify=false localhost/bench/deb:latest "$REGISTRY/bench/cpush-$stamp-warm:latest" >/dev/null
+    PREP="rm -f $cs/root/$CORACLE_BLOB_LOCATIONS" bench push.new-repo coracle \
+        "$CORACLE \$(coracle_flags $cs) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/cpush-$stamp-n{N}:latest"
     bench push.warm coracle "$CORACLE \$(coracle_flags $cs) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/cpush-$stamp-warm:latest"
     for d in $PODMAN_DRIVERS; do
+        PREP="podman \$(podman_flags $d {S}) load -q -i $IMAGES/deb.docker.tar >/dev/null; rm -f $PODMAN_BLOB_CACHE" \
+            bench push.cold "podman-$d" \
+            "podman \$(podman_flags $d {S}) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-{N}:latest"
         ps=$WORK/push-podman-$d; eval "podman $(podman_flags "$d" "$ps") load -q -i $IMAGES/deb.docker.tar" >/dev/null
-        PREP="rm -f $PODMAN_BLOB_CACHE" bench push.cold "podman-$d" \
-            "podman \$(podman_flags $d $ps) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-{N}:latest"
         eval "podman $(podman_flags "$d" "$ps") push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-warm:latest" >/dev/null
         bench push.warm "podman-$d" "podman \$(podman_flags $d $ps) push -q --tls-verify=false localhost/bench/deb:latest $REGISTRY/bench/ppush-$d-$stamp-warm:latest"
     done

@@ -81,13 +81,31 @@ pub fn for_run(
     if policy == PullPolicy::Never {
         return Ok(None);
     }
-    let present = {
+    // The local image, and the registry name it was pulled by (for `newer`).
+    let local = {
         let store = ctx.open_store(LockMode::Shared, "run")?;
         let records = store.images().list()?;
-        lookup::find(&records, image).is_ok()
+        lookup::find(&records, image)
+            .ok()
+            .map(|(rec, _)| (rec.digest.clone(), pulled_name(image, &rec.names)))
     };
+    let present = local.is_some();
     if present && policy == PullPolicy::Missing {
         return Ok(None);
+    }
+    if policy == PullPolicy::Newer
+        && let Some((digest, Some(name))) = &local
+    {
+        // Podman asks the registry first and uses the local image when it is current.
+        match crate::transfer::pull::is_current(&crate::config::Env::process(), flags, name, digest)
+        {
+            Ok(true) => return Ok(None),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!("{e}; using the local image {image}");
+                return Ok(None);
+            }
+        }
     }
     let opts = PullOptions {
         flags,
@@ -104,5 +122,25 @@ pub fn for_run(
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The name of a local image as a registry knows it: the input's normalisation when the
+/// image has that name, else the image's only name outside `localhost/`.
+fn pulled_name(input: &str, names: &[String]) -> Option<crate::oci::reference::Reference> {
+    use crate::oci::reference::normalize_docker;
+    let parsed: Vec<_> = names
+        .iter()
+        .filter_map(|n| normalize_docker(n).ok())
+        .collect();
+    if let Ok(r) = normalize_docker(input.strip_prefix("docker://").unwrap_or(input))
+        && parsed.contains(&r)
+    {
+        return Some(r);
+    }
+    let mut remote = parsed.into_iter().filter(|r| r.registry() != "localhost");
+    match (remote.next(), remote.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
     }
 }

@@ -58,8 +58,9 @@ pub struct ShortNameResolution {
     /// when the candidates come from the unqualified-search registries (or the input was
     /// already fully qualified). Names the file that defined it.
     pub alias_from: Option<PathBuf>,
-    /// The candidate was chosen by the user at a prompt, so a successful pull should
-    /// [`record_alias`] it, as c/image does. Never true yet: coracle does not prompt.
+    /// The user is to pick one of `candidates` at a prompt (enforcing mode on a terminal,
+    /// several search registries); the pick is then to be [`record_alias`]ed on success, as
+    /// c/image does.
     pub record: bool,
 }
 
@@ -480,10 +481,11 @@ impl RegistriesConf {
                 candidates.push(candidate);
             }
         }
+        let record = mode == ShortNameMode::Enforcing && candidates.len() > 1;
         Ok(ShortNameResolution {
             candidates,
             alias_from: None,
-            record: false,
+            record,
         })
     }
 

@@ -208,7 +208,40 @@ fn resolve(conf: &RegistriesConf, input: &str) -> Result<(Vec<Reference>, bool),
     use std::io::IsTerminal;
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let resolved = conf.resolve_short_name(input, terminal)?;
+    if resolved.record {
+        let chosen = choose(input, &resolved.candidates).map_err(|e| PullError::Invalid {
+            reference: input.to_string(),
+            message: format!("selecting an image at the short-name prompt: {e}"),
+        })?;
+        return Ok((vec![chosen], true));
+    }
     Ok((resolved.candidates, resolved.record))
+}
+
+/// Asks on the terminal which of `candidates` the short name means (enforcing mode).
+fn choose(input: &str, candidates: &[Reference]) -> std::io::Result<Reference> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "? Please select an image for {input}:")?;
+    for (i, c) in candidates.iter().enumerate() {
+        writeln!(out, "  {}) {c}", i + 1)?;
+    }
+    loop {
+        write!(out, "Enter a number [1-{}]: ", candidates.len())?;
+        out.flush()?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "no selection made",
+            ));
+        }
+        if let Ok(n) = line.trim().parse::<usize>()
+            && (1..=candidates.len()).contains(&n)
+        {
+            return Ok(candidates[n - 1].clone());
+        }
+    }
 }
 
 /// Whether the input names a tag or digest (after its last `/`).
@@ -277,6 +310,60 @@ fn pull_reference(
                 last = Some(e);
             }
             Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| PullError::Invalid {
+        reference: reference.to_string(),
+        message: "registries.conf gives no place to pull it from".into(),
+    }))
+}
+
+/// Whether the registry's `reference` still is the image whose manifest digest is `local`
+/// (`run --pull=newer`): its manifest, or an entry of its index, has that digest. Asks the
+/// first place registries.conf gives that answers; any failure is an error for the caller
+/// to weigh.
+pub fn is_current(
+    env: &Env,
+    flags: &crate::cli::registry_flags::RegistryFlags,
+    reference: &Reference,
+    local: &Digest,
+) -> Result<bool, PullError> {
+    let conf = RegistriesConf::load(env)?;
+    let tag = match reference.digest() {
+        Some(d) => return Ok(d == local),
+        None => reference.tag().unwrap_or("latest").to_string(),
+    };
+    let mut last = None;
+    for source in conf.pull_sources(reference)? {
+        let client =
+            connect::client_for(env, flags, &source).map_err(|source| PullError::Connect {
+                reference: reference.to_string(),
+                source: Box::new(source),
+            })?;
+        let repo = source.reference.path();
+        match client.head_manifest(repo, &tag) {
+            Ok(Some(head)) if head.digest == *local => return Ok(true),
+            Ok(Some(head)) if manifest::is_index(&head.media_type) => {
+                let fetched = client
+                    .get_manifest(repo, &head.digest.to_string())
+                    .map_err(|e| PullError::Invalid {
+                        reference: reference.to_string(),
+                        message: format!("reading its index: {e}"),
+                    })?;
+                let index: Index =
+                    serde_json::from_slice(&fetched.bytes).map_err(|e| PullError::Invalid {
+                        reference: reference.to_string(),
+                        message: format!("its index is not valid JSON: {e}"),
+                    })?;
+                return Ok(index.manifests.iter().any(|m| m.digest == *local));
+            }
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                last = Some(PullError::Invalid {
+                    reference: reference.to_string(),
+                    message: format!("checking its manifest: {e}"),
+                })
+            }
         }
     }
     Err(last.unwrap_or_else(|| PullError::Invalid {

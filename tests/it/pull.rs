@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config};
+use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config, derived};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::registry::{self, Fault, READER, RegistryOpts, RegistryServer};
 use crate::harness::tools::which;
@@ -308,6 +308,88 @@ fn short_name_through_registries_conf() {
     });
 }
 
+/// Enforcing short-name mode with two search registries: without a terminal the pull is
+/// refused; on a terminal (`script` gives one) the user picks, and the pick is remembered as
+/// an alias, so the next pull needs no terminal.
+#[test]
+fn enforcing_short_names_prompt_on_a_terminal() {
+    let Some(first) = start(RegistryOpts::http()) else {
+        return;
+    };
+    let second = RegistryServer::start(RegistryOpts::http());
+    second.push_image_oci(busybox(), "picky:latest");
+    let Some(script) = which("script") else {
+        skip(
+            "pull::enforcing_short_names_prompt_on_a_terminal",
+            "all",
+            "no script(1)",
+        );
+        return;
+    };
+    for_each_user(|env| {
+        let conf = env.write(
+            "registries.conf",
+            format!(
+                "short-name-mode = \"enforcing\"\nunqualified-search-registries = [\"{a}\", \"{b}\"]\n\n\
+                 [[registry]]\nlocation = \"{a}\"\ninsecure = true\n\n\
+                 [[registry]]\nlocation = \"{b}\"\ninsecure = true\n",
+                a = first.host(),
+                b = second.host()
+            ),
+        );
+        env.coracle()
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .args(["pull", "-q", "picky"])
+            .fails(125)
+            .assert_stderr_contains(
+                "short-name resolution enforced but cannot prompt without a TTY",
+            );
+
+        let mut line = vec![crate::harness::users::binary().display().to_string()];
+        line.extend(
+            ["--root", &env.root().display().to_string()]
+                .into_iter()
+                .chain(["--runroot", &env.runroot().display().to_string()])
+                .chain(["pull", "-q", "picky"])
+                .map(str::to_string),
+        );
+        let o = env
+            .run_as(&script, "script")
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+            .stdin("2\n")
+            .ok();
+        let text = o.stdout();
+        assert!(text.contains("Please select an image"), "{o}");
+        assert!(
+            text.contains(&format!("2) {}/picky:latest", second.host())),
+            "{o}"
+        );
+        assert!(text.contains(&busybox().id()), "{o}");
+
+        // The choice is now an alias: no terminal needed.
+        env.coracle()
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .args(["rmi", "-a"])
+            .ok();
+        let o = env
+            .coracle()
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .args(["pull", "-q", "picky"])
+            .ok();
+        assert_eq!(o.stdout().trim(), busybox().id(), "{o}");
+        let aliases = std::fs::read_to_string(
+            env.home()
+                .join(".config/containers/short-name-aliases.conf"),
+        )
+        .expect("the alias cache");
+        assert!(
+            aliases.contains(&format!("{}/picky", second.host())),
+            "{aliases}"
+        );
+    });
+}
+
 #[test]
 fn missing_manifest_is_125() {
     let Some(reg) = start(RegistryOpts::http()) else {
@@ -451,6 +533,33 @@ fn run_pull_policies() {
             ])
             .ok();
         o.assert_stderr_contains("skipped: already exists");
+
+        // newer: the registry is asked; an unchanged tag is not pulled, a moved one is.
+        let tag = format!("team/newer-{}:1", env.user.name());
+        let newer = reg.image_ref(&tag);
+        reg.push_image_oci(busybox(), &tag);
+        env.coracle()
+            .args(["pull", "-q", "--tls-verify=false", &newer])
+            .ok();
+        let run_newer = || {
+            env.coracle()
+                .args([
+                    "run",
+                    "--rm",
+                    "--pull=newer",
+                    "--tls-verify=false",
+                    &newer,
+                    "true",
+                ])
+                .ok()
+        };
+        let o = run_newer();
+        assert!(!o.stderr().contains("Trying to pull"), "{o}");
+        let moved = derived("moved", &[("etc/moved", "yes")], json!({}));
+        reg.push_image_oci(&moved, &tag);
+        let o = run_newer();
+        o.assert_stderr_contains(&format!("Trying to pull {newer}..."));
+        assert_eq!(env.inspect(&newer)["Id"], json!(moved.id()), "{o}");
     });
 }
 
