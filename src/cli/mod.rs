@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod container;
 pub mod image;
+pub mod manifest;
 pub mod overlay;
 pub mod pull;
 pub mod push;
@@ -89,6 +90,11 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Create new image based on the changed container
     Commit(CommitArgs),
+    /// Manipulate manifest lists and image indexes
+    Manifest {
+        #[command(subcommand)]
+        command: manifest::ManifestCommand,
+    },
     /// Manage containers
     Container {
         #[command(subcommand)]

@@ -11,6 +11,7 @@ mod info;
 mod inspect;
 mod load;
 mod login;
+mod manifest;
 mod overlay;
 mod ps;
 pub(crate) mod pull;
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
         },
+        Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),

@@ -7,6 +7,7 @@
 //!             layers/<hex>/       extracted layers by diff ID (layers.rs, crate::archive)
 //!             images/<hex>.json   image records by image ID (images.rs)
 //!             containers/<id>/    container records and what they own (containers.rs)
+//!             lists/<hex>.json    manifest lists by list ID (lists.rs)
 //! ```
 
 pub mod blobs;
@@ -14,6 +15,7 @@ pub mod containers;
 pub mod gc;
 pub mod images;
 pub mod layers;
+pub mod lists;
 pub mod lock;
 pub mod lookup;
 pub mod staging;
@@ -190,6 +192,9 @@ impl Store {
     }
     pub fn containers(&self) -> Containers {
         Containers::new(self.paths.graphroot.join("containers"))
+    }
+    pub fn lists(&self) -> lists::Lists {
+        lists::Lists::new(self.paths.graphroot.join("lists"))
     }
 
     /// Turns the exclusive lock into a shared one (readers may come in again).

@@ -343,11 +343,17 @@ pub fn push_image(
         .collect();
     let (manifest_bytes, manifest_media_type, unchanged) =
         manifest_for(img, &plan, &layers, config.len() as u64);
+    // No reference: the manifest goes under its own digest (the images of a manifest list).
+    let reference = if dest.reference.is_empty() {
+        Digest::of_bytes(&manifest_bytes).to_string()
+    } else {
+        dest.reference.clone()
+    };
     let digest = dest
         .client
         .put_manifest(
             &dest.repository,
-            &dest.reference,
+            &reference,
             &manifest_media_type,
             &manifest_bytes,
         )
@@ -423,7 +429,7 @@ pub struct Destination<'a> {
     pub registry: String,
     /// The repository path (`team/app`).
     pub repository: String,
-    /// A tag, or a digest.
+    /// A tag, or a digest; empty for the manifest's own digest.
     pub reference: String,
     /// For messages: the whole reference.
     pub display: String,

@@ -25,6 +25,7 @@ mod inspect;
 mod interop;
 mod load;
 mod login;
+mod manifest;
 mod odd;
 mod overlay;
 mod pjdfstest;
