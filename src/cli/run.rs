@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// Security options: seccomp=unconfined, no-new-privileges (always on)
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
+    /// Tell systemd (NOTIFY_SOCKET) when the container runs: conmon (coracle sends READY=1;
+    /// the default), ignore; container and healthy are not supported yet
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub sdnotify: Option<crate::runtime::sdnotify::SdNotifyMode>,
     /// Pull image policy (always, missing, never, newer)
     #[arg(long, value_enum, default_value_t, value_name = "POLICY")]
     pub pull: super::pull::PullPolicy,

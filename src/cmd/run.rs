@@ -22,6 +22,7 @@ use crate::cli::run::RunArgs;
 use crate::cmd::Context;
 use crate::error::{ExitStatus, StatusError};
 use crate::runtime::channel::{self, Report, StepError};
+use crate::runtime::sdnotify::{Notifier, SdNotifyMode};
 use crate::runtime::security::{self, Security};
 use crate::runtime::spec::{
     self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec, RootFs,
@@ -38,6 +39,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     if args.tty {
         anyhow::bail!("--tty: terminals are not supported yet");
     }
+    let notifier = sd_notifier(args.sdnotify)?;
     let network = match args.network.as_deref() {
         None | Some("none") => Network::None,
         Some("host") => Network::Host,
@@ -210,7 +212,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         // Readers may come in again; the shared lock keeps the layers until the monitor
         // copied or mounted them (it inherits the lock and drops it then).
         store.lock_shared()?;
-        start_and_wait(&spec, &mapping, store)
+        start_and_wait(&spec, &mapping, store, notifier.as_ref())
     })();
     if args.rm {
         let removed = remove_container(ctx, &id);
@@ -259,6 +261,7 @@ fn start_and_wait<L>(
     spec: &ContainerSpec,
     mapping: &UserMapping,
     store: L,
+    notifier: Option<&Notifier>,
 ) -> anyhow::Result<ExitStatus> {
     let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the monitor's pipe")?;
     let (mut from_monitor, to_cli) = (File::from(rx), File::from(tx));
@@ -268,12 +271,66 @@ fn start_and_wait<L>(
     child
         .wait_exec()
         .context("starting the container's monitor")?;
-    let exit = child
-        .wait(&relay)
-        .context("waiting for the container's monitor")?;
+    // The reports are read as they come, so systemd hears READY=1 while the container runs.
+    // (A thread is safe here: the fork is done.)
+    let (exit, reports) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_reports(&mut from_monitor, notifier));
+        let exit = child.wait(&relay);
+        (exit, reader.join())
+    });
+    let exit = exit.context("waiting for the container's monitor")?;
     drop(relay);
-    let reports = channel::recv_all(&mut from_monitor).context("reading the monitor's reports")?;
+    notify(notifier, "STOPPING=1");
+    let reports = reports
+        .map_err(|_| anyhow::anyhow!("the thread reading the monitor's reports panicked"))?
+        .context("reading the monitor's reports")?;
     outcome(&reports, &spec.process.args[0], exit.status())
+}
+
+/// Every report of the monitor until it closes the channel; `READY=1` to systemd as soon as
+/// the container's command runs.
+fn read_reports(from: &mut File, notifier: Option<&Notifier>) -> std::io::Result<Vec<Report>> {
+    let mut all = Vec::new();
+    while let Some(report) = channel::recv(from)? {
+        if matches!(report, Report::Started { .. }) {
+            notify(
+                notifier,
+                &format!("MAINPID={}\nREADY=1", std::process::id()),
+            );
+        }
+        all.push(report);
+    }
+    Ok(all)
+}
+
+/// A notification that fails is reported, never fatal: the container runs either way.
+fn notify(notifier: Option<&Notifier>, message: &str) {
+    if let Some(n) = notifier
+        && let Err(e) = n.notify(message)
+    {
+        crate::output::eprint(&format!("WARN: {e}\n"));
+    }
+}
+
+/// The `$NOTIFY_SOCKET` notifier `--sdnotify` asks for (Podman's modes); `conmon` when the
+/// flag is absent, as coracle cannot yet pass the socket into the container.
+fn sd_notifier(mode: Option<SdNotifyMode>) -> anyhow::Result<Option<Notifier>> {
+    let socket = std::env::var("NOTIFY_SOCKET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    match (mode, &socket) {
+        (Some(SdNotifyMode::Ignore), _) | (_, None) => Ok(None),
+        (Some(SdNotifyMode::Container), Some(_)) => anyhow::bail!(
+            "--sdnotify=container: passing the notify socket into the container is not \
+             supported yet; use --sdnotify=conmon"
+        ),
+        (Some(SdNotifyMode::Healthy), Some(_)) => {
+            anyhow::bail!("--sdnotify=healthy: health checks are not supported yet")
+        }
+        (Some(SdNotifyMode::Conmon) | None, Some(s)) => {
+            Notifier::new(Some(s)).with_context(|| format!("NOTIFY_SOCKET={s}"))
+        }
+    }
 }
 
 /// The exit status from the monitor's reports (and its own status, when it said nothing).

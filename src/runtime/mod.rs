@@ -28,6 +28,7 @@ pub mod init;
 pub mod monitor;
 pub mod mounts;
 pub mod rootfs;
+pub mod sdnotify;
 pub mod security;
 pub mod spec;
 pub mod user;

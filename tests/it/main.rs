@@ -36,6 +36,7 @@ mod registry_harness;
 mod rmi;
 mod run;
 mod save;
+mod sdnotify;
 mod search;
 mod security;
 mod tag;
