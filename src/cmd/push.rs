@@ -59,6 +59,26 @@ fn parse_target(dest: &str) -> anyhow::Result<Target> {
     Ok(Target::Save(format, PathBuf::from(path), reference))
 }
 
+/// `--compression-format` of `push` and `manifest push`.
+pub(crate) fn compression_flag(flag: Option<&str>) -> anyhow::Result<Option<LayerCompression>> {
+    flag.map(|f| {
+        LayerCompression::parse(f)
+            .with_context(|| format!("unsupported compression format {f:?}: use gzip or zstd"))
+    })
+    .transpose()
+}
+
+/// `--format` of `push` and `manifest push`: the manifest schema to write.
+pub(crate) fn format_flag(flag: Option<&str>) -> anyhow::Result<Option<Schema>> {
+    Ok(match flag {
+        None => None,
+        Some("oci") => Some(Schema::Oci),
+        Some("v2s2" | "docker") => Some(Schema::Docker),
+        Some("v2s1") => bail!("--format v2s1 is not supported: use oci or v2s2"),
+        Some(other) => bail!("unknown --format {other:?}: use oci, v2s2 or docker"),
+    })
+}
+
 pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
     for (set, flag) in [
         (args.sign_by.is_some(), "--sign-by"),
@@ -77,20 +97,8 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<ExitStatus> {
             bail!("{flag} is not supported: coracle does not sign or encrypt images");
         }
     }
-    let compression =
-        match &args.compression_format {
-            None => None,
-            Some(f) => Some(LayerCompression::parse(f).with_context(|| {
-                format!("unsupported compression format {f:?}: use gzip or zstd")
-            })?),
-        };
-    let schema = match args.format.as_deref() {
-        None => None,
-        Some("oci") => Some(Schema::Oci),
-        Some("v2s2" | "docker") => Some(Schema::Docker),
-        Some("v2s1") => bail!("--format v2s1 is not supported: use oci or v2s2"),
-        Some(other) => bail!("unknown --format {other:?}: use oci, v2s2 or docker"),
-    };
+    let compression = compression_flag(args.compression_format.as_deref())?;
+    let schema = format_flag(args.format.as_deref())?;
 
     let store = ctx.open_store(LockMode::Shared, "push")?;
     let records = store.images().list()?;

@@ -18,14 +18,13 @@ use crate::cmd::manifest::{find, index, remote};
 use crate::config::Env;
 use crate::error::ExitStatus;
 use crate::oci::digest::Digest;
-use crate::oci::manifest::{Manifest, Schema};
+use crate::oci::manifest::Manifest;
 use crate::oci::reference;
 use crate::registry::client::Client;
 use crate::registry::conf::RegistriesConf;
 use crate::registry::connect;
 use crate::store::LockMode;
 use crate::store::lists::{Instance, InstanceSource, ListRecord};
-use crate::transfer::compress::LayerCompression;
 use crate::transfer::known_blobs::KnownBlobs;
 use crate::transfer::push::{
     self, BlobOutcome, Counter, Destination, Progress, PushBlob, PushOptions,
@@ -47,19 +46,8 @@ pub fn run(ctx: &Context, args: &ManifestPushArgs) -> anyhow::Result<ExitStatus>
             bail!("{flag} is not supported: coracle does not sign images");
         }
     }
-    let compression =
-        match &args.compression_format {
-            None => None,
-            Some(f) => Some(LayerCompression::parse(f).with_context(|| {
-                format!("unsupported compression format {f:?}: use gzip or zstd")
-            })?),
-        };
-    let schema = match args.format.as_deref() {
-        None => None,
-        Some("oci") => Some(Schema::Oci),
-        Some("v2s2" | "docker") => Some(Schema::Docker),
-        Some(other) => bail!("unknown --format {other:?}: use oci or v2s2"),
-    };
+    let compression = crate::cmd::push::compression_flag(args.compression_format.as_deref())?;
+    let schema = crate::cmd::push::format_flag(args.format.as_deref())?;
     let progress = Lines { quiet: args.quiet };
 
     let (list, mut known) = {
