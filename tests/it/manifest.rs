@@ -451,7 +451,9 @@ fn inspect_resolves_a_list_to_its_local_instance() {
             .args(["inspect", "--type", "image", "e"])
             .fails(125)
             .assert_stderr_contains("no image found in manifest list for architecture amd64");
-        env.ok(&["manifest", "add", "e", "containers-storage:busybox"]);
+        // By ID: Podman names the loaded busybox `localhost/busybox`, coracle `docker.io/...`.
+        let by_id = format!("containers-storage:{}", busybox().id());
+        env.ok(&["manifest", "add", "e", &by_id]);
         assert_eq!(env.inspect("e")["Id"], json!(busybox().id()));
         let o = env.ok(&["inspect", "--format", "{{.Id}}", "e"]);
         assert_eq!(o.trim(), busybox().id());
