@@ -115,9 +115,7 @@ fn candidates(images: &[ImageRecord], current: &str, kind: &str) -> Vec<Completi
         }
         for value in values {
             if value.starts_with(current) && seen.insert(value.clone()) {
-                out.push(
-                    CompletionCandidate::new(value).help(Some(format!("{kind} {id}").into())),
-                );
+                out.push(CompletionCandidate::new(value).help(Some(format!("{kind} {id}").into())));
             }
         }
     }

@@ -6,9 +6,9 @@ use anyhow::Context as _;
 
 use crate::cli::{ExistsArgs, TagArgs, UntagArgs};
 use crate::cmd::Context;
+use crate::cmd::images::list_records;
 use crate::error::{ExitStatus, StatusError};
 use crate::oci::reference;
-use crate::cmd::images::list_records;
 use crate::store::{ImageRecord, LockMode, Store, lookup};
 use crate::transfer::commit::take_names;
 

@@ -123,7 +123,12 @@ fn find_exact<'a>(
 /// Podman keeps a list as an image, and `images`, `rmi` and `tag` treat it as one. `digest`,
 /// `media_type` and `size` describe the index as stored (the caller serialises it). The record
 /// has no layers, so it is never anyone's parent or child.
-pub fn list_as_image(list: &ListRecord, digest: Digest, media_type: &str, size: u64) -> ImageRecord {
+pub fn list_as_image(
+    list: &ListRecord,
+    digest: Digest,
+    media_type: &str,
+    size: u64,
+) -> ImageRecord {
     ImageRecord {
         id: list.id.clone(),
         names: list.names.clone(),
