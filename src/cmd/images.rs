@@ -452,3 +452,23 @@ fn json_summary(view: &ImageView) -> Value {
         "CreatedAt": whole_seconds(created).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_list_is_the_image_podman_shows() {
+        let list = ListRecord::new(vec!["localhost/l:latest".into()]).unwrap();
+        let rec = list_record(&list);
+        // Podman 4.3: 108 bytes of index plus `{}`, and this digest for every empty list.
+        assert_eq!(rec.size, 110);
+        assert_eq!(
+            rec.digest.to_string(),
+            "sha256:20b959ad5960230b65a77b746bdbf5d991ade4d7a129c2554e167acdcc990531"
+        );
+        assert!(lookup::is_list(&rec));
+        assert_eq!(rec.id, list.id);
+        assert!(rec.is_dangling(&[]) == rec.names.is_empty());
+    }
+}
