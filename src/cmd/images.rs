@@ -62,7 +62,7 @@ impl ImageView {
         }
     }
 
-    /// Every image, then every manifest list.
+    /// Every image (no lists: see `with_lists`).
     pub fn all(store: &Store) -> anyhow::Result<Vec<ImageView>> {
         let all = store.images().list()?;
         let mut views = Vec::new();
@@ -78,6 +78,12 @@ impl ImageView {
                 }
             }
         }
+        Ok(views)
+    }
+
+    /// Every image, then every manifest list, as `images` shows them.
+    pub fn with_lists(store: &Store) -> anyhow::Result<Vec<ImageView>> {
+        let mut views = Self::all(store)?;
         views.extend(store.lists().list()?.iter().map(Self::list));
         Ok(views)
     }
@@ -252,7 +258,7 @@ fn passes(view: &ImageView, filter: &Filter) -> bool {
 
 pub fn run(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store(LockMode::Shared, "images")?;
-    let mut views = ImageView::all(&store)?;
+    let mut views = ImageView::with_lists(&store)?;
     let filters = parse_filters(&args.filters, &views)?;
     if let Some(name) = &args.name {
         let recs: Vec<ImageRecord> = views.iter().map(|v| v.rec.clone()).collect();
