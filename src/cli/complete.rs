@@ -20,17 +20,40 @@ use clap_complete::engine::CompletionCandidate;
 use crate::paths::Overrides;
 use crate::store::containers::Containers;
 use crate::store::images::{ImageRecord, Images};
+use crate::store::lists::Lists;
 use crate::store::lock::StoreLock;
 
-/// Image names (full and short) and, once something is typed, image IDs.
+/// Image names (full and short) and, once something is typed, image IDs; manifest lists
+/// too, which Podman keeps as images and `rmi`, `tag` and `images` accept.
 pub fn images(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
     with_store(|root| {
         let images = Images::new(root.join("images")).list().ok()?;
-        Some(image_candidates(&images, current))
+        let mut out = image_candidates(&images, current);
+        out.extend(candidates(&list_records(root)?, current, "manifest list"));
+        Some(out)
     })
+}
+
+/// Manifest list names (full and short) and, once something is typed, list IDs.
+pub fn lists(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(current) = current.to_str() else {
+        return Vec::new();
+    };
+    with_store(|root| Some(candidates(&list_records(root)?, current, "manifest list")))
+}
+
+/// The store's lists, as much of an image record as completion needs.
+fn list_records(root: &std::path::Path) -> Option<Vec<ImageRecord>> {
+    let lists = Lists::new(root.join("lists")).list().ok()?;
+    Some(
+        lists
+            .iter()
+            .map(|l| crate::store::lookup::list_as_image(l, l.id.clone(), "", 0))
+            .collect(),
+    )
 }
 
 /// Container names and, once something is typed, container IDs.
@@ -66,6 +89,11 @@ pub fn containers_and_images(current: &OsStr) -> Vec<CompletionCandidate> {
 /// (`busybox:latest` for `docker.io/library/busybox:latest` or `localhost/busybox:latest`,
 /// both of which the lookup resolves), and short IDs when `current` is not empty.
 pub fn image_candidates(images: &[ImageRecord], current: &str) -> Vec<CompletionCandidate> {
+    candidates(images, current, "image")
+}
+
+/// `image_candidates`, with `kind` saying what the help line describes.
+fn candidates(images: &[ImageRecord], current: &str, kind: &str) -> Vec<CompletionCandidate> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let mut sorted: Vec<&ImageRecord> = images.iter().collect();
@@ -87,7 +115,7 @@ pub fn image_candidates(images: &[ImageRecord], current: &str) -> Vec<Completion
         }
         for value in values {
             if value.starts_with(current) && seen.insert(value.clone()) {
-                out.push(CompletionCandidate::new(value).help(Some(format!("image {id}").into())));
+                out.push(CompletionCandidate::new(value).help(Some(format!("{kind} {id}").into())));
             }
         }
     }

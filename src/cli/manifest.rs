@@ -81,6 +81,7 @@ pub struct ManifestAddArgs {
     #[command(flatten)]
     pub registry: RegistryFlags,
     /// The list to add to
+    #[arg(add = ArgValueCompleter::new(complete::lists))]
     pub list: String,
     /// Images to add: local images, or [docker://]REFERENCE in a registry
     #[arg(required = true, add = ArgValueCompleter::new(complete::images))]
@@ -95,6 +96,7 @@ pub struct ManifestAnnotateArgs {
     #[arg(long, value_name = "FEATURES", value_delimiter = ',')]
     pub os_features: Vec<String>,
     /// The list
+    #[arg(add = ArgValueCompleter::new(complete::lists))]
     pub list: String,
     /// The instance: its manifest digest, or the local image it was added from
     pub image: String,
@@ -105,6 +107,7 @@ pub struct ManifestInspectArgs {
     #[command(flatten)]
     pub registry: RegistryFlags,
     /// A local list, else an image or index in a registry
+    #[arg(add = ArgValueCompleter::new(complete::lists))]
     pub image: String,
 }
 
@@ -144,6 +147,7 @@ pub struct ManifestPushArgs {
     #[arg(long, value_name = "PATH")]
     pub sign_passphrase_file: Option<String>,
     /// The list to push
+    #[arg(add = ArgValueCompleter::new(complete::lists))]
     pub list: String,
     /// Where to push it: [docker://]REFERENCE (default: the list's name)
     pub destination: Option<String>,
@@ -152,6 +156,7 @@ pub struct ManifestPushArgs {
 #[derive(Debug, Args)]
 pub struct ManifestRemoveArgs {
     /// The list
+    #[arg(add = ArgValueCompleter::new(complete::lists))]
     pub list: String,
     /// The digest of the instance to remove
     pub digest: String,
@@ -160,12 +165,13 @@ pub struct ManifestRemoveArgs {
 #[derive(Debug, Args)]
 pub struct ManifestRmArgs {
     /// The lists to remove
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(complete::lists))]
     pub lists: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ManifestExistsArgs {
     /// The list
+    #[arg(add = ArgValueCompleter::new(complete::lists))]
     pub manifest: String,
 }

@@ -8,8 +8,11 @@ use crate::cli::ImagesArgs;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::oci::config::ImageConfig;
+use crate::oci::digest::Digest;
+use crate::oci::manifest::DOCKER_MANIFEST_LIST;
 use crate::oci::reference;
 use crate::output::{self, JsonStyle, ListFormat};
+use crate::store::lists::{InstanceSource, ListRecord};
 use crate::store::lookup;
 use crate::store::{ImageRecord, LockMode, Store};
 use crate::transfer::save::image_config;
@@ -45,6 +48,21 @@ impl ImageView {
         })
     }
 
+    /// A manifest list, shown as Podman 4.3 shows the image it keeps a list in.
+    fn list(list: &ListRecord) -> ImageView {
+        let rec = list_record(list);
+        ImageView {
+            config: ImageConfig {
+                created: Some(list.created),
+                ..ImageConfig::default()
+            },
+            dangling: rec.names.is_empty(),
+            intermediate: false,
+            rec,
+        }
+    }
+
+    /// Every image (no lists: see `with_lists`).
     pub fn all(store: &Store) -> anyhow::Result<Vec<ImageView>> {
         let all = store.images().list()?;
         let mut views = Vec::new();
@@ -60,6 +78,13 @@ impl ImageView {
                 }
             }
         }
+        Ok(views)
+    }
+
+    /// Every image, then every manifest list, as `images` shows them.
+    pub fn with_lists(store: &Store) -> anyhow::Result<Vec<ImageView>> {
+        let mut views = Self::all(store)?;
+        views.extend(store.lists().list()?.iter().map(Self::list));
         Ok(views)
     }
 
@@ -91,6 +116,48 @@ impl ImageView {
         }
         out
     }
+}
+
+/// A list as the image record Podman keeps it in: its digest is that of the index as stored
+/// (Podman's own stays the one the list was created with), its size the stored index plus
+/// the record of where each instance came from, as c/storage counts an image's big data.
+pub fn list_record(list: &ListRecord) -> ImageRecord {
+    let (index, media_type) = if list.instances.is_empty() && list.annotations.is_empty() {
+        // buildah stores a new list as a Docker list with Go's nil slice.
+        (
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":null}}"#
+            )
+            .into_bytes(),
+            DOCKER_MANIFEST_LIST.to_string(),
+        )
+    } else {
+        let schema = crate::cmd::manifest::index::default_schema(list);
+        crate::cmd::manifest::index::serialize(list, &list.instances, schema)
+    };
+    let mut sources = serde_json::Map::new();
+    if !list.instances.is_empty() {
+        sources.insert(String::new(), json!(list.id.hex()));
+    }
+    for i in &list.instances {
+        let source = match &i.source {
+            InstanceSource::Local { image } => format!("containers-storage:{}", image.hex()),
+            InstanceSource::Remote { reference } => format!("docker://{reference}"),
+        };
+        sources.insert(i.digest.to_string(), json!(source));
+    }
+    let sources_len = serde_json::to_vec(&sources).map_or(0, |v| v.len());
+    lookup::list_as_image(
+        list,
+        Digest::of_bytes(&index),
+        &media_type,
+        (index.len() + sources_len) as u64,
+    )
+}
+
+/// Every list of `store` as an image record (`list_record`).
+pub fn list_records(store: &Store) -> anyhow::Result<Vec<ImageRecord>> {
+    Ok(store.lists().list()?.iter().map(list_record).collect())
 }
 
 /// Podman lists images with their creation time in whole seconds.
@@ -191,7 +258,7 @@ fn passes(view: &ImageView, filter: &Filter) -> bool {
 
 pub fn run(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store(LockMode::Shared, "images")?;
-    let mut views = ImageView::all(&store)?;
+    let mut views = ImageView::with_lists(&store)?;
     let filters = parse_filters(&args.filters, &views)?;
     if let Some(name) = &args.name {
         let recs: Vec<ImageRecord> = views.iter().map(|v| v.rec.clone()).collect();
@@ -356,6 +423,24 @@ fn template_row(
 fn json_summary(view: &ImageView) -> Value {
     let created = view.created();
     let labels = view.config.labels();
+    if lookup::is_list(&view.rec) {
+        // Podman 4.3 prints a list's names without RepoTags, and no History.
+        return json!({
+            "Id": view.rec.id.hex(),
+            "ParentId": "",
+            "RepoTags": null,
+            "RepoDigests": view.repo_digests(),
+            "Size": view.rec.size,
+            "SharedSize": 0,
+            "VirtualSize": view.rec.size,
+            "Labels": null,
+            "Containers": 0,
+            "Names": if view.rec.names.is_empty() { Value::Null } else { json!(view.rec.names) },
+            "Digest": view.rec.digest.to_string(),
+            "Created": created.timestamp(),
+            "CreatedAt": whole_seconds(created).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+    }
     json!({
         "Id": view.rec.id.hex(),
         "ParentId": "",
@@ -372,4 +457,24 @@ fn json_summary(view: &ImageView) -> Value {
         "Created": created.timestamp(),
         "CreatedAt": whole_seconds(created).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_list_is_the_image_podman_shows() {
+        let list = ListRecord::new(vec!["localhost/l:latest".into()]).unwrap();
+        let rec = list_record(&list);
+        // Podman 4.3: 108 bytes of index plus `{}`, and this digest for every empty list.
+        assert_eq!(rec.size, 110);
+        assert_eq!(
+            rec.digest.to_string(),
+            "sha256:20b959ad5960230b65a77b746bdbf5d991ade4d7a129c2554e167acdcc990531"
+        );
+        assert!(lookup::is_list(&rec));
+        assert_eq!(rec.id, list.id);
+        assert!(rec.is_dangling(&[]) == rec.names.is_empty());
+    }
 }

@@ -11,6 +11,7 @@ use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
 use crate::oci::manifest::Manifest;
 use crate::output;
+use crate::store::lists::InstanceSource;
 use crate::store::{LockMode, Store, lookup};
 
 pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
@@ -32,6 +33,7 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
     let mut docs = Vec::new();
     let mut template_data = Vec::new();
     let mut missing = Vec::new();
+    let mut list_misses: Vec<(String, String)> = Vec::new();
     for name in &args.names {
         // Containers first, as Podman's `inspect` does for any object.
         if containers && let Ok(v) = crate::cmd::containers::find(&views, name) {
@@ -46,9 +48,32 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
             docs.push(doc);
             continue;
         }
+        if images && let Some(found) = list_image(&store, &records, name)? {
+            match found {
+                Ok(rec) => {
+                    let doc = inspect_json(&store, ImageView::load(&store, rec.clone())?)?;
+                    template_data.push(template_view(&doc));
+                    docs.push(doc);
+                }
+                Err(message) => list_misses.push((name.clone(), message)),
+            }
+            continue;
+        }
         missing.push(name.clone());
     }
     print_docs(args.format.as_deref(), &docs, &template_data)?;
+    if let Some((first, message)) = list_misses.first() {
+        // Podman's `inspect` of any object only says the list is no object it can show.
+        let message = if containers {
+            format!("no such object: {first:?}")
+        } else {
+            message.clone()
+        };
+        return Err(StatusError::wrap(
+            ExitStatus::OWN_ERROR,
+            anyhow::anyhow!(message),
+        ));
+    }
     if let Some(first) = missing.first() {
         let message = match (images, containers) {
             (true, true) => format!("no such object: {first:?}"),
@@ -64,6 +89,39 @@ pub fn run(ctx: &Context, args: &InspectArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// The image a manifest list named `name` stands for, as Podman 4.3 resolves it: the list's
+/// instance for this machine's platform, when that image is in the store. `None` when no list
+/// has that name; `Err` with Podman's message when the list has no such local instance.
+fn list_image<'a>(
+    store: &Store,
+    records: &'a [crate::store::ImageRecord],
+    name: &str,
+) -> anyhow::Result<Option<Result<&'a crate::store::ImageRecord, String>>> {
+    let lists = crate::cmd::images::list_records(store)?;
+    let Ok((rec, _)) = lookup::find(&lists, name) else {
+        return Ok(None);
+    };
+    let Some(list) = store.lists().get(&rec.id)? else {
+        return Ok(None);
+    };
+    let arch = crate::oci::manifest::host_arch();
+    let image = list
+        .instances
+        .iter()
+        .filter(|i| i.platform.architecture == arch && i.platform.os == "linux")
+        .find_map(|i| {
+            records.iter().find(|r| {
+                r.digest == i.digest
+                    || matches!(&i.source, InstanceSource::Local { image } if *image == r.id)
+            })
+        });
+    Ok(Some(image.ok_or_else(|| {
+        format!(
+            "no image found in manifest list for architecture {arch}, variant \"\", OS linux: image not known"
+        )
+    })))
 }
 
 /// `container inspect`.

@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 
 use crate::cli::{PruneArgs, RmiArgs};
 use crate::cmd::containers::ContainerView;
+use crate::cmd::images::list_records;
 use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
 use crate::runtime::UserMapping;
@@ -34,12 +35,14 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
             .list()?
             .iter()
             .map(|r| r.id.hex().to_string())
+            .chain(store.lists().list()?.iter().map(|l| l.id.hex().to_string()))
             .collect()
     } else {
         args.images.clone()
     };
     for input in &targets {
-        let records = store.images().list()?;
+        let mut records = store.images().list()?;
+        records.extend(list_records(&store)?);
         let (rec, matched) = match lookup::find(&records, input) {
             Ok(hit) => hit,
             Err(lookup::LookupError::NotKnown(n)) => {
@@ -54,6 +57,13 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
                 continue;
             }
         };
+        if lookup::is_list(rec) {
+            match remove_list(&store, staging.path(), rec, &matched, args) {
+                Ok(lines) => text.push_str(&lines),
+                Err(message) => failures.push((ExitStatus::OWN_ERROR, message)),
+            }
+            continue;
+        }
         let mut rec = rec.clone();
         let has_children = !args.all && rec.has_children(&records);
         match matched {
@@ -131,6 +141,52 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// `rmi` of a manifest list: the name it was given goes, and the list with its last name.
+/// Podman 4.3 instead removes the list's instance for this machine when it is a local image
+/// (its lookup resolves a list to that image), which is never what `rmi LIST` means.
+/// Returns the output lines, or the message of a refusal.
+fn remove_list(
+    store: &Store,
+    staging: &std::path::Path,
+    rec: &ImageRecord,
+    matched: &Matched,
+    args: &RmiArgs,
+) -> Result<String, String> {
+    let fail = |e: anyhow::Error| format!("{e:#}");
+    let mut list = store
+        .lists()
+        .get(&rec.id)
+        .map_err(|e| fail(e.into()))?
+        .ok_or_else(|| format!("{}: image not known", rec.id.hex()))?;
+    match matched {
+        Matched::Name(name) if list.names.len() > 1 => {
+            list.names.retain(|n| n != name);
+            store
+                .lists()
+                .put(staging, &list)
+                .map_err(|e| fail(e.into()))?;
+            Ok(format!("Untagged: {name}\n"))
+        }
+        Matched::Id if list.names.len() > 1 && !args.force && !args.all => Err(format!(
+            "unable to delete image {:?} by ID with more than one tag ({}): please force removal",
+            list.id.hex(),
+            list.names.join(", ")
+        )),
+        _ => {
+            store
+                .lists()
+                .remove(staging, &list.id)
+                .map_err(|e| fail(e.into()))?;
+            let mut text = String::new();
+            for n in &list.names {
+                text.push_str(&format!("Untagged: {n}\n"));
+            }
+            text.push_str(&format!("Deleted: {}\n", list.id.hex()));
+            Ok(text)
+        }
+    }
+}
+
 /// Whether a container was made from `rec`.
 fn in_use(store: &Store, rec: &ImageRecord) -> anyhow::Result<bool> {
     Ok(store
@@ -200,6 +256,13 @@ pub fn prune(ctx: &Context, args: &PruneArgs) -> anyhow::Result<ExitStatus> {
         for rec in doomed {
             store.images().remove(staging.path(), &rec.id)?;
             text.push_str(&format!("{}\n", rec.id.hex()));
+        }
+    }
+    // Lists are images to Podman: `-a` removes them, and a list without a name is dangling.
+    for list in store.lists().list()? {
+        if args.all || list.names.is_empty() {
+            store.lists().remove(staging.path(), &list.id)?;
+            text.push_str(&format!("{}\n", list.id.hex()));
         }
     }
     gc::collect(&store)?;

@@ -1,12 +1,15 @@
 //! `tag`, `untag` and `image exists`.
 
+use std::path::Path;
+
 use anyhow::Context as _;
 
 use crate::cli::{ExistsArgs, TagArgs, UntagArgs};
 use crate::cmd::Context;
+use crate::cmd::images::list_records;
 use crate::error::{ExitStatus, StatusError};
 use crate::oci::reference;
-use crate::store::{LockMode, lookup};
+use crate::store::{ImageRecord, LockMode, Store, lookup};
 use crate::transfer::commit::take_names;
 
 pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
@@ -20,16 +23,49 @@ pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = ctx.open_store(LockMode::Exclusive, "tag")?;
-    let records = store.images().list()?;
+    let mut records = store.images().list()?;
+    records.extend(list_records(&store)?);
     let (rec, _) = lookup::find(&records, &args.image)?;
     let mut rec = rec.clone();
-    for n in &names {
-        rec.add_name(n);
-    }
     let staging = store.staging("tag")?;
-    store.images().put(staging.path(), &rec)?;
+    if lookup::is_list(&rec) {
+        let mut list = store
+            .lists()
+            .get(&rec.id)?
+            .with_context(|| format!("manifest list {} vanished", rec.id.hex()))?;
+        for n in &names {
+            if !list.names.contains(n) {
+                list.names.push(n.clone());
+            }
+        }
+        store.lists().put(staging.path(), &list)?;
+        rec.names = list.names;
+    } else {
+        for n in &names {
+            rec.add_name(n);
+        }
+        store.images().put(staging.path(), &rec)?;
+    }
+    // A name is one image's or one list's: Podman moves it, either way.
     take_names(&store, staging.path(), &rec)?;
+    take_list_names(&store, staging.path(), &rec)?;
     Ok(ExitStatus::Success)
+}
+
+/// Removes `owner`'s names from every other list; a list left without any stays, as
+/// `<none>` (Podman).
+fn take_list_names(store: &Store, staging: &Path, owner: &ImageRecord) -> anyhow::Result<()> {
+    for mut list in store.lists().list()? {
+        if list.id == owner.id {
+            continue;
+        }
+        let before = list.names.len();
+        list.names.retain(|n| !owner.names.contains(n));
+        if list.names.len() != before {
+            store.lists().put(staging, &list)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn untag(ctx: &Context, args: &UntagArgs) -> anyhow::Result<ExitStatus> {

@@ -4,8 +4,10 @@
 //! with it (`crate::oci::reference::LookupName`).
 
 use crate::oci::digest::Digest;
+use crate::oci::manifest;
 use crate::oci::reference::{self, LookupName, Reference};
 use crate::store::images::ImageRecord;
+use crate::store::lists::ListRecord;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LookupError {
@@ -115,6 +117,34 @@ fn find_exact<'a>(
                 .map(|i| (i, Matched::Name(wanted.clone())))
         }
     }
+}
+
+/// A manifest list seen as an image record, so that `find` resolves images and lists alike:
+/// Podman keeps a list as an image, and `images`, `rmi` and `tag` treat it as one. `digest`,
+/// `media_type` and `size` describe the index as stored (the caller serialises it). The record
+/// has no layers, so it is never anyone's parent or child.
+pub fn list_as_image(
+    list: &ListRecord,
+    digest: Digest,
+    media_type: &str,
+    size: u64,
+) -> ImageRecord {
+    ImageRecord {
+        id: list.id.clone(),
+        names: list.names.clone(),
+        names_history: Vec::new(),
+        digest,
+        manifest_media_type: media_type.to_string(),
+        layers: Vec::new(),
+        size,
+        added: list.created,
+    }
+}
+
+/// Whether `rec` stands for a manifest list (`list_as_image`): no stored image has an index
+/// for a manifest.
+pub fn is_list(rec: &ImageRecord) -> bool {
+    manifest::is_index(&rec.manifest_media_type)
 }
 
 /// A stored name as a reference (stored names are always full).

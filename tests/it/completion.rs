@@ -137,7 +137,7 @@ fn root_args(env: &TestEnv) -> Vec<String> {
 }
 
 /// `complete` on the test's store: `--root ... --runroot ...` before `words`.
-fn complete_in_store(env: &TestEnv, words: &[&str]) -> Vec<String> {
+pub(crate) fn complete_in_store(env: &TestEnv, words: &[&str]) -> Vec<String> {
     let args = root_args(env);
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend(words);

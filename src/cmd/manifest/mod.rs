@@ -7,7 +7,7 @@
 //! locally first is what a user building per-architecture images means.
 
 mod find;
-mod index;
+pub(crate) mod index;
 mod instance;
 mod push;
 mod remote;
