@@ -1,7 +1,5 @@
 //! `tag`, `untag` and `image exists`.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 
 use crate::cli::{ExistsArgs, TagArgs, UntagArgs};
@@ -9,7 +7,7 @@ use crate::cmd::Context;
 use crate::cmd::images::list_records;
 use crate::error::{ExitStatus, StatusError};
 use crate::oci::reference;
-use crate::store::{ImageRecord, LockMode, Store, lookup};
+use crate::store::{LockMode, lookup};
 use crate::transfer::commit::take_names;
 
 pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
@@ -48,26 +46,11 @@ pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
     }
     // A name is one image's or one list's: Podman moves it, either way.
     take_names(&store, staging.path(), &rec)?;
-    take_list_names(&store, staging.path(), &rec)?;
     Ok(ExitStatus::Success)
 }
 
 /// Removes `owner`'s names from every other list; a list left without any stays, as
 /// `<none>` (Podman).
-fn take_list_names(store: &Store, staging: &Path, owner: &ImageRecord) -> anyhow::Result<()> {
-    for mut list in store.lists().list()? {
-        if list.id == owner.id {
-            continue;
-        }
-        let before = list.names.len();
-        list.names.retain(|n| !owner.names.contains(n));
-        if list.names.len() != before {
-            store.lists().put(staging, &list)?;
-        }
-    }
-    Ok(())
-}
-
 pub fn untag(ctx: &Context, args: &UntagArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store(LockMode::Exclusive, "untag")?;
     let records = store.images().list()?;

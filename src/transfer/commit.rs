@@ -213,5 +213,16 @@ pub fn take_names(
             store.images().put(staging_dir, &other)?;
         }
     }
+    // Lists share the image names (as in Podman): one name, one owner.
+    for mut list in store.lists().list().map_err(Box::new)? {
+        if list.id == owner.id {
+            continue;
+        }
+        let before = list.names.len();
+        list.names.retain(|n| !owner.names.contains(n));
+        if list.names.len() != before {
+            store.lists().put(staging_dir, &list).map_err(Box::new)?;
+        }
+    }
     Ok(())
 }

@@ -105,6 +105,8 @@ pub enum TransferError {
     #[error(transparent)]
     LayerRecord(#[from] LayerError),
     #[error(transparent)]
+    ListRecord(#[from] Box<crate::store::lists::ListRecordError>),
+    #[error(transparent)]
     StoreBlob(#[from] BlobError),
     #[error("writing {path}")]
     Write {

@@ -396,6 +396,25 @@ fn rmi_of_a_list_keeps_its_images() {
     });
 }
 
+/// An image that arrives under a list's name (load, pull, commit, import) takes it, as `tag`
+/// does: one name, one owner.
+#[test]
+fn a_loaded_image_takes_its_name_from_a_list() {
+    for_each_user(|env| {
+        let list = env.ok(&["manifest", "create", "docker.io/library/busybox:latest"]);
+        let list = list.trim().to_string();
+        env.load_image(busybox());
+        assert_eq!(summary(env, &list)["Names"], Value::Null);
+        let img = summary(env, &busybox().id());
+        assert!(
+            img["Names"]
+                .to_string()
+                .contains("docker.io/library/busybox:latest"),
+            "{img}"
+        );
+    });
+}
+
 #[test]
 fn tag_moves_names_between_images_and_lists() {
     for_each_user(|env| {
