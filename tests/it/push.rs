@@ -540,6 +540,44 @@ fn podman_pulls_what_coracle_pushes() {
     });
 }
 
+/// The issue asks for `podman pull` + `podman run` of what coracle pushes: rootless Podman
+/// runs here as a test user (see `RootlessPodman`).
+#[test]
+fn podman_runs_what_coracle_pushes() {
+    if !registry::available() {
+        return;
+    }
+    crate::harness::for_users(&[crate::harness::User::Sub], |env| {
+        let Some(bin) = require(env, "podman") else {
+            return;
+        };
+        let reg = RegistryServer::start(RegistryOpts::http());
+        load_busybox(env);
+        let dest = reg.image_ref("run/bb:1");
+        env.coracle()
+            .args(["push", "-q", "--tls-verify=false", "busybox", &dest])
+            .ok();
+        let podman = crate::harness::tools::RootlessPodman::new(env, bin);
+        podman
+            .cmd()
+            .args(["pull", "-q", "--tls-verify=false", &dest])
+            .ok();
+        let o = podman
+            .cmd()
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &dest,
+                "echo",
+                "hello from podman",
+            ])
+            .ok();
+        assert_eq!(o.stdout(), "hello from podman\n", "{o}");
+    });
+}
+
 // ---- kills while compressing ---------------------------------------------------------------
 
 #[test]

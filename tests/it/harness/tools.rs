@@ -49,3 +49,62 @@ pub fn podman(env: &TestEnv, podman: &std::path::Path) -> Cmd {
         .arg("file");
     c
 }
+
+/// Podman as the test's (non-root) user, set up as this machine needs for `podman run`
+/// (TESTING.md): cgroupfs, file events, crun — with crun's refusal of the hybrid cgroup
+/// layout worked around inside Podman's own namespace (an empty tmpfs over
+/// `/sys/fs/cgroup/unified` there; the host is untouched). Its store and its pause process
+/// go when this is dropped.
+pub struct RootlessPodman<'a> {
+    env: &'a TestEnv,
+    bin: PathBuf,
+}
+
+impl<'a> RootlessPodman<'a> {
+    pub fn new(env: &'a TestEnv, bin: PathBuf) -> RootlessPodman<'a> {
+        assert!(!env.user.is_root(), "RootlessPodman is for the test users");
+        env.write(
+            "home/.config/containers/containers.conf",
+            "[containers]\ncgroups = \"enabled\"\n\n[engine]\ncgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\nruntime = \"crun\"\n",
+        );
+        let p = RootlessPodman { env, bin };
+        p.cmd()
+            .args(["unshare", "sh", "-c"])
+            .arg(
+                "if [ \"$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)\" = cgroup2fs ]; then \
+                 mount -t tmpfs -o ro,size=4k,mode=0555 no-cgroup2 /sys/fs/cgroup/unified; fi",
+            )
+            .ok();
+        p
+    }
+
+    /// `podman --root … --runroot …` as the user.
+    pub fn cmd(&self) -> Cmd {
+        let mut c = self.env.run_as(&self.bin, "podman");
+        c.arg("--root")
+            .arg(self.env.path("podman-root"))
+            .arg("--runroot")
+            .arg(self.env.path("podman-run"));
+        c
+    }
+}
+
+impl Drop for RootlessPodman<'_> {
+    fn drop(&mut self) {
+        // Files of subordinate ids: removed from inside the namespace.
+        let _ = self
+            .cmd()
+            .args(["unshare", "rm", "-rf"])
+            .arg(self.env.path("podman-root"))
+            .output();
+        let pid_file = self.env.path("xdg-run/libpod/tmp/pause.pid");
+        if let Ok(pid) = std::fs::read_to_string(&pid_file)
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+    }
+}
