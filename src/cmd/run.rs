@@ -62,14 +62,16 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
     // Pulling is over (and its registry clients with their threads gone) before anything forks.
-    let pulled = crate::cmd::pull::for_run(
-        ctx,
-        &args.image,
-        args.pull,
-        &args.registry,
-        &args.platform,
-        args.quiet,
-    )?;
+    let pulled = extending_start_timeout(notifier.as_ref(), || {
+        crate::cmd::pull::for_run(
+            ctx,
+            &args.image,
+            args.pull,
+            &args.registry,
+            &args.platform,
+            args.quiet,
+        )
+    })?;
     let image_ref = pulled.as_deref().unwrap_or(&args.image);
 
     let mut store = ctx.open_store(LockMode::Exclusive, "run")?;
@@ -301,6 +303,30 @@ fn read_reports(from: &mut File, notifier: Option<&Notifier>) -> std::io::Result
         all.push(report);
     }
     Ok(all)
+}
+
+/// Runs `work` (a pull) while telling systemd, every few seconds, to wait longer for READY=1
+/// (`EXTEND_TIMEOUT_USEC`), so a slow pull does not hit the unit's start time-out. The
+/// ticking thread is gone when this returns: nothing may fork while it runs.
+fn extending_start_timeout<T>(notifier: Option<&Notifier>, work: impl FnOnce() -> T) -> T {
+    const TICK: std::time::Duration = std::time::Duration::from_secs(5);
+    let Some(notifier) = notifier else {
+        return work();
+    };
+    let (done, ticks) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ticks.recv_timeout(TICK) {
+                notify(
+                    Some(notifier),
+                    &format!("EXTEND_TIMEOUT_USEC={}", 3 * TICK.as_micros()),
+                );
+            }
+        });
+        let result = work();
+        drop(done);
+        result
+    })
 }
 
 /// A notification that fails is reported, never fatal: the container runs either way.

@@ -5,7 +5,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixDatagram;
 
 use crate::harness::images::busybox;
-use crate::harness::{TestEnv, for_each_user};
+use crate::harness::registry::{Fault, RegistryOpts, RegistryServer};
+use crate::harness::{TestEnv, as_root, for_each_user};
 
 /// A socket in the test's directory that the test user may send to.
 fn listener(env: &TestEnv) -> (UnixDatagram, std::path::PathBuf) {
@@ -108,5 +109,48 @@ fn ignore_sends_nothing_and_unsupported_modes_are_125() {
             .ok();
         o.assert_stderr_contains("notifying");
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
+
+/// A slow pull before the container starts: systemd is asked to wait longer
+/// (`EXTEND_TIMEOUT_USEC`) until READY=1 comes.
+#[test]
+fn a_slow_pull_extends_the_start_timeout() {
+    if !crate::harness::registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::http());
+    reg.push_image_oci(busybox(), "slow/bb:1");
+    // The busybox layer (about 1 MiB compressed or more) takes several seconds at this rate.
+    let proxy = reg.fault_proxy(Fault::SlowBlobs {
+        bytes_per_sec: 128 << 10,
+    });
+    let name = proxy.image_ref("slow/bb:1");
+    as_root(|env| {
+        let (socket, path) = listener(env);
+        env.coracle()
+            .env("NOTIFY_SOCKET", &path)
+            .args([
+                "--storage-driver",
+                "vfs",
+                "run",
+                "--rm",
+                "-q",
+                "--tls-verify=false",
+            ])
+            .args([&name, "true"])
+            .ok();
+        let got = received(&socket);
+        let ready = got
+            .iter()
+            .position(|m| m.contains("READY=1"))
+            .unwrap_or_else(|| panic!("no READY=1: {got:?}"));
+        assert!(ready > 0, "{got:?}");
+        assert!(
+            got[..ready]
+                .iter()
+                .all(|m| m.starts_with("EXTEND_TIMEOUT_USEC=")),
+            "{got:?}"
+        );
     });
 }
