@@ -5,39 +5,63 @@
 //! no longer bounds how many cores compress it: a single large layer — the common case for
 //! slow pushes — is compressed as fast as several small ones.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// Large enough that what each member loses (the 32 KiB window at its start, 18 bytes of
 /// header and trailer) does not matter.
 const CHUNK: usize = 4 << 20;
 
-pub struct ParallelGzEncoder<W: Write> {
-    out: W,
+type Member = JoinHandle<io::Result<Vec<u8>>>;
+
+/// The members are written (and so hashed, by a hashing writer) on a thread of their own:
+/// the caller's thread, which reads and hashes the input, would otherwise also do all of the
+/// output's work in turn — on an incompressible layer, most of the work there is.
+pub struct ParallelGzEncoder<W: Write + Send + 'static> {
     level: u32,
-    threads: usize,
     buf: Vec<u8>,
-    pending: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
+    /// Members in order, to the writer thread. Bounded so that `threads` chunks are in flight:
+    /// the one the writer waits on, those queued, and the one whose `send` waits.
+    members: Option<SyncSender<Member>>,
+    writer: Option<JoinHandle<io::Result<W>>>,
+    dispatched: bool,
 }
 
-impl<W: Write> ParallelGzEncoder<W> {
+impl<W: Write + Send + 'static> ParallelGzEncoder<W> {
     pub fn new(out: W, level: u32, threads: usize) -> Self {
+        let (tx, rx) = sync_channel::<Member>(threads.max(2) - 2);
+        let writer = std::thread::Builder::new()
+            .name("coracle:gzip-out".into())
+            .spawn(move || {
+                let mut out = out;
+                for member in rx {
+                    let member = member
+                        .join()
+                        .map_err(|_| io::Error::other("a gzip compression thread panicked"))??;
+                    out.write_all(&member)?;
+                }
+                out.flush()?;
+                Ok(out)
+            });
+        let (members, writer) = match writer {
+            Ok(w) => (Some(tx), Some(w)),
+            // Reported by the first write.
+            Err(_) => (None, None),
+        };
         ParallelGzEncoder {
-            out,
             level,
-            threads: threads.max(1),
             buf: Vec::with_capacity(CHUNK),
-            pending: VecDeque::new(),
+            members,
+            writer,
+            dispatched: false,
         }
     }
 
     fn compress(data: Vec<u8>, level: u32) -> io::Result<Vec<u8>> {
-        let level = if incompressible(&data, level) {
-            0
-        } else {
-            level
-        };
+        if level == 0 || incompressible(&data, level) {
+            return Ok(stored_member(&data));
+        }
         let mut enc = flate2::write::GzEncoder::new(
             Vec::with_capacity(data.len() / 2 + 64),
             flate2::Compression::new(level),
@@ -46,41 +70,82 @@ impl<W: Write> ParallelGzEncoder<W> {
         enc.finish()
     }
 
-    fn write_oldest(&mut self) -> io::Result<()> {
-        if let Some(h) = self.pending.pop_front() {
-            let member = h
+    /// The writer thread's outcome, once it has stopped (finished, or failed).
+    fn join_writer(&mut self) -> io::Result<W> {
+        self.members = None;
+        match self.writer.take() {
+            Some(w) => w
                 .join()
-                .map_err(|_| io::Error::other("a gzip compression thread panicked"))??;
-            self.out.write_all(&member)?;
+                .map_err(|_| io::Error::other("the gzip writer thread panicked"))?,
+            None => Err(io::Error::other("the gzip writer thread could not start")),
         }
-        Ok(())
     }
 
     fn dispatch(&mut self) -> io::Result<()> {
-        if self.pending.len() >= self.threads {
-            self.write_oldest()?;
-        }
+        self.dispatched = true;
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
         let level = self.level;
         let handle = std::thread::Builder::new()
             .name("coracle:gzip".into())
             .spawn(move || Self::compress(data, level))?;
-        self.pending.push_back(handle);
+        let sent = match &self.members {
+            Some(tx) => tx.send(handle).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The writer stopped: its error is the one to report.
+            return self
+                .join_writer()
+                .and_then(|_| Err(io::Error::other("the gzip writer thread stopped early")));
+        }
         Ok(())
     }
 
     /// Compresses what is left and returns the inner writer. An empty input still makes one
     /// (empty) member, as a plain gzip encoder would.
     pub fn finish(mut self) -> io::Result<W> {
-        if !self.buf.is_empty() || self.pending.is_empty() {
+        if !self.buf.is_empty() || !self.dispatched {
             self.dispatch()?;
         }
-        while !self.pending.is_empty() {
-            self.write_oldest()?;
-        }
-        self.out.flush()?;
-        Ok(self.out)
+        self.join_writer()
     }
+}
+
+impl<W: Write + Send + 'static> Drop for ParallelGzEncoder<W> {
+    /// An encoder given up (its input failed) waits for its writer, which would otherwise go
+    /// on writing into a staging file being removed.
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = self.join_writer();
+        }
+    }
+}
+
+/// A gzip member holding `data` in stored deflate blocks, built directly: zlib's level 0
+/// copies the data through its window for the same bytes.
+fn stored_member(data: &[u8]) -> Vec<u8> {
+    const BLOCK: usize = 65535;
+    let blocks = data.len().div_ceil(BLOCK).max(1);
+    let mut out = Vec::with_capacity(data.len() + blocks * 5 + 18);
+    // ID1 ID2, deflate, no flags, no mtime, no extra flags, OS unknown — as flate2 writes.
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    let mut chunks = data.chunks(BLOCK).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = chunks.next() {
+        let last = chunks.peek().is_none();
+        let len = block.len() as u16;
+        out.push(u8::from(last));
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 /// Bytes sampled at each of three places of a chunk.
@@ -105,7 +170,7 @@ fn incompressible(data: &[u8], level: u32) -> bool {
     })
 }
 
-impl<W: Write> Write for ParallelGzEncoder<W> {
+impl<W: Write + Send + 'static> Write for ParallelGzEncoder<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = data.len().min(CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
@@ -163,5 +228,44 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, random);
+    }
+
+    #[test]
+    fn level_0_is_stored_members() {
+        for len in [0usize, 1, 65535, 65536, CHUNK + 70000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 13) as u8).collect();
+            let mut enc = ParallelGzEncoder::new(Vec::new(), 0, 2);
+            enc.write_all(&data).unwrap();
+            let gz = enc.finish().unwrap();
+            assert!(gz.len() >= data.len(), "length {len}: stored");
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data, "length {len}");
+        }
+    }
+
+    struct Failing;
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_output_fails_the_encoder() {
+        let mut enc = ParallelGzEncoder::new(Failing, 1, 2);
+        let data = vec![7u8; CHUNK * 5];
+        let err = enc
+            .write_all(&data)
+            .err()
+            .or_else(|| enc.finish().err())
+            .expect("an error");
+        assert!(err.to_string().contains("disk full"), "{err}");
     }
 }
