@@ -284,13 +284,14 @@ impl Client {
         check(resp, "registry").map(drop)
     }
 
-    /// `GET /v2/REPO/manifests/REF` with [`MANIFEST_ACCEPT`]; `reference` is a tag or a
-    /// digest. When it is a digest, the bytes are checked against it.
-    pub fn get_manifest(
+    /// `METHOD /v2/REPO/manifests/REF` with [`MANIFEST_ACCEPT`], authenticated for pulling;
+    /// the URL (for messages) and the response, not yet checked.
+    fn manifest_request(
         &self,
+        method: reqwest::Method,
         repo: &str,
         reference: &str,
-    ) -> Result<FetchedManifest, RegistryError> {
+    ) -> Result<(url::Url, reqwest::blocking::Response), RegistryError> {
         let url = self.url(
             &self.session()?,
             &format!("v2/{repo}/manifests/{reference}"),
@@ -298,9 +299,20 @@ impl Client {
         let resp = self.send(&pull_scope(repo), true, &mut || {
             Ok(self
                 .http
-                .get(url.clone())
+                .request(method.clone(), url.clone())
                 .header(header::ACCEPT, MANIFEST_ACCEPT.join(", ")))
         })?;
+        Ok((url, resp))
+    }
+
+    /// `GET /v2/REPO/manifests/REF` with [`MANIFEST_ACCEPT`]; `reference` is a tag or a
+    /// digest. When it is a digest, the bytes are checked against it.
+    pub fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let (url, resp) = self.manifest_request(reqwest::Method::GET, repo, reference)?;
         let resp = check(resp, "manifest")?;
         let shown = url.to_string();
         if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
@@ -346,16 +358,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        let url = self.url(
-            &self.session()?,
-            &format!("v2/{repo}/manifests/{reference}"),
-        )?;
-        let resp = self.send(&pull_scope(repo), true, &mut || {
-            Ok(self
-                .http
-                .head(url.clone())
-                .header(header::ACCEPT, MANIFEST_ACCEPT.join(", ")))
-        })?;
+        let (url, resp) = self.manifest_request(reqwest::Method::HEAD, repo, reference)?;
         if resp.status().as_u16() == 404 {
             return Ok(None);
         }

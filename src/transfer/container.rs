@@ -145,14 +145,7 @@ pub fn commit_container(
     let mut layers = Vec::with_capacity(image.layers.len() + 1);
     for diff_id in &image.layers {
         let rec = store.layers().get(diff_id).map_err(TransferError::from)?;
-        layers.push(StagedLayer {
-            dir: None,
-            diff_id: rec.diff_id,
-            tar_size: rec.tar_size,
-            entries: rec.entries,
-            compressed: None,
-            blob_digest: diff_id.clone(),
-        });
+        layers.push(StagedLayer::stored(rec, diff_id));
     }
 
     let staging = store.staging("commit").map_err(TransferError::from)?;

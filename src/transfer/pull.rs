@@ -268,11 +268,7 @@ fn pull_all_tags(
                 reference: reference.to_string(),
                 message: "registries.conf gives no place to pull it from".into(),
             })?;
-        let client =
-            connect::client_for(env, opts.flags, &source).map_err(|source| PullError::Connect {
-                reference: reference.to_string(),
-                source: Box::new(source),
-            })?;
+        let client = connect_to(env, opts.flags, &source, reference.to_string())?;
         client
             .tags(source.reference.path())
             .map_err(|source| PullError::Tags {
@@ -335,11 +331,7 @@ pub fn is_current(
     };
     let mut last = None;
     for source in conf.pull_sources(reference)? {
-        let client =
-            connect::client_for(env, flags, &source).map_err(|source| PullError::Connect {
-                reference: reference.to_string(),
-                source: Box::new(source),
-            })?;
+        let client = connect_to(env, flags, &source, reference.to_string())?;
         let repo = source.reference.path();
         match client.head_manifest(repo, &tag) {
             Ok(Some(head)) if head.digest == *local => return Ok(true),
@@ -370,6 +362,19 @@ pub fn is_current(
         reference: reference.to_string(),
         message: "registries.conf gives no place to pull it from".into(),
     }))
+}
+
+/// A client for `source`; a failure is Podman's "initializing source" for `shown`.
+fn connect_to(
+    env: &Env,
+    flags: &crate::cli::registry_flags::RegistryFlags,
+    source: &PullSource,
+    shown: String,
+) -> Result<Client, PullError> {
+    connect::client_for(env, flags, source).map_err(|e| PullError::Connect {
+        reference: shown,
+        source: Box::new(e),
+    })
 }
 
 /// How Podman shows the reference being pulled (`host/repo:tag`, `host/repo@digest`).
@@ -487,10 +492,7 @@ fn fetch(
 ) -> Result<(Staging, ImagePlan), PullError> {
     let shown = display_name(reference);
     let origin = format!("docker://{shown}");
-    let client = connect::client_for(env, opts.flags, source).map_err(|e| PullError::Connect {
-        reference: shown.clone(),
-        source: Box::new(e),
-    })?;
+    let client = connect_to(env, opts.flags, source, shown.clone())?;
     let repo = source.reference.path();
     let (manifest_bytes, media_type) = image_manifest(&client, reference, repo, opts)?;
     if !manifest::is_manifest(&media_type) {
@@ -746,14 +748,7 @@ impl LayerJob<'_> {
 /// The layer when the store has it, by the config's diff ID or by the blob's digest.
 fn known_layer(store: &Store, blob: &Digest, diff_id: &Digest) -> Option<StagedLayer> {
     if let Ok(rec) = store.layers().get(diff_id) {
-        return Some(StagedLayer {
-            dir: None,
-            diff_id: rec.diff_id,
-            tar_size: rec.tar_size,
-            entries: rec.entries,
-            compressed: None,
-            blob_digest: blob.clone(),
-        });
+        return Some(StagedLayer::stored(rec, blob));
     }
     scan::known_layer(store, blob).filter(|l| l.diff_id == *diff_id)
 }

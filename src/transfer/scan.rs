@@ -32,6 +32,20 @@ pub struct StagedLayer {
     pub blob_digest: Digest,
 }
 
+impl StagedLayer {
+    /// A layer the store already has (record `rec`), arriving as `blob`.
+    pub fn stored(rec: crate::store::layers::LayerRecord, blob: &Digest) -> StagedLayer {
+        StagedLayer {
+            dir: None,
+            diff_id: rec.diff_id,
+            tar_size: rec.tar_size,
+            entries: rec.entries,
+            compressed: None,
+            blob_digest: blob.clone(),
+        }
+    }
+}
+
 /// What one pass over an archive found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -253,14 +267,7 @@ pub fn known_layer(store: &Store, blob: &Digest) -> Option<StagedLayer> {
         Ok(rec) => rec,
         Err(_) => store.layers().find_by_compressed(blob)?,
     };
-    Some(StagedLayer {
-        dir: None,
-        diff_id: rec.diff_id,
-        tar_size: rec.tar_size,
-        entries: rec.entries,
-        compressed: None,
-        blob_digest: blob.clone(),
-    })
+    Some(StagedLayer::stored(rec, blob))
 }
 
 fn is_layer_candidate(path: &str) -> bool {
