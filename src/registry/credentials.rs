@@ -231,6 +231,23 @@ fn helper_for(file: &Map<String, Value>, registry: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The credential helper that stores `key`'s credentials, if the file names one for its
+/// registry; helpers keep whole registries, so a `host/repo` key is refused for them.
+fn writable_helper(
+    file: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, CredentialsError> {
+    let Some(helper) = helper_for(file, registry_of(key)) else {
+        return Ok(None);
+    };
+    if key != registry_of(key) {
+        return Err(CredentialsError::Usage(format!(
+            "{key}: namespaced key is not supported for credential helper {helper}"
+        )));
+    }
+    Ok(Some(helper))
+}
+
 /// One `auths` entry: `auth` (base64 `user:password`) or `identitytoken`.
 fn decode(path: &Path, key: &str, entry: &Value) -> Result<Option<Credentials>, CredentialsError> {
     if let Some(token) = entry.get("identitytoken").and_then(Value::as_str)
@@ -269,12 +286,7 @@ pub fn store(
 ) -> Result<(), CredentialsError> {
     let mut file = read_file(auth_file)?;
     let registry = registry_of(key);
-    if let Some(helper) = helper_for(&file, registry) {
-        if key != registry {
-            return Err(CredentialsError::Usage(format!(
-                "{key}: namespaced key is not supported for credential helper {helper}"
-            )));
-        }
+    if let Some(helper) = writable_helper(&file, key)? {
         return helper_store(env, &helper, registry, credentials);
     }
     let auths = file
@@ -302,12 +314,7 @@ pub fn store(
 pub fn remove(env: &Env, auth_file: &Path, key: &str) -> Result<bool, CredentialsError> {
     let mut file = read_file(auth_file)?;
     let registry = registry_of(key);
-    if let Some(helper) = helper_for(&file, registry) {
-        if key != registry {
-            return Err(CredentialsError::Usage(format!(
-                "{key}: namespaced key is not supported for credential helper {helper}"
-            )));
-        }
+    if let Some(helper) = writable_helper(&file, key)? {
         return helper_erase(env, &helper, registry);
     }
     let Some(auths) = file.get_mut("auths").and_then(Value::as_object_mut) else {
