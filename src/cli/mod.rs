@@ -88,6 +88,8 @@ pub enum Command {
     Version(FormatArgs),
     /// Run a command in a new container
     Run(Box<run::RunArgs>),
+    /// Create but do not start a container
+    Create(Box<run::RunArgs>),
     /// Create new image based on the changed container
     Commit(CommitArgs),
     /// Manipulate manifest lists and image indexes

@@ -4,6 +4,7 @@ mod commit;
 pub mod completion;
 mod container_inspect;
 pub(crate) mod containers;
+pub(crate) mod create;
 mod diff;
 mod history;
 mod images;
@@ -18,7 +19,7 @@ pub(crate) mod pull;
 mod push;
 pub(crate) mod rm;
 mod rmi;
-mod run;
+pub(crate) mod run;
 mod save;
 mod search;
 mod tag;
@@ -97,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Info(a) => info::info(&ctx, &a),
         Command::Version(a) => info::version(&a),
         Command::Run(a) => run::run(&ctx, &a),
+        Command::Create(a) => create::run(&ctx, &a),
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),

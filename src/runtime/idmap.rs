@@ -14,11 +14,13 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 pub const SUBUID: &str = "/etc/subuid";
 pub const SUBGID: &str = "/etc/subgid";
 
 /// One line of a `uid_map`/`gid_map`: `size` ids from `host` appear as ids from `container`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdMapEntry {
     pub container: u32,
     pub host: u32,
@@ -33,7 +35,7 @@ impl fmt::Display for IdMapEntry {
 }
 
 /// One kind of ids (uids or gids) of a mapping, with where its ranges came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdMap {
     pub entries: Vec<IdMapEntry>,
     /// The subordinate id file the ranges beyond the user's own id come from, if any.
@@ -93,7 +95,7 @@ impl IdMap {
 }
 
 /// The user and group mappings of coracle's containers (and `coracle unshare`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserMapping {
     /// Who the mapping is for, for messages: the login name, else the uid.
     pub user: String,

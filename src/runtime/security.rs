@@ -26,6 +26,7 @@ use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
 };
+use serde::{Deserialize, Serialize};
 use syscalls::Sysno;
 
 /// Podman's default capabilities (containers.conf `default_capabilities`): the bounding mask
@@ -74,7 +75,7 @@ pub const READ_ONLY_PATHS: &[&str] = &[
 
 /// A set of capabilities as the kernel's bit mask (bit `n` is capability `n`, as in
 /// `/proc/PID/status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CapMask(pub u64);
 
 impl CapMask {
@@ -143,7 +144,7 @@ pub enum SecurityError {
 }
 
 /// The confinement of one container, decided by the command and applied by the init.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Security {
     /// `--privileged`: every capability, no masked or read-only paths, no seccomp.
     pub privileged: bool,

@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::idmap::UserMapping;
@@ -115,7 +116,7 @@ pub fn command_line(
 }
 
 /// An ordered environment in which a later value replaces an earlier one in place.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Environment {
     vars: Vec<(String, String)>,
 }
@@ -220,7 +221,8 @@ pub fn working_dir(image: &ImageRunConfig, flag: Option<&str>) -> Result<String,
 }
 
 /// `--network`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Network {
     /// A new network namespace with only `lo`, up.
     None,
@@ -229,7 +231,8 @@ pub enum Network {
 }
 
 /// How the container's root file system is made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RootFs {
     /// A copy of the layers (`containers/<id>/rootfs`).
     Vfs,
@@ -239,7 +242,7 @@ pub enum RootFs {
 }
 
 /// The process the init execs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessSpec {
     pub args: Vec<String>,
     pub env: Environment,
@@ -252,7 +255,7 @@ pub struct ProcessSpec {
 
 /// Everything the monitor and the init need, built by the command before the monitor forks
 /// (it reaches them as memory copied by `fork`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub id: String,
     pub name: String,

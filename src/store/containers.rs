@@ -20,6 +20,9 @@ use crate::store::images::write_synced;
 use crate::store::staging::{self, StagingError};
 
 pub const RECORD: &str = "container.json";
+/// What the container runs (`runtime::spec::ContainerSpec` as JSON), written once at creation;
+/// `start` forks a monitor from it.
+pub const SPEC: &str = "spec.json";
 const RECORD_TMP: &str = ".container.json.tmp";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +152,7 @@ impl Containers {
         &self,
         staging_dir: &Path,
         record: &ContainerRecord,
+        spec: &[u8],
         userdata: &[(&str, &[u8])],
     ) -> Result<PathBuf, ContainerError> {
         let staged = staging_dir.join(format!("container-{}", record.id));
@@ -162,6 +166,8 @@ impl Containers {
             let p = data_dir.join(name);
             write_synced(&p, bytes).map_err(write_err(&p))?;
         }
+        let spec_path = staged.join(SPEC);
+        write_synced(&spec_path, spec).map_err(write_err(&spec_path))?;
         write(&staged, record)?;
         staging::sync_dir(&data_dir)?;
         fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
@@ -387,7 +393,9 @@ mod tests {
         let cs = Containers::new(tmp.path().join("containers"));
         let id = "b".repeat(64);
         let rec = record(&id, "web");
-        let dir = cs.create(&staging, &rec, &[("hosts", b"x\n")]).unwrap();
+        let dir = cs
+            .create(&staging, &rec, b"{}", &[("hosts", b"x\n")])
+            .unwrap();
         assert_eq!(fs::read(dir.join("userdata/hosts")).unwrap(), b"x\n");
         assert_eq!(cs.list().unwrap(), vec![rec.clone()]);
         let updated = update(&dir, |r| {

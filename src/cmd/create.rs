@@ -1,0 +1,246 @@
+//! `create`: a container from an image, written to the store but not started; `run` is
+//! `create` followed by starting it in the foreground (`cmd::run`).
+//!
+//! The command resolves the image (pulling it when the policy says so) and everything the
+//! container will run, then writes the container's directory under the exclusive store lock:
+//! its record (`container.json`), what it runs (`spec.json`, a [`ContainerSpec`]) and the
+//! generated `/etc` files. A later `start` forks a monitor from `spec.json` alone.
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use crate::cli::run::RunArgs;
+use crate::cmd::Context;
+use crate::error::ExitStatus;
+use crate::runtime::UserMapping;
+use crate::runtime::sdnotify::Notifier;
+use crate::runtime::security::{self, Security};
+use crate::runtime::spec::{
+    self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec, RootFs,
+};
+use crate::runtime::user::{IdSpec, UserSpec};
+use crate::store::containers::{self, ContainerRecord, State};
+use crate::store::{LockMode, Store, lookup};
+
+/// `coracle create`: prints the new container's ID.
+pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
+    let created = create(ctx, args, None)?;
+    crate::cmd::out(&format!("{}\n", created.spec.id))?;
+    Ok(ExitStatus::Success)
+}
+
+/// A container just written to the store, with the store still open under its exclusive
+/// lock (the caller decides how long to keep the layers locked).
+pub struct Created {
+    pub spec: ContainerSpec,
+    pub store: Store,
+}
+
+/// Creates the container `args` describe; `notifier` hears `EXTEND_TIMEOUT_USEC` while a pull
+/// runs (`run --sdnotify`). No thread is left running when this returns.
+pub fn create(
+    ctx: &Context,
+    args: &RunArgs,
+    notifier: Option<&Notifier>,
+) -> anyhow::Result<Created> {
+    let network = match args.network.as_deref() {
+        None | Some("none") => Network::None,
+        Some("host") => Network::Host,
+        Some(other) => anyhow::bail!(
+            "--network {other}: only none and host are supported (the rootless network is not \
+             there yet)"
+        ),
+    };
+    if let Some(name) = &args.name
+        && !containers::valid_name(name)
+    {
+        anyhow::bail!("container name {name:?} is invalid: names match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+    }
+    let security = Security::from_flags(
+        &args.cap_add,
+        &args.cap_drop,
+        args.privileged,
+        &args.security_opt,
+        &security::all_caps(),
+    )?;
+    let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
+    // Pulling is over (and its registry clients with their threads gone) before anything forks.
+    let pulled = crate::cmd::run::extending_start_timeout(notifier, || {
+        crate::cmd::pull::for_run(
+            ctx,
+            &args.image,
+            args.pull,
+            &args.registry,
+            &args.platform,
+            args.quiet,
+        )
+    })?;
+    let image_ref = pulled.as_deref().unwrap_or(&args.image);
+
+    let store = ctx.open_store(LockMode::Exclusive, "create")?;
+    let driver = store.paths().driver.clone();
+    let records = store.images().list()?;
+    let (image, _) = lookup::find(&records, image_ref)?;
+    let image = image.clone();
+    let config_bytes = store
+        .blobs()
+        .read(image.config_digest())
+        .with_context(|| format!("reading the config of image {}", args.image))?;
+    let config = crate::oci::config::ImageConfig::parse(image.config_digest(), &config_bytes)?;
+    let image_run = ImageRunConfig::from_json(&config.config);
+
+    let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), &args.command)?;
+    let id = containers::new_id().context("making a container ID")?;
+    let hostname = match (&args.hostname, network) {
+        (Some(h), _) => h.clone(),
+        (None, Network::Host) => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| spec::short_id(&id).to_string()),
+        (None, Network::None) => spec::short_id(&id).to_string(),
+    };
+    let env_texts = args
+        .env_file
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading the env file {}", p.display()))
+                .map(|t| (p.display().to_string(), t))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let env_files: Vec<EnvFile<'_>> = env_texts
+        .iter()
+        .map(|(name, text)| EnvFile { name, text })
+        .collect();
+    let host_env = |k: &str| std::env::var(k).ok();
+    let env = spec::environment(&image_run, &hostname, &env_files, &args.env, &host_env)?;
+    let cwd = spec::working_dir(&image_run, args.workdir.as_deref())?;
+    let user = args.user.clone().unwrap_or_else(|| image_run.user.clone());
+    check_user_mapped(&user, &mapping)?;
+
+    let taken: Vec<String> = store
+        .containers()
+        .list()?
+        .into_iter()
+        .flat_map(|c| c.names)
+        .collect();
+    let name = match &args.name {
+        Some(n) if taken.contains(n) => anyhow::bail!(
+            "the container name {n:?} is already in use by another container; remove it or \
+             choose another name"
+        ),
+        Some(n) => n.clone(),
+        None => containers::generate_name(&id, &taken),
+    };
+    let record = ContainerRecord {
+        id: id.clone(),
+        names: vec![name.clone()],
+        image: args.image.clone(),
+        image_id: image.id.clone(),
+        image_name: image.names.first().cloned().unwrap_or_default(),
+        command: argv.clone(),
+        created: Utc::now(),
+        state: State::Created,
+        pid: None,
+        started_at: None,
+        finished_at: None,
+        exit_code: None,
+        monitor_pid: None,
+        monitor_start: None,
+        env: env.vars().iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        working_dir: cwd.clone(),
+        user: user.clone(),
+        hostname: hostname.clone(),
+        layers: image.layers.clone(),
+        driver: driver.clone(),
+        remove: args.rm,
+    };
+    let read_host = |p: &str| std::fs::read_to_string(p).ok();
+    let hosts_base = match network {
+        Network::Host => read_host("/etc/hosts"),
+        Network::None => None,
+    };
+    let hosts = spec::hosts_file(hosts_base.as_deref(), &hostname, &name);
+    let resolv = read_host("/etc/resolv.conf").unwrap_or_default();
+    let hostname_file = format!("{hostname}\n");
+
+    let dir = store.containers().path(&id);
+    let (rootfs, root_kind) = if driver == "vfs" {
+        (dir.join("rootfs"), RootFs::Vfs)
+    } else {
+        let kind = RootFs::Overlay {
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        };
+        (dir.join("merged"), kind)
+    };
+    let spec = ContainerSpec {
+        id: id.clone(),
+        name,
+        hostname,
+        network,
+        mapping,
+        layers: image
+            .layers
+            .iter()
+            .map(|d| store.layers().path(d))
+            .collect(),
+        rootfs,
+        root_kind,
+        userdata: dir.join("userdata"),
+        dir: dir.clone(),
+        process: ProcessSpec {
+            args: argv,
+            env,
+            cwd,
+            user,
+            interactive: args.interactive,
+        },
+        remove: args.rm,
+        security,
+    };
+    let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
+    let staging = store.staging("create")?;
+    let written = store.containers().create(
+        staging.path(),
+        &record,
+        &spec_json,
+        &[
+            ("hosts", hosts.as_bytes()),
+            ("hostname", hostname_file.as_bytes()),
+            ("resolv.conf", resolv.as_bytes()),
+        ],
+    )?;
+    debug_assert_eq!(written, dir);
+    drop(staging);
+    Ok(Created { spec, store })
+}
+
+/// Refuses a numeric user the namespace cannot have, before anything starts (names are
+/// resolved by the init with the container's `/etc/passwd`).
+fn check_user_mapped(user: &str, mapping: &UserMapping) -> anyhow::Result<()> {
+    let spec = UserSpec::parse(user)?;
+    let unmapped = |what: &str, id: u32| {
+        let why = if mapping.uid.len() == 1 {
+            format!(
+                ": {} has no subordinate ids in /etc/subuid and /etc/subgid, so only root (0) \
+                 exists in its containers",
+                mapping.user
+            )
+        } else {
+            String::new()
+        };
+        anyhow::anyhow!("{what} {id} is not mapped in the container's user namespace{why}")
+    };
+    if let IdSpec::Id(uid) = spec.user
+        && mapping.uid.to_host(uid).is_none()
+    {
+        return Err(unmapped("user", uid));
+    }
+    if let Some(IdSpec::Id(gid)) = spec.group
+        && mapping.gid.to_host(gid).is_none()
+    {
+        return Err(unmapped("group", gid));
+    }
+    Ok(())
+}
