@@ -22,6 +22,7 @@ mod rmi;
 pub(crate) mod run;
 mod save;
 mod search;
+pub(crate) mod start;
 mod tag;
 mod tree;
 mod unshare;
