@@ -11,6 +11,7 @@ pub mod registry;
 pub mod registry_flags;
 pub mod run;
 pub mod search;
+pub mod system_check;
 pub mod unshare;
 
 use std::path::PathBuf;
@@ -106,6 +107,11 @@ pub enum Command {
     Ps(PsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Manage coracle
+    System {
+        #[command(subcommand)]
+        command: system_check::SystemCommand,
+    },
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

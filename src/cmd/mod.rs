@@ -23,6 +23,7 @@ pub(crate) mod run;
 mod save;
 mod search;
 pub(crate) mod start;
+mod system_check;
 mod tag;
 mod tree;
 mod unshare;
@@ -100,6 +101,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Version(a) => info::version(&a),
         Command::Run(a) => run::run(&ctx, &a),
         Command::Create(a) => create::run(&ctx, &a),
+        Command::System { command } => match command {
+            crate::cli::system_check::SystemCommand::Check(a) => system_check::run(&ctx, &a),
+        },
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),

@@ -137,6 +137,26 @@ impl Layers {
             return Ok(false);
         }
         record.compressed.push(blob.clone());
+        self.replace_record(staging_dir, &record)?;
+        Ok(true)
+    }
+
+    /// Removes compressed forms from a stored layer's record (`system check --repair`, for
+    /// blobs that are gone or damaged), replacing `layer.json` as [`Layers::add_compressed`]
+    /// does. Call with the exclusive store lock held.
+    pub fn drop_compressed(
+        &self,
+        staging_dir: &Path,
+        diff_id: &Digest,
+        gone: &[Digest],
+    ) -> Result<(), LayerError> {
+        let mut record = self.get(diff_id)?;
+        record.compressed.retain(|c| !gone.contains(&c.digest));
+        self.replace_record(staging_dir, &record)
+    }
+
+    fn replace_record(&self, staging_dir: &Path, record: &LayerRecord) -> Result<(), LayerError> {
+        let diff_id = &record.diff_id;
         let staged = staging_dir.join(format!("layer-{}.json", diff_id.hex()));
         let data = serde_json::to_vec_pretty(&record).map_err(|e| LayerError::Write {
             path: staged.clone(),
@@ -146,7 +166,6 @@ impl Layers {
         crate::store::images::write_synced(&staged, &data)
             .and_then(|()| fs::rename(&staged, &to))
             .and_then(|()| fs::File::open(self.path(diff_id))?.sync_all())
-            .map_err(|source| LayerError::Write { path: to, source })?;
-        Ok(true)
+            .map_err(|source| LayerError::Write { path: to, source })
     }
 }

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod blobs;
+pub mod check;
 pub mod containers;
 pub mod gc;
 pub mod images;

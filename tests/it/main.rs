@@ -39,5 +39,6 @@ mod save;
 mod sdnotify;
 mod search;
 mod security;
+mod system_check;
 mod tag;
 mod unshare;
