@@ -1,7 +1,8 @@
 //! Crash safety: `load` is SIGKILLed at every named kill point (`coracle::failpoint`); the
 //! next command must list exactly what was listed before (or, for a kill after the load
 //! became visible, exactly what a finished load lists, with the image whole), `tmp/` must be
-//! empty after a second command, and a repeated load must succeed.
+//! empty after a second command, `system check` must find every object whole, and a repeated
+//! load must succeed.
 
 use crate::harness::archive::read_docker_archive;
 use crate::harness::images::busybox;
@@ -61,6 +62,13 @@ fn kill_and_recover(env: &TestEnv, input: &Path, point: &str, must_reach: bool) 
         env.store_tmp_entries(),
         Vec::<String>::new(),
         "tmp/ still holds debris two commands after a load killed at {point}"
+    );
+    // Whatever the kill left, every object in the store checks whole.
+    let check = env.coracle().args(["system", "check"]).output();
+    assert_eq!(
+        check.code(),
+        Some(0),
+        "`system check` after a load killed at {point}: {check}"
     );
     let committed = after_kill != before;
     if committed {

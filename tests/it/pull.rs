@@ -925,6 +925,8 @@ fn killed_at_every_point() {
                 // Killed after the image record became visible: it must be whole.
                 assert!(env.image_ids().contains(&image.id()), "{point}: {after}");
             }
+            let check = env.coracle().args(["system", "check"]).output();
+            assert_eq!(check.code(), Some(0), "system check after {point}: {check}");
             env.coracle()
                 .args([
                     "run",
