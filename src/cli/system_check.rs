@@ -19,4 +19,13 @@ pub struct SystemCheckArgs {
 pub enum SystemCommand {
     /// Perform consistency checks on image and container storage
     Check(SystemCheckArgs),
+    /// Reset storage back to initial state
+    Reset(SystemResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SystemResetArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }

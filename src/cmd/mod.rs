@@ -24,6 +24,7 @@ mod save;
 mod search;
 pub(crate) mod start;
 mod system_check;
+mod system_reset;
 mod tag;
 mod tree;
 mod unshare;
@@ -103,6 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Create(a) => create::run(&ctx, &a),
         Command::System { command } => match command {
             crate::cli::system_check::SystemCommand::Check(a) => system_check::run(&ctx, &a),
+            crate::cli::system_check::SystemCommand::Reset(a) => system_reset::run(&ctx, &a),
         },
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),

@@ -123,7 +123,7 @@ fn stop_monitor(monitor: crate::sys::process::ProcessIdentity) -> anyhow::Result
 
 /// Deletes container directories, as container root in a user namespace with `mapping` (the
 /// user's own process for the identity mapping).
-fn delete_dirs(mapping: &UserMapping, dirs: &[PathBuf]) -> anyhow::Result<()> {
+pub(crate) fn delete_dirs(mapping: &UserMapping, dirs: &[PathBuf]) -> anyhow::Result<()> {
     let delete = |dirs: &[PathBuf]| -> Result<(), String> {
         for d in dirs {
             match std::fs::remove_dir_all(d) {

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod lists;
 pub mod lock;
 pub mod lookup;
+pub mod reset;
 pub mod staging;
 
 use std::fs;
@@ -75,6 +76,7 @@ impl Store {
             }
         }
         restrict_to_owner(&root);
+        reset::mark_if_own(&root);
         let lock_path = root.join("storage.lock");
         let tmp = root.join("tmp");
         // A reader cleans up after crashed commands too, but only when it is alone in the

@@ -40,5 +40,6 @@ mod sdnotify;
 mod search;
 mod security;
 mod system_check;
+mod system_reset;
 mod tag;
 mod unshare;
