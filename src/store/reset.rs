@@ -41,7 +41,7 @@ pub fn mark_if_own(dir: &Path) {
     let Ok(names) = crate::store::entry_names(dir) else {
         return;
     };
-    if names.iter().all(|n| is_own(n)) && !is_protected(dir) {
+    if names.iter().all(is_own) && !is_protected(dir) {
         let _ = fs::write(
             dir.join(MARKER),
             b"coracle store: `coracle system reset` may remove what coracle made here\n",
