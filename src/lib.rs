@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod failpoint;
 pub mod oci;
 pub mod output;

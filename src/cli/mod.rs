@@ -107,6 +107,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Monitor coracle events
+    Events(system_check::EventsArgs),
     /// Manage coracle
     System {
         #[command(subcommand)]

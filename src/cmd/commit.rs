@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use crate::cli::CommitArgs;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
+use crate::events::Event;
 use crate::oci::manifest::Schema;
 use crate::oci::reference;
 use crate::output::eprint;
@@ -47,6 +48,13 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
     }
     let done = commit::commit_container(&mut store, &dir, &record, &opts)
         .with_context(|| format!("committing container {}", args.container))?;
+    let cname = record.names.first().map(String::as_str).unwrap_or_default();
+    store.events().record(&Event::container(
+        "commit",
+        &record.id,
+        cname,
+        &record.image,
+    ));
     drop(store);
     if !args.quiet {
         let mut text: String = done

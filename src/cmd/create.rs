@@ -12,6 +12,7 @@ use chrono::Utc;
 use crate::cli::run::RunArgs;
 use crate::cmd::Context;
 use crate::error::ExitStatus;
+use crate::events::Event;
 use crate::runtime::UserMapping;
 use crate::runtime::sdnotify::Notifier;
 use crate::runtime::security::{self, Security};
@@ -213,6 +214,12 @@ pub fn create(
     )?;
     debug_assert_eq!(written, dir);
     drop(staging);
+    // A created container has its (empty) writable layer: `commit` and `diff` work on it
+    // before it ever ran.
+    crate::cmd::run::prepare_root_dirs(&spec)?;
+    store
+        .events()
+        .record(&Event::container("create", &id, &spec.name, &args.image));
     Ok(Created { spec, store })
 }
 

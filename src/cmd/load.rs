@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use crate::cli::{ImportArgs, LoadArgs};
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
+use crate::events::Event;
 use crate::oci::reference;
 use crate::store::LockMode;
 use crate::transfer::import::{self, ImportOptions};
@@ -23,6 +24,9 @@ pub fn load(ctx: &Context, args: &LoadArgs) -> anyhow::Result<ExitStatus> {
     // Podman prints these even with -q, which only silences progress.
     let mut text = String::new();
     for l in &loaded {
+        store
+            .events()
+            .record(&Event::image("loadFromArchive", l.record.id.hex(), &what));
         if l.names.is_empty() {
             text.push_str(&format!("Loaded image: {}\n", l.record.id));
         }
@@ -66,6 +70,10 @@ pub fn import(ctx: &Context, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         )
     }
     .with_context(|| format!("importing {}", args.file))?;
+    let name = record.names.first().cloned().unwrap_or_default();
+    store
+        .events()
+        .record(&Event::image("import", record.id.hex(), &name));
     out(&format!("{}\n", record.id))?;
     Ok(ExitStatus::Success)
 }

@@ -6,6 +6,7 @@ mod container_inspect;
 pub(crate) mod containers;
 pub(crate) mod create;
 mod diff;
+mod events;
 mod history;
 mod images;
 mod info;
@@ -102,9 +103,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Version(a) => info::version(&a),
         Command::Run(a) => run::run(&ctx, &a),
         Command::Create(a) => create::run(&ctx, &a),
+        Command::Events(a) => events::run(&ctx, &a),
         Command::System { command } => match command {
             crate::cli::system_check::SystemCommand::Check(a) => system_check::run(&ctx, &a),
             crate::cli::system_check::SystemCommand::Reset(a) => system_reset::run(&ctx, &a),
+            crate::cli::system_check::SystemCommand::Events(a) => events::run(&ctx, &a),
         },
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),

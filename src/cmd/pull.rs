@@ -7,6 +7,7 @@ use crate::cli::registry_flags::RegistryFlags;
 use crate::cmd::{Context, out};
 use crate::config::Env;
 use crate::error::ExitStatus;
+use crate::events::Event;
 use crate::store::{LockMode, lookup};
 use crate::transfer::load::{self, LoadSource};
 use crate::transfer::pull::{self, Progress, PullOptions, Pulled, Wanted};
@@ -32,7 +33,20 @@ pub fn run(ctx: &Context, args: &PullArgs) -> anyhow::Result<ExitStatus> {
             signature_policy: args.signature_policy.clone(),
             progress: Progress::new(args.quiet),
         };
-        let pulled = pull_image(ctx, image, &opts)?;
+        let events = crate::events::EventLog::new(&ctx.paths()?.graphroot);
+        let pulled = match pull_image(ctx, image, &opts) {
+            Ok(p) => p,
+            Err(e) => {
+                let mut ev = Event::image("pull-error", "", image);
+                ev.error = format!("{e:#}");
+                events.record(&ev);
+                return Err(e);
+            }
+        };
+        for p in &pulled {
+            let name = p.record.names.first().map(String::as_str).unwrap_or(image);
+            events.record(&Event::image("pull", p.record.id.hex(), name));
+        }
         let ids: String = pulled
             .iter()
             .map(|p| format!("{}\n", p.record.id.hex()))

@@ -11,6 +11,7 @@ use crate::cmd::containers::ContainerView;
 use crate::cmd::images::list_records;
 use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
+use crate::events::Event;
 use crate::runtime::UserMapping;
 use crate::store::lookup::{self, Matched};
 use crate::store::{ImageRecord, LockMode, Store, gc};
@@ -73,6 +74,9 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
                 rec.remove_name(&name);
                 store.images().put(staging.path(), &rec)?;
                 text.push_str(&format!("Untagged: {name}\n"));
+                store
+                    .events()
+                    .record(&Event::image("untag", rec.id.hex(), &name));
             }
             Matched::Id if rec.names.len() > 1 && !args.force && !args.all => failures.push((
                 ExitStatus::OWN_ERROR,
@@ -205,9 +209,13 @@ fn remove_image(
     store.images().remove(staging, &rec.id)?;
     crate::failpoint!("rmi.record-moved");
     let mut text = String::new();
+    let events = store.events();
     for n in &rec.names {
         text.push_str(&format!("Untagged: {n}\n"));
+        events.record(&Event::image("untag", rec.id.hex(), n));
     }
+    let name = rec.names.first().map(String::as_str).unwrap_or_default();
+    events.record(&Event::image("remove", rec.id.hex(), name));
     text.push_str(&format!("Deleted: {}\n", rec.id.hex()));
     Ok(text)
 }

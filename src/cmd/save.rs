@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use crate::cli::SaveArgs;
 use crate::cmd::Context;
 use crate::error::ExitStatus;
+use crate::events::Event;
 use crate::oci::reference;
 use crate::store::LockMode;
 use crate::store::lookup::{self, Matched};
@@ -56,6 +57,23 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
             items[0].names.push(name);
         }
     }
+    write(args, format, &store, &items)?;
+    for item in &items {
+        let name = item.names.first().map(String::as_str).unwrap_or_default();
+        store
+            .events()
+            .record(&Event::image("save", item.image.id.hex(), name));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Writes the archive or layout `args` ask for.
+fn write(
+    args: &SaveArgs,
+    format: SaveFormat,
+    store: &crate::store::Store,
+    items: &[SaveItem],
+) -> anyhow::Result<()> {
     match (&args.output, format.is_dir()) {
         (None, true) => bail!("--format {} needs -o DIRECTORY", args.format),
         (Some(dir), true) => {
@@ -68,7 +86,7 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
                 bail!("{} exists and is not empty", dir.display());
             }
             let existed = dir.exists();
-            if let Err(e) = save::save_dir(&store, &items, format, &dir) {
+            if let Err(e) = save::save_dir(store, items, format, &dir) {
                 // Leave no half-written layout behind.
                 if existed {
                     if let Ok(entries) = fs::read_dir(&dir) {
@@ -88,8 +106,8 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
             }
             let stdout = std::io::stdout().lock();
             let mut w = save::save_archive(
-                &store,
-                &items,
+                store,
+                items,
                 format,
                 BufWriter::with_capacity(1 << 20, stdout),
             )
@@ -109,14 +127,14 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
                     .open(&target)
                     .with_context(|| format!("opening {path}"))?;
                 let mut w = save::save_archive(
-                    &store,
-                    &items,
+                    store,
+                    items,
                     format,
                     BufWriter::with_capacity(1 << 20, file),
                 )
                 .with_context(|| format!("saving to {path}"))?;
                 w.flush()?;
-                return Ok(ExitStatus::Success);
+                return Ok(());
             }
             let tmp = target.with_file_name(format!(
                 ".{}.coracle-{}",
@@ -130,8 +148,8 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
                 let file = fs::File::create(&tmp)
                     .with_context(|| format!("creating {}", tmp.display()))?;
                 let w = save::save_archive(
-                    &store,
-                    &items,
+                    store,
+                    items,
                     format,
                     BufWriter::with_capacity(1 << 20, file),
                 )?;
@@ -151,5 +169,5 @@ pub fn run(ctx: &Context, args: &SaveArgs) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }

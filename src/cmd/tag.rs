@@ -6,6 +6,7 @@ use crate::cli::{ExistsArgs, TagArgs, UntagArgs};
 use crate::cmd::Context;
 use crate::cmd::images::list_records;
 use crate::error::{ExitStatus, StatusError};
+use crate::events::Event;
 use crate::oci::reference;
 use crate::store::{LockMode, lookup};
 use crate::transfer::commit::take_names;
@@ -46,6 +47,9 @@ pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
     }
     // A name is one image's or one list's: Podman moves it, either way.
     take_names(&store, staging.path(), &rec)?;
+    for n in &names {
+        store.events().record(&Event::image("tag", rec.id.hex(), n));
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -56,6 +60,7 @@ pub fn untag(ctx: &Context, args: &UntagArgs) -> anyhow::Result<ExitStatus> {
     let records = store.images().list()?;
     let (rec, _) = lookup::find(&records, &args.image)?;
     let mut rec = rec.clone();
+    let had = rec.names.clone();
     if args.names.is_empty() {
         rec.names.clear();
     } else {
@@ -73,6 +78,11 @@ pub fn untag(ctx: &Context, args: &UntagArgs) -> anyhow::Result<ExitStatus> {
     }
     let staging = store.staging("untag")?;
     store.images().put(staging.path(), &rec)?;
+    for n in had.iter().filter(|n| !rec.names.contains(n)) {
+        store
+            .events()
+            .record(&Event::image("untag", rec.id.hex(), n));
+    }
     Ok(ExitStatus::Success)
 }
 

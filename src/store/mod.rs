@@ -193,6 +193,11 @@ impl Store {
     pub fn images(&self) -> &Images {
         &self.images
     }
+    /// The store's event log (`coracle events`).
+    pub fn events(&self) -> crate::events::EventLog {
+        crate::events::EventLog::new(&self.paths.graphroot)
+    }
+
     pub fn containers(&self) -> Containers {
         Containers::new(self.paths.graphroot.join("containers"))
     }

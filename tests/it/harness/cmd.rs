@@ -93,6 +93,11 @@ impl Cmd {
         self
     }
 
+    /// The prepared process, for a test that spawns it and talks to it while it runs.
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
     /// The command line as a reader would type it.
     pub fn command_line(&self) -> String {
         self.shown
