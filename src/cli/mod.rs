@@ -11,6 +11,7 @@ pub mod registry;
 pub mod registry_flags;
 pub mod run;
 pub mod search;
+pub mod system;
 pub mod unshare;
 
 use std::path::PathBuf;
@@ -114,6 +115,11 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
+    /// Manage coracle: check the machine's setup (doctor)
+    System {
+        #[command(subcommand)]
+        command: system::SystemCommand,
+    },
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),

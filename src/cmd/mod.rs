@@ -23,6 +23,7 @@ pub(crate) mod run;
 mod save;
 mod search;
 pub(crate) mod start;
+mod system;
 mod tag;
 mod tree;
 mod unshare;
@@ -113,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
+        Command::System { command } => system::run(&ctx, &command),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
         Command::GenerateMan(a) => completion::generate_man(&a),
