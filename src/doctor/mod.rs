@@ -222,3 +222,36 @@ pub fn run_all(host: &Host) -> Vec<Finding> {
 pub(crate) fn read_number(path: &Path) -> Option<i64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An ordinary user `alice` (uid 1000) on this machine's files.
+    pub(crate) fn host() -> Host {
+        Host {
+            sysroot: PathBuf::from("/"),
+            account: Account {
+                uid: 1000,
+                gid: 1000,
+                name: Some("alice".into()),
+            },
+            xdg_runtime_dir: None,
+            sudo_user: None,
+            path_var: "/usr/bin:/bin".into(),
+            graphroot: Ok(PathBuf::from("/home/alice/.local/share/coracle")),
+            graphroot_from_flag: false,
+            storage_conf: None,
+        }
+    }
+
+    #[test]
+    fn every_check_reports_under_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = host();
+        host.sysroot = dir.path().to_path_buf();
+        for (name, check) in CHECKS {
+            assert_eq!(check(&host).check, *name);
+        }
+    }
+}

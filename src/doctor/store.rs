@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{Finding, Fix, Host};
+#[cfg(test)]
+use super::{RunAs, Status};
 
 /// What kind of file system a statfs magic number is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +80,14 @@ pub fn check(host: &Host) -> Finding {
     let Some((magic, examined)) = fs_type(root) else {
         return Finding::fail(NAME, format!("cannot examine {}", root.display()), None);
     };
-    let at = if examined == *root {
+    judge(host, root, magic, &examined)
+}
+
+/// The finding for a store at `root` whose nearest existing ancestor `examined` is on a file
+/// system with statfs magic `magic`.
+fn judge(host: &Host, root: &Path, magic: u64, examined: &Path) -> Finding {
+    const NAME: &str = "store";
+    let at = if examined == root {
         root.display().to_string()
     } else {
         format!(
@@ -169,6 +178,47 @@ mod tests {
         assert_eq!(classify(0x6573_5546), FsKind::Fuse);
         assert_eq!(classify(0x4D44), FsKind::Unsupported("vfat"));
         assert_eq!(classify(0x1234), FsKind::Unknown(0x1234));
+    }
+
+    #[test]
+    fn a_store_on_nfs_warns_with_the_storage_conf_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("coracle/storage.conf");
+        let mut host = crate::doctor::tests::host();
+        host.storage_conf = Some(conf.clone());
+        let root = Path::new("/home/alice/.local/share/coracle");
+        let f = judge(&host, root, 0x6969, Path::new("/home"));
+        assert_eq!(f.status, Status::Warn, "{f:?}");
+        assert!(f.details.contains("on nfs, a network file system"), "{f:?}");
+        let fix = f.fix.unwrap();
+        assert_eq!(fix.run_as, RunAs::User);
+        assert_eq!(
+            fix.command,
+            format!(
+                "mkdir -p {} && printf '[storage]\\ngraphroot = \"/var/tmp/coracle-alice/storage\"\\n' > {}",
+                conf.parent().unwrap().display(),
+                conf.display()
+            )
+        );
+        // An existing file gets its graphroot replaced, or one added to [storage].
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(&conf, "[storage]\ngraphroot = \"/nfs/x\"\n").unwrap();
+        let cifs = judge(&host, root, 0xFF53_4D42, root);
+        assert!(
+            cifs.fix
+                .unwrap()
+                .command
+                .starts_with("sed -i 's|^[[:space:]]*graphroot")
+        );
+        std::fs::write(&conf, "[storage]\ndriver = \"vfs\"\n").unwrap();
+        let fix = judge(&host, root, 0x6969, root).fix.unwrap().command;
+        assert!(
+            fix.starts_with("sed -i '/^\\[storage\\]/a graphroot"),
+            "{fix}"
+        );
+        // vfat cannot hold a store at all; local file systems are fine.
+        assert_eq!(judge(&host, root, 0x4D44, root).status, Status::Fail);
+        assert_eq!(judge(&host, root, 0xEF53, root).status, Status::Ok);
     }
 
     #[test]
