@@ -29,6 +29,7 @@ mod login;
 mod manifest;
 mod odd;
 mod overlay;
+mod package;
 mod pjdfstest;
 mod ps;
 mod pull;
