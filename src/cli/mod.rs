@@ -115,7 +115,7 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
-    /// Manage coracle: check the machine's setup (doctor)
+    /// Manage coracle
     System {
         #[command(subcommand)]
         command: system::SystemCommand,
