@@ -100,4 +100,12 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn fuse_mount_errors_from_the_setup_point_at_the_doctor() {
+        let denied = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert!(fuse_mount(&denied).contains(RUN_DOCTOR));
+        let other = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(fuse_mount(&other), "");
+    }
 }
