@@ -9,6 +9,7 @@ pub mod archive;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod failpoint;

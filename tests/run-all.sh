@@ -22,6 +22,8 @@ PACKAGES=(
   fuse-overlayfs # the anchor tests/pjdfstest/run.sh compares coracle's overlay with
   util-linux     # setpriv
   man-db         # man -l renders the generated pages
+  dpkg-dev       # dpkg-shlibdeps for packaging/deb/build.sh (tests/it/package.rs)
+  systemd        # systemd-analyze verifies the example units (not started as init)
   gcc libc6-dev pkg-config # C parts of crates (zstd)
   docker-registry apache2-utils openssl python3 curl # the test registry (tests/it/harness/registry.rs)
 )

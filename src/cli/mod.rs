@@ -11,7 +11,7 @@ pub mod registry;
 pub mod registry_flags;
 pub mod run;
 pub mod search;
-pub mod system_check;
+pub mod system;
 pub mod unshare;
 
 use std::path::PathBuf;
@@ -108,12 +108,7 @@ pub enum Command {
     /// Remove one or more containers
     Rm(RmArgs),
     /// Monitor coracle events
-    Events(system_check::EventsArgs),
-    /// Manage coracle
-    System {
-        #[command(subcommand)]
-        command: system_check::SystemCommand,
-    },
+    Events(system::EventsArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry
@@ -122,6 +117,11 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
+    /// Manage coracle
+    System {
+        #[command(subcommand)]
+        command: system::SystemCommand,
+    },
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),

@@ -228,16 +228,9 @@ pub fn create(
 fn check_user_mapped(user: &str, mapping: &UserMapping) -> anyhow::Result<()> {
     let spec = UserSpec::parse(user)?;
     let unmapped = |what: &str, id: u32| {
-        let why = if mapping.uid.len() == 1 {
-            format!(
-                ": {} has no subordinate ids in /etc/subuid and /etc/subgid, so only root (0) \
-                 exists in its containers",
-                mapping.user
-            )
-        } else {
-            String::new()
-        };
-        anyhow::anyhow!("{what} {id} is not mapped in the container's user namespace{why}")
+        let free = crate::doctor::hints::free_range_on_host();
+        let text = crate::doctor::hints::unmapped_id(what == "group", id, mapping, free.as_deref());
+        anyhow::anyhow!("{text}")
     };
     if let IdSpec::Id(uid) = spec.user
         && mapping.uid.to_host(uid).is_none()

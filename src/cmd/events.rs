@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::system_check::EventsArgs;
+use crate::cli::system::EventsArgs;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::events::{Event, EventLog};

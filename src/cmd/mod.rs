@@ -24,8 +24,7 @@ pub(crate) mod run;
 mod save;
 mod search;
 pub(crate) mod start;
-mod system_check;
-mod system_reset;
+mod system;
 mod tag;
 mod tree;
 mod unshare;
@@ -104,11 +103,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Run(a) => run::run(&ctx, &a),
         Command::Create(a) => create::run(&ctx, &a),
         Command::Events(a) => events::run(&ctx, &a),
-        Command::System { command } => match command {
-            crate::cli::system_check::SystemCommand::Check(a) => system_check::run(&ctx, &a),
-            crate::cli::system_check::SystemCommand::Reset(a) => system_reset::run(&ctx, &a),
-            crate::cli::system_check::SystemCommand::Events(a) => events::run(&ctx, &a),
-        },
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),
@@ -122,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
+        Command::System { command } => system::run(&ctx, &command),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
         Command::GenerateMan(a) => completion::generate_man(&a),

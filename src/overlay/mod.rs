@@ -82,7 +82,7 @@ pub enum OverlayError {
     RootNotDir,
     #[error("opening the layers")]
     Open(#[source] io::Error),
-    #[error("mounting on {}", .0.display())]
+    #[error("mounting on {}{}", .0.display(), crate::doctor::hints::fuse_mount(.1))]
     Mount(PathBuf, #[source] io::Error),
     #[error("serving the mount on {}", .0.display())]
     Serve(PathBuf, #[source] io::Error),

@@ -129,18 +129,7 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
         nix::unistd::setgroups(&groups).map_err(errno_report(Step::User, "setgroups"))?;
     }
     let unmapped = |what: &str, id: u32| {
-        format!(
-            "{what} {id} is not mapped in the container's user namespace{}",
-            if spec.mapping.uid.len() == 1 {
-                format!(
-                    " ({} has no subordinate ids in /etc/subuid and /etc/subgid; only root \
-                     exists in its containers)",
-                    spec.mapping.user
-                )
-            } else {
-                String::new()
-            }
-        )
+        crate::doctor::hints::unmapped_id(what == "group", id, &spec.mapping, None)
     };
     // The bounding set is cut while this is root; the other sets are set after the switch
     // (PR_SET_KEEPCAPS keeps the permitted set across it); the filter is built now, while

@@ -93,7 +93,7 @@ pub enum UserNsError {
     ChildVanished,
     #[error(
         "{tool} is needed for the ranges of {user} in {file} but cannot be run (it comes \
-         with the uidmap package, shadow-utils on Fedora)"
+         with the uidmap package, shadow-utils on Fedora; run `coracle system doctor`)"
     )]
     HelperMissing {
         tool: &'static str,
@@ -127,7 +127,8 @@ pub enum UserNsError {
 /// `newuidmap`/`newgidmap` refused: what ran, how it ended, and where the ranges came from.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{tool} {args} failed ({status}): {output}; the ranges of {user} ({ranges}) come from {file}"
+    "{tool} {args} failed ({status}): {output}; the ranges of {user} ({ranges}) come from \
+     {file} (run `coracle system doctor`)"
 )]
 pub struct HelperFailure {
     pub tool: &'static str,
@@ -152,7 +153,7 @@ impl UserNsError {
 fn unshare_hint(stage: Stage, errno: Errno) -> &'static str {
     match (stage, errno) {
         (Stage::Unshare, Errno::EPERM | Errno::ENOSPC | Errno::EUSERS) => {
-            " (are unprivileged user namespaces allowed? see /proc/sys/user/max_user_namespaces)"
+            " (are unprivileged user namespaces allowed? run `coracle system doctor`)"
         }
         _ => "",
     }

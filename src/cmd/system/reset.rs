@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::cli::system_check::SystemResetArgs;
+use crate::cli::system::SystemResetArgs;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::runtime::UserMapping;

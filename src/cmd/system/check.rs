@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use anyhow::Context as _;
 
-use crate::cli::system_check::SystemCheckArgs;
+use crate::cli::system::SystemCheckArgs;
 use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
 use crate::oci::digest::Digest;
