@@ -12,6 +12,7 @@ pub mod registry_flags;
 pub mod run;
 pub mod search;
 pub mod unshare;
+pub mod volume;
 
 use std::path::PathBuf;
 
@@ -114,6 +115,11 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Run a command in a modified user namespace
     Unshare(unshare::UnshareArgs),
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
+    },
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),

@@ -26,6 +26,7 @@ pub(crate) mod start;
 mod tag;
 mod tree;
 mod unshare;
+pub(crate) mod volume;
 
 use std::io::Write;
 
@@ -113,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Login(a) => login::login(&a),
         Command::Logout(a) => login::logout(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
+        Command::Volume { command } => volume::run(&ctx, command),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
         Command::GenerateMan(a) => completion::generate_man(&a),

@@ -67,6 +67,10 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let removed = remove(&store, &mapping, &chosen)?;
+    if args.volumes {
+        let records: Vec<_> = chosen.iter().map(|v| &v.rec).collect();
+        crate::cmd::volume::remove_anonymous(&store, &records)?;
+    }
     let text: String = removed.iter().map(|id| format!("{id}\n")).collect();
     out(&text)?;
     if let Some(&(status, _)) = failures.first() {
@@ -123,7 +127,7 @@ fn stop_monitor(monitor: crate::sys::process::ProcessIdentity) -> anyhow::Result
 
 /// Deletes container directories, as container root in a user namespace with `mapping` (the
 /// user's own process for the identity mapping).
-fn delete_dirs(mapping: &UserMapping, dirs: &[PathBuf]) -> anyhow::Result<()> {
+pub(crate) fn delete_dirs(mapping: &UserMapping, dirs: &[PathBuf]) -> anyhow::Result<()> {
     let delete = |dirs: &[PathBuf]| -> Result<(), String> {
         for d in dirs {
             match std::fs::remove_dir_all(d) {

@@ -19,6 +19,7 @@ pub mod lists;
 pub mod lock;
 pub mod lookup;
 pub mod staging;
+pub mod volumes;
 
 use std::fs;
 use std::io;
@@ -192,6 +193,9 @@ impl Store {
     }
     pub fn containers(&self) -> Containers {
         Containers::new(self.paths.graphroot.join("containers"))
+    }
+    pub fn volumes(&self) -> volumes::Volumes {
+        volumes::Volumes::new(self.paths.graphroot.join("volumes"))
     }
     pub fn lists(&self) -> lists::Lists {
         lists::Lists::new(self.paths.graphroot.join("lists"))
