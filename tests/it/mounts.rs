@@ -153,6 +153,33 @@ fn tmpfs_and_read_only_root() {
 }
 
 #[test]
+fn tmpfs_copies_the_image_and_propagation_is_set() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let dir = host_dir(env, "p");
+        for driver in DRIVERS {
+            // tmpcopyup (the default of --tmpfs): /etc's files are there, on a tmpfs.
+            let out = run(env, driver)
+                .args(["--tmpfs", "/etc", "busybox", "sh", "-c"])
+                .arg("grep -c root /etc/passwd; grep ' /etc ' /proc/mounts | cut -d' ' -f1")
+                .stdout();
+            assert_eq!(out, "1\ntmpfs\n", "{driver}");
+            let out = run(env, driver)
+                .args(["--tmpfs", "/etc:notmpcopyup", "busybox", "ls", "/etc"])
+                .stdout();
+            // An empty tmpfs (mounted after the generated /etc files, which it hides).
+            assert!(!out.contains("passwd"), "{driver}: {out}");
+            let spec = format!("{}:/mnt:rshared", dir.display());
+            let out = run(env, driver)
+                .args(["-v", &spec, "busybox", "sh", "-c"])
+                .arg("grep ' /mnt ' /proc/self/mountinfo")
+                .stdout();
+            assert!(out.contains("shared:"), "{driver}: {out}");
+        }
+    });
+}
+
+#[test]
 fn devices_and_ulimits() {
     for_each_user(|env| {
         env.load_image(busybox());
@@ -335,5 +362,38 @@ fn inspect_shows_mounts() {
         assert_eq!(named["Name"], "named");
         assert_eq!(named["Driver"], "local");
         assert_eq!(named["Propagation"], "rprivate");
+        assert_eq!(
+            env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Mounts}}"]),
+            "c /mnt,/n,/t\n"
+        );
+        // --volumes-from: the same volume and bind, read-only as asked.
+        let out = env
+            .coracle()
+            .args([
+                "run",
+                "--rm",
+                "--volumes-from",
+                "c:ro",
+                "busybox",
+                "sh",
+                "-c",
+            ])
+            .arg("echo x > /n/new; cat /mnt/f; grep -E ' /(mnt|n) ' /proc/mounts | cut -d' ' -f2,4")
+            .ok();
+        assert!(
+            out.stderr().contains("Read-only file system"),
+            "{}",
+            out.stderr()
+        );
+        let stdout = out.stdout();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines[0], "host", "{}", out.stdout());
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l.split(' ').nth(1).unwrap().starts_with("ro")),
+            "{lines:?}"
+        );
+        assert_eq!(lines.len(), 3, "{lines:?}");
     });
 }
