@@ -3,9 +3,8 @@
 //! the container up and execs the command, which stays PID 1.
 //!
 //! Order: die with the monitor (`PR_SET_PDEATHSIG`), hostname, loopback, mount points made
-//! real in the root, mounts (`mounts::setup`), volumes, tmpfs, devices, `--read-only` and
-//! `--ulimit` (`volumes::setup`), `pivot_root`, the user from the container's own
-//! `/etc/passwd` and `/etc/group`, `HOME`, working directory (made if missing, as Podman does), supplementary
+//! real in the root, mounts (`mounts::setup`), `pivot_root`, the user from the container's own `/etc/passwd` and
+//! `/etc/group`, `HOME`, working directory (made if missing, as Podman does), supplementary
 //! groups, the capability bounding set (`security::apply_bounding`), gid, uid, the other
 //! capability sets (`security::apply_sets`), `no_new_privs`, umask 022, close-on-exec for
 //! every inherited descriptor, an empty signal mask, the seccomp filter, exec. Any failure
