@@ -61,7 +61,7 @@ pub struct RmArgs {
     /// Act on the latest container coracle is aware of
     #[arg(short, long)]
     pub latest: bool,
-    /// Remove anonymous volumes associated with the container (there are none yet)
+    /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
     #[arg(add = ArgValueCompleter::new(complete::containers))]

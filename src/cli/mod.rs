@@ -13,6 +13,7 @@ pub mod run;
 pub mod search;
 pub mod system;
 pub mod unshare;
+pub mod volume;
 
 use std::path::PathBuf;
 
@@ -121,6 +122,11 @@ pub enum Command {
     System {
         #[command(subcommand)]
         command: system::SystemCommand,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
     },
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]

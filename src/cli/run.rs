@@ -73,6 +73,8 @@ pub struct RunArgs {
     pub platform: super::pull::PlatformArgs,
     #[command(flatten)]
     pub registry: super::registry_flags::RegistryFlags,
+    #[command(flatten)]
+    pub mounts: super::volume::MountFlags,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -105,7 +105,7 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "AppArmorProfile": "",
         "ExecIDs": [],
         "GraphDriver": {"Name": rec.driver, "Data": graph_data},
-        "Mounts": [],
+        "Mounts": rec.mounts,
         "Dependencies": [],
         "Namespace": "",
         "IsInfra": false,

@@ -118,6 +118,12 @@ pub fn create(
     let cwd = spec::working_dir(&image_run, args.workdir.as_deref())?;
     let user = args.user.clone().unwrap_or_else(|| image_run.user.clone());
     check_user_mapped(&user, &mapping)?;
+    let planned = crate::cmd::volume::attach::plan(
+        &store,
+        &args.mounts,
+        &crate::cmd::volume::attach::image_volumes(&config.config),
+        &store.containers().path(&id),
+    )?;
 
     let taken: Vec<String> = store
         .containers()
@@ -155,6 +161,7 @@ pub fn create(
         layers: image.layers.clone(),
         driver: driver.clone(),
         remove: args.rm,
+        mounts: planned.mounts.clone(),
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
     let hosts_base = match network {
@@ -199,8 +206,10 @@ pub fn create(
         },
         remove: args.rm,
         security,
+        storage: planned.storage.clone(),
     };
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
+    planned.commit(&store)?;
     let staging = store.staging("create")?;
     let written = store.containers().create(
         staging.path(),

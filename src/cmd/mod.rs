@@ -28,6 +28,7 @@ mod system;
 mod tag;
 mod tree;
 mod unshare;
+pub(crate) mod volume;
 
 use std::io::Write;
 
@@ -117,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Logout(a) => login::logout(&a),
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::System { command } => system::run(&ctx, &command),
+        Command::Volume { command } => volume::run(&ctx, command),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
         Command::GenerateMan(a) => completion::generate_man(&a),

@@ -207,7 +207,7 @@ fn template_row(v: &ContainerView, no_trunc: bool, now: DateTime<Utc>) -> Value 
         "Pid": v.monitor().and(v.rec.pid).unwrap_or(0),
         "Ports": "",
         "Labels": {},
-        "Mounts": "",
+        "Mounts": mount_destinations(v).join(","),
         "Networks": "",
         "Pod": "",
         "PodName": "",
@@ -216,6 +216,11 @@ fn template_row(v: &ContainerView, no_trunc: bool, now: DateTime<Utc>) -> Value 
         "IsInfra": false,
         "Restarts": 0,
     })
+}
+
+/// The destinations of the container's volumes and binds (Podman's `UserVolumes`).
+fn mount_destinations(v: &ContainerView) -> Vec<String> {
+    v.rec.mounts.iter().map(|m| m.destination.clone()).collect()
 }
 
 /// `ps --format json`: Podman's `ListContainer`.
@@ -234,7 +239,7 @@ fn json_entry(v: &ContainerView, now: DateTime<Utc>) -> Value {
         "ImageID": v.rec.image_id.hex(),
         "IsInfra": false,
         "Labels": null,
-        "Mounts": [],
+        "Mounts": mount_destinations(v),
         "Names": v.rec.names,
         "Namespaces": {},
         "Networks": [],

@@ -67,6 +67,10 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let removed = remove(&store, &mapping, &chosen)?;
+    if args.volumes {
+        let records: Vec<_> = chosen.iter().map(|v| &v.rec).collect();
+        crate::cmd::volume::remove_anonymous(&store, &records)?;
+    }
     let text: String = removed.iter().map(|id| format!("{id}\n")).collect();
     out(&text)?;
     if let Some(&(status, _)) = failures.first() {

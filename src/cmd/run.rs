@@ -239,9 +239,15 @@ fn remove_container(ctx: &Context, id: &str) -> anyhow::Result<()> {
     if !Path::new(&dir).exists() {
         return Ok(());
     }
+    let record = crate::store::containers::read(&dir).ok();
     let staging = store.staging("rm")?;
     store
         .containers()
         .remove(staging.path(), id)
-        .with_context(|| format!("removing container {}", spec::short_id(id)))
+        .with_context(|| format!("removing container {}", spec::short_id(id)))?;
+    // Its anonymous volumes go with it, as in Podman.
+    match record {
+        Some(r) => crate::cmd::volume::remove_anonymous(&store, &[&r]),
+        None => Ok(()),
+    }
 }

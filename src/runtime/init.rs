@@ -25,7 +25,7 @@ use nix::unistd::{Gid, Uid};
 use super::channel::{self, Report, Step};
 use super::spec::{ContainerSpec, Network};
 use super::user::{self, UserSpec};
-use super::{exec_failure_status, mounts, rootfs, security};
+use super::{exec_failure_status, mounts, rootfs, security, volumes};
 
 /// The mount points the init mounts on: (path in the root, is a directory). They are made
 /// real directories and files in the container's root first (its own copy or upper layer).
@@ -91,6 +91,8 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
         !spec.security.privileged,
     )
     .map_err(|f| Report::failed(Step::Mounts, f.errno, f.detail))?;
+    volumes::setup::setup(&spec.rootfs, &spec.storage, &spec.process.user)
+        .map_err(|f| Report::failed(Step::Mounts, f.errno, f.detail))?;
     mounts::pivot(&spec.rootfs).map_err(|f| Report::failed(Step::PivotRoot, f.errno, f.detail))?;
 
     let p = &spec.process;

@@ -33,6 +33,7 @@ pub mod security;
 pub mod spec;
 pub mod user;
 pub mod userns;
+pub mod volumes;
 
 use nix::errno::Errno;
 

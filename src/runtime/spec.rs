@@ -276,6 +276,9 @@ pub struct ContainerSpec {
     pub remove: bool,
     /// Capabilities, masked paths, seccomp.
     pub security: Security,
+    /// Volumes, binds, tmpfs, devices, `--read-only`, `--ulimit` (`runtime::volumes`).
+    #[serde(default)]
+    pub storage: super::volumes::Storage,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.

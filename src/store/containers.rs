@@ -81,6 +81,9 @@ pub struct ContainerRecord {
     /// `--rm`.
     #[serde(default)]
     pub remove: bool,
+    /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--tmpfs`), as `inspect` shows them.
+    #[serde(default)]
+    pub mounts: Vec<crate::store::volumes::MountRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -382,6 +385,8 @@ mod tests {
             layers: Vec::new(),
             driver: "vfs".into(),
             remove: true,
+
+            mounts: Vec::new(),
         }
     }
 

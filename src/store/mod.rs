@@ -21,6 +21,7 @@ pub mod lock;
 pub mod lookup;
 pub mod reset;
 pub mod staging;
+pub mod volumes;
 
 use std::fs;
 use std::io;
@@ -200,6 +201,9 @@ impl Store {
 
     pub fn containers(&self) -> Containers {
         Containers::new(self.paths.graphroot.join("containers"))
+    }
+    pub fn volumes(&self) -> volumes::Volumes {
+        volumes::Volumes::new(self.paths.graphroot.join("volumes"))
     }
     pub fn lists(&self) -> lists::Lists {
         lists::Lists::new(self.paths.graphroot.join("lists"))
