@@ -154,6 +154,8 @@ pub fn create(
         layers: image.layers.clone(),
         driver: driver.clone(),
         remove: args.rm,
+        stop_requested: false,
+        restart_count: 0,
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
     let hosts_base = match network {
@@ -198,6 +200,7 @@ pub fn create(
         },
         remove: args.rm,
         security,
+        lifecycle: args.lifecycle.spec(args.tty, args.rm)?,
     };
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
     let staging = store.staging("create")?;

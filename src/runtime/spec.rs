@@ -276,6 +276,9 @@ pub struct ContainerSpec {
     pub remove: bool,
     /// Capabilities, masked paths, seccomp.
     pub security: Security,
+    /// Terminal, logs and restart policy.
+    #[serde(default)]
+    pub lifecycle: super::lifecycle::Lifecycle,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.

@@ -81,6 +81,13 @@ pub struct ContainerRecord {
     /// `--rm`.
     #[serde(default)]
     pub remove: bool,
+    /// Set by `stop` and `kill` before they signal: the monitor does not restart a container
+    /// a user stopped (`--restart`); cleared when the container is started again.
+    #[serde(default)]
+    pub stop_requested: bool,
+    /// How often the monitor restarted the container (`--restart`), `RestartCount`.
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -382,6 +389,8 @@ mod tests {
             layers: Vec::new(),
             driver: "vfs".into(),
             remove: true,
+            stop_requested: false,
+            restart_count: 0,
         }
     }
 
