@@ -23,6 +23,7 @@ mod import;
 mod info;
 mod inspect;
 mod interop;
+mod lifecycle;
 mod load;
 mod login;
 mod manifest;
