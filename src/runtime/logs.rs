@@ -67,21 +67,29 @@ impl LogWriter {
     /// line without its newline.
     pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
         let now = Local::now().to_rfc3339_opts(SecondsFormat::Nanos, false);
-        let mut out = Vec::with_capacity(data.len() + 64);
+        let mut batch = Vec::with_capacity(data.len() + 64);
         for line in data.split_inclusive(|b| *b == b'\n') {
             let (text, tag) = match line.strip_suffix(b"\n") {
                 Some(t) => (t, 'F'),
                 None => (line, 'P'),
             };
-            out.extend_from_slice(format!("{now} {} {tag} ", stream.name()).as_bytes());
-            out.extend_from_slice(text);
-            out.push(b'\n');
+            let head = format!("{now} {} {tag} ", stream.name());
+            let len = (head.len() + text.len() + 1) as u64;
+            // Rotated between entries, so that no file passes the limit (an entry longer
+            // than the limit alone excepted).
+            if self.size + batch.len() as u64 > 0
+                && self.size + batch.len() as u64 + len > self.limit
+            {
+                self.file.write_all(&batch)?;
+                batch.clear();
+                self.rotate()?;
+            }
+            batch.extend_from_slice(head.as_bytes());
+            batch.extend_from_slice(text);
+            batch.push(b'\n');
         }
-        if self.size > 0 && self.size + out.len() as u64 > self.limit {
-            self.rotate()?;
-        }
-        self.file.write_all(&out)?;
-        self.size += out.len() as u64;
+        self.file.write_all(&batch)?;
+        self.size += batch.len() as u64;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ mod interop;
 mod lifecycle;
 mod load;
 mod login;
+mod logs;
 mod manifest;
 mod odd;
 mod overlay;
