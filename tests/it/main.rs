@@ -42,4 +42,5 @@ mod sdnotify;
 mod search;
 mod security;
 mod tag;
+mod tty;
 mod unshare;
