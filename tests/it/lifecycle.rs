@@ -192,3 +192,77 @@ fn a_killed_monitor_takes_its_container_with_it() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+fn restart_count(env: &TestEnv, name: &str) -> u64 {
+    coracle(env, "vfs")
+        .args(["inspect", "--format", "{{.RestartCount}}", name])
+        .stdout()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn restart_policies_are_honoured_by_the_monitor() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        coracle(env, "vfs")
+            .args(["run", "-d", "--restart", "on-failure:2", "--name", "r"])
+            .args(["busybox", "sh", "-c", "echo attempt; exit 1"])
+            .ok();
+        wait_for("two restarts", || {
+            state(env, "vfs", "r") == "exited" && restart_count(env, "r") == 2
+        });
+        // Three runs in all; the monitor is gone.
+        let id = coracle(env, "vfs")
+            .args(["inspect", "--format", "{{.Id}}", "r"])
+            .stdout();
+        wait_for("the monitor's end", || {
+            record(env, id.trim())["monitor_pid"].is_null()
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(restart_count(env, "r"), 2);
+        let logs = coracle(env, "vfs").args(["logs", "r"]).stdout();
+        assert_eq!(logs, "attempt\nattempt\nattempt\n");
+
+        // `always` restarts a clean exit too; a container a user stopped stays stopped.
+        let id = coracle(env, "vfs")
+            .args([
+                "run",
+                "-d",
+                "--restart",
+                "always",
+                "--name",
+                "a",
+                "busybox",
+                "sh",
+                "-c",
+            ])
+            .arg("[ -e /stay ] && exec sleep 300; touch /stay")
+            .stdout();
+        let id = id.trim().to_string();
+        wait_for("the restart", || {
+            restart_count(env, "a") == 1 && record(env, &id)["state"] == "running"
+        });
+        let path = env
+            .root()
+            .join("containers")
+            .join(&id)
+            .join("container.json");
+        let mut rec = record(env, &id);
+        rec["stop_requested"] = true.into();
+        fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+        let pid = rec["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_for("the stop", || state(env, "vfs", "a") == "exited");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(state(env, "vfs", "a"), "exited");
+        assert_eq!(restart_count(env, "a"), 1);
+        coracle(env, "vfs").args(["rm", "a", "r"]).ok();
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}

@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod attach;
 mod commit;
 mod completion;
 mod crash;
