@@ -14,6 +14,12 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     /// Display the configuration of a container
     Inspect(ContainerInspectArgs),
+    /// Start one or more containers
+    Start(super::lifecycle::StartArgs),
+    /// Attach to a running container
+    Attach(super::lifecycle::AttachArgs),
+    /// Fetch the logs of one or more containers
+    Logs(super::lifecycle::LogsArgs),
 }
 
 #[derive(Debug, Args)]

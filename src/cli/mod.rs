@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod container;
 pub mod image;
+pub mod lifecycle;
 pub mod manifest;
 pub mod overlay;
 pub mod pull;
@@ -110,6 +111,12 @@ pub enum Command {
     Rm(RmArgs),
     /// Monitor coracle events
     Events(system::EventsArgs),
+    /// Start one or more containers
+    Start(lifecycle::StartArgs),
+    /// Attach to a running container
+    Attach(lifecycle::AttachArgs),
+    /// Fetch the logs of one or more containers
+    Logs(lifecycle::LogsArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

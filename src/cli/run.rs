@@ -41,10 +41,10 @@ pub struct RunArgs {
     /// Keep standard input open (without it the container reads /dev/null)
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Allocate a pseudo-TTY (not supported yet)
+    /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Run the container in the background (not supported yet)
+    /// Run the container in the background and print its ID
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Add Linux capabilities (a name with or without CAP_, or ALL; comma-separated lists too)
@@ -75,6 +75,8 @@ pub struct RunArgs {
     pub registry: super::registry_flags::RegistryFlags,
     #[command(flatten)]
     pub mounts: super::volume::MountFlags,
+    #[command(flatten)]
+    pub lifecycle: super::lifecycle::LifecycleArgs,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

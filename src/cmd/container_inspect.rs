@@ -98,7 +98,7 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "StaticDir": path_of(userdata.clone()),
         "OCIRuntime": "coracle",
         "Name": v.name(),
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": rec.driver,
         "MountLabel": "",
         "ProcessLabel": "",

@@ -162,6 +162,8 @@ pub fn create(
         driver: driver.clone(),
         remove: args.rm,
         mounts: planned.mounts.clone(),
+        stop_requested: false,
+        restart_count: 0,
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
     let hosts_base = match network {
@@ -207,6 +209,7 @@ pub fn create(
         remove: args.rm,
         security,
         storage: planned.storage.clone(),
+        lifecycle: args.lifecycle.spec(args.tty, args.rm)?,
     };
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
     planned.commit(&store)?;

@@ -1,5 +1,6 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
+mod attach;
 mod commit;
 pub mod completion;
 mod container_inspect;
@@ -13,6 +14,7 @@ mod info;
 mod inspect;
 mod load;
 mod login;
+mod logs;
 mod manifest;
 mod overlay;
 mod ps;
@@ -107,10 +109,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),
+        Command::Start(a) => start::run(&ctx, &a),
+        Command::Attach(a) => attach::run(&ctx, &a),
+        Command::Logs(a) => logs::run(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
+            ContainerCommand::Start(a) => start::run(&ctx, &a),
+            ContainerCommand::Attach(a) => attach::run(&ctx, &a),
+            ContainerCommand::Logs(a) => logs::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

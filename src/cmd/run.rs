@@ -1,60 +1,110 @@
-//! `run`: a command in a new container, in the foreground; the exit status is the command's,
-//! 125 for coracle's own errors, 126 when the command cannot be invoked and 127 when it is not
-//! found (from the `execve` errno the init reports, see `runtime::channel`).
+//! `run`: a command in a new container: `create`, then start it with its monitor, then (in
+//! the foreground) attach to it; the exit status is the command's, 125 for coracle's own
+//! errors, 126 when the command cannot be invoked and 127 when it is not found (from the
+//! `execve` errno the init reports, see `runtime::channel`).
 //!
 //! This command: resolves the image and what to run, writes the container's directory and
 //! record under the exclusive store lock, keeps a shared lock for the monitor (which drops it
-//! once the layers are copied), forks the monitor into the user namespace and waits for it
-//! while relaying signals, then reads the monitor's reports and, with `--rm`, removes the
-//! container's directory. See `runtime/mod.rs` for the processes.
-//!
-//! Not yet: `-d`, `-t`, the default rootless network (the default is `none` until then).
+//! once the layers are copied), forks the monitor (`cmd::start::launch`), reads its reports
+//! until the container's command runs, and then either prints the ID and returns (`-d`) or
+//! relays its standard streams until the container ends (`runtime::attach`). The monitor
+//! outlives it, records the end and, with `--rm`, removes the container. See
+//! `runtime/mod.rs` for the processes.
 
-use std::fs::File;
 use std::path::Path;
 
 use anyhow::Context as _;
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 
 use crate::cli::run::RunArgs;
 use crate::cmd::Context;
 use crate::cmd::create::{self, Created};
+use crate::cmd::start::{self, Launched};
 use crate::error::{ExitStatus, StatusError};
-use crate::runtime::channel::{self, Report, StepError};
+use crate::runtime::attach::{self, AttachOptions, ClientConfig, SessionEnd};
+use crate::runtime::channel::{Report, StepError};
+use crate::runtime::exec_failure_status;
 use crate::runtime::sdnotify::{Notifier, SdNotifyMode};
 use crate::runtime::spec::{self, ContainerSpec, RootFs};
-use crate::runtime::{SignalRelay, UserMapping, exec_failure_status, monitor, userns};
 use crate::store::LockMode;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
-    if args.detach {
-        anyhow::bail!("--detach: detached containers are not supported yet");
+    let streams = args.lifecycle.streams()?;
+    let detach_keys = args.lifecycle.detach_keys()?;
+    let passthrough = args.lifecycle.log_driver.as_deref() == Some("passthrough");
+    if args.detach && streams.is_some() {
+        anyhow::bail!("--attach and --detach cannot be used together");
     }
-    if args.tty {
-        anyhow::bail!("--tty: terminals are not supported yet");
+    if passthrough && args.detach {
+        anyhow::bail!(
+            "--log-driver passthrough: the container writes to this command's own streams, which a detached container does not have"
+        );
+    }
+    if passthrough && args.tty {
+        anyhow::bail!("--log-driver passthrough cannot be used with --tty");
     }
     let notifier = sd_notifier(args.sdnotify)?;
     let Created { spec, mut store } = create::create(ctx, args, notifier.as_ref())?;
     let id = spec.id.clone();
-    // From here on the container exists: with --rm it goes away whatever happens next.
-    let result = (|| {
+    let hello = if args.detach {
+        AttachOptions::default()
+    } else {
+        streams.unwrap_or(AttachOptions {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        })
+    };
+    let hello = AttachOptions {
+        stdin: hello.stdin && args.interactive,
+        ..hello
+    };
+    let paths = ctx.paths()?;
+    // From here on the container exists: with --rm it goes away whatever happens next (the
+    // monitor removes it once it runs).
+    let launched = (|| {
         prepare_root_dirs(&spec)?;
         // Readers may come in again; the shared lock keeps the layers until the monitor
         // copied or mounted them (it inherits the lock and drops it then).
         store.lock_shared()?;
-        start_and_wait(&spec, &spec.mapping, store, notifier.as_ref())
+        start::launch(&paths, &spec, store, hello, passthrough)
     })();
-    if args.rm {
-        let removed = remove_container(ctx, &id);
-        if let Err(e) = removed {
-            return Err(match result {
-                Err(run_err) => run_err.context(format!("also: {e:#}")),
-                Ok(_) => e,
+    let launched = match launched {
+        Ok(l) => l,
+        Err(e) if args.rm => {
+            return Err(match remove_container(ctx, &id) {
+                Ok(()) => e,
+                Err(rm) => e.context(format!("also: {rm:#}")),
             });
         }
+        Err(e) => return Err(e),
+    };
+    let Launched { sock, monitor } = launched;
+    let (mut reports, ahead) = start::wait_started(&sock)?;
+    if !matches!(reports.last(), Some(Report::Started { .. })) {
+        return outcome(&reports, &spec.process.args[0]);
     }
-    result
+    notify(
+        notifier.as_ref(),
+        &format!("MAINPID={}\nREADY=1", monitor.as_raw()),
+    );
+    if args.detach {
+        crate::cmd::out(&format!("{id}\n"))?;
+        return Ok(ExitStatus::Success);
+    }
+    let cfg = ClientConfig {
+        streams: hello,
+        tty: args.tty,
+        detach_keys,
+        sig_proxy: args.lifecycle.sig_proxy && !args.tty,
+    };
+    let end = attach::relay(sock, ahead, &cfg, |r| reports.push(r.clone()))
+        .with_context(|| format!("attaching to container {}", spec::short_id(&id)))?;
+    if end == SessionEnd::Detached {
+        return Ok(ExitStatus::Success);
+    }
+    notify(notifier.as_ref(), "STOPPING=1");
+    outcome(&reports, &spec.process.args[0])
 }
 
 /// The overlay's directories (`upper`, `work`, `merged`), made before the first start.
@@ -65,54 +115,6 @@ pub fn prepare_root_dirs(spec: &ContainerSpec) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Forks the monitor (handing it `store`, whose lock it drops after the copy), waits for it
-/// and turns its reports into the exit status.
-fn start_and_wait<L>(
-    spec: &ContainerSpec,
-    mapping: &UserMapping,
-    store: L,
-    notifier: Option<&Notifier>,
-) -> anyhow::Result<ExitStatus> {
-    let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the monitor's pipe")?;
-    let (mut from_monitor, to_cli) = (File::from(rx), File::from(tx));
-    let relay = SignalRelay::block()?;
-    let mut child = userns::spawn_process(mapping, move || monitor::run(spec, to_cli, store))
-        .context("starting the container's monitor")?;
-    child
-        .wait_exec()
-        .context("starting the container's monitor")?;
-    // The reports are read as they come, so systemd hears READY=1 while the container runs.
-    // (A thread is safe here: the fork is done.)
-    let (exit, reports) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_reports(&mut from_monitor, notifier));
-        let exit = child.wait(&relay);
-        (exit, reader.join())
-    });
-    let exit = exit.context("waiting for the container's monitor")?;
-    drop(relay);
-    notify(notifier, "STOPPING=1");
-    let reports = reports
-        .map_err(|_| anyhow::anyhow!("the thread reading the monitor's reports panicked"))?
-        .context("reading the monitor's reports")?;
-    outcome(&reports, &spec.process.args[0], exit.status())
-}
-
-/// Every report of the monitor until it closes the channel; `READY=1` to systemd as soon as
-/// the container's command runs.
-fn read_reports(from: &mut File, notifier: Option<&Notifier>) -> std::io::Result<Vec<Report>> {
-    let mut all = Vec::new();
-    while let Some(report) = channel::recv(from)? {
-        if matches!(report, Report::Started { .. }) {
-            notify(
-                notifier,
-                &format!("MAINPID={}\nREADY=1", std::process::id()),
-            );
-        }
-        all.push(report);
-    }
-    Ok(all)
 }
 
 /// Runs `work` (a pull) while telling systemd, every few seconds, to wait longer for READY=1
@@ -140,7 +142,7 @@ pub fn extending_start_timeout<T>(notifier: Option<&Notifier>, work: impl FnOnce
 }
 
 /// A notification that fails is reported, never fatal: the container runs either way.
-fn notify(notifier: Option<&Notifier>, message: &str) {
+pub(crate) fn notify(notifier: Option<&Notifier>, message: &str) {
     if let Some(n) = notifier
         && let Err(e) = n.notify(message)
     {
@@ -170,7 +172,7 @@ fn sd_notifier(mode: Option<SdNotifyMode>) -> anyhow::Result<Option<Notifier>> {
 }
 
 /// The exit status from the monitor's reports (and its own status, when it said nothing).
-fn outcome(reports: &[Report], program: &str, monitor_status: u8) -> anyhow::Result<ExitStatus> {
+pub(crate) fn outcome(reports: &[Report], program: &str) -> anyhow::Result<ExitStatus> {
     let mut status = None;
     let mut errors = Vec::new();
     for r in reports {
@@ -218,10 +220,9 @@ fn outcome(reports: &[Report], program: &str, monitor_status: u8) -> anyhow::Res
     }
     match status {
         Some(code) => Ok(code_status(code)),
-        None => anyhow::bail!(
-            "the container's monitor ended (status {monitor_status}) without reporting the \
-             container's end"
-        ),
+        None => {
+            anyhow::bail!("the container's monitor ended without reporting the container's end")
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Step {
     User,
     Workdir,
     Privileges,
+    /// Connecting the container's standard streams (or its terminal).
+    Stdio,
     /// Removing the container's root file system (`--rm`).
     Cleanup,
 }
@@ -46,6 +48,7 @@ impl Step {
             Step::User => "switching to the container's user",
             Step::Workdir => "entering the working directory",
             Step::Privileges => "dropping privileges",
+            Step::Stdio => "connecting the container's standard streams",
             Step::Cleanup => "removing the container's root file system",
         }
     }

@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 
@@ -38,10 +39,65 @@ const MOUNT_POINTS: &[(&str, bool)] = &[
     ("etc/resolv.conf", false),
 ];
 use crate::sys::process::{cloexec_from, exit_child};
+use crate::sys::pty;
+
+/// Makes `stdio` the process's standard streams.
+fn attach_stdio(stdio: InitStdio) -> Result<(), Report> {
+    let failed = |what: &'static str| move |e: io::Error| Report::failed_io(Step::Stdio, &e, what);
+    let (stdin, stdout, stderr) = match stdio {
+        InitStdio::Streams {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            let stdin = match stdin {
+                Some(fd) => fd,
+                None => OwnedFd::from(File::open("/dev/null").map_err(failed("/dev/null"))?),
+            };
+            (stdin, stdout, stderr)
+        }
+        InitStdio::Tty { console, size } => {
+            let master = pty::open_master(std::path::Path::new("/dev/ptmx"))
+                .map_err(failed("opening /dev/ptmx"))?;
+            let slave = pty::open_slave(master.as_fd()).map_err(failed("opening the terminal"))?;
+            if let Some((rows, cols)) = size {
+                let _ = super::terminal::set_window_size(&master, rows, cols);
+            }
+            pty::set_controlling(slave.as_fd()).map_err(failed("TIOCSCTTY"))?;
+            super::console::send_fd(&console, master.as_fd())
+                .map_err(failed("sending the terminal to the monitor"))?;
+            let out = slave.try_clone().map_err(failed("dup"))?;
+            let err = slave.try_clone().map_err(failed("dup"))?;
+            (slave, out, err)
+        }
+    };
+    nix::unistd::dup2_stdin(&stdin).map_err(errno_report(Step::Stdio, "stdin"))?;
+    nix::unistd::dup2_stdout(&stdout).map_err(errno_report(Step::Stdio, "stdout"))?;
+    nix::unistd::dup2_stderr(&stderr).map_err(errno_report(Step::Stdio, "stderr"))?;
+    Ok(())
+}
+
+/// The container's standard streams as the monitor hands them to the init.
+#[derive(Debug)]
+pub enum InitStdio {
+    /// Descriptors to become 0, 1 and 2: pipes from the monitor, or the command's own
+    /// (`--log-driver passthrough`); no input reads `/dev/null`.
+    Streams {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// `-t`: the init opens a terminal in the container's `/dev/pts`, makes it its controlling
+    /// terminal and standard streams, and sends the master to the monitor on `console`.
+    Tty {
+        console: OwnedFd,
+        size: Option<(u16, u16)>,
+    },
+}
 
 /// Runs the init in the freshly cloned child; never returns.
-pub fn run(spec: &ContainerSpec, mut to_monitor: File) -> ! {
-    let report = match setup_and_exec(spec) {
+pub fn run(spec: &ContainerSpec, mut to_monitor: File, stdio: InitStdio) -> ! {
+    let report = match setup_and_exec(spec, stdio) {
         Ok(never) => match never {},
         Err(r) => r,
     };
@@ -58,7 +114,7 @@ fn errno_report(step: Step, detail: impl Into<String>) -> impl FnOnce(Errno) -> 
     move |e| Report::failed(step, e, detail)
 }
 
-fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
+fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, Report> {
     // The monitor may already be gone (then the pid namespace's parent is the reaper): the
     // monitor waits for this process, so it cannot have exited normally yet.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
@@ -175,11 +231,8 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(errno_report(Step::Privileges, "PR_SET_PDEATHSIG"))?;
     security::apply_sets(&cap_sets).map_err(caps_failed("the capability sets"))?;
-    if !p.interactive {
-        let null = File::open("/dev/null")
-            .map_err(|e| Report::failed_io(Step::Privileges, &e, "opening /dev/null"))?;
-        nix::unistd::dup2_stdin(&null).map_err(errno_report(Step::Privileges, "stdin"))?;
-    }
+    // After the switch: a terminal opened now belongs to the container's user (devpts(4)).
+    attach_stdio(stdio)?;
     nix::sys::prctl::set_no_new_privs().map_err(errno_report(Step::Privileges, "no_new_privs"))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;

@@ -7,7 +7,11 @@
 //! - `spec`: what a container runs (Entrypoint/Cmd, environment, working directory, user),
 //!   from the image's config and the command line; `user`: `-u` against `/etc/passwd`.
 //! - `channel`: typed reports up the pipes init → monitor → command.
-//! - `monitor`: the container's monitor (root file system, init, waiting, `--rm`);
+//! - `monitor`: the container's monitor (root file system, init, waiting, restarts, `--rm`);
+//!   `relay`: its poll loop over the container's streams, the log and attached clients;
+//!   `attach`: the protocol on its socket and the client side (`run`, `start -a`, `attach`);
+//!   `terminal`: raw mode, window sizes, detach keys; `console`: a terminal's master passed
+//!   from the init; `logs`: the `k8s-file` log; `lifecycle`: `-t`, `--log-*`, `--restart`;
 //!   `rootfs`: the `vfs` copy of the layers; `init`: the container's PID 1 until it execs;
 //!   `mounts`: `/proc`, `/dev`, `/sys`, `/etc` files and `pivot_root`; `security`:
 //!   capabilities, masked and read-only paths, seccomp.
@@ -15,22 +19,31 @@
 //! Processes of `coracle run` (DESIGN.md, process model):
 //!
 //! ```text
-//! coracle run (the command, outside: resolves the image, writes the record, waits, --rm)
-//!  └─ coracle:monitor   user + mount namespace, container root: copies the root fs,
-//!      │                relays signals, reaps, records the exit, removes the root fs
-//!      └─ coracle:init  new mount, PID, UTS, IPC (+ network) namespaces, PID 1:
-//!                       mounts, pivot_root, user, exec -> the command (still PID 1)
+//! coracle run (the command, outside: resolves the image, writes the record, forks the
+//!  │           monitor, reads its reports, attaches to it unless -d, then ends)
+//!  └─ coracle:monitor   setsid, outlives the command; user + mount namespace, container
+//!      │                root: builds the root fs, holds the container's stdio (pipes or a
+//!      │                pty master) and the attach socket, writes the log, relays signals,
+//!      │                reaps, records the exit, restarts, removes the container (--rm)
+//!      └─ coracle:init  new mount, PID, UTS, IPC (+ network) namespaces, PID 1, dies with
+//!                       the monitor: mounts, pivot_root, user, stdio, exec -> the command
 //! ```
 
+pub mod attach;
 pub mod channel;
+pub mod console;
 pub mod idmap;
 pub mod init;
+pub mod lifecycle;
+pub mod logs;
 pub mod monitor;
 pub mod mounts;
+pub mod relay;
 pub mod rootfs;
 pub mod sdnotify;
 pub mod security;
 pub mod spec;
+pub mod terminal;
 pub mod user;
 pub mod userns;
 pub mod volumes;

@@ -1,70 +1,252 @@
-//! A container's monitor: the process `coracle run` forks into the container's user and mount
-//! namespaces (`userns::spawn_process`), container root there, single-threaded.
+//! A container's monitor: the process the starting command (`run`, `start`) forks into the
+//! container's user and mount namespaces (`userns::spawn_process`), container root there. It
+//! outlives that command: it is the container's only long-lived process of coracle's.
 //!
 //! Order:
-//! 1. `PR_SET_PDEATHSIG` (in the foreground the command waits for the monitor: if the command
-//!    is killed, the monitor and with it the init go too), named `coracle:monitor`;
-//! 2. the root file system: the layers copied with their owners (`rootfs::build`), or
-//!    coracle's FUSE overlay mounted on them (`overlay::mount`: mounted, not yet served);
-//!    then the store lock inherited from the command is dropped;
-//! 3. the init is cloned into new mount, PID, UTS, IPC and (`--network none`) network
-//!    namespaces (`sys::process::fork_into`) and runs `init::run`; only then the overlay's
-//!    server threads start (a fork after threads exist is refused, DESIGN.md); they stop
-//!    with an unmount once the init is gone;
-//! 4. the init's report (end of file: the command runs) is passed to the command, the record
-//!    says `running`; signals the command relays (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2) go on to
-//!    the init; its end is reported and recorded;
-//! 5. with `--rm`, the root file system is removed here, as container root: files the
-//!    container gave to other ids of its range are out of the user's own reach outside.
+//! 1. a session of its own (`setsid`: the starting command's terminal and its death do not
+//!    reach it; no `PR_SET_PDEATHSIG`), named `coracle:monitor`, standard streams on
+//!    `/dev/null`, its signals blocked and read from a signalfd; the attach socket bound in
+//!    the container's run directory and the log opened;
+//! 2. the root file system: the layers copied with their owners (`rootfs::build`, once: a
+//!    restarted container keeps its copy), or coracle's FUSE overlay mounted on them
+//!    (`overlay::mount`: mounted, not yet served); then the store lock inherited from the
+//!    command is dropped;
+//! 3. the container's standard streams: pipes, the command's own (`passthrough`), or a
+//!    socket over which the init sends the master of the terminal it opens (`-t`); the init
+//!    is cloned into new mount, PID, UTS, IPC and (`--network none`) network namespaces
+//!    (`sys::process::fork_into`) and runs `init::run`; only then the overlay's server
+//!    threads start (a fork after threads exist is refused, DESIGN.md); they stop with an
+//!    unmount once the init is gone, so a restart clones from a single thread again;
+//! 4. the init's report (end of file: the command runs) goes to the clients, the record says
+//!    `running`; `relay::Relay::serve` passes output, input and signals until the init ends;
+//!    its end is recorded and reported;
+//! 5. `--restart`: started again from step 2 unless the policy, or a user's `stop`
+//!    (`stop_requested` in the record), says otherwise; attached clients are let go first;
+//! 6. with `--rm`, the root file system is removed here, as container root (files the
+//!    container gave to other ids of its range are out of the user's own reach outside),
+//!    then the container's directory under the store lock; the clients are closed last, so
+//!    a command that read end of file finds everything done.
 //!
-//! Every outcome goes to the command as a [`Report`] on `to_cli`; the monitor's own exit
-//! status is 0 when everything it had to say was sent.
+//! Every outcome goes to the clients as a [`Report`]; the monitor's own exit status is 0
+//! when everything it had to say was sent.
 
 use std::ffi::CString;
 use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::Utc;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 
+use super::attach;
 use super::channel::{self, Report, Step};
+use super::init::InitStdio;
+use super::lifecycle::LogDriver;
+use super::logs::{LogWriter, Stream};
+use super::relay::{self, ContainerIo, Relay};
 use super::spec::{ContainerSpec, Network, RootFs};
-use super::userns::{ChildExit, SignalRelay, wait_relaying};
+use super::userns::ChildExit;
 use super::{init, rootfs};
 use crate::archive::DIFF_DIR;
 use crate::overlay::{self, Overlay, OverlayConfig};
+use crate::paths::StorePaths;
 use crate::store::containers::{self, State};
+use crate::sys::process::{Forked, ProcessIdentity, fork_into};
 
 /// FUSE worker threads of a container's overlay.
 const OVERLAY_THREADS: usize = 2;
-use crate::sys::process::{Forked, fork_into};
+/// How long the monitor waits for slow clients to take its last words.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// The longest pause between two restarts (they start at 100 ms and double).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The run directory of container `id`: `<runroot>/containers/<id>`, holding the attach
+/// socket while its monitor lives.
+pub fn run_dir(runroot: &Path, id: &str) -> PathBuf {
+    runroot.join("containers").join(id)
+}
+
+/// The default log of a container: `<container dir>/userdata/ctr.log`.
+pub fn log_path(spec: &ContainerSpec) -> PathBuf {
+    spec.lifecycle
+        .log
+        .path
+        .clone()
+        .unwrap_or_else(|| spec.userdata.join("ctr.log"))
+}
+
+/// What the starting command hands its monitor besides the spec.
+#[derive(Debug)]
+pub struct MonitorArgs {
+    /// The container's run directory ([`run_dir`]), made by the command.
+    pub run_dir: PathBuf,
+    /// The command's end of a socket pair: its first client, whose hello is already in it.
+    pub client: Option<UnixStream>,
+    /// The command's own standard streams (`--log-driver passthrough`): input (with `-i`),
+    /// output and error.
+    pub passthrough: Option<(Option<OwnedFd>, OwnedFd, OwnedFd)>,
+    /// The command's terminal size, the container's terminal's first (`-t`).
+    pub tty_size: Option<(u16, u16)>,
+    /// The store, for `--rm`.
+    pub store: StorePaths,
+}
+
+/// How one start of the container went.
+enum Once {
+    /// It did not start (reported).
+    Failed,
+    Exited(Result<ChildExit, String>),
+}
 
 /// Runs the monitor; `store_lock` is whatever keeps the image's layers in the store until the
 /// copy is done (the store, with its shared lock). Returns the monitor's exit status.
-pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32 {
+    let _ = nix::unistd::setsid();
     if let Ok(name) = CString::new("coracle:monitor") {
         let _ = nix::sys::prctl::set_name(&name);
     }
-    let mut send = |r: &Report| channel::send(&mut to_cli, r).is_ok();
-    // The command blocked these before forking; the monitor waits for them the same way.
-    let relay = match SignalRelay::block() {
-        Ok(r) => r,
+    // Nothing may keep the starting command's output open (its reader waits for the end).
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+    let mut early = Vec::new();
+    let signals = match relay::signal_fd() {
+        Ok(s) => Some(s),
         Err(e) => {
-            send(&Report::failed(
-                Step::Clone,
-                errno_of(&e),
-                "blocking signals",
-            ));
-            return 1;
+            early.push(Report::failed(Step::Clone, e, "blocking signals"));
+            None
         }
     };
+    let listener = match bind(&args.run_dir) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            early.push(Report::failed_io(
+                Step::Stdio,
+                &e,
+                format!(
+                    "listening on {}",
+                    args.run_dir.join(attach::SOCKET).display()
+                ),
+            ));
+            None
+        }
+    };
+    let log = match spec.lifecycle.log.driver {
+        LogDriver::K8sFile => match LogWriter::open(&log_path(spec), spec.lifecycle.log.limit()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                early.push(Report::failed_io(Step::Stdio, &e, "the container's log"));
+                None
+            }
+        },
+        LogDriver::None | LogDriver::Passthrough => None,
+    };
+    let mut relay = match Relay::new(listener, args.client.take(), log) {
+        Ok(r) => r,
+        Err(_) => return 1,
+    };
+    let mut status = 0;
+    match (signals, early.is_empty()) {
+        (Some(signals), true) => {
+            run_container(spec, &mut args, &mut relay, &signals, store_lock);
+        }
+        _ => {
+            drop(store_lock);
+            for r in &early {
+                relay.broadcast(r);
+            }
+            status = 1;
+        }
+    }
+    if cleanup(spec, &args.store, &mut relay) != 0 {
+        status = 1;
+    }
+    relay.flush(FLUSH_LIMIT);
+    let _ = std::fs::remove_file(args.run_dir.join(attach::SOCKET));
+    let _ = std::fs::remove_dir(&args.run_dir);
+    relay.close_clients();
+    status
+}
 
+/// Starts the container, and again as its restart policy says.
+fn run_container<L>(
+    spec: &ContainerSpec,
+    args: &mut MonitorArgs,
+    relay: &mut Relay,
+    signals: &SignalFd,
+    store_lock: L,
+) {
+    let mut lock = Some(store_lock);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let exit = match run_once(spec, args, relay, signals, &mut lock) {
+            Once::Failed => return,
+            Once::Exited(exit) => exit,
+        };
+        let status = exit.as_ref().map_or(-1, |e| i32::from(e.status()));
+        let Ok(rec) = containers::read(&spec.dir) else {
+            return;
+        };
+        if !spec
+            .lifecycle
+            .restart
+            .restarts(status, rec.restart_count, rec.stop_requested)
+        {
+            return;
+        }
+        // Attached commands end with this exit; the container goes on without them.
+        relay.flush(FLUSH_LIMIT);
+        relay.close_clients();
+        if sleep_unless_stopped(signals, backoff) {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        let _ = containers::update(&spec.dir, |r| r.restart_count += 1);
+    }
+}
+
+/// Waits `pause`; true when a stop signal came meanwhile (no restart then).
+fn sleep_unless_stopped(signals: &SignalFd, pause: Duration) -> bool {
+    use std::os::fd::AsFd as _;
+    let deadline = std::time::Instant::now() + pause;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let _ = crate::sys::poll::poll(&[(signals.as_fd(), crate::sys::poll::IN)], Some(left));
+        while let Ok(Some(info)) = signals.read_signal() {
+            if info.ssi_signo as i32 != Signal::SIGCHLD as i32 {
+                return true;
+            }
+        }
+    }
+}
+
+/// One start of the container, up to its end.
+fn run_once<L>(
+    spec: &ContainerSpec,
+    args: &mut MonitorArgs,
+    relay: &mut Relay,
+    signals: &SignalFd,
+    store_lock: &mut Option<L>,
+) -> Once {
+    let fail = |relay: &mut Relay, r: Report| {
+        relay.broadcast(&r);
+        Once::Failed
+    };
     // The root file system: a copy, or the overlay mounted but not served yet (no thread may
     // exist before the init is cloned).
     let mut session = None;
     let prepared = match &spec.root_kind {
+        RootFs::Vfs if spec.rootfs.exists() => Ok(()),
         RootFs::Vfs => rootfs::build(&spec.layers, &spec.rootfs, &spec.mapping).map_err(|e| {
             Report::failed_io(
                 Step::Rootfs,
@@ -87,18 +269,18 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
     };
     // The copy is done (vfs); the overlay reads the layers for the container's life, which
     // the store lock must not span.
-    drop(store_lock);
+    drop(store_lock.take());
     if let Err(r) = prepared {
-        send(&r);
-        return cleanup(spec, &mut send);
+        return fail(relay, r);
     }
 
+    let (stdio, mut io, console) = match container_stdio(spec, args) {
+        Ok(s) => s,
+        Err(e) => return fail(relay, Report::failed_io(Step::Stdio, &e, "")),
+    };
     let (from_init, to_init) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok((r, w)) => (File::from(r), File::from(w)),
-        Err(e) => {
-            send(&Report::failed(Step::Clone, e, "creating a pipe"));
-            return cleanup(spec, &mut send);
-        }
+        Err(e) => return fail(relay, Report::failed(Step::Clone, e, "creating a pipe")),
     };
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
@@ -110,114 +292,217 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
     let pid = match fork_into(flags) {
         Ok(Forked::Child) => {
             drop(from_init);
-            init::run(spec, to_init)
+            init::run(spec, to_init, stdio)
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
-            drop(to_init);
             let errno = match &e {
                 crate::sys::process::ForkError::Fork(io) => io.raw_os_error().unwrap_or(0),
                 _ => 0,
             };
-            send(&Report::Failed {
-                step: Step::Clone,
-                errno,
-                detail: e.to_string(),
-            });
-            return cleanup(spec, &mut send);
+            return fail(
+                relay,
+                Report::Failed {
+                    step: Step::Clone,
+                    errno,
+                    detail: e.to_string(),
+                },
+            );
         }
     };
     drop(to_init);
+    // The init's ends: only it may hold them, so that their end of file means its end.
+    drop(stdio);
     // Only now the overlay's threads start; the init's first accesses wait in the kernel.
     let background = match session.map(fuser::Session::spawn).transpose() {
         Ok(b) => b,
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = wait_relaying(pid, &relay, true);
-            send(&Report::failed_io(Step::Rootfs, &e, "serving the overlay"));
-            return cleanup(spec, &mut send);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return fail(
+                relay,
+                Report::failed_io(Step::Rootfs, &e, "serving the overlay"),
+            );
         }
     };
+    if let Some(console) = console {
+        // The init sends the master before it execs, or closes the socket failing.
+        if let Ok(Some(master)) = super::console::recv_fd(&console) {
+            io.stdin = master.try_clone().ok();
+            io.master = master.try_clone().ok();
+            io.outputs.push((Stream::Stdout, master));
+        }
+    }
     let mut from_init = from_init;
     let started = match channel::recv(&mut from_init) {
-        Ok(None) => true,
-        Ok(Some(r)) => {
-            send(&r);
-            false
-        }
-        Err(e) => {
-            send(&Report::failed_io(
-                Step::Clone,
-                &e,
-                "reading the init's report",
-            ));
-            false
-        }
+        Ok(None) => Ok(()),
+        Ok(Some(r)) => Err(r),
+        Err(e) => Err(Report::failed_io(
+            Step::Clone,
+            &e,
+            "reading the init's report",
+        )),
     };
-    if started {
-        send(&Report::Started { pid: pid.as_raw() });
-        let me = crate::sys::process::ProcessIdentity::current().ok();
-        let _ = containers::update(&spec.dir, |r| {
-            r.state = State::Running;
-            r.pid = Some(pid.as_raw());
-            r.started_at = Some(Utc::now());
-            r.monitor_pid = me.map(|m| m.pid);
-            r.monitor_start = me.map(|m| m.start_time);
-        });
+    if let Err(r) = started {
+        let _ = nix::sys::wait::waitpid(pid, None);
+        unmount(spec, background, relay);
+        return fail(relay, r);
     }
-    let exit = wait_relaying(pid, &relay, true);
+    relay.broadcast(&Report::Started { pid: pid.as_raw() });
+    let me = ProcessIdentity::current().ok();
+    let _ = containers::update(&spec.dir, |r| {
+        r.state = State::Running;
+        r.pid = Some(pid.as_raw());
+        r.started_at = Some(Utc::now());
+        r.finished_at = None;
+        r.exit_code = None;
+        r.stop_requested = false;
+        r.monitor_pid = me.map(|m| m.pid);
+        r.monitor_start = me.map(|m| m.start_time);
+    });
+    let exit = io
+        .nonblocking()
+        .and_then(|()| relay.serve(&mut io, pid, signals))
+        .map_err(|e| {
+            // The loop failed: the container cannot be served any longer.
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            format!("relaying the container's streams: {e}")
+        });
+    drop(io);
+    unmount(spec, background, relay);
+    match &exit {
+        Ok(ChildExit::Exited(code)) => relay.broadcast(&Report::Exited { code: *code }),
+        Ok(ChildExit::Signaled(sig)) => relay.broadcast(&Report::Signaled {
+            signal: *sig as i32,
+        }),
+        Err(e) => relay.broadcast(&Report::Failed {
+            step: Step::Clone,
+            errno: 0,
+            detail: e.clone(),
+        }),
+    }
+    let code = exit.as_ref().ok().map(|e| i32::from(e.status()));
+    let _ = containers::update(&spec.dir, |r| {
+        r.state = State::Exited;
+        r.pid = None;
+        r.monitor_pid = None;
+        r.monitor_start = None;
+        r.exit_code = code;
+        r.finished_at = Some(Utc::now());
+    });
+    Once::Exited(exit)
+}
+
+fn unmount(spec: &ContainerSpec, background: Option<fuser::BackgroundSession>, relay: &mut Relay) {
     if let Some(bg) = background
         && let Err(e) = bg.umount_and_join()
     {
-        send(&Report::failed_io(
+        relay.broadcast(&Report::failed_io(
             Step::Cleanup,
             &e,
             format!("unmounting {}", spec.rootfs.display()),
         ));
     }
-    if started {
-        match &exit {
-            Ok(ChildExit::Exited(code)) => send(&Report::Exited { code: *code }),
-            Ok(ChildExit::Signaled(sig)) => send(&Report::Signaled {
-                signal: *sig as i32,
-            }),
-            Err(e) => send(&Report::failed(
-                Step::Clone,
-                errno_of(e),
-                "waiting for the init",
-            )),
-        };
-        let code = match exit {
-            Ok(e) => Some(i32::from(e.status())),
-            Err(_) => None,
-        };
-        let _ = containers::update(&spec.dir, |r| {
-            r.state = State::Exited;
-            r.pid = None;
-            r.monitor_pid = None;
-            r.monitor_start = None;
-            r.exit_code = code;
-            r.finished_at = Some(Utc::now());
-        });
-    }
-    cleanup(spec, &mut send)
 }
 
-/// With `--rm`, removes a `vfs` root file system (the overlay's upper layer belongs to the
-/// user on disk: the command removes it with the container); the monitor's exit status.
-fn cleanup(spec: &ContainerSpec, send: &mut impl FnMut(&Report) -> bool) -> i32 {
-    if spec.remove
-        && spec.root_kind == RootFs::Vfs
+/// The init's standard streams, the monitor's ends of them, and (`-t`) the socket the
+/// terminal's master comes back on.
+fn container_stdio(
+    spec: &ContainerSpec,
+    args: &mut MonitorArgs,
+) -> std::io::Result<(InitStdio, ContainerIo, Option<UnixStream>)> {
+    if spec.lifecycle.tty {
+        let (mine, theirs) = UnixStream::pair()?;
+        let stdio = InitStdio::Tty {
+            console: OwnedFd::from(theirs),
+            size: args.tty_size,
+        };
+        return Ok((stdio, ContainerIo::default(), Some(mine)));
+    }
+    if let Some((stdin, stdout, stderr)) = args.passthrough.take() {
+        let stdio = InitStdio::Streams {
+            stdin,
+            stdout,
+            stderr,
+        };
+        return Ok((stdio, ContainerIo::default(), None));
+    }
+    let (out_r, out_w) = std::io::pipe()?;
+    let (err_r, err_w) = std::io::pipe()?;
+    let (stdin, to_stdin) = if spec.process.interactive {
+        let (r, w) = std::io::pipe()?;
+        (Some(OwnedFd::from(r)), Some(OwnedFd::from(w)))
+    } else {
+        (None, None)
+    };
+    let stdio = InitStdio::Streams {
+        stdin,
+        stdout: out_w.into(),
+        stderr: err_w.into(),
+    };
+    let io = ContainerIo {
+        outputs: vec![
+            (Stream::Stdout, out_r.into()),
+            (Stream::Stderr, err_r.into()),
+        ],
+        stdin: to_stdin,
+        master: None,
+    };
+    Ok((stdio, io, None))
+}
+
+/// Listens on `<run_dir>/attach`, through the directory's descriptor (the socket address
+/// is limited to 108 bytes, a runroot is not).
+fn bind(run_dir: &Path) -> std::io::Result<UnixListener> {
+    let dir = File::open(run_dir)?;
+    let _ = std::fs::remove_file(run_dir.join(attach::SOCKET));
+    UnixListener::bind(attach::proc_fd_path(&dir))
+}
+
+/// With `--rm`, removes the root file system (as container root: a `vfs` copy holds files
+/// of the container's other ids) and the container's directory; the monitor's exit status.
+fn cleanup(spec: &ContainerSpec, store: &StorePaths, relay: &mut Relay) -> i32 {
+    if !spec.remove {
+        return 0;
+    }
+    if spec.root_kind == RootFs::Vfs
         && let Err(e) = rootfs::remove(&spec.rootfs)
     {
-        send(&Report::failed_io(
+        relay.broadcast(&Report::failed_io(
             Step::Cleanup,
             &e.source,
             e.path.display().to_string(),
         ));
         return 1;
     }
+    if let Err(e) = remove_container(store, &spec.id) {
+        relay.broadcast(&Report::Failed {
+            step: Step::Cleanup,
+            errno: 0,
+            detail: format!("{e:#}"),
+        });
+        return 1;
+    }
     0
+}
+
+/// Removes the container's directory under the store lock (`--rm`).
+fn remove_container(store: &StorePaths, id: &str) -> anyhow::Result<()> {
+    let store =
+        crate::store::Store::open(store.clone(), crate::store::LockMode::Shared, "run --rm")?;
+    if !store.containers().path(id).exists() {
+        return Ok(());
+    }
+    let record = crate::store::containers::read(&store.containers().path(id)).ok();
+    let staging = store.staging("rm")?;
+    store.containers().remove(staging.path(), id)?;
+    // Its anonymous volumes go with it, as in Podman (the monitor is container root, so the
+    // deletion needs no other user namespace).
+    match record {
+        Some(r) => crate::cmd::volume::remove_anonymous(&store, &[&r]),
+        None => Ok(()),
+    }
 }
 
 /// A report from an error chain: the first errno found in it, the messages joined.
@@ -241,16 +526,4 @@ fn error_report(step: Step, e: &(dyn std::error::Error + 'static)) -> Report {
         errno,
         detail,
     }
-}
-
-fn errno_of(e: &super::UserNsError) -> nix::errno::Errno {
-    use std::error::Error as _;
-    let mut src = e.source();
-    while let Some(s) = src {
-        if let Some(errno) = s.downcast_ref::<nix::errno::Errno>() {
-            return *errno;
-        }
-        src = s.source();
-    }
-    nix::errno::Errno::UnknownErrno
 }

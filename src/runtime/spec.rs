@@ -279,6 +279,9 @@ pub struct ContainerSpec {
     /// Volumes, binds, tmpfs, devices, `--read-only`, `--ulimit` (`runtime::volumes`).
     #[serde(default)]
     pub storage: super::volumes::Storage,
+    /// Terminal, logs and restart policy.
+    #[serde(default)]
+    pub lifecycle: super::lifecycle::Lifecycle,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.

@@ -489,6 +489,13 @@ impl NamespacedChild {
         Err(err)
     }
 
+    /// Lets the child go on without this handle (it is not killed when the handle goes): a
+    /// container's monitor outlives the command that started it. Its pid.
+    pub fn release(mut self) -> Pid {
+        self.reaped = true;
+        self.pid
+    }
+
     /// Waits for the child to end, passing on the signals `relay` holds (see there).
     pub fn wait(&mut self, relay: &SignalRelay) -> Result<ChildExit, UserNsError> {
         let exit = wait_relaying(self.pid, relay, false)?;

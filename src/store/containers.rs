@@ -84,6 +84,13 @@ pub struct ContainerRecord {
     /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, `--tmpfs`), as `inspect` shows them.
     #[serde(default)]
     pub mounts: Vec<crate::store::volumes::MountRecord>,
+    /// Set by `stop` and `kill` before they signal: the monitor does not restart a container
+    /// a user stopped (`--restart`); cleared when the container is started again.
+    #[serde(default)]
+    pub stop_requested: bool,
+    /// How often the monitor restarted the container (`--restart`), `RestartCount`.
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +394,8 @@ mod tests {
             remove: true,
 
             mounts: Vec::new(),
+            stop_requested: false,
+            restart_count: 0,
         }
     }
 

@@ -3,4 +3,6 @@
 #![allow(unsafe_code)]
 
 pub mod net;
+pub mod poll;
 pub mod process;
+pub mod pty;

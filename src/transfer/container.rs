@@ -381,6 +381,8 @@ mod tests {
             remove: false,
 
             mounts: Vec::new(),
+            stop_requested: false,
+            restart_count: 0,
         }
     }
 

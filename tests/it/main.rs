@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod attach;
 mod commit;
 mod completion;
 mod crash;
@@ -25,8 +26,10 @@ mod import;
 mod info;
 mod inspect;
 mod interop;
+mod lifecycle;
 mod load;
 mod login;
+mod logs;
 mod manifest;
 mod mounts;
 mod odd;
@@ -46,5 +49,6 @@ mod security;
 mod system_check;
 mod system_reset;
 mod tag;
+mod tty;
 mod unshare;
 mod volumes;

@@ -527,17 +527,22 @@ fn run_default_driver_is_the_fuse_overlay() {
 }
 
 #[test]
-fn run_detach_and_tty_are_refused_clearly() {
+fn run_lifecycle_flags_are_checked() {
     for_each_user(|env| {
         with_busybox(env);
-        run(env)
-            .args(["-d", "busybox", "true"])
-            .fails(125)
-            .assert_stderr_contains("not supported yet");
-        run(env)
-            .args(["-t", "busybox", "true"])
-            .fails(125)
-            .assert_stderr_contains("not supported yet");
+        for bad in [
+            &["-d", "-a", "stdout"][..],
+            &["-d", "--log-driver", "passthrough"],
+            &["--log-driver", "journald"],
+            &["--log-opt", "max-size=lots"],
+            &["--restart", "sometimes"],
+            &["--restart", "always"],
+            &["-a", "stdfoo"],
+            &["--detach-keys", "ctrl-1"],
+        ] {
+            run(env).args(bad).args(["busybox", "true"]).fails(125);
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
 
