@@ -14,6 +14,12 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     /// Display the configuration of a container
     Inspect(ContainerInspectArgs),
+    /// Run a process in a running container
+    Exec(Box<super::exec::ExecArgs>),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(super::exec::CpArgs),
+    /// Export a container's filesystem contents as a tar archive
+    Export(super::exec::ExportArgs),
 }
 
 #[derive(Debug, Args)]

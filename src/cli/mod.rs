@@ -2,6 +2,7 @@
 
 pub mod complete;
 pub mod container;
+pub mod exec;
 pub mod image;
 pub mod manifest;
 pub mod overlay;
@@ -106,6 +107,12 @@ pub enum Command {
     Ps(PsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Run a process in a running container
+    Exec(Box<exec::ExecArgs>),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(exec::CpArgs),
+    /// Export a container's filesystem contents as a tar archive
+    Export(exec::ExportArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

@@ -4,8 +4,11 @@ mod commit;
 pub mod completion;
 mod container_inspect;
 pub(crate) mod containers;
+mod cp;
 pub(crate) mod create;
 mod diff;
+mod exec;
+mod export;
 mod history;
 mod images;
 mod info;
@@ -103,10 +106,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),
+        Command::Exec(a) => exec::run(&ctx, &a),
+        Command::Cp(a) => cp::run(&ctx, &a),
+        Command::Export(a) => export::run(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
+            ContainerCommand::Exec(a) => exec::run(&ctx, &a),
+            ContainerCommand::Cp(a) => cp::run(&ctx, &a),
+            ContainerCommand::Export(a) => export::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

@@ -23,8 +23,10 @@
 //! ```
 
 pub mod channel;
+pub mod exec;
 pub mod idmap;
 pub mod init;
+pub mod join;
 pub mod monitor;
 pub mod mounts;
 pub mod rootfs;

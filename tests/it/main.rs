@@ -17,6 +17,7 @@ mod commit;
 mod completion;
 mod crash;
 mod diff;
+mod exec;
 mod hostile;
 mod images;
 mod import;
