@@ -34,6 +34,8 @@ pub enum Step {
     Cleanup,
     /// Joining a running container's namespaces (`exec`, `cp`).
     Join,
+    /// Copying files in a container's root file system (`cp`).
+    Copy,
 }
 
 impl Step {
@@ -50,6 +52,7 @@ impl Step {
             Step::Privileges => "dropping privileges",
             Step::Cleanup => "removing the container's root file system",
             Step::Join => "joining the container's namespaces",
+            Step::Copy => "copying in the container",
         }
     }
 }

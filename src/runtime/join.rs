@@ -15,15 +15,23 @@
 //! left out: joining one's own user namespace is `EINVAL`, and the host's network
 //! namespace belongs to a user namespace the caller has no rights in.
 
+use std::error::Error as _;
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt as _;
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
+use nix::unistd::Pid;
 
+use super::channel::{self, Report, Step};
+use super::spec::{ContainerSpec, RootFs};
+use super::userns::{self, ChildExit, NamespacedChild, SignalRelay, UserNsError, wait_relaying};
+use crate::archive::DIFF_DIR;
+use crate::overlay::{self, Overlay, OverlayConfig};
 use crate::store::containers::{ContainerRecord, State};
-use crate::sys::process::ProcessIdentity;
+use crate::sys::process::{ForkError, Forked, ProcessIdentity, exit_child, fork, fork_again};
 
 /// The namespaces a container has, with their `/proc/PID/ns` names.
 const NAMESPACES: [(&str, CloneFlags); 6] = [
@@ -46,6 +54,10 @@ pub enum JoinError {
         #[source]
         source: io::Error,
     },
+    #[error("starting a process in the container")]
+    Fork(#[source] ForkError),
+    #[error("entering the container's root file system")]
+    UserNs(#[source] UserNsError),
     #[error("reading {path}")]
     Proc {
         path: String,
@@ -208,5 +220,166 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(find_init(&rec), Err(JoinError::NotRunning)));
+    }
+}
+
+/// Where a container's root file system is reached from.
+#[derive(Debug)]
+pub enum Root<'a> {
+    /// A running container: its mount namespace (and user namespace), joined.
+    Running(&'a ContainerInit),
+    /// A container that does not run: its root file system (the `vfs` copy, or coracle's
+    /// overlay mounted for the occasion) in a new user namespace of the container's mapping.
+    Stopped(&'a ContainerSpec),
+}
+
+/// A child process whose root is a container's root ([`enter_root`]).
+#[derive(Debug)]
+pub enum RootChild {
+    Joined(Pid),
+    Namespaced(NamespacedChild),
+}
+
+impl RootChild {
+    /// Waits for the child; its exit.
+    pub fn wait(self, relay: &SignalRelay) -> Result<ChildExit, UserNsError> {
+        match self {
+            RootChild::Joined(pid) => wait_relaying(pid, relay, false),
+            RootChild::Namespaced(mut child) => child.wait(relay),
+        }
+    }
+}
+
+/// Runs `body` in a child process whose root (and working directory) is the container's
+/// root, as the container's root user. A failure of `body` or of getting there goes to
+/// `report` (the child exits 125); success exits 0. Call single-threaded.
+pub fn enter_root<F>(root: Root<'_>, report: File, body: F) -> Result<RootChild, JoinError>
+where
+    F: FnOnce() -> Result<(), Report>,
+{
+    let finish = move |mut report: File, result: Result<(), Report>| -> i32 {
+        match result {
+            Ok(()) => 0,
+            Err(r) => {
+                let _ = channel::send(&mut report, &r);
+                125
+            }
+        }
+    };
+    match root {
+        Root::Running(init) => {
+            let flags =
+                init.foreign_namespaces()? & (CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS);
+            match fork().map_err(JoinError::Fork)? {
+                Forked::Child => {
+                    let result = init
+                        .join(flags)
+                        .map_err(|e| {
+                            Report::failed(Step::Join, e, format!("setns to {}", init.pid))
+                        })
+                        .and_then(|()| {
+                            nix::unistd::chdir("/")
+                                .map_err(|e| Report::failed(Step::Join, e, "entering /"))
+                        })
+                        .and_then(|()| body());
+                    exit_child(finish(report, result))
+                }
+                Forked::Parent(pid) => Ok(RootChild::Joined(pid)),
+            }
+        }
+        Root::Stopped(spec) => {
+            let spec = spec.clone();
+            let child = userns::spawn_process(&spec.mapping.clone(), move || {
+                let result = in_stopped_root(&spec, &report, body);
+                finish(report, result)
+            })
+            .map_err(JoinError::UserNs)?;
+            Ok(RootChild::Namespaced(child))
+        }
+    }
+}
+
+/// In a new user and mount namespace: `body` chrooted into the stopped container's root.
+fn in_stopped_root<F>(spec: &ContainerSpec, report: &File, body: F) -> Result<(), Report>
+where
+    F: FnOnce() -> Result<(), Report>,
+{
+    let chroot = |root: &std::path::Path| {
+        nix::unistd::chroot(root)
+            .and_then(|()| nix::unistd::chdir("/"))
+            .map_err(|e| Report::failed(Step::Join, e, format!("chroot to {}", root.display())))
+    };
+    let RootFs::Overlay { upper, work } = &spec.root_kind else {
+        chroot(&spec.rootfs)?;
+        return body();
+    };
+    for dir in [upper, work, &spec.rootfs] {
+        fs::create_dir_all(dir)
+            .map_err(|e| Report::failed_io(Step::Rootfs, &e, dir.display().to_string()))?;
+    }
+    let config = OverlayConfig {
+        lowers: spec.layers.iter().rev().map(|l| l.join(DIFF_DIR)).collect(),
+        upper: Some(upper.clone()),
+        work: Some(work.clone()),
+        threads: 1,
+    };
+    let session = Overlay::new(&config)
+        .and_then(|fs| overlay::mount(fs, &spec.rootfs, 1))
+        .map_err(|e| Report::Failed {
+            step: Step::Rootfs,
+            errno: 0,
+            detail: format!(
+                "{e}: {}",
+                e.source().map(|s| s.to_string()).unwrap_or_default()
+            ),
+        })?;
+    // The worker forks before the server's thread starts (no fork after threads).
+    let worker = match fork_again().map_err(|e| Report::Failed {
+        step: Step::Join,
+        errno: 0,
+        detail: e.to_string(),
+    })? {
+        Forked::Child => {
+            // Dropping the session here would unmount it for the server too.
+            std::mem::forget(session);
+            let result = chroot(&spec.rootfs).and_then(|()| body());
+            exit_child(match result {
+                Ok(()) => 0,
+                Err(r) => {
+                    if let Ok(mut to) = report.try_clone() {
+                        let _ = channel::send(&mut to, &r);
+                    }
+                    125
+                }
+            })
+        }
+        Forked::Parent(pid) => pid,
+    };
+    let background = session.spawn().map_err(|e| {
+        let _ = nix::sys::signal::kill(worker, nix::sys::signal::Signal::SIGKILL);
+        Report::failed_io(Step::Rootfs, &e, "serving the overlay")
+    })?;
+    let status = loop {
+        match nix::sys::wait::waitpid(worker, None) {
+            Err(Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    let unmounted = background.umount_and_join();
+    unmounted.map_err(|e| {
+        Report::failed_io(
+            Step::Cleanup,
+            &e,
+            format!("unmounting {}", spec.rootfs.display()),
+        )
+    })?;
+    match status {
+        // The worker reported its own failure.
+        Ok(nix::sys::wait::WaitStatus::Exited(_, 0 | 125)) => Ok(()),
+        _ => Err(Report::Failed {
+            step: Step::Join,
+            errno: 0,
+            detail: format!("the process in the container's root file system ended: {status:?}"),
+        }),
     }
 }

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod channel;
+pub mod copy;
 pub mod exec;
 pub mod idmap;
 pub mod init;

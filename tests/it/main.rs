@@ -15,6 +15,7 @@ mod harness;
 
 mod commit;
 mod completion;
+mod cp;
 mod crash;
 mod diff;
 mod exec;
