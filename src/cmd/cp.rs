@@ -80,12 +80,12 @@ fn in_container(path: &str) -> String {
     format!("/{path}")
 }
 
-fn pipe() -> anyhow::Result<(File, File)> {
+pub(crate) fn pipe() -> anyhow::Result<(File, File)> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
     Ok((File::from(r), File::from(w)))
 }
 
-fn copy_report(e: CopyError) -> Report {
+pub(crate) fn copy_report(e: CopyError) -> Report {
     let errno = match &e {
         CopyError::Io { source, .. } => source.raw_os_error().unwrap_or(0),
         _ => 0,
@@ -103,7 +103,7 @@ fn copy_report(e: CopyError) -> Report {
 
 /// Runs `body` in the container's root (joined when it runs) and waits for it; `host` is
 /// what the command does meanwhile with its end of the stream.
-fn with_container<B, H>(
+pub(crate) fn with_container<B, H>(
     ctx: &Context,
     name: &str,
     body: impl FnOnce(&ContainerSpec) -> B,

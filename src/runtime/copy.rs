@@ -138,6 +138,47 @@ pub fn write_tar(path: &str, top: Option<&OsStr>, out: impl Write) -> Result<(),
     res.and_then(|()| b.finish()).map_err(io_err(p))
 }
 
+/// Writes a tar of the whole file system below `/` (the container's root, in the child) to
+/// `out`, for `export`: owners as the container sees them, entries sorted by name. Other
+/// file systems mounted in it (a running container's `/proc`, `/dev`, `/sys`, its `/etc`
+/// files) are not entered: a directory mount point is written as the directory it is, a
+/// file one is left out.
+pub fn write_root_tar(out: impl Write) -> Result<(), CopyError> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let root = Path::new("/");
+    let dev = fs::symlink_metadata(root).map_err(io_err(root))?.dev();
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    let mut stack = vec![PathBuf::from("/")];
+    while let Some(dir) = stack.pop() {
+        let mut names: Vec<OsString> = fs::read_dir(&dir)
+            .map_err(io_err(&dir))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()
+            .map_err(io_err(&dir))?;
+        names.sort();
+        // Depth first, in name order: children are pushed in reverse.
+        let mut subdirs = Vec::new();
+        for name in names {
+            let path = dir.join(&name);
+            let meta = fs::symlink_metadata(&path).map_err(io_err(&path))?;
+            let mounted = meta.dev() != dev;
+            if mounted && !meta.is_dir() {
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            b.append_path_with_name(&path, rel).map_err(io_err(&path))?;
+            if meta.is_dir() && !mounted {
+                subdirs.push(path);
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    b.finish().map_err(io_err(root))
+}
+
 /// How extracted entries get their owners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Owners {

@@ -19,6 +19,7 @@ mod cp;
 mod crash;
 mod diff;
 mod exec;
+mod export;
 mod hostile;
 mod images;
 mod import;
