@@ -20,6 +20,12 @@ pub enum ContainerCommand {
     Attach(super::lifecycle::AttachArgs),
     /// Fetch the logs of one or more containers
     Logs(super::lifecycle::LogsArgs),
+    /// Run a process in a running container
+    Exec(Box<super::exec::ExecArgs>),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(super::exec::CpArgs),
+    /// Export a container's filesystem contents as a tar archive
+    Export(super::exec::ExportArgs),
 }
 
 #[derive(Debug, Args)]

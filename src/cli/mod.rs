@@ -2,6 +2,7 @@
 
 pub mod complete;
 pub mod container;
+pub mod exec;
 pub mod image;
 pub mod lifecycle;
 pub mod manifest;
@@ -117,6 +118,12 @@ pub enum Command {
     Attach(lifecycle::AttachArgs),
     /// Fetch the logs of one or more containers
     Logs(lifecycle::LogsArgs),
+    /// Run a process in a running container
+    Exec(Box<exec::ExecArgs>),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(exec::CpArgs),
+    /// Export a container's filesystem contents as a tar archive
+    Export(exec::ExportArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

@@ -5,9 +5,12 @@ mod commit;
 pub mod completion;
 mod container_inspect;
 pub(crate) mod containers;
+mod cp;
 pub(crate) mod create;
 mod diff;
 mod events;
+mod exec;
+mod export;
 mod history;
 mod images;
 mod info;
@@ -112,6 +115,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Start(a) => start::run(&ctx, &a),
         Command::Attach(a) => attach::run(&ctx, &a),
         Command::Logs(a) => logs::run(&ctx, &a),
+        Command::Exec(a) => exec::run(&ctx, &a),
+        Command::Cp(a) => cp::run(&ctx, &a),
+        Command::Export(a) => export::run(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
@@ -119,6 +125,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Start(a) => start::run(&ctx, &a),
             ContainerCommand::Attach(a) => attach::run(&ctx, &a),
             ContainerCommand::Logs(a) => logs::run(&ctx, &a),
+            ContainerCommand::Exec(a) => exec::run(&ctx, &a),
+            ContainerCommand::Cp(a) => cp::run(&ctx, &a),
+            ContainerCommand::Export(a) => export::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

@@ -34,6 +34,10 @@ pub enum Step {
     Stdio,
     /// Removing the container's root file system (`--rm`).
     Cleanup,
+    /// Joining a running container's namespaces (`exec`, `cp`).
+    Join,
+    /// Copying files in a container's root file system (`cp`).
+    Copy,
 }
 
 impl Step {
@@ -50,6 +54,8 @@ impl Step {
             Step::Privileges => "dropping privileges",
             Step::Stdio => "connecting the container's standard streams",
             Step::Cleanup => "removing the container's root file system",
+            Step::Join => "joining the container's namespaces",
+            Step::Copy => "copying in the container",
         }
     }
 }

@@ -32,8 +32,11 @@
 pub mod attach;
 pub mod channel;
 pub mod console;
+pub mod copy;
+pub mod exec;
 pub mod idmap;
 pub mod init;
+pub mod join;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;

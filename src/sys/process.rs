@@ -62,6 +62,21 @@ pub fn fork() -> Result<Forked, ForkError> {
     }
 }
 
+/// [`fork`] for a process that [`fork`] itself made and that started no thread since: it
+/// is single-threaded by construction. For a child that joined a container's mount
+/// namespace, where `/proc` is the container's and `/proc/self` does not name it (it is
+/// outside that PID namespace), so the thread count cannot be read.
+pub fn fork_again() -> Result<Forked, ForkError> {
+    // SAFETY: the caller is a child of `fork` (which checked for a single thread) that
+    // started no thread, so the same reasoning as in `fork` holds: no lock held by another
+    // thread, and callers end the child with `exit_child` or exec.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
+        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+        Err(errno) => Err(ForkError::Fork(errno.into())),
+    }
+}
+
 /// Ends a forked child at once with `code`: no atexit handlers, no stdio flushing of buffers
 /// that belong to the parent (`_exit(2)`).
 pub fn exit_child(code: i32) -> ! {
