@@ -38,6 +38,7 @@ mod run;
 mod save;
 mod sdnotify;
 mod search;
+mod seccomp;
 mod security;
 mod tag;
 mod unshare;
