@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod container;
 pub mod image;
+pub mod isolation;
 pub mod manifest;
 pub mod overlay;
 pub mod pull;

@@ -119,17 +119,18 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    let who = security::Identity {
-        uid: user.uid,
-        gid: user.gid,
-        groups: setgroups_allowed.then(|| {
-            user.groups
-                .iter()
-                .copied()
-                .filter(|g| spec.mapping.gid.to_host(*g).is_some())
-                .collect()
-        }),
-    };
+    let who = user::identity(
+        &user,
+        &p.group_add,
+        &read("/etc/group"),
+        setgroups_allowed,
+        &spec.mapping,
+    )
+    .map_err(|e| Report::Failed {
+        step: Step::User,
+        errno: 0,
+        detail: e.to_string(),
+    })?;
     security::confine(&spec.security, &who, &spec.mapping).map_err(|e| Report::Failed {
         step: e.step,
         errno: e.errno,
@@ -144,6 +145,9 @@ fn setup_and_exec(spec: &ContainerSpec) -> Result<Infallible, Report> {
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 
+    if p.init {
+        super::init_process::fork_reaper()?;
+    }
     let err: io::Error = Command::new(&p.args[0])
         .args(&p.args[1..])
         .env_clear()

@@ -25,6 +25,7 @@
 pub mod channel;
 pub mod idmap;
 pub mod init;
+pub mod init_process;
 pub mod monitor;
 pub mod mounts;
 pub mod rootfs;

@@ -4,4 +4,5 @@
 
 pub mod net;
 pub mod process;
+pub mod reaper;
 pub mod seccomp;

@@ -42,3 +42,5 @@ mod seccomp;
 mod security;
 mod tag;
 mod unshare;
+mod userns;
+mod users;
