@@ -4,6 +4,7 @@ pub mod complete;
 pub mod container;
 pub mod exec;
 pub mod image;
+pub mod isolation;
 pub mod lifecycle;
 pub mod manifest;
 pub mod overlay;

@@ -22,9 +22,6 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
-    /// Username or UID, optionally with a group (user[:group])
-    #[arg(short = 'u', long = "user", value_name = "USER")]
-    pub user: Option<String>,
     /// Assign a name to the container
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -47,18 +44,6 @@ pub struct RunArgs {
     /// Run the container in the background and print its ID
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Add Linux capabilities (a name with or without CAP_, or ALL; comma-separated lists too)
-    #[arg(long = "cap-add", value_name = "CAP")]
-    pub cap_add: Vec<String>,
-    /// Drop Linux capabilities (a name with or without CAP_, or ALL)
-    #[arg(long = "cap-drop", value_name = "CAP")]
-    pub cap_drop: Vec<String>,
-    /// Give the container every capability, no masked or read-only paths and no seccomp filter
-    #[arg(long)]
-    pub privileged: bool,
-    /// Security options: seccomp=unconfined, no-new-privileges (always on)
-    #[arg(long = "security-opt", value_name = "OPT")]
-    pub security_opt: Vec<String>,
     /// Tell systemd (NOTIFY_SOCKET) when the container runs: conmon (coracle sends READY=1;
     /// the default), ignore; container and healthy are not supported yet
     #[arg(long, value_enum, value_name = "MODE")]
@@ -71,6 +56,8 @@ pub struct RunArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub platform: super::pull::PlatformArgs,
+    #[command(flatten)]
+    pub isolation: super::isolation::IsolationArgs,
     #[command(flatten)]
     pub registry: super::registry_flags::RegistryFlags,
     #[command(flatten)]

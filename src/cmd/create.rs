@@ -15,7 +15,6 @@ use crate::error::ExitStatus;
 use crate::events::Event;
 use crate::runtime::UserMapping;
 use crate::runtime::sdnotify::Notifier;
-use crate::runtime::security::{self, Security};
 use crate::runtime::spec::{
     self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec, RootFs,
 };
@@ -57,14 +56,6 @@ pub fn create(
     {
         anyhow::bail!("container name {name:?} is invalid: names match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
     }
-    let security = Security::from_flags(
-        &args.cap_add,
-        &args.cap_drop,
-        args.privileged,
-        &args.security_opt,
-        &security::all_caps(),
-    )?;
-    let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
     // Pulling is over (and its registry clients with their threads gone) before anything forks.
     let pulled = crate::cmd::run::extending_start_timeout(notifier, || {
         crate::cmd::pull::for_run(
@@ -89,6 +80,8 @@ pub fn create(
         .with_context(|| format!("reading the config of image {}", args.image))?;
     let config = crate::oci::config::ImageConfig::parse(image.config_digest(), &config_bytes)?;
     let image_run = ImageRunConfig::from_json(&config.config);
+    let isolation = crate::cmd::isolation::decide(&args.isolation, &image_run.user)?;
+    let (security, mapping) = (isolation.security, isolation.mapping);
 
     let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), &args.command)?;
     let id = containers::new_id().context("making a container ID")?;
@@ -109,14 +102,22 @@ pub fn create(
                 .map(|t| (p.display().to_string(), t))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let env_files: Vec<EnvFile<'_>> = env_texts
+    let host_env_text = args
+        .isolation
+        .env_host
+        .then(crate::cmd::isolation::host_environment);
+    let env_files: Vec<EnvFile<'_>> = host_env_text
         .iter()
-        .map(|(name, text)| EnvFile { name, text })
+        .map(|text| EnvFile {
+            name: "the host environment (--env-host)",
+            text,
+        })
+        .chain(env_texts.iter().map(|(name, text)| EnvFile { name, text }))
         .collect();
     let host_env = |k: &str| std::env::var(k).ok();
     let env = spec::environment(&image_run, &hostname, &env_files, &args.env, &host_env)?;
     let cwd = spec::working_dir(&image_run, args.workdir.as_deref())?;
-    let user = args.user.clone().unwrap_or_else(|| image_run.user.clone());
+    let user = isolation.user;
     check_user_mapped(&user, &mapping)?;
     let planned = crate::cmd::volume::attach::plan(
         &store,
@@ -205,6 +206,8 @@ pub fn create(
             cwd,
             user,
             interactive: args.interactive,
+            group_add: args.isolation.group_add.clone(),
+            init: args.isolation.init,
         },
         remove: args.rm,
         security,

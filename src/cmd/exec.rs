@@ -47,6 +47,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<ExitStatus> {
             spec.security.clone()
         },
         no_new_privs: init.no_new_privs()?,
+        group_add: spec.process.group_add.clone(),
         mapping: spec.mapping.clone(),
         interactive: args.interactive,
     };

@@ -15,6 +15,7 @@ mod history;
 mod images;
 mod info;
 mod inspect;
+pub(crate) mod isolation;
 mod load;
 mod login;
 mod logs;

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The PID namespace of `setns` applies only to children (setns(2)), hence the second fork.
-//! The credentials are switched by [`switch_credentials`], the init's sequence. Failures
+//! The credentials are switched by `security::confine`, as the init switches its own. Failures
 //! travel to the command as [`Report`]s on a close-on-exec pipe that both children hold
 //! (end of file: the exec happened); an `execve` failure carries its errno, from which the
 //! command picks 126 or 127.
@@ -27,8 +27,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::unistd::{Gid, Pid, Uid};
-use seccompiler::BpfProgram;
+use nix::unistd::Pid;
 
 use super::channel::{self, Report, Step, StepError};
 use super::exec_failure_status;
@@ -36,7 +35,7 @@ use super::idmap::UserMapping;
 use super::join::ContainerInit;
 use super::security::{self, Security};
 use super::spec::Environment;
-use super::user::{self, ExecUser, UserSpec};
+use super::user::{self, UserSpec};
 use super::userns::{ChildExit, SignalRelay, UserNsError, wait_relaying};
 use crate::sys::process::{ForkError, Forked, cloexec_from, exit_child, fork, fork_again};
 
@@ -51,6 +50,8 @@ pub struct ExecProcess {
     pub security: Security,
     /// Whether the container's init has `no_new_privs` (then this process gets it too).
     pub no_new_privs: bool,
+    /// `--group-add` of the container.
+    pub group_add: Vec<String>,
     /// The container's user namespace mapping (which supplementary groups exist there).
     pub mapping: UserMapping,
     /// `-i`: standard input stays the command's; else `/dev/null`.
@@ -232,7 +233,33 @@ fn setup_and_exec(p: &ExecProcess, detached: Option<&File>) -> Result<Infallible
         env.set("HOME", &user.home);
     }
     nix::unistd::chdir(p.cwd.as_str()).map_err(|e| Report::failed(Step::Workdir, e, &p.cwd))?;
-    let filters = switch_credentials(&user, &p.mapping, &p.security, p.no_new_privs)?;
+    // A single-mapping namespace has setgroups denied (user_namespaces(7)): the process
+    // keeps the one group it has.
+    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    let who = user::identity(
+        &user,
+        &p.group_add,
+        &read("/etc/group"),
+        setgroups_allowed,
+        &p.mapping,
+    )
+    .map_err(|e| Report::Failed {
+        step: Step::User,
+        errno: 0,
+        detail: e.to_string(),
+    })?;
+    // The init's sequence; `no_new_privs` as the init has it.
+    let security = Security {
+        no_new_privileges: p.security.no_new_privileges || p.no_new_privs,
+        ..p.security.clone()
+    };
+    security::confine(&security, &who, &p.mapping).map_err(|e| Report::Failed {
+        step: e.step,
+        errno: e.errno,
+        detail: e.detail,
+    })?;
     let stdio = |what: &'static str| move |e| Report::failed(Step::Privileges, e, what);
     if let Some(null) = detached {
         nix::unistd::dup2_stdin(null.as_fd()).map_err(stdio("stdin"))?;
@@ -246,7 +273,6 @@ fn setup_and_exec(p: &ExecProcess, detached: Option<&File>) -> Result<Infallible
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    install_filters(&filters)?;
     let err: io::Error = Command::new(&p.args[0])
         .args(&p.args[1..])
         .env_clear()
@@ -255,97 +281,4 @@ fn setup_and_exec(p: &ExecProcess, detached: Option<&File>) -> Result<Infallible
     Err(Report::ExecFailed {
         errno: err.raw_os_error().unwrap_or(libc::EINVAL),
     })
-}
-
-/// Switches the calling process (container root in the container's user namespace) to
-/// `user` with the capabilities `security` gives it: supplementary groups (where the
-/// namespace allows `setgroups`), the bounding set, gid, uid, the other capability sets,
-/// `no_new_privs`. Returns the seccomp
-/// filters to install last ([`install_filters`]), built while failing is still cheap.
-pub fn switch_credentials(
-    user: &ExecUser,
-    mapping: &UserMapping,
-    security: &Security,
-    no_new_privs: bool,
-) -> Result<Vec<BpfProgram>, Report> {
-    // A single-mapping namespace has setgroups denied (user_namespaces(7)): the process
-    // keeps the one group it has.
-    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    if setgroups_allowed {
-        let groups: Vec<Gid> = user
-            .groups
-            .iter()
-            .filter(|g| mapping.gid.to_host(**g).is_some())
-            .map(|g| Gid::from_raw(*g))
-            .collect();
-        nix::unistd::setgroups(&groups).map_err(|e| Report::failed(Step::User, e, "setgroups"))?;
-    }
-    let unmapped = |what: &str, id: u32| {
-        format!(
-            "{what} {id} is not mapped in the container's user namespace{}",
-            if mapping.uid.len() == 1 {
-                format!(
-                    " ({} has no subordinate ids in /etc/subuid and /etc/subgid; only root \
-                     exists in its containers)",
-                    mapping.user
-                )
-            } else {
-                String::new()
-            }
-        )
-    };
-    let cap_sets = security.cap_sets(user.uid);
-    let filters = if security.seccomp {
-        security::default_filters(cap_sets.bounding).map_err(|e| Report::Failed {
-            step: Step::Privileges,
-            errno: 0,
-            detail: e.to_string(),
-        })?
-    } else {
-        Vec::new()
-    };
-    let caps_failed = |what: &'static str| {
-        move |e: caps::errors::CapsError| Report::Failed {
-            step: Step::Privileges,
-            errno: 0,
-            detail: format!("{what}: {e}"),
-        }
-    };
-    security::apply_bounding(&cap_sets).map_err(caps_failed("the bounding set"))?;
-    let gid = Gid::from_raw(user.gid);
-    nix::unistd::setresgid(gid, gid, gid).map_err(|e| {
-        let detail = match e {
-            Errno::EINVAL => unmapped("group", user.gid),
-            _ => format!("setresgid {}", user.gid),
-        };
-        Report::failed(Step::User, e, detail)
-    })?;
-    let uid = Uid::from_raw(user.uid);
-    nix::unistd::setresuid(uid, uid, uid).map_err(|e| {
-        let detail = match e {
-            Errno::EINVAL => unmapped("user", user.uid),
-            _ => format!("setresuid {}", user.uid),
-        };
-        Report::failed(Step::User, e, detail)
-    })?;
-    security::apply_sets(&cap_sets).map_err(caps_failed("the capability sets"))?;
-    if no_new_privs {
-        nix::sys::prctl::set_no_new_privs()
-            .map_err(|e| Report::failed(Step::Privileges, e, "no_new_privs"))?;
-    }
-    Ok(filters)
-}
-
-/// Installs the filters [`switch_credentials`] built: the last step before `execve`.
-pub fn install_filters(filters: &[BpfProgram]) -> Result<(), Report> {
-    for filter in filters {
-        seccompiler::apply_filter(filter).map_err(|e| Report::Failed {
-            step: Step::Privileges,
-            errno: 0,
-            detail: format!("installing the seccomp filter: {e}"),
-        })?;
-    }
-    Ok(())
 }

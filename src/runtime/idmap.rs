@@ -338,6 +338,293 @@ fn build_map(account: &Account, own: u32, file: &SubidFile) -> Result<IdMap, IdM
     })
 }
 
+/// `--userns`, as Podman spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsernsMode {
+    /// Podman's default: container root is the user (root: no user namespace).
+    #[default]
+    Default,
+    /// `host`: for root the host's ids; for a user, the user's own namespace (Podman's rootless
+    /// namespace), which is the default mapping.
+    Host,
+    /// `keep-id[:uid=U,gid=G]`: the user's own ids appear as `U`/`G` (default: the same ids),
+    /// with the subordinate ranges around them.
+    KeepId { uid: Option<u32>, gid: Option<u32> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsernsError {
+    #[error(
+        "invalid --userns {0:?}: supported are host, keep-id[:uid=UID,gid=GID] and the default \
+         (none given)"
+    )]
+    Mode(String),
+    #[error("--userns=keep-id is only supported in rootless mode")]
+    KeepIdAsRoot,
+    #[error("invalid --{flag} {value:?}: expected CONTAINER:HOST:SIZE (numbers, SIZE > 0)")]
+    Syntax { flag: &'static str, value: String },
+    #[error("--userns={0} cannot be combined with --uidmap or --gidmap")]
+    Conflict(String),
+    #[error(
+        "--{flag} {value}: the ids {first} to {last} are not all in {whose} user namespace \
+         ({size} ids: {what})"
+    )]
+    OutOfRange {
+        flag: &'static str,
+        value: String,
+        first: u64,
+        last: u64,
+        whose: String,
+        size: u64,
+        what: String,
+    },
+    #[error("--{flag}: container id {id} is mapped twice")]
+    Overlap { flag: &'static str, id: u32 },
+    #[error(
+        "{what}: the container's {kind} map must map {need} (coracle's monitor runs in the \
+         container's user namespace and owns its storage as you, and the image's files belong \
+         to container root){hint}"
+    )]
+    Unusable {
+        what: String,
+        kind: &'static str,
+        need: &'static str,
+        hint: String,
+    },
+}
+
+impl UsernsMode {
+    pub fn parse(s: &str) -> Result<UsernsMode, UsernsError> {
+        let bad = || UsernsError::Mode(s.to_string());
+        match s {
+            "" => Ok(UsernsMode::Default),
+            "host" => Ok(UsernsMode::Host),
+            "keep-id" => Ok(UsernsMode::KeepId {
+                uid: None,
+                gid: None,
+            }),
+            _ => {
+                let opts = s.strip_prefix("keep-id:").ok_or_else(bad)?;
+                let (mut uid, mut gid) = (None, None);
+                for o in opts.split(',') {
+                    match o.split_once('=') {
+                        Some(("uid", v)) => uid = Some(v.parse().map_err(|_| bad())?),
+                        Some(("gid", v)) => gid = Some(v.parse().map_err(|_| bad())?),
+                        _ => return Err(bad()),
+                    }
+                }
+                Ok(UsernsMode::KeepId { uid, gid })
+            }
+        }
+    }
+}
+
+/// One `--uidmap`/`--gidmap` value `CONTAINER:HOST:SIZE`.
+pub fn parse_map_flag(flag: &'static str, value: &str) -> Result<IdMapEntry, UsernsError> {
+    let bad = || UsernsError::Syntax {
+        flag,
+        value: value.to_string(),
+    };
+    let n: Vec<u32> = value
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    match n[..] {
+        [container, host, size] if size > 0 => Ok(IdMapEntry {
+            container,
+            host,
+            size,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// The container's map from `entries` whose `host` side is an id of the namespace `base`
+/// maps (for a user, Podman's rootless namespace: 0 is the user, then the ranges; for root
+/// the host itself), split where `base`'s entries do.
+fn compose(
+    base: &IdMap,
+    entries: &[IdMapEntry],
+    flag: &'static str,
+    whose: &str,
+) -> Result<IdMap, UsernsError> {
+    let mut out = Vec::new();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    for e in entries {
+        let (c0, c1) = (
+            u64::from(e.container),
+            u64::from(e.container) + u64::from(e.size),
+        );
+        if let Some((a, _)) = seen.iter().find(|(a, b)| c0 < *b && *a < c1) {
+            return Err(UsernsError::Overlap {
+                flag,
+                id: (*a).max(c0) as u32,
+            });
+        }
+        seen.push((c0, c1));
+        let mut done = 0u64;
+        while done < u64::from(e.size) {
+            let inter = u64::from(e.host) + done;
+            // The base entry holding intermediate id `inter`.
+            let hit = u32::try_from(inter).ok().and_then(|i| {
+                base.entries
+                    .iter()
+                    .find(|b| i >= b.container && u64::from(i - b.container) < u64::from(b.size))
+            });
+            let Some(b) = hit else {
+                let what = base
+                    .entries
+                    .iter()
+                    .map(|b| {
+                        let end = u64::from(b.container) + u64::from(b.size) - 1;
+                        format!("{}-{end} are host ids {}-", b.container, b.host)
+                            + &(u64::from(b.host) + u64::from(b.size) - 1).to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(UsernsError::OutOfRange {
+                    flag,
+                    value: format!("{}:{}:{}", e.container, e.host, e.size),
+                    first: u64::from(e.host),
+                    last: u64::from(e.host) + u64::from(e.size) - 1,
+                    whose: whose.to_string(),
+                    size: base.len(),
+                    what,
+                });
+            };
+            let off = inter - u64::from(b.container);
+            let run = (u64::from(b.size) - off).min(u64::from(e.size) - done);
+            out.push(IdMapEntry {
+                container: (c0 + done) as u32,
+                host: (u64::from(b.host) + off) as u32,
+                size: run as u32,
+            });
+            done += run;
+        }
+    }
+    Ok(IdMap {
+        entries: out,
+        source: base.source.clone(),
+    })
+}
+
+/// keep-id's entries on the intermediate namespace of `size` ids: the user (intermediate 0)
+/// at `id`, the ranges (intermediate 1...) filling the container ids below and above it.
+fn keep_id_entries(id: u32, size: u64) -> Vec<IdMapEntry> {
+    let subs = size.saturating_sub(1);
+    let below = subs.min(u64::from(id)) as u32;
+    let mut v = Vec::new();
+    if below > 0 {
+        v.push(IdMapEntry {
+            container: 0,
+            host: 1,
+            size: below,
+        });
+    }
+    v.push(IdMapEntry {
+        container: id,
+        host: 0,
+        size: 1,
+    });
+    let above = (subs - u64::from(below)).min(u64::from(u32::MAX - 1 - id)) as u32;
+    if above > 0 {
+        v.push(IdMapEntry {
+            container: id + 1,
+            host: below + 1,
+            size: above,
+        });
+    }
+    v
+}
+
+/// Refuses a container map the monitor cannot work in: it must map container root, and the
+/// id the caller has (its own, or 0 for root), which owns the container's storage.
+fn check_usable(map: &IdMap, own: u32, kind: &'static str, what: &str) -> Result<(), UsernsError> {
+    let unusable = |need, hint: &str| UsernsError::Unusable {
+        what: what.to_string(),
+        kind,
+        need,
+        hint: hint.to_string(),
+    };
+    if map.to_host(0).is_none() {
+        let hint = if map.source.is_none() {
+            " (there are no subordinate ids to map it to: see /etc/subuid and /etc/subgid)"
+        } else {
+            ""
+        };
+        return Err(unusable("container id 0", hint));
+    }
+    if !map
+        .entries
+        .iter()
+        .any(|e| own >= e.host && u64::from(own - e.host) < u64::from(e.size))
+    {
+        return Err(unusable("your own id (HOST 0 of --uidmap/--gidmap)", ""));
+    }
+    Ok(())
+}
+
+impl UserMapping {
+    /// The mapping of a container from the user's own (`self`, [`UserMapping::current`]),
+    /// `--userns` and `--uidmap`/`--gidmap` (without `--gidmap`, `--uidmap` serves for both,
+    /// as in Podman). `own` is the calling user's (uid, gid), for keep-id.
+    pub fn for_container(
+        &self,
+        mode: UsernsMode,
+        uidmap: &[IdMapEntry],
+        gidmap: &[IdMapEntry],
+        own: (u32, u32),
+    ) -> Result<UserMapping, UsernsError> {
+        let root = self.is_identity();
+        let whose = if root {
+            "the host's".to_string()
+        } else {
+            format!("{}'s", self.user)
+        };
+        if !uidmap.is_empty() || !gidmap.is_empty() {
+            if let UsernsMode::KeepId { .. } = mode {
+                return Err(UsernsError::Conflict("keep-id".into()));
+            }
+            let gidmap = if gidmap.is_empty() { uidmap } else { gidmap };
+            let uidmap = if uidmap.is_empty() { gidmap } else { uidmap };
+            let m = UserMapping {
+                user: self.user.clone(),
+                uid: compose(&self.uid, uidmap, "uidmap", &whose)?,
+                gid: compose(&self.gid, gidmap, "gidmap", &whose)?,
+            };
+            check_usable(&m.uid, own.0, "uid", "--uidmap")?;
+            check_usable(&m.gid, own.1, "gid", "--gidmap")?;
+            return Ok(m);
+        }
+        match mode {
+            UsernsMode::Default | UsernsMode::Host => Ok(self.clone()),
+            UsernsMode::KeepId { .. } if root => Err(UsernsError::KeepIdAsRoot),
+            UsernsMode::KeepId { uid, gid } => {
+                let uid = uid.unwrap_or(own.0);
+                let gid = gid.unwrap_or(own.1);
+                let m = UserMapping {
+                    user: self.user.clone(),
+                    uid: compose(
+                        &self.uid,
+                        &keep_id_entries(uid, self.uid.len()),
+                        "uidmap",
+                        &whose,
+                    )?,
+                    gid: compose(
+                        &self.gid,
+                        &keep_id_entries(gid, self.gid.len()),
+                        "gidmap",
+                        &whose,
+                    )?,
+                };
+                check_usable(&m.uid, own.0, "uid", "--userns=keep-id")?;
+                check_usable(&m.gid, own.1, "gid", "--userns=keep-id")?;
+                Ok(m)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,5 +839,162 @@ mod tests {
     fn a_missing_file_has_no_ranges() {
         let f = SubidFile::read(Path::new("/nonexistent/subuid")).unwrap();
         assert!(f.ranges.is_empty());
+    }
+
+    #[test]
+    fn userns_modes_and_maps_parse_as_podman() {
+        assert_eq!(UsernsMode::parse("").unwrap(), UsernsMode::Default);
+        assert_eq!(UsernsMode::parse("host").unwrap(), UsernsMode::Host);
+        assert_eq!(
+            UsernsMode::parse("keep-id").unwrap(),
+            UsernsMode::KeepId {
+                uid: None,
+                gid: None
+            }
+        );
+        assert_eq!(
+            UsernsMode::parse("keep-id:uid=200,gid=210").unwrap(),
+            UsernsMode::KeepId {
+                uid: Some(200),
+                gid: Some(210)
+            }
+        );
+        for bad in ["auto", "keep-id:uid=x", "keep-id:size=3", "nomap2"] {
+            assert!(UsernsMode::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_map_flag("uidmap", "0:1:500").unwrap(), e(0, 1, 500));
+        for bad in ["0:1", "0:1:0", "a:1:2", "0:1:2:3", "-1:0:1"] {
+            assert!(parse_map_flag("uidmap", bad).is_err(), "{bad}");
+        }
+    }
+
+    fn sub_user() -> UserMapping {
+        UserMapping::for_account(
+            &alice(),
+            &file("/etc/subuid", "alice:100000:65536\n"),
+            &file("/etc/subgid", "alice:200000:65536\n"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn keep_id_puts_the_user_at_its_own_id_with_the_ranges_around() {
+        let m = sub_user()
+            .for_container(
+                UsernsMode::KeepId {
+                    uid: None,
+                    gid: None,
+                },
+                &[],
+                &[],
+                (1000, 1001),
+            )
+            .unwrap();
+        assert_eq!(
+            m.uid.entries,
+            [e(0, 100000, 1000), e(1000, 1000, 1), e(1001, 101000, 64536)]
+        );
+        assert_eq!(
+            m.gid.entries,
+            [e(0, 200000, 1001), e(1001, 1001, 1), e(1002, 201001, 64535)]
+        );
+        assert_eq!(m.uid.len(), 65537);
+        // Another id for the user, and a user without ranges (only its own id).
+        let m = sub_user()
+            .for_container(
+                UsernsMode::KeepId {
+                    uid: Some(0),
+                    gid: Some(5),
+                },
+                &[],
+                &[],
+                (1000, 1001),
+            )
+            .unwrap();
+        assert_eq!(m.uid.entries, [e(0, 1000, 1), e(1, 100000, 65536)]);
+        assert_eq!(m.gid.entries[1], e(5, 1001, 1));
+        let lone =
+            UserMapping::for_account(&alice(), &file("/etc/subuid", ""), &file("/etc/subgid", ""))
+                .unwrap();
+        let err = lone
+            .for_container(
+                UsernsMode::KeepId {
+                    uid: None,
+                    gid: None,
+                },
+                &[],
+                &[],
+                (1000, 1001),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("must map container id 0"), "{err}");
+        assert_eq!(
+            UserMapping::identity().for_container(
+                UsernsMode::KeepId {
+                    uid: None,
+                    gid: None
+                },
+                &[],
+                &[],
+                (0, 0)
+            ),
+            Err(UsernsError::KeepIdAsRoot)
+        );
+    }
+
+    #[test]
+    fn uidmaps_are_relative_to_the_users_namespace() {
+        let m = sub_user()
+            .for_container(
+                UsernsMode::Default,
+                &[e(0, 1, 100), e(100, 0, 1)],
+                &[],
+                (1000, 1001),
+            )
+            .unwrap();
+        assert_eq!(m.uid.entries, [e(0, 100000, 100), e(100, 1000, 1)]);
+        // Without --gidmap the uid map serves for gids too.
+        assert_eq!(m.gid.entries, [e(0, 200000, 100), e(100, 1001, 1)]);
+        // A range across the user's own id and its ranges is split.
+        let m = sub_user()
+            .for_container(
+                UsernsMode::Default,
+                &[e(0, 0, 3)],
+                &[e(0, 0, 1)],
+                (1000, 1001),
+            )
+            .unwrap();
+        assert_eq!(m.uid.entries, [e(0, 1000, 1), e(1, 100000, 2)]);
+        assert_eq!(m.gid.entries, [e(0, 1001, 1)]);
+        let err = sub_user()
+            .for_container(UsernsMode::Default, &[e(0, 1, 70000)], &[], (1000, 1001))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("--uidmap 0:1:70000"), "{msg}");
+        assert!(msg.contains("alice's user namespace (65537 ids"), "{msg}");
+        assert!(msg.contains("1-65536 are host ids 100000-165535"), "{msg}");
+        assert!(matches!(
+            sub_user().for_container(
+                UsernsMode::Default,
+                &[e(0, 1, 10), e(5, 20, 10)],
+                &[],
+                (1000, 1001)
+            ),
+            Err(UsernsError::Overlap { .. })
+        ));
+        // Root maps host ids directly; the caller's own id must be among them.
+        let m = UserMapping::identity()
+            .for_container(UsernsMode::Default, &[e(0, 0, 65536)], &[], (0, 0))
+            .unwrap();
+        assert_eq!(m.uid.entries, [e(0, 0, 65536)]);
+        assert!(!m.is_identity());
+        let err = UserMapping::identity()
+            .for_container(UsernsMode::Default, &[e(0, 100000, 65536)], &[], (0, 0))
+            .unwrap_err();
+        assert!(err.to_string().contains("must map your own id"), "{err}");
+        assert!(matches!(
+            sub_user().for_container(UsernsMode::Default, &[e(0, 1, 100)], &[], (1000, 1001)),
+            Err(UsernsError::Unusable { .. })
+        ));
     }
 }

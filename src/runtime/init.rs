@@ -3,11 +3,11 @@
 //! the container up and execs the command, which stays PID 1.
 //!
 //! Order: die with the monitor (`PR_SET_PDEATHSIG`), hostname, loopback, mount points made
-//! real in the root, mounts (`mounts::setup`), `pivot_root`, the user from the container's own `/etc/passwd` and
-//! `/etc/group`, `HOME`, working directory (made if missing, as Podman does), supplementary
-//! groups, the capability bounding set (`security::apply_bounding`), gid, uid, the other
-//! capability sets (`security::apply_sets`), `no_new_privs`, umask 022, close-on-exec for
-//! every inherited descriptor, an empty signal mask, the seccomp filter, exec. Any failure
+//! real in the root, mounts (`mounts::setup`), `pivot_root`, the user from the container's
+//! own `/etc/passwd` and `/etc/group`, `HOME`, working directory (made if missing, as Podman
+//! does), then `security::confine` (supplementary groups, capabilities, gid, uid, seccomp,
+//! `no_new_privs` when asked), umask 022, close-on-exec for every inherited descriptor, an
+//! empty signal mask, exec. Any failure
 //! is sent to the monitor as a [`Report`] with the errno; the report pipe is close-on-exec,
 //! so end of file there means the exec happened.
 
@@ -21,7 +21,6 @@ use std::process::Command;
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::unistd::{Gid, Uid};
 
 use super::channel::{self, Report, Step};
 use super::spec::{ContainerSpec, Network};
@@ -144,7 +143,8 @@ fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, 
         &spec.rootfs,
         &spec.userdata,
         &spec.mapping,
-        !spec.security.privileged,
+        &spec.security.masked_paths,
+        &spec.security.read_only_paths,
     )
     .map_err(|f| Report::failed(Step::Mounts, f.errno, f.detail))?;
     volumes::setup::setup(&spec.rootfs, &spec.storage, &spec.process.user)
@@ -177,74 +177,32 @@ fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, 
     let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    if setgroups_allowed {
-        let groups: Vec<Gid> = user
-            .groups
-            .iter()
-            .filter(|g| spec.mapping.gid.to_host(**g).is_some())
-            .map(|g| Gid::from_raw(*g))
-            .collect();
-        nix::unistd::setgroups(&groups).map_err(errno_report(Step::User, "setgroups"))?;
-    }
-    let unmapped = |what: &str, id: u32| {
-        crate::doctor::hints::unmapped_id(what == "group", id, &spec.mapping, None)
-    };
-    // The bounding set is cut while this is root; the other sets are set after the switch
-    // (PR_SET_KEEPCAPS keeps the permitted set across it); the filter is built now, while
-    // failing is still cheap, and installed last.
-    let cap_sets = spec.security.cap_sets(user.uid);
-    let filters = if spec.security.seccomp {
-        security::default_filters(cap_sets.bounding).map_err(|e| Report::Failed {
-            step: Step::Privileges,
-            errno: 0,
-            detail: format!("{e}"),
-        })?
-    } else {
-        Vec::new()
-    };
-    let caps_failed = |what: &'static str| {
-        move |e: caps::errors::CapsError| Report::Failed {
-            step: Step::Privileges,
-            errno: 0,
-            detail: format!("{what}: {e}"),
-        }
-    };
-    security::apply_bounding(&cap_sets).map_err(caps_failed("the bounding set"))?;
-    let gid = Gid::from_raw(user.gid);
-    nix::unistd::setresgid(gid, gid, gid).map_err(|e| {
-        let detail = match e {
-            Errno::EINVAL => unmapped("group", user.gid),
-            _ => format!("setresgid {}", user.gid),
-        };
-        Report::failed(Step::User, e, detail)
+    let who = user::identity(
+        &user,
+        &p.group_add,
+        &read("/etc/group"),
+        setgroups_allowed,
+        &spec.mapping,
+    )
+    .map_err(|e| Report::Failed {
+        step: Step::User,
+        errno: 0,
+        detail: e.to_string(),
     })?;
-    let uid = Uid::from_raw(user.uid);
-    nix::unistd::setresuid(uid, uid, uid).map_err(|e| {
-        let detail = match e {
-            Errno::EINVAL => unmapped("user", user.uid),
-            _ => format!("setresuid {}", user.uid),
-        };
-        Report::failed(Step::User, e, detail)
+    security::confine(&spec.security, &who, &spec.mapping).map_err(|e| Report::Failed {
+        step: e.step,
+        errno: e.errno,
+        detail: e.detail,
     })?;
-    // A change of uid clears the parent-death signal (prctl(2)): arm it again, or a non-root
-    // container would outlive a killed monitor.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(errno_report(Step::Privileges, "PR_SET_PDEATHSIG"))?;
-    security::apply_sets(&cap_sets).map_err(caps_failed("the capability sets"))?;
     // After the switch: a terminal opened now belongs to the container's user (devpts(4)).
     attach_stdio(stdio)?;
-    nix::sys::prctl::set_no_new_privs().map_err(errno_report(Step::Privileges, "no_new_privs"))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    for filter in &filters {
-        seccompiler::apply_filter(filter).map_err(|e| Report::Failed {
-            step: Step::Privileges,
-            errno: 0,
-            detail: format!("installing the seccomp filter: {e}"),
-        })?;
-    }
 
+    if p.init {
+        super::init_process::fork_reaper()?;
+    }
     let err: io::Error = Command::new(&p.args[0])
         .args(&p.args[1..])
         .env_clear()

@@ -36,6 +36,7 @@ pub mod copy;
 pub mod exec;
 pub mod idmap;
 pub mod init;
+pub mod init_process;
 pub mod join;
 pub mod lifecycle;
 pub mod logs;

@@ -8,8 +8,8 @@
 //! usual symlinks), `/sys` (a new read-only sysfs where the kernel allows it, i.e. in a
 //! network namespace of our own; else the host's bind-mounted and remounted read-only,
 //! crun's fallback), the generated `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, and
-//! unless `--privileged` Podman's masked and read-only paths of `/proc` and `/sys`
-//! (`security::MASKED_PATHS`, `security::READ_ONLY_PATHS`).
+//! the masked and read-only paths (`Security::masked_paths`: Podman's of `/proc` and `/sys`
+//! unless `--privileged`, with `--security-opt mask=`/`unmask=`).
 //!
 //! Then `pivot_root(".", ".")` from inside the new root stacks the old root on top of it, and
 //! a lazy unmount of "." detaches it (the technique of runc, LXC and bubblewrap): no directory
@@ -23,7 +23,6 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sys::statvfs::FsFlags;
 
 use super::idmap::UserMapping;
-use super::security::{MASKED_PATHS, READ_ONLY_PATHS};
 
 /// A failed mount step: what was done, and the errno.
 #[derive(Debug)]
@@ -79,9 +78,15 @@ fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
 /// The host devices every container gets.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
-/// Mounts everything below `rootfs` (see the module header); with `confine`, Podman's
-/// masked and read-only paths too.
-pub fn setup(rootfs: &Path, userdata: &Path, mapping: &UserMapping, confine: bool) -> Result<()> {
+/// Mounts everything below `rootfs` (see the module header), and masks `masked` and makes
+/// `read_only` read-only (`Security::masked_paths`, `Security::read_only_paths`).
+pub fn setup(
+    rootfs: &Path,
+    userdata: &Path,
+    mapping: &UserMapping,
+    masked: &[String],
+    read_only_paths: &[String],
+) -> Result<()> {
     bind(rootfs, rootfs, MsFlags::MS_REC)?;
     let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(
@@ -100,13 +105,11 @@ pub fn setup(rootfs: &Path, userdata: &Path, mapping: &UserMapping, confine: boo
             MsFlags::empty(),
         )?;
     }
-    if confine {
-        for path in MASKED_PATHS {
-            mask(rootfs, path)?;
-        }
-        for path in READ_ONLY_PATHS {
-            read_only(rootfs, path)?;
-        }
+    for path in masked {
+        mask(rootfs, path)?;
+    }
+    for path in read_only_paths {
+        read_only(rootfs, path)?;
     }
     Ok(())
 }

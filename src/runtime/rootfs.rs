@@ -210,8 +210,13 @@ impl Apply<'_> {
 fn finish(dst: &Path, stat: &Stat, src: &Path, mapping: &UserMapping) -> Result<(), RootfsError> {
     let uid = mapping.uid.to_host(stat.uid).map(|_| stat.uid);
     let gid = mapping.gid.to_host(stat.gid).map(|_| stat.gid);
-    // What the copy creates already belongs to container root.
-    if uid.is_some_and(|u| u != 0) || gid.is_some_and(|g| g != 0) {
+    // What the copy creates already belongs to the monitor's ids (container root, or the
+    // user's own ids with --userns=keep-id).
+    let (me_u, me_g) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    if uid.is_some_and(|u| u != me_u) || gid.is_some_and(|g| g != me_g) {
         std::os::unix::fs::lchown(dst, uid, gid).map_err(err("changing the owner of", dst))?;
     }
     if stat.kind != FileKind::Symlink {

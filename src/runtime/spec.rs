@@ -251,6 +251,13 @@ pub struct ProcessSpec {
     pub user: String,
     /// `-i`: standard input stays the command's; else the container reads `/dev/null`.
     pub interactive: bool,
+    /// `--group-add`: more supplementary groups (names or numbers; `keep-groups`).
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--init`: coracle's reaping init runs as PID 1 and execs nothing; the command is its
+    /// child.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// Everything the monitor and the init need, built by the command before the monitor forks

@@ -5,9 +5,14 @@
 //!   `/` unless the file knows it);
 //! - without a group, the user's primary group from `/etc/passwd` (0 for an unknown number);
 //! - supplementary groups: the primary group and every group of `/etc/group` that lists the
-//!   user's name as a member.
+//!   user's name as a member, then `--group-add`'s (names from `/etc/group`, or numbers).
+//!
+//! The messages for unknown names are Podman's (runc's `user` package).
 
 use std::fmt;
+
+use super::idmap::UserMapping;
+use super::security;
 
 /// One side of `user[:group]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,10 +82,12 @@ pub struct ExecUser {
 pub enum UserError {
     #[error("invalid user {0:?} (expected user[:group], names or numbers)")]
     Syntax(String),
-    #[error("no user {0:?} in the container's /etc/passwd")]
+    #[error("unable to find user {0}: no matching entries in passwd file")]
     NoUser(String),
-    #[error("no group {0:?} in the container's /etc/group")]
+    #[error("unable to find group {0}: no matching entries in group file")]
     NoGroup(String),
+    #[error("--group-add: group {0} is not mapped in the container's user namespace")]
+    UnmappedGroup(u32),
 }
 
 struct PasswdLine<'a> {
@@ -177,6 +184,64 @@ pub fn resolve(spec: &UserSpec, passwd: &str, group: &str) -> Result<ExecUser, U
     })
 }
 
+/// `--group-add`'s values as group ids (names from the container's `/etc/group` text);
+/// `keep-groups` is the caller's business and is skipped here.
+pub fn group_add(values: &[String], group: &str) -> Result<Vec<u32>, UserError> {
+    values
+        .iter()
+        .filter(|v| *v != KEEP_GROUPS)
+        .map(|v| match IdSpec::parse(v) {
+            IdSpec::Id(g) => Ok(g),
+            IdSpec::Name(n) => group_lines(group)
+                .find(|g| g.name == n)
+                .map(|g| g.gid)
+                .ok_or(UserError::NoGroup(n)),
+        })
+        .collect()
+}
+
+/// `--group-add keep-groups`: the process keeps the supplementary groups it has (the user's
+/// own, outside), as crun's `keep_original_groups`.
+pub const KEEP_GROUPS: &str = "keep-groups";
+
+/// Who the process becomes ([`security::Identity`]): `user` with `--group-add`'s groups.
+/// Where `setgroups(2)` is denied (`setgroups_allowed` false: a single-mapping namespace),
+/// or with `keep-groups`, the process keeps the groups it has; groups of `/etc/group` the
+/// namespace does not map are left out, but a `--group-add` group it does not map is an
+/// error.
+pub fn identity(
+    user: &ExecUser,
+    added: &[String],
+    group: &str,
+    setgroups_allowed: bool,
+    mapping: &UserMapping,
+) -> Result<security::Identity, UserError> {
+    let extra = group_add(added, group)?;
+    let keep = added.iter().any(|g| g == KEEP_GROUPS);
+    if let Some(g) = extra.iter().find(|g| mapping.gid.to_host(**g).is_none()) {
+        return Err(UserError::UnmappedGroup(*g));
+    }
+    let groups = (setgroups_allowed && !keep).then(|| {
+        let mut groups: Vec<u32> = user
+            .groups
+            .iter()
+            .copied()
+            .filter(|g| mapping.gid.to_host(*g).is_some())
+            .collect();
+        for g in extra {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+        groups
+    });
+    Ok(security::Identity {
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +282,27 @@ mod tests {
         // No passwd at all: numbers still work.
         let spec = UserSpec::parse("42").unwrap();
         assert_eq!(resolve(&spec, "", "").unwrap().uid, 42);
+    }
+
+    #[test]
+    fn group_add_resolves_names_and_numbers() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            group_add(&v(&["staff", "4242"]), GROUP).unwrap(),
+            [50, 4242]
+        );
+        assert_eq!(
+            group_add(&v(&["keep-groups"]), GROUP).unwrap(),
+            Vec::<u32>::new()
+        );
+        let e = group_add(&v(&["nosuch"]), GROUP).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unable to find group nosuch: no matching entries in group file"
+        );
+        assert_eq!(
+            r("nosuch").unwrap_err().to_string(),
+            "unable to find user nosuch: no matching entries in passwd file"
+        );
     }
 }

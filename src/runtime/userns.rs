@@ -381,20 +381,26 @@ fn write_maps(pid: Pid, mapping: &UserMapping) -> Result<(), UserNsError> {
     // any map; an unprivileged one only a single line mapping its own effective id, and for
     // gid_map only after `deny` went to setgroups. Anything else goes through the helpers.
     let privileged = euid == 0;
-    if privileged || mapping.uid == IdMap::single(euid) {
+    if privileged || only_own(&mapping.uid, euid) {
         write_proc(pid, "uid_map", &mapping.uid.to_proc_text())?;
     } else {
         run_helper("newuidmap", pid, &mapping.uid, &mapping.user)?;
     }
     if privileged {
         write_proc(pid, "gid_map", &mapping.gid.to_proc_text())?;
-    } else if mapping.gid == IdMap::single(egid) {
+    } else if only_own(&mapping.gid, egid) {
         write_proc(pid, "setgroups", "deny")?;
         write_proc(pid, "gid_map", &mapping.gid.to_proc_text())?;
     } else {
         run_helper("newgidmap", pid, &mapping.gid, &mapping.user)?;
     }
     Ok(())
+}
+
+/// Whether `map` maps nothing but the caller's own `id` (to any container id: keep-id without
+/// ranges), which the caller may write itself.
+fn only_own(map: &IdMap, id: u32) -> bool {
+    matches!(map.entries[..], [e] if e.host == id && e.size == 1)
 }
 
 fn write_proc(pid: Pid, file: &str, text: &str) -> Result<(), UserNsError> {

@@ -6,3 +6,5 @@ pub mod net;
 pub mod poll;
 pub mod process;
 pub mod pty;
+pub mod reaper;
+pub mod seccomp;

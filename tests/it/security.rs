@@ -1,6 +1,6 @@
 //! A container's confinement, Podman's defaults: capability sets (`--cap-add`, `--cap-drop`,
-//! `--privileged`), masked and read-only paths of `/proc` and `/sys`, the seccomp filter
-//! (`--security-opt seccomp=unconfined`), on both storage drivers, as every user.
+//! `--privileged`), masked and read-only paths of `/proc` and `/sys` (`--security-opt
+//! mask=`/`unmask=`), on both storage drivers, as every user. The seccomp filter is `seccomp`.
 
 use crate::harness::images::busybox;
 use crate::harness::{TestEnv, User, for_each_user};
@@ -214,38 +214,135 @@ fn masked_and_read_only_paths() {
 }
 
 #[test]
-fn seccomp_denies_with_eperm_unless_unconfined() {
+fn mask_and_unmask_security_opts() {
     for_each_user(|env| {
         env.load_image(busybox());
-        for driver in DRIVERS {
-            // unshare(2) needs CAP_SYS_ADMIN in the default filter; a new user namespace
-            // needs no capability at all otherwise.
-            let args = ["busybox", "/bin/busybox", "unshare", "-U", "true"];
-            let o = run(env, driver, &args).fails(1);
-            o.assert_stderr_contains("Operation not permitted");
-            let mut unconfined = vec!["--security-opt", "seccomp=unconfined"];
-            unconfined.extend(args);
-            run(env, driver, &unconfined).ok();
-            let mut admin = vec!["--cap-add", "SYS_ADMIN"];
-            admin.extend(args);
-            run(env, driver, &admin).ok();
-            let mut privileged = vec!["--privileged"];
-            privileged.extend(args);
-            run(env, driver, &privileged).ok();
-            // The filter is on: Seccomp: 2 (filter mode) in /proc/self/status.
-            let out = run(
-                env,
-                driver,
-                &["busybox", "grep", "^Seccomp:", "/proc/self/status"],
-            )
-            .stdout();
-            assert_eq!(out.split_whitespace().nth(1), Some("2"), "{out}");
-        }
+        // mask= hides more paths; unmask= uncovers Podman's.
+        let out = run(
+            env,
+            "vfs",
+            &[
+                "--security-opt",
+                "mask=/proc/cpuinfo:/etc",
+                "--security-opt",
+                "unmask=/proc/kcore",
+                "busybox",
+                "sh",
+                "-c",
+                "cat /proc/cpuinfo | wc -c; ls /etc | wc -w; grep -c ' /proc/kcore ' /proc/self/mountinfo",
+            ],
+        )
+        .output();
+        assert_eq!(out.stdout(), "0\n0\n0\n", "{}", out.stderr());
+        let info = run(
+            env,
+            "vfs",
+            &[
+                "--security-opt",
+                "unmask=ALL",
+                "busybox",
+                "cat",
+                "/proc/self/mountinfo",
+            ],
+        )
+        .stdout();
+        assert!(!info.contains(" /proc/kcore "), "{info}");
+        assert!(!info.contains(" /proc/sys "), "{info}");
         run(
             env,
             "vfs",
-            &["--security-opt", "label=foo", "busybox", "true"],
+            &["--security-opt", "label=disable", "busybox", "true"],
         )
-        .fails(125);
+        .ok();
+        run(
+            env,
+            "vfs",
+            &["--security-opt", "mask=proc/x", "busybox", "true"],
+        )
+        .fails(125)
+        .assert_stderr_contains("not an absolute path");
+        run(env, "vfs", &["--security-opt", "label", "busybox", "true"])
+            .fails(125)
+            .assert_stderr_contains("invalid --security-opt");
+    });
+}
+
+#[test]
+fn init_reaps_and_passes_the_status_on() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            let script = "echo $$; sh -c 'sleep 0.1 &'; sleep 0.4; \
+                 grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l; \
+                 cat /proc/1/comm; readlink /proc/1/exe || echo hidden";
+            let out = run(env, driver, &["--init", "busybox", "sh", "-c", script]).output();
+            let stdout = out.stdout();
+            let lines: Vec<&str> = stdout.lines().collect();
+            // The command is PID 2 under the init, which reaps the orphan, and whose binary
+            // the container cannot reach.
+            assert_eq!(
+                lines,
+                ["2", "0", "coracle:init", "hidden"],
+                "{driver}: {}",
+                out.stderr()
+            );
+            assert_eq!(
+                run(env, driver, &["busybox", "sh", "-c", "echo $$"]).stdout(),
+                "1\n"
+            );
+            run(env, driver, &["--init", "busybox", "sh", "-c", "exit 7"]).fails(7);
+            run(
+                env,
+                driver,
+                &["--init", "busybox", "sh", "-c", "kill -TERM $$"],
+            )
+            .fails(143);
+            run(
+                env,
+                driver,
+                &[
+                    "--init",
+                    "--init-path",
+                    "/usr/libexec/podman/catatonit",
+                    "busybox",
+                    "nosuch",
+                ],
+            )
+            .fails(127);
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn env_host_takes_the_hosts_environment_first() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let mut c = env.coracle();
+        c.env("FROM_HOST", "yes").env("OVERRIDDEN", "host").args([
+            "run",
+            "--rm",
+            "--env-host",
+            "-e",
+            "OVERRIDDEN=flag",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $FROM_HOST $OVERRIDDEN $HOSTNAME",
+        ]);
+        let out = c.stdout();
+        let words: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(words[..2], ["yes", "flag"]);
+        assert_eq!(words[2].len(), 12, "HOSTNAME stays the container's: {out}");
+        let mut c = env.coracle();
+        c.env("FROM_HOST", "yes").args([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ${FROM_HOST:-unset}",
+        ]);
+        assert_eq!(c.stdout(), "unset\n");
     });
 }
