@@ -73,6 +73,8 @@ pub struct RunArgs {
     pub platform: super::pull::PlatformArgs,
     #[command(flatten)]
     pub registry: super::registry_flags::RegistryFlags,
+    #[command(flatten)]
+    pub control: super::control::RunControlArgs,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -64,6 +64,11 @@ pub fn create(
         &security::all_caps(),
     )?;
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
+    let control = crate::cmd::control::CreateControl::before_create(
+        ctx,
+        &args.control,
+        args.name.as_deref(),
+    )?;
     // Pulling is over (and its registry clients with their threads gone) before anything forks.
     let pulled = crate::cmd::run::extending_start_timeout(notifier, || {
         crate::cmd::pull::for_run(
@@ -154,6 +159,8 @@ pub fn create(
         layers: image.layers.clone(),
         driver: driver.clone(),
         remove: args.rm,
+        stop_requested: false,
+        control: control.settings(&config.config)?,
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
     let hosts_base = match network {
@@ -213,6 +220,7 @@ pub fn create(
     )?;
     debug_assert_eq!(written, dir);
     drop(staging);
+    control.created(&id)?;
     Ok(Created { spec, store })
 }
 

@@ -4,28 +4,37 @@ mod commit;
 pub mod completion;
 mod container_inspect;
 pub(crate) mod containers;
+pub(crate) mod control;
 pub(crate) mod create;
 mod diff;
+mod exists;
 mod history;
 mod images;
 mod info;
 mod inspect;
+mod kill;
 mod load;
 mod login;
 mod manifest;
 mod overlay;
+mod pause;
 mod ps;
 pub(crate) mod pull;
 mod push;
+mod rename;
+mod restart;
 pub(crate) mod rm;
 mod rmi;
 pub(crate) mod run;
 mod save;
 mod search;
 pub(crate) mod start;
+pub(crate) mod stop;
 mod tag;
+mod top;
 mod tree;
 mod unshare;
+mod wait;
 
 use std::io::Write;
 
@@ -103,10 +112,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),
+        Command::Stop(a) => stop::run(&ctx, &a),
+        Command::Kill(a) => kill::run(&ctx, &a),
+        Command::Wait(a) => wait::run(&ctx, &a),
+        Command::Restart(a) => restart::run(&ctx, &a),
+        Command::Rename(a) => rename::run(&ctx, &a),
+        Command::Top(a) => top::run(&ctx, &a),
+        Command::Pause(a) => pause::pause(&ctx, &a),
+        Command::Unpause(a) => pause::unpause(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
+            ContainerCommand::Stop(a) => stop::run(&ctx, &a),
+            ContainerCommand::Kill(a) => kill::run(&ctx, &a),
+            ContainerCommand::Wait(a) => wait::run(&ctx, &a),
+            ContainerCommand::Restart(a) => restart::run(&ctx, &a),
+            ContainerCommand::Rename(a) => rename::run(&ctx, &a),
+            ContainerCommand::Top(a) => top::run(&ctx, &a),
+            ContainerCommand::Pause(a) => pause::pause(&ctx, &a),
+            ContainerCommand::Unpause(a) => pause::unpause(&ctx, &a),
+            ContainerCommand::Exists(a) => exists::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

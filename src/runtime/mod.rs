@@ -22,7 +22,9 @@
 //!                       mounts, pivot_root, user, exec -> the command (still PID 1)
 //! ```
 
+pub mod cgroups;
 pub mod channel;
+pub mod control;
 pub mod idmap;
 pub mod init;
 pub mod monitor;
@@ -30,6 +32,7 @@ pub mod mounts;
 pub mod rootfs;
 pub mod sdnotify;
 pub mod security;
+pub mod signals;
 pub mod spec;
 pub mod user;
 pub mod userns;

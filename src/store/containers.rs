@@ -81,6 +81,13 @@ pub struct ContainerRecord {
     /// `--rm`.
     #[serde(default)]
     pub remove: bool,
+    /// `stop` (or `rm -f`, `restart`) asked for the container's end: set before the stop
+    /// signal is sent, reset when the container starts; a restart policy leaves it stopped.
+    #[serde(default)]
+    pub stop_requested: bool,
+    /// `--stop-signal`, `--stop-timeout` and `--cidfile` (`runtime::control`).
+    #[serde(default)]
+    pub control: crate::runtime::control::ControlSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,11 +287,20 @@ pub fn write(dir: &Path, record: &ContainerRecord) -> Result<(), ContainerError>
     Ok(())
 }
 
-/// Reads, changes and rewrites the record of `dir`.
+/// Reads, changes and rewrites the record of `dir`, holding an exclusive `flock` on the
+/// directory meanwhile: the monitor, `stop` and `rename` change one record from different
+/// processes, and none of them may lose another's change.
 pub fn update(
     dir: &Path,
     change: impl FnOnce(&mut ContainerRecord),
 ) -> Result<ContainerRecord, ContainerError> {
+    let lock_err = |source: io::Error| ContainerError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let held = fs::File::open(dir).map_err(lock_err)?;
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| lock_err(e.into()))?;
     let mut rec = read(dir)?;
     change(&mut rec);
     write(dir, &rec)?;
@@ -382,6 +398,8 @@ mod tests {
             layers: Vec::new(),
             driver: "vfs".into(),
             remove: true,
+            stop_requested: false,
+            control: Default::default(),
         }
     }
 

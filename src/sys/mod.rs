@@ -3,4 +3,5 @@
 #![allow(unsafe_code)]
 
 pub mod net;
+pub mod pidfd;
 pub mod process;

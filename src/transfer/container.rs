@@ -379,6 +379,8 @@ mod tests {
             layers: Vec::new(),
             driver: "overlay".into(),
             remove: false,
+            stop_requested: false,
+            control: Default::default(),
         }
     }
 
