@@ -6,20 +6,23 @@
 //! passes the ptrace access check (ptrace(2), user_namespaces(7)). PIDs and user names are
 //! shown as the container sees them: the last `NSpid` entry, the ids mapped back through the
 //! init's `uid_map`/`gid_map` and named from the container's own `/etc/passwd` and
-//! `/etc/group` (through `/proc/INIT/root`).
+//! `/etc/group`.
 
 use std::collections::HashMap;
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
+use crate::archive::DIFF_DIR;
 use crate::cli::control::TopArgs;
 use crate::cmd::containers::{self, ContainerView};
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::runtime::control::Init;
+use crate::runtime::spec::{ContainerSpec, RootFs};
 use crate::store::LockMode;
-use crate::store::containers::State;
+use crate::store::containers::{SPEC, State};
 use crate::sys::pidfd::clock_ticks;
 
 const DEFAULT: [&str; 8] = [
@@ -137,25 +140,29 @@ pub fn run(ctx: &Context, args: &TopArgs) -> anyhow::Result<ExitStatus> {
     let Some(init) = init else {
         bail!("top can only be used on running containers");
     };
-    let table = processes(init.pid(), &columns)
+    let dir = ctx
+        .open_store(LockMode::Shared, "top")?
+        .containers()
+        .path(view.id());
+    let table = processes(init.pid(), &dir, &columns)
         .with_context(|| format!("listing the processes of container {}", view.id()))?;
     out(&crate::output::align(&table))?;
     Ok(ExitStatus::Success)
 }
 
 /// The table (tab-separated cells) of the processes in the PID namespace of `init`.
-fn processes(init: i32, columns: &[Column]) -> anyhow::Result<String> {
+fn processes(init: i32, dir: &Path, columns: &[Column]) -> anyhow::Result<String> {
     let ns = fs::read_link(format!("/proc/{init}/ns/pid"))
         .with_context(|| format!("reading /proc/{init}/ns/pid"))?;
-    let ctx = Names::of(init);
-    let mut pids: Vec<i32> = fs::read_dir("/proc")
+    let ctx = Names::of(init, dir);
+    let pids: Vec<i32> = fs::read_dir("/proc")
         .context("reading /proc")?
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns))
         .collect();
-    pids.sort_unstable();
-    let procs: Vec<Proc> = pids.into_iter().filter_map(Proc::read).collect();
+    let mut procs: Vec<Proc> = pids.into_iter().filter_map(Proc::read).collect();
+    procs.sort_by_key(|p| p.ns_pid);
     // Host pid -> pid in the container, for PPID.
     let in_ns: HashMap<i32, i32> = procs.iter().map(|p| (p.host_pid, p.ns_pid)).collect();
     let uptime = fs::read_to_string("/proc/uptime")
@@ -302,7 +309,7 @@ struct Names {
 }
 
 impl Names {
-    fn of(init: i32) -> Names {
+    fn of(init: i32, dir: &Path) -> Names {
         let map = |file: &str| -> Vec<(u32, u32, u32)> {
             fs::read_to_string(format!("/proc/{init}/{file}"))
                 .unwrap_or_default()
@@ -314,7 +321,7 @@ impl Names {
                 .collect()
         };
         let names = |file: &str| -> HashMap<u32, String> {
-            fs::read_to_string(format!("/proc/{init}/root/etc/{file}"))
+            container_file(init, dir, &format!("etc/{file}"))
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|l| {
@@ -361,6 +368,26 @@ impl Names {
             None => "nogroup".into(),
         }
     }
+}
+
+/// A file of the container's root file system: through `/proc/INIT/root` (a `vfs` copy), or
+/// else from the store, as the overlay would show it (the upper layer, then the image's
+/// layers from the top): a FUSE mount refuses every process outside the user namespace
+/// that mounted it, root included, unless mounted `allow_other`.
+fn container_file(init: i32, dir: &Path, rel: &str) -> Option<String> {
+    if let Ok(text) = fs::read_to_string(format!("/proc/{init}/root/{rel}")) {
+        return Some(text);
+    }
+    let spec: ContainerSpec = serde_json::from_slice(&fs::read(dir.join(SPEC)).ok()?).ok()?;
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    match &spec.root_kind {
+        RootFs::Vfs => candidates.push(spec.rootfs.join(rel)),
+        RootFs::Overlay { upper, .. } => {
+            candidates.push(upper.join(rel));
+            candidates.extend(spec.layers.iter().rev().map(|l| l.join(DIFF_DIR).join(rel)));
+        }
+    }
+    candidates.iter().find_map(|p| fs::read_to_string(p).ok())
 }
 
 fn host_user(uid: u32) -> String {

@@ -41,6 +41,8 @@ use crate::sys::process::{cloexec_from, exit_child};
 
 /// Runs the init in the freshly cloned child; never returns.
 pub fn run(spec: &ContainerSpec, mut to_monitor: File) -> ! {
+    // The monitor's FUSE device must not live on in here if the monitor is killed.
+    let _ = crate::sys::process::close_device_fds("/dev/fuse");
     let report = match setup_and_exec(spec) {
         Ok(never) => match never {},
         Err(r) => r,

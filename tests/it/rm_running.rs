@@ -104,6 +104,16 @@ fn children(pid: i64) -> Vec<i64> {
         .collect()
 }
 
+/// The `run` of a round, killed if the round fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A small deterministic generator (xorshift), seeded per run and printed on failure.
 struct Rng(u64);
 
@@ -162,8 +172,9 @@ fn crash_once(env: &TestEnv, rng: &mut Rng, seed: u64, round: usize) {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        c.spawn().expect("starting run")
+        KillOnDrop(c.spawn().expect("starting run"))
     };
+    let child = &mut child.0;
     std::thread::sleep(delay);
     let run_pid = i64::from(child.id());
     let monitors = children(run_pid);
