@@ -218,11 +218,28 @@ fn crash_once(env: &TestEnv, rng: &mut Rng, seed: u64, round: usize) {
         assert!(Instant::now() < deadline, "{what}: run never ended");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // ps: never "running" any more.
-    let listed = c(&["ps", "-a", "--format", "{{.Names}} {{.State}}"])
-        .ok()
-        .stdout();
-    assert!(!listed.contains("running"), "{what}: {listed}");
+    // ps: not "running" any more, once the kernel has finished the processes (a monitor
+    // killed through PR_SET_PDEATHSIG takes a moment to go).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let listed = c(&["ps", "-a", "--format", "{{.Names}} {{.State}}"])
+            .ok()
+            .stdout();
+        if !listed.contains("running") {
+            break listed;
+        }
+        let leftovers = std::process::Command::new("ps")
+            .args(["-eo", "pid,ppid,stat,wchan:24,comm"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ours: Vec<&str> = leftovers
+            .lines()
+            .filter(|l| l.contains("coracle:"))
+            .collect();
+        assert!(Instant::now() < deadline, "{what}: {listed}\n{ours:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     if listed.contains("victim") {
         let waited = c(&["wait", "victim"]).ok().stdout();
         assert!(waited.trim().parse::<i32>().is_ok(), "{what}: {waited}");
