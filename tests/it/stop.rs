@@ -15,7 +15,8 @@ use crate::harness::users::binary;
 use crate::harness::{TestEnv, for_each_user};
 
 /// A shell that ends with status 3 on SIGTERM (as PID 1 it gets only handled signals).
-pub const TRAP_TERM: &str = "trap 'exit 3' TERM; while :; do sleep 0.1; done";
+/// It says `ready` on stderr once the trap is set: a signal sent before that is lost.
+pub const TRAP_TERM: &str = "trap 'exit 3' TERM; echo ready >&2; while :; do sleep 0.1; done";
 
 /// `coracle run ARGS` started as a child of the test (the command stays in the foreground
 /// until the container ends), killed when dropped.
@@ -26,7 +27,8 @@ pub struct Background {
 }
 
 impl Background {
-    /// Runs `coracle run --name NAME ARGS...` and returns once `ps` lists it running.
+    /// Runs `coracle run --name NAME ARGS...` and returns once `ps` lists it running and,
+    /// for a command that says `echo ready >&2` (its traps set), once it said so.
     pub fn start(env: &TestEnv, name: &str, args: &[&str]) -> Background {
         let log = env.path(format!("{name}.log"));
         let err = File::create(&log).expect("creating the run log");
@@ -61,8 +63,9 @@ impl Background {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            let says_ready = args.iter().any(|a| a.contains("echo ready >&2"));
             let listed = env.ok(&["ps", "--format", "{{.Names}}"]);
-            if listed.lines().any(|l| l == name) {
+            if listed.lines().any(|l| l == name) && (!says_ready || bg.log().contains("ready\n")) {
                 return bg;
             }
             if let Ok(Some(status)) = bg.child.try_wait() {
@@ -224,7 +227,7 @@ fn stop_signal_from_the_flag_and_the_image() {
     for_each_user(|env| {
         env.load_image(busybox());
         env.load_image(&usr1_image());
-        let usr1 = "trap 'exit 4' USR1; while :; do sleep 0.1; done";
+        let usr1 = "trap 'exit 4' USR1; echo ready >&2; while :; do sleep 0.1; done";
         let mut bg = Background::start(env, "fromimage", &["stopsig", "sh", "-c", usr1]);
         env.ok(&["stop", "-t", "20", "fromimage"]);
         assert_eq!(bg.exit_code(), 4, "{}", bg.log());
@@ -237,7 +240,7 @@ fn stop_signal_from_the_flag_and_the_image() {
                 "stopsig",
                 "sh",
                 "-c",
-                "trap 'exit 5' HUP; while :; do sleep 0.1; done",
+                "trap 'exit 5' HUP; echo ready >&2; while :; do sleep 0.1; done",
             ],
         );
         env.ok(&["stop", "-t", "20", "fromflag"]);
