@@ -26,6 +26,24 @@ pub enum ContainerCommand {
     Cp(super::exec::CpArgs),
     /// Export a container's filesystem contents as a tar archive
     Export(super::exec::ExportArgs),
+    /// Stop one or more containers
+    Stop(super::control::StopArgs),
+    /// Kill one or more running containers with a specific signal
+    Kill(super::control::KillArgs),
+    /// Block on one or more containers
+    Wait(super::control::WaitArgs),
+    /// Restart one or more containers
+    Restart(super::control::RestartArgs),
+    /// Rename an existing container
+    Rename(super::control::RenameArgs),
+    /// Display the running processes of a container
+    Top(super::control::TopArgs),
+    /// Pause all the processes in one or more containers (needs a delegated cgroup v2)
+    Pause(super::control::PauseArgs),
+    /// Unpause the processes in one or more containers (needs a delegated cgroup v2)
+    Unpause(super::control::PauseArgs),
+    /// Check if a container exists in local storage
+    Exists(super::control::ContainerExistsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -64,7 +82,7 @@ pub struct RmArgs {
     /// Remove all containers
     #[arg(short, long)]
     pub all: bool,
-    /// Force removal of a running container (it is killed first)
+    /// Force removal of a running container (it is stopped first)
     #[arg(short, long)]
     pub force: bool,
     /// Ignore errors when a specified container is missing
@@ -76,6 +94,18 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
+    /// Seconds to wait for stop before killing a running container (with --force; -1: wait
+    /// forever)
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub time: Option<i64>,
+    /// Read the container ID from the file (can be given several times)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Vec<std::path::PathBuf>,
     #[arg(add = ArgValueCompleter::new(complete::containers))]
     pub containers: Vec<String>,
 }

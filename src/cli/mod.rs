@@ -2,6 +2,7 @@
 
 pub mod complete;
 pub mod container;
+pub mod control;
 pub mod exec;
 pub mod image;
 pub mod isolation;
@@ -125,6 +126,22 @@ pub enum Command {
     Cp(exec::CpArgs),
     /// Export a container's filesystem contents as a tar archive
     Export(exec::ExportArgs),
+    /// Stop one or more containers
+    Stop(control::StopArgs),
+    /// Kill one or more running containers with a specific signal
+    Kill(control::KillArgs),
+    /// Block on one or more containers
+    Wait(control::WaitArgs),
+    /// Restart one or more containers
+    Restart(control::RestartArgs),
+    /// Rename an existing container
+    Rename(control::RenameArgs),
+    /// Display the running processes of a container
+    Top(control::TopArgs),
+    /// Pause all the processes in one or more containers (needs a delegated cgroup v2)
+    Pause(control::PauseArgs),
+    /// Unpause the processes in one or more containers (needs a delegated cgroup v2)
+    Unpause(control::PauseArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

@@ -64,6 +64,8 @@ pub struct RunArgs {
     pub mounts: super::volume::MountFlags,
     #[command(flatten)]
     pub lifecycle: super::lifecycle::LifecycleArgs,
+    #[command(flatten)]
+    pub control: super::control::RunControlArgs,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -56,6 +56,11 @@ pub fn create(
     {
         anyhow::bail!("container name {name:?} is invalid: names match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
     }
+    let control = crate::cmd::control::CreateControl::before_create(
+        ctx,
+        &args.control,
+        args.name.as_deref(),
+    )?;
     // Pulling is over (and its registry clients with their threads gone) before anything forks.
     let pulled = crate::cmd::run::extending_start_timeout(notifier, || {
         crate::cmd::pull::for_run(
@@ -165,6 +170,7 @@ pub fn create(
         mounts: planned.mounts.clone(),
         stop_requested: false,
         restart_count: 0,
+        control: control.settings(&config.config)?,
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
     let hosts_base = match network {
@@ -235,6 +241,7 @@ pub fn create(
     store
         .events()
         .record(&Event::container("create", &id, &spec.name, &args.image));
+    control.created(&id)?;
     Ok(Created { spec, store })
 }
 

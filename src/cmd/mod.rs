@@ -5,36 +5,45 @@ mod commit;
 pub mod completion;
 mod container_inspect;
 pub(crate) mod containers;
+pub(crate) mod control;
 mod cp;
 pub(crate) mod create;
 mod diff;
 mod events;
 mod exec;
+mod exists;
 mod export;
 mod history;
 mod images;
 mod info;
 mod inspect;
 pub(crate) mod isolation;
+mod kill;
 mod load;
 mod login;
 mod logs;
 mod manifest;
 mod overlay;
+mod pause;
 mod ps;
 pub(crate) mod pull;
 mod push;
+mod rename;
+mod restart;
 pub(crate) mod rm;
 mod rmi;
 pub(crate) mod run;
 mod save;
 mod search;
 pub(crate) mod start;
+pub(crate) mod stop;
 mod system;
 mod tag;
+mod top;
 mod tree;
 mod unshare;
 pub(crate) mod volume;
+mod wait;
 
 use std::io::Write;
 
@@ -119,6 +128,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Exec(a) => exec::run(&ctx, &a),
         Command::Cp(a) => cp::run(&ctx, &a),
         Command::Export(a) => export::run(&ctx, &a),
+        Command::Stop(a) => stop::run(&ctx, &a),
+        Command::Kill(a) => kill::run(&ctx, &a),
+        Command::Wait(a) => wait::run(&ctx, &a),
+        Command::Restart(a) => restart::run(&ctx, &a),
+        Command::Rename(a) => rename::run(&ctx, &a),
+        Command::Top(a) => top::run(&ctx, &a),
+        Command::Pause(a) => pause::pause(&ctx, &a),
+        Command::Unpause(a) => pause::unpause(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
@@ -129,6 +146,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Exec(a) => exec::run(&ctx, &a),
             ContainerCommand::Cp(a) => cp::run(&ctx, &a),
             ContainerCommand::Export(a) => export::run(&ctx, &a),
+            ContainerCommand::Stop(a) => stop::run(&ctx, &a),
+            ContainerCommand::Kill(a) => kill::run(&ctx, &a),
+            ContainerCommand::Wait(a) => wait::run(&ctx, &a),
+            ContainerCommand::Restart(a) => restart::run(&ctx, &a),
+            ContainerCommand::Rename(a) => rename::run(&ctx, &a),
+            ContainerCommand::Top(a) => top::run(&ctx, &a),
+            ContainerCommand::Pause(a) => pause::pause(&ctx, &a),
+            ContainerCommand::Unpause(a) => pause::unpause(&ctx, &a),
+            ContainerCommand::Exists(a) => exists::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

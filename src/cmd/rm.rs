@@ -1,6 +1,7 @@
 //! `rm` / `container rm`, with Podman's exit codes: 1 when a container is not known, 2 when
 //! one runs and `--force` was not given, 125 otherwise. Prints the full ID of each container
-//! removed.
+//! removed. `--force` stops a running container first as `stop` does (its stop signal,
+//! `--time` or its stop timeout, then SIGKILL), without holding the store lock meanwhile.
 //!
 //! A container is removed in two steps under the exclusive store lock: its directory is
 //! renamed to a hidden `.removing-ID` beside the others (from then on it does not exist for
@@ -28,13 +29,31 @@ use crate::store::{LockMode, Store};
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
-    if (args.all || args.latest) && !args.containers.is_empty() {
+    let explicit = !args.containers.is_empty() || !args.cidfile.is_empty();
+    if (args.all || args.latest) && explicit {
         bail!("--all and --latest and containers cannot be used together");
     }
-    if !args.all && !args.latest && args.containers.is_empty() {
+    if !args.all && !args.latest && !explicit {
         bail!("must specify at least one container");
     }
+    if args.time.is_some() && !args.force {
+        bail!("--force option must be specified to use the --time option");
+    }
+    let mut inputs = Vec::new();
+    for f in &args.cidfile {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading CIDFile {}", f.display()))?;
+        inputs.push(text.trim().to_string());
+    }
+    inputs.extend(args.containers.iter().cloned());
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
+    // Running containers are stopped first (stop signal, --time, SIGKILL), without the store
+    // lock: a stop may take seconds.
+    let stopped = if args.force {
+        stop_running(ctx, args, &inputs)?
+    } else {
+        Vec::new()
+    };
     let store = ctx.open_store(LockMode::Exclusive, "rm")?;
     let views = containers::all(&store)?;
     let targets: Vec<String> = if args.all {
@@ -42,10 +61,11 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
     } else if args.latest {
         views.iter().take(1).map(|v| v.id().to_string()).collect()
     } else {
-        args.containers.clone()
+        inputs
     };
     let mut failures: Vec<(u8, String)> = Vec::new();
     let mut chosen: Vec<&ContainerView> = Vec::new();
+    let mut gone_meanwhile: Vec<String> = Vec::new();
     for input in &targets {
         match containers::find(&views, input) {
             Ok(v) if v.state == State::Running && !args.force => failures.push((
@@ -61,16 +81,23 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
                     chosen.push(v);
                 }
             }
+            // Stopped here and removed by its own `run --rm` meanwhile.
+            Err(LookupError::NotFound(_)) if stopped.iter().any(|(i, _)| i == input) => {
+                if let Some((_, id)) = stopped.iter().find(|(i, _)| i == input) {
+                    gone_meanwhile.push(id.clone());
+                }
+            }
             Err(LookupError::NotFound(_)) if args.ignore => {}
             Err(e @ LookupError::NotFound(_)) => failures.push((1, e.to_string())),
             Err(e) => failures.push((ExitStatus::OWN_ERROR, e.to_string())),
         }
     }
-    let removed = remove(&store, &mapping, &chosen)?;
+    let mut removed = remove(&store, &mapping, &chosen)?;
     if args.volumes {
         let records: Vec<_> = chosen.iter().map(|v| &v.rec).collect();
         crate::cmd::volume::remove_anonymous(&store, &records)?;
     }
+    removed.extend(gone_meanwhile);
     let text: String = removed.iter().map(|id| format!("{id}\n")).collect();
     out(&text)?;
     if let Some(&(status, _)) = failures.first() {
@@ -81,6 +108,68 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// `rm -f`: stops the running containers among `inputs` (or all, with `--all`/`--latest`);
+/// returns `(input, ID)` of each one stopped.
+fn stop_running(
+    ctx: &Context,
+    args: &RmArgs,
+    inputs: &[String],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let store = ctx.open_store(LockMode::Shared, "rm")?;
+    let views = containers::all(&store)?;
+    let dirs: Vec<(String, String, PathBuf)> = {
+        let chosen: Vec<(String, &ContainerView)> = if args.all {
+            views.iter().map(|v| (v.id().to_string(), v)).collect()
+        } else if args.latest {
+            views
+                .iter()
+                .take(1)
+                .map(|v| (v.id().to_string(), v))
+                .collect()
+        } else {
+            inputs
+                .iter()
+                .filter_map(|i| containers::find(&views, i).ok().map(|v| (i.clone(), v)))
+                .collect()
+        };
+        chosen
+            .into_iter()
+            .filter(|(_, v)| v.state == State::Running)
+            .map(|(i, v)| (i, v.id().to_string(), store.containers().path(v.id())))
+            .collect()
+    };
+    drop(store);
+    let mut stopped = Vec::new();
+    for (input, id, dir) in dirs {
+        crate::cmd::stop::stop_one(&dir, &input, args.time)
+            .with_context(|| format!("stopping container {id}"))?;
+        stopped.push((input, id));
+    }
+    Ok(stopped)
+}
+
+/// `--replace`: the container named `name`, if there is one, stopped and removed.
+pub fn replace(ctx: &Context, name: &str) -> anyhow::Result<()> {
+    let store = ctx.open_store(LockMode::Shared, "run --replace")?;
+    let views = containers::all(&store)?;
+    let Some(v) = views.iter().find(|v| v.rec.names.iter().any(|n| n == name)) else {
+        return Ok(());
+    };
+    let (id, dir) = (v.id().to_string(), store.containers().path(v.id()));
+    let running = v.state == State::Running;
+    drop(store);
+    if running {
+        crate::cmd::stop::stop_one(&dir, name, None)?;
+    }
+    let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
+    let store = ctx.open_store(LockMode::Exclusive, "run --replace")?;
+    let views = containers::all(&store)?;
+    if let Some(v) = views.iter().find(|v| v.id() == id) {
+        remove(&store, &mapping, &[v])?;
+    }
+    Ok(())
 }
 
 /// Removes `views` (running ones are killed first: their monitors get SIGKILL, and their
@@ -100,6 +189,7 @@ pub fn remove(
             .containers()
             .begin_remove(v.id())
             .with_context(|| format!("removing container {}", v.id()))?;
+        crate::cmd::control::remove_cidfile(&v.rec.control, v.id());
         removed.push(v.id().to_string());
     }
     let doomed = store.containers().pending_removals();

@@ -96,6 +96,8 @@ pub enum InitStdio {
 
 /// Runs the init in the freshly cloned child; never returns.
 pub fn run(spec: &ContainerSpec, mut to_monitor: File, stdio: InitStdio) -> ! {
+    // The monitor's FUSE device must not live on in here if the monitor is killed.
+    let _ = crate::sys::process::close_device_fds("/dev/fuse");
     let report = match setup_and_exec(spec, stdio) {
         Ok(never) => match never {},
         Err(r) => r,

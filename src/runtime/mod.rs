@@ -30,8 +30,10 @@
 //! ```
 
 pub mod attach;
+pub mod cgroups;
 pub mod channel;
 pub mod console;
+pub mod control;
 pub mod copy;
 pub mod exec;
 pub mod idmap;
@@ -46,6 +48,7 @@ pub mod relay;
 pub mod rootfs;
 pub mod sdnotify;
 pub mod security;
+pub mod signals;
 pub mod spec;
 pub mod terminal;
 pub mod user;

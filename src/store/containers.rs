@@ -91,6 +91,9 @@ pub struct ContainerRecord {
     /// How often the monitor restarted the container (`--restart`), `RestartCount`.
     #[serde(default)]
     pub restart_count: u32,
+    /// `--stop-signal`, `--stop-timeout` and `--cidfile` (`runtime::control`).
+    #[serde(default)]
+    pub control: crate::runtime::control::ControlSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -290,11 +293,20 @@ pub fn write(dir: &Path, record: &ContainerRecord) -> Result<(), ContainerError>
     Ok(())
 }
 
-/// Reads, changes and rewrites the record of `dir`.
+/// Reads, changes and rewrites the record of `dir`, holding an exclusive `flock` on the
+/// directory meanwhile: the monitor, `stop` and `rename` change one record from different
+/// processes, and none of them may lose another's change.
 pub fn update(
     dir: &Path,
     change: impl FnOnce(&mut ContainerRecord),
 ) -> Result<ContainerRecord, ContainerError> {
+    let lock_err = |source: io::Error| ContainerError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let held = fs::File::open(dir).map_err(lock_err)?;
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| lock_err(e.into()))?;
     let mut rec = read(dir)?;
     change(&mut rec);
     write(dir, &rec)?;
@@ -396,6 +408,7 @@ mod tests {
             mounts: Vec::new(),
             stop_requested: false,
             restart_count: 0,
+            control: Default::default(),
         }
     }
 

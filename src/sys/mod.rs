@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 pub mod net;
+pub mod pidfd;
 pub mod poll;
 pub mod process;
 pub mod pty;

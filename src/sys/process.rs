@@ -127,6 +127,36 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor of the calling process that is open on the device `path` (e.g.
+/// `/dev/fuse`), found through `/proc/self/fd`. A forked child that inherited the FUSE
+/// device must drop it: the kernel aborts a FUSE connection only when the last descriptor
+/// of it is closed, so a child holding one keeps a dead server's mount alive and waits on it
+/// forever, uninterruptibly (a request already read by the server is waited out,
+/// `request_wait_answer`), beyond the reach of SIGKILL. Returns how many were closed.
+pub fn close_device_fds(path: &str) -> io::Result<usize> {
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t == std::path::Path::new(path)) {
+            fds.push(fd);
+        }
+    }
+    for fd in &fds {
+        // SAFETY: `fd` was open in this process a moment ago (listed above, and this process
+        // is single-threaded here); whatever owned it in the parent's copy of the state is
+        // never used in this child again, which is the point of dropping it.
+        unsafe { libc::close(*fd) };
+    }
+    Ok(fds.len())
+}
+
 /// A process identified by its pid and its start time (field 22 of `/proc/PID/stat`, clock
 /// ticks after boot, proc(5)): a pid alone may name a later process once the first is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -383,6 +383,7 @@ mod tests {
             mounts: Vec::new(),
             stop_requested: false,
             restart_count: 0,
+            control: Default::default(),
         }
     }
 

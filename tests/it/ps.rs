@@ -274,9 +274,82 @@ fn rm_force_kills_a_running_container() {
         coracle(env, "vfs", &["rm", "sleeper"])
             .fails(2)
             .assert_stderr_contains("as it is running");
-        ok(env, "vfs", &["rm", "-f", "sleeper"]);
+        ok(env, "vfs", &["rm", "-f", "-t", "0", "sleeper"]);
         let _ = child.wait();
         assert_eq!(ok(env, "vfs", &["ps", "-aq"]), "");
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
+
+/// A container that another process runs: `Up`, filtered by status, and shown exited as
+/// soon as its monitor is killed (its init dies with it).
+#[test]
+fn ps_shows_running_containers_and_dead_monitors() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&["create", "--name", "fresh", "busybox", "true"]);
+        let bg = crate::stop::Background::start(env, "live", &["busybox", "sleep", "1000"]);
+        let status = ok(
+            env,
+            "overlay",
+            &["ps", "--format", "{{.Names}} {{.Status}}"],
+        );
+        assert!(status.starts_with("live Up "), "{status}");
+        assert_eq!(lines(&status).len(), 1, "{status}");
+        let all = ok(
+            env,
+            "overlay",
+            &["ps", "-a", "--format", "{{.Names}} {{.Status}}"],
+        );
+        assert_eq!(lines(&all)[1], "fresh Created", "{all}");
+        let f = |s: &str| {
+            ok(
+                env,
+                "overlay",
+                &["ps", "-a", "--format", "{{.Names}}", "--filter", s],
+            )
+        };
+        assert_eq!(f("status=running"), "live\n");
+        assert_eq!(f("status=created"), "fresh\n");
+        assert_eq!(f("status=exited"), "");
+        let id = ok(env, "overlay", &["ps", "-q", "--no-trunc"]);
+        assert_eq!(id.trim().len(), 64, "{id}");
+        assert_eq!(
+            ok(env, "overlay", &["ps", "-q"]),
+            format!("{}\n", &id[..12])
+        );
+        assert_eq!(
+            ok(env, "overlay", &["ps", "-l", "--format", "{{.Names}}"]),
+            "live\n"
+        );
+        let rec = crate::stop::record(env, "live");
+        let monitor = rec["monitor_pid"].as_i64().unwrap() as i32;
+        let init = rec["pid"].as_i64().unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(monitor),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::stop::alive(init) || crate::stop::alive(i64::from(monitor)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the init outlived its monitor"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let status = ok(
+            env,
+            "overlay",
+            &["ps", "-a", "--format", "{{.Names}} {{.Status}}"],
+        );
+        assert!(
+            lines(&status)[0].starts_with("live Exited (137) "),
+            "{status}"
+        );
+        assert_eq!(ok(env, "overlay", &["ps", "-q"]), "");
+        drop(bg);
+        ok(env, "overlay", &["rm", "live", "fresh"]);
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
