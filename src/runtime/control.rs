@@ -228,6 +228,11 @@ fn wait_recorded(dir: &Path, rec: &ContainerRecord) -> Result<(), ControlError> 
             Err(e) => return Err(e.into()),
         };
         if now.state != State::Running || monitor_of(&now) != Some(monitor) {
+            // The monitor still removes its run directory after writing the record: a start
+            // right after this stop must not have its new socket removed under it.
+            while monitor.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
             return Ok(());
         }
         if !monitor.is_alive() {

@@ -72,7 +72,8 @@ impl TestEnv {
     }
 
     /// Every path in the store (`--root`) with its type and size, except the staging
-    /// directory `tmp/` and lock files: what must not change when a command fails.
+    /// directory `tmp/`, the event log and lock files: what must not change when a command
+    /// fails.
     pub fn store_tree(&self) -> Vec<String> {
         fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
             let Ok(rd) = fs::read_dir(d) else { return };
@@ -84,7 +85,9 @@ impl TestEnv {
                     .to_string_lossy()
                     .into_owned();
                 let name = e.file_name().to_string_lossy().into_owned();
-                if rel == "tmp" || name.ends_with(".lock") || name == "lock" {
+                // The event log grows with every command: it is not part of what a failed
+                // command must leave as it was.
+                if rel == "tmp" || rel == "events" || name.ends_with(".lock") || name == "lock" {
                     continue;
                 }
                 let Ok(m) = p.symlink_metadata() else {
