@@ -258,3 +258,40 @@ fn podman_loads_a_committed_image() {
         assert_eq!(sorted_lines(&d), expected_diff(env), "{d}");
     });
 }
+
+/// A committed image runs in (rootless) Podman: the container sees the committed file with
+/// its owner, and the `--change` CMD is what runs.
+#[test]
+fn podman_runs_a_committed_image() {
+    crate::harness::for_users(&[User::Sub], |env| {
+        let Some(bin) = require(env, "podman") else {
+            return;
+        };
+        env.load_image(busybox());
+        env.coracle()
+            .args(["run", "--name", "src", "busybox", "sh", "-c"])
+            .arg("echo committed > /note && chown 1000:1000 /note")
+            .ok();
+        env.ok(&[
+            "commit",
+            "-q",
+            "--change",
+            "CMD [\"sh\", \"-c\", \"cat /note; stat -c %u:%g /note\"]",
+            "src",
+            "localhost/snap:run",
+        ]);
+        let archive = env.path("snap-run.tar");
+        env.coracle()
+            .args(["save", "-o"])
+            .arg(&archive)
+            .arg("localhost/snap:run")
+            .ok();
+        let podman = crate::harness::tools::RootlessPodman::new(env, bin);
+        podman.cmd().arg("load").arg("-i").arg(&archive).ok();
+        let o = podman
+            .cmd()
+            .args(["run", "--rm", "--network", "none", "localhost/snap:run"])
+            .ok();
+        assert_eq!(o.stdout(), "committed\n1000:1000\n", "{o}");
+    });
+}
