@@ -4,6 +4,7 @@ pub mod complete;
 pub mod container;
 pub mod control;
 pub mod exec;
+pub mod health;
 pub mod image;
 pub mod isolation;
 pub mod lifecycle;
@@ -163,6 +164,14 @@ pub enum Command {
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),
+    /// Manage health checks on containers
+    Healthcheck {
+        #[command(subcommand)]
+        command: health::HealthcheckCommand,
+    },
+    /// Run a container's health check once (the monitor's probe)
+    #[command(name = "healthcheck-probe", hide = true)]
+    HealthProbe(health::HealthProbeArgs),
     /// Generate the shell completion script (bash, zsh or fish)
     #[command(hide = true)]
     Completion(CompletionArgs),

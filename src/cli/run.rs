@@ -44,8 +44,9 @@ pub struct RunArgs {
     /// Run the container in the background and print its ID
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Tell systemd (NOTIFY_SOCKET) when the container runs: conmon (coracle sends READY=1;
-    /// the default), ignore; container and healthy are not supported yet
+    /// Tell systemd (NOTIFY_SOCKET) when the container is ready: conmon (coracle sends
+    /// READY=1 once it runs; the default), healthy (once its health check passes), container
+    /// (the socket is passed in and the container sends READY=1 itself), ignore
     #[arg(long, value_enum, value_name = "MODE")]
     pub sdnotify: Option<crate::runtime::sdnotify::SdNotifyMode>,
     /// Pull image policy (always, missing, never, newer)
@@ -66,6 +67,8 @@ pub struct RunArgs {
     pub lifecycle: super::lifecycle::LifecycleArgs,
     #[command(flatten)]
     pub control: super::control::RunControlArgs,
+    #[command(flatten)]
+    pub health: super::health::HealthArgs,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -60,6 +60,10 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "StartedAt": rfc3339(rec.started_at),
         "FinishedAt": rfc3339(v.finished_at),
     });
+    let mut state = state;
+    if let Ok(Some(health)) = crate::runtime::health::read_state(&dir) {
+        state["Health"] = serde_json::to_value(health).unwrap_or(Value::Null);
+    }
     let config = json!({
         "Hostname": rec.hostname,
         "Domainname": "",
@@ -81,6 +85,10 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "Annotations": {},
         "StopSignal": "SIGTERM",
     });
+    let mut config = config;
+    if let Some(hc) = health_config(&dir) {
+        config["Healthcheck"] = hc.to_inspect();
+    }
     json!({
         "Id": rec.id,
         "Created": rec.created.to_rfc3339_opts(SecondsFormat::AutoSi, true),
@@ -132,4 +140,11 @@ pub fn template_view(doc: &Value, v: &ContainerView) -> Value {
     d["State"]["StartedAt"] = json!(go(v.rec.started_at));
     d["State"]["FinishedAt"] = json!(go(v.finished_at));
     d
+}
+
+/// The health check in the container's `spec.json`, for `Config.Healthcheck`.
+fn health_config(dir: &std::path::Path) -> Option<crate::runtime::health::HealthConfig> {
+    let bytes = std::fs::read(dir.join(crate::store::containers::SPEC)).ok()?;
+    let spec: Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_value(spec.get("health")?.clone()).ok()
 }

@@ -85,6 +85,7 @@ pub fn create(
         .with_context(|| format!("reading the config of image {}", args.image))?;
     let config = crate::oci::config::ImageConfig::parse(image.config_digest(), &config_bytes)?;
     let image_run = ImageRunConfig::from_json(&config.config);
+    let health = crate::cmd::healthcheck::for_create(args, &config.config)?;
     let isolation = crate::cmd::isolation::decide(&args.isolation, &image_run.user)?;
     let (security, mapping) = (isolation.security, isolation.mapping);
 
@@ -191,7 +192,7 @@ pub fn create(
         };
         (dir.join("merged"), kind)
     };
-    let spec = ContainerSpec {
+    let mut spec = ContainerSpec {
         id: id.clone(),
         name,
         hostname,
@@ -219,7 +220,10 @@ pub fn create(
         security,
         storage: planned.storage.clone(),
         lifecycle: args.lifecycle.spec(args.tty, args.rm)?,
+        health,
+        sdnotify: args.sdnotify,
     };
+    crate::cmd::healthcheck::notify_socket_into(&mut spec)?;
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
     planned.commit(&store)?;
     let staging = store.staging("create")?;
@@ -238,6 +242,7 @@ pub fn create(
     // A created container has its (empty) writable layer: `commit` and `diff` work on it
     // before it ever ran.
     crate::cmd::run::prepare_root_dirs(&spec)?;
+    crate::cmd::healthcheck::created(&spec)?;
     store
         .events()
         .record(&Event::container("create", &id, &spec.name, &args.image));

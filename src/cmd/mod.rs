@@ -13,6 +13,7 @@ mod events;
 mod exec;
 mod exists;
 mod export;
+mod healthcheck;
 mod history;
 mod images;
 mod info;
@@ -164,6 +165,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::System { command } => system::run(&ctx, &command),
         Command::Volume { command } => volume::run(&ctx, command),
         Command::Overlay(a) => overlay::run(&ctx, &a),
+        Command::Healthcheck { command } => healthcheck::run(&ctx, &command),
+        Command::HealthProbe(a) => healthcheck::probe(&a),
         Command::Completion(a) => completion::completion(&a),
         Command::GenerateMan(a) => completion::generate_man(&a),
         Command::Image { command } => match command {

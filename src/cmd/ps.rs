@@ -34,6 +34,8 @@ enum Filter {
     Id(String),
     Ancestor(String),
     Exited(i32),
+    /// `healthy`, `unhealthy`, `starting`, or `none` (no health check).
+    Health(String),
 }
 
 impl Filter {
@@ -44,6 +46,7 @@ impl Filter {
             Filter::Id(_) => "id",
             Filter::Ancestor(_) => "ancestor",
             Filter::Exited(_) => "exited",
+            Filter::Health(_) => "health",
         }
     }
 }
@@ -73,7 +76,15 @@ fn parse_filter(spec: &str) -> anyhow::Result<Filter> {
             Ok(code) => Filter::Exited(code),
             Err(_) => bail!("invalid filter {spec:?}: exited takes an exit code"),
         },
-        _ => bail!("invalid filter {spec:?}: supported are status, name, id, ancestor, exited"),
+        "health" => match value {
+            "healthy" | "unhealthy" | "starting" | "none" => Filter::Health(value.to_string()),
+            _ => bail!(
+                "invalid filter {spec:?}: health must be one of healthy, unhealthy, starting, none"
+            ),
+        },
+        _ => bail!(
+            "invalid filter {spec:?}: supported are status, name, id, ancestor, exited, health"
+        ),
     })
 }
 
@@ -95,8 +106,17 @@ fn ancestor_matches(
         || view.rec.image == wanted
 }
 
-fn passes(view: &ContainerView, filter: &Filter, images: &[crate::store::ImageRecord]) -> bool {
+fn passes(
+    view: &ContainerView,
+    filter: &Filter,
+    images: &[crate::store::ImageRecord],
+    health: &Health,
+) -> bool {
     match filter {
+        Filter::Health(h) => match health.get(view.id()) {
+            Some(status) => status == h,
+            None => h == "none",
+        },
         Filter::Status(s) => view.state == *s,
         // Podman matches names with an unanchored regular expression; a plain name is a
         // substring match there too.
@@ -119,6 +139,7 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
     let store = ctx.open_store(LockMode::Shared, "ps")?;
     let images = store.images().list()?;
     let mut views = containers::all(&store)?;
+    let health = health_statuses(&store, &views);
     drop(store);
     // -l and -n pick among all containers, whatever their state (Podman).
     let all = args.all || args.latest || args.last >= 0;
@@ -132,7 +153,7 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
             filters
                 .iter()
                 .filter(|f| f.key() == *k)
-                .any(|f| passes(v, f, &images))
+                .any(|f| passes(v, f, &images, &health))
         })
     });
     if args.latest {
@@ -155,7 +176,15 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
     let now = Utc::now();
     let rows: Vec<Value> = views
         .iter()
-        .map(|v| template_row(v, args.no_trunc, now))
+        .map(|v| {
+            let mut row = template_row(v, args.no_trunc, now);
+            if v.state == State::Running
+                && let Some(h) = health.get(v.id()).filter(|h| !h.is_empty())
+            {
+                row["Status"] = Value::String(format!("{} ({h})", v.status(now)));
+            }
+            row
+        })
         .collect();
     let text = output::render_list(
         args.format.as_deref(),
@@ -166,6 +195,19 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
     )?;
     out(&text)?;
     Ok(ExitStatus::Success)
+}
+
+/// The health status of each container that has a check (`runtime::health`), by ID.
+type Health = std::collections::HashMap<String, String>;
+
+fn health_statuses(store: &crate::store::Store, views: &[ContainerView]) -> Health {
+    views
+        .iter()
+        .filter_map(|v| {
+            let state = crate::runtime::health::read_state(&store.containers().path(v.id()));
+            Some((v.id().to_string(), state.ok()??.status))
+        })
+        .collect()
 }
 
 /// Podman's command column: the command line, cut to 17 characters and `...` unless

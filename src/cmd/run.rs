@@ -84,10 +84,18 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     if !matches!(reports.last(), Some(Report::Started { .. })) {
         return outcome(&reports, &spec.process.args[0]);
     }
-    notify(
-        notifier.as_ref(),
-        &format!("MAINPID={}\nREADY=1", monitor.as_raw()),
-    );
+    // `healthy`: the monitor sends READY=1 at the first passing check; `container`: the
+    // container's service does.
+    match args.sdnotify {
+        Some(SdNotifyMode::Healthy) => {}
+        Some(SdNotifyMode::Container) => {
+            notify(notifier.as_ref(), &format!("MAINPID={}", monitor.as_raw()))
+        }
+        _ => notify(
+            notifier.as_ref(),
+            &format!("MAINPID={}\nREADY=1", monitor.as_raw()),
+        ),
+    }
     if args.detach {
         crate::cmd::out(&format!("{id}\n"))?;
         return Ok(ExitStatus::Success);
@@ -150,24 +158,16 @@ pub(crate) fn notify(notifier: Option<&Notifier>, message: &str) {
     }
 }
 
-/// The `$NOTIFY_SOCKET` notifier `--sdnotify` asks for (Podman's modes); `conmon` when the
-/// flag is absent, as coracle cannot yet pass the socket into the container.
+/// The `$NOTIFY_SOCKET` notifier of `--sdnotify` (Podman's modes; `conmon` when the flag is
+/// absent): what `run` itself sends (`EXTEND_TIMEOUT_USEC` during a pull, `MAINPID=`,
+/// `READY=1` for `conmon`, `STOPPING=1`); `None` for `ignore`.
 fn sd_notifier(mode: Option<SdNotifyMode>) -> anyhow::Result<Option<Notifier>> {
     let socket = std::env::var("NOTIFY_SOCKET")
         .ok()
         .filter(|s| !s.is_empty());
     match (mode, &socket) {
         (Some(SdNotifyMode::Ignore), _) | (_, None) => Ok(None),
-        (Some(SdNotifyMode::Container), Some(_)) => anyhow::bail!(
-            "--sdnotify=container: passing the notify socket into the container is not \
-             supported yet; use --sdnotify=conmon"
-        ),
-        (Some(SdNotifyMode::Healthy), Some(_)) => {
-            anyhow::bail!("--sdnotify=healthy: health checks are not supported yet")
-        }
-        (Some(SdNotifyMode::Conmon) | None, Some(s)) => {
-            Notifier::new(Some(s)).with_context(|| format!("NOTIFY_SOCKET={s}"))
-        }
+        (_, Some(s)) => Notifier::new(Some(s)).with_context(|| format!("NOTIFY_SOCKET={s}")),
     }
 }
 

@@ -36,6 +36,7 @@ pub mod console;
 pub mod control;
 pub mod copy;
 pub mod exec;
+pub mod health;
 pub mod idmap;
 pub mod init;
 pub mod init_process;

@@ -194,10 +194,13 @@ fn run_container<L>(
         let Ok(rec) = containers::read(&spec.dir) else {
             return;
         };
-        if !spec
-            .lifecycle
-            .restart
-            .restarts(status, rec.restart_count, rec.stop_requested)
+        // `--health-on-failure=restart` restarts whatever the policy says.
+        let health_restart = super::health::schedule::take_restart(&spec.dir);
+        if !health_restart
+            && !spec
+                .lifecycle
+                .restart
+                .restarts(status, rec.restart_count, rec.stop_requested)
         {
             return;
         }
@@ -360,9 +363,22 @@ fn run_once<L>(
         r.monitor_pid = me.map(|m| m.pid);
         r.monitor_start = me.map(|m| m.start_time);
     });
+    // Health checks run from the relay's loop while the container runs.
+    let mut checker = spec.health.clone().map(|h| {
+        super::health::schedule::Checker::new(
+            h,
+            &spec.dir,
+            pid,
+            &args.store.graphroot,
+            super::sdnotify::monitor_notifier(spec.sdnotify),
+        )
+    });
     let exit = io
         .nonblocking()
-        .and_then(|()| relay.serve(&mut io, pid, signals))
+        .and_then(|()| {
+            let timer = checker.as_mut().map(|c| c as &mut dyn relay::Timer);
+            relay.serve_with(&mut io, pid, signals, timer)
+        })
         .map_err(|e| {
             // The loop failed: the container cannot be served any longer.
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -370,6 +386,7 @@ fn run_once<L>(
             format!("relaying the container's streams: {e}")
         });
     drop(io);
+    drop(checker);
     unmount(spec, background, relay);
     match &exit {
         Ok(ChildExit::Exited(code)) => relay.broadcast(&Report::Exited { code: *code }),

@@ -50,6 +50,17 @@ pub fn signal_fd() -> nix::Result<SignalFd> {
     SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
 }
 
+/// Work of the monitor's besides relaying that the loop wakes for (health checks): a
+/// descriptor to read, a deadline, and a call after every wake-up.
+pub trait Timer {
+    /// A descriptor whose input wakes the loop.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// When the loop must wake at the latest.
+    fn deadline(&self) -> Option<Instant>;
+    /// Called after every wake-up of the loop, whatever woke it.
+    fn wake(&mut self, now: Instant);
+}
+
 /// The monitor's ends of a running container's standard streams.
 #[derive(Debug, Default)]
 pub struct ContainerIo {
@@ -205,6 +216,17 @@ impl Relay {
         pid: Pid,
         signals: &SignalFd,
     ) -> io::Result<ChildExit> {
+        self.serve_with(io, pid, signals, None)
+    }
+
+    /// [`Relay::serve`], waking `timer` as it asks.
+    pub fn serve_with(
+        &mut self,
+        io: &mut ContainerIo,
+        pid: Pid,
+        signals: &SignalFd,
+        mut timer: Option<&mut dyn Timer>,
+    ) -> io::Result<ChildExit> {
         let mut input = Input::default();
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -228,14 +250,25 @@ impl Relay {
             for (_, f) in &io.outputs {
                 fds.push((f.as_fd(), if behind { 0 } else { poll::IN }));
             }
+            if let Some(fd) = timer.as_ref().and_then(|t| t.fd()) {
+                fds.push((fd, poll::IN));
+            }
             let stdin_at = fds.len();
             if let Some(s) = &io.stdin
                 && !input.buf.is_empty()
             {
                 fds.push((s.as_fd(), poll::OUT));
             }
-            let ready = poll::poll(&fds, None)?;
+            // Rounded up: a wake-up just before the deadline would find nothing to do.
+            let timeout = timer
+                .as_ref()
+                .and_then(|t| t.deadline())
+                .map(|d| d.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
+            let ready = poll::poll(&fds, timeout)?;
             drop(fds);
+            if let Some(t) = timer.as_mut() {
+                t.wake(Instant::now());
+            }
 
             for (i, c) in self.clients.iter_mut().enumerate() {
                 let ev = ready[first_client + i];

@@ -2,13 +2,26 @@
 //! `READY=1` to the socket named by `$NOTIFY_SOCKET` (a path, or `@name` for the abstract
 //! namespace). coracle's `run` is itself the unit's main process and waits for the container,
 //! so no helper stands between systemd and the container to swallow a message.
+//!
+//! Who sends what, by mode: `conmon`: `run`, `MAINPID=` (the monitor) and `READY=1` once the
+//! container's command runs; `healthy`: the monitor (which outlives `run -d` and inherited
+//! its `NOTIFY_SOCKET`), `MAINPID=` itself and `READY=1` at the first passing health check;
+//! `container`: `run` sends `MAINPID=` only, the socket is bind-mounted into the container
+//! at [`CONTAINER_SOCKET`] and named by the container's `NOTIFY_SOCKET`, and the service
+//! sends `READY=1` itself.
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
+/// Where the socket is in a container of `--sdnotify=container`, as in Podman.
+pub const CONTAINER_SOCKET: &str = "/run/notify/notify.sock";
+
 /// `--sdnotify`, with Podman's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum SdNotifyMode {
     /// The container's own service sends READY=1 (the socket is passed into the container)
     Container,
@@ -52,6 +65,16 @@ impl Notifier {
             .map(drop)
             .map_err(|e| io::Error::new(e.kind(), format!("notifying {}: {e}", self.shown)))
     }
+}
+
+/// The notifier of this process's `$NOTIFY_SOCKET` for a container of `mode`, when it is
+/// the monitor's to send `READY=1` (`healthy`).
+pub fn monitor_notifier(mode: Option<SdNotifyMode>) -> Option<Notifier> {
+    if mode != Some(SdNotifyMode::Healthy) {
+        return None;
+    }
+    let value = std::env::var("NOTIFY_SOCKET").ok();
+    Notifier::new(value.as_deref()).ok().flatten()
 }
 
 #[cfg(test)]

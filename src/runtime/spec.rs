@@ -289,6 +289,12 @@ pub struct ContainerSpec {
     /// Terminal, logs and restart policy.
     #[serde(default)]
     pub lifecycle: super::lifecycle::Lifecycle,
+    /// The health check the monitor runs (`--health-*`, the image's `Healthcheck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthConfig>,
+    /// `--sdnotify` (the monitor sends `READY=1` for `healthy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdnotify: Option<super::sdnotify::SdNotifyMode>,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.

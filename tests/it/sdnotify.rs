@@ -4,7 +4,10 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixDatagram;
 
-use crate::harness::images::busybox;
+use std::sync::OnceLock;
+
+use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config};
+use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::registry::{Fault, RegistryOpts, RegistryServer};
 use crate::harness::{TestEnv, as_root, for_each_user};
 
@@ -33,7 +36,7 @@ fn conmon_mode_says_ready_while_the_container_runs_then_stopping() {
         env.load_image(busybox());
         let (socket, path) = listener(env);
         for flags in [&["--sdnotify=conmon"][..], &[][..]] {
-            // Without the flag, conmon is the default (container mode is not there yet).
+            // Without the flag, conmon is the default.
             let o = env
                 .coracle()
                 .env("NOTIFY_SOCKET", &path)
@@ -70,7 +73,7 @@ fn conmon_mode_says_ready_while_the_container_runs_then_stopping() {
 }
 
 #[test]
-fn ignore_sends_nothing_and_unsupported_modes_are_125() {
+fn ignore_sends_nothing_and_healthy_needs_a_check() {
     for_each_user(|env| {
         env.load_image(busybox());
         let (socket, path) = listener(env);
@@ -87,19 +90,11 @@ fn ignore_sends_nothing_and_unsupported_modes_are_125() {
             ])
             .ok();
         assert_eq!(received(&socket), Vec::<String>::new());
-        for mode in ["container", "healthy"] {
-            env.coracle()
-                .env("NOTIFY_SOCKET", &path)
-                .args([
-                    "run",
-                    "--rm",
-                    &format!("--sdnotify={mode}"),
-                    "busybox",
-                    "true",
-                ])
-                .fails(125)
-                .assert_stderr_contains("not supported yet");
-        }
+        env.coracle()
+            .env("NOTIFY_SOCKET", &path)
+            .args(["run", "--rm", "--sdnotify=healthy", "busybox", "true"])
+            .fails(125)
+            .assert_stderr_contains("requires a healthcheck");
         // A socket nobody listens on is a warning, not a failure.
         let gone = env.path("nobody.sock");
         let o = env
@@ -108,6 +103,165 @@ fn ignore_sends_nothing_and_unsupported_modes_are_125() {
             .args(["--storage-driver", "vfs", "run", "--rm", "busybox", "true"])
             .ok();
         o.assert_stderr_contains("notifying");
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
+
+/// Waits up to `secs` for a message containing `what`; all messages received until then.
+fn wait_for(socket: &UnixDatagram, what: &str, secs: u64) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut got = Vec::new();
+    while std::time::Instant::now() < deadline {
+        got.extend(received(socket));
+        if got.iter().any(|m| m.contains(what)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    got
+}
+
+/// `healthy`, detached: `run -d` returns and the monitor (which holds NOTIFY_SOCKET from
+/// then on) sends MAINPID (itself) and READY=1 once the check passes, not before.
+#[test]
+fn healthy_mode_says_ready_from_the_monitor_once_the_check_passes() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let (socket, path) = listener(env);
+        env.coracle()
+            .env("NOTIFY_SOCKET", &path)
+            .args([
+                "--storage-driver",
+                "vfs",
+                "run",
+                "-d",
+                "--name",
+                "svc",
+                "--sdnotify=healthy",
+                "--health-cmd",
+                "test -f /tmp/up",
+                "--health-interval",
+                "1s",
+                "busybox",
+                "sh",
+                "-c",
+                "sleep 2; touch /tmp/up; sleep 1000",
+            ])
+            .ok();
+        let early = received(&socket);
+        assert!(early.iter().all(|m| !m.contains("READY=1")), "{early:?}");
+        let got = wait_for(&socket, "READY=1", 20);
+        let ready = got
+            .iter()
+            .find(|m| m.contains("READY=1"))
+            .unwrap_or_else(|| panic!("no READY=1: {got:?}"));
+        let lines: Vec<&str> = ready.lines().collect();
+        let monitor = env
+            .coracle()
+            .args(["inspect", "--format", "{{.State.ConmonPid}}", "svc"])
+            .stdout();
+        assert_eq!(
+            lines,
+            [format!("MAINPID={}", monitor.trim()).as_str(), "READY=1"]
+        );
+        let health = env
+            .coracle()
+            .args(["inspect", "--format", "{{.State.Health.Status}}", "svc"])
+            .stdout();
+        assert_eq!(health.trim(), "healthy");
+        env.coracle().args(["rm", "-f", "svc"]).ok();
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
+
+const NOTIFY_C: &str = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int main(int argc, char **argv) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || argc < 2) return 2;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (s < 0) return 3;
+    if (sendto(s, argv[1], strlen(argv[1]), 0, (struct sockaddr *)&a, sizeof a) < 0) return 4;
+    return 0;
+}
+"#;
+
+/// `notify:latest`: busybox with `/bin/notify MESSAGE` (sd_notify's datagram to
+/// `$NOTIFY_SOCKET`, which busybox's nc cannot send).
+fn notify_image() -> &'static Image {
+    static I: OnceLock<Image> = OnceLock::new();
+    I.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a directory for notify.c");
+        let src = dir.path().join("notify.c");
+        std::fs::write(&src, NOTIFY_C).unwrap();
+        let out = dir.path().join("notify");
+        let status = std::process::Command::new("cc")
+            .args(["-static", "-O", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("running cc (apt-get install gcc libc6-dev)");
+        assert!(status.success(), "cc failed building notify.c");
+        let layer = LayerBuilder::new()
+            .push(Entry::dir("bin"))
+            .push(Entry::file("bin/notify", std::fs::read(&out).unwrap()).mode(0o755))
+            .finish();
+        Image::new(
+            vec![busybox_layer().clone(), layer],
+            vec![
+                History::layer("/bin/sh -c #(nop) ADD file:busybox in / "),
+                History::layer("/bin/sh -c #(nop) COPY notify /bin/notify"),
+            ],
+            busybox_run_config(),
+            &["notify:latest"],
+        )
+    })
+}
+
+/// `container`: the socket is in the container at /run/notify/notify.sock, named by its
+/// NOTIFY_SOCKET; the service's READY=1 arrives, and coracle sends MAINPID only.
+#[test]
+fn container_mode_passes_the_socket_in() {
+    for_each_user(|env| {
+        env.load_image(notify_image());
+        let (socket, path) = listener(env);
+        for driver in ["vfs", "overlay"] {
+            let o = env
+                .coracle()
+                .env("NOTIFY_SOCKET", &path)
+                .args([
+                    "--storage-driver",
+                    driver,
+                    "run",
+                    "--rm",
+                    "--sdnotify=container",
+                ])
+                .args([
+                    "notify",
+                    "sh",
+                    "-c",
+                    "echo $NOTIFY_SOCKET; notify READY=1 && notify STATUS=serving",
+                ])
+                .ok();
+            assert_eq!(o.stdout(), "/run/notify/notify.sock\n", "{o}");
+            let got = received(&socket);
+            let mainpid = got.iter().position(|m| m.starts_with("MAINPID="));
+            let ready = got.iter().position(|m| m == "READY=1");
+            assert!(mainpid.is_some() && ready.is_some(), "{driver}: {got:?}");
+            assert!(got.contains(&"STATUS=serving".to_string()), "{got:?}");
+            // coracle itself never says READY=1 in this mode.
+            assert_eq!(
+                got.iter().filter(|m| m.contains("READY=1")).count(),
+                1,
+                "{got:?}"
+            );
+            assert!(!got[mainpid.unwrap()].contains("READY"), "{got:?}");
+        }
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
