@@ -135,7 +135,7 @@ fn command_page(cmd: &clap::Command, parent: Option<&str>) -> std::io::Result<St
 fn config_page(name: &str, page: &docs::Page) -> String {
     let mut roff = Roff::new();
     let version = format!("coracle {}", env!("CARGO_PKG_VERSION"));
-    roff.control("TH", [name, "5", "", version.as_str(), "File Formats"]);
+    roff.control("TH", [name, "5", "", version.as_str()]);
     roff.control("SH", ["NAME"]);
     let (summary, description) = match page.description.split_first() {
         Some((docs::Block::Para(first), rest)) => (first.clone(), rest),

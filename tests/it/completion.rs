@@ -105,7 +105,7 @@ fn man_renders_the_run_page() {
         "SYNOPSIS",
         "--rm",
         "DESCRIPTION",
-        "rootless by design",
+        "daemon",
         "EXAMPLES",
         "coracle run --rm busybox echo hello",
     ] {
@@ -420,4 +420,36 @@ fn man_pages_render_without_warnings() {
             page.display()
         );
     }
+}
+
+/// `--help` shows the long description and the examples of the text source; `-h` stays the
+/// one-line summary.
+#[test]
+fn long_help_shows_description_and_examples() {
+    let long = Cmd::new(built(), "self").args(["rm", "--help"]).stdout();
+    for want in [
+        "coracle rm removes containers",
+        "Examples:",
+        "$ coracle rm web",
+    ] {
+        assert!(long.contains(want), "no {want:?} in `rm --help`:\n{long}");
+    }
+    let short = Cmd::new(built(), "self").args(["rm", "-h"]).stdout();
+    assert!(short.contains("Remove one or more containers"), "{short}");
+    assert!(!short.contains("Examples:"), "`rm -h` is long:\n{short}");
+    // `run` has `-h` for --hostname: only --help asks for help there.
+    let run = Cmd::new(built(), "self").args(["run", "--help"]).stdout();
+    assert!(
+        run.contains("rootless by design") && run.contains("Examples:"),
+        "{run}"
+    );
+    let nested = Cmd::new(built(), "self")
+        .args(["container", "rm", "--help"])
+        .stdout();
+    assert!(
+        nested.contains("coracle container rm is another name for coracle rm"),
+        "{nested}"
+    );
+    let group = Cmd::new(built(), "self").args(["help", "volume"]).stdout();
+    assert!(group.contains("named volumes"), "`help volume`:\n{group}");
 }
