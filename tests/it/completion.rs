@@ -338,9 +338,11 @@ fn every_command_has_a_page_with_description_and_examples() {
     let mut missing = Vec::new();
     let mut problems = Vec::new();
     let mut checked = 0;
+    let mut seen = Vec::new();
     while let Some(cmd) = commands.pop() {
         commands.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()));
         let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
+        seen.push(name.to_owned());
         if docs::command(name).is_none() {
             missing.push(docs::source_path(name));
             continue;
@@ -369,6 +371,14 @@ fn every_command_has_a_page_with_description_and_examples() {
         missing.join("\n")
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // A text source for a command that is gone (renamed, hidden) is stale.
+    for (name, _) in docs::COMMANDS {
+        assert!(
+            seen.iter().any(|s| s == name),
+            "{} documents no visible command",
+            docs::source_path(name)
+        );
+    }
     assert!(checked > 90, "only {checked} commands checked");
 
     // The files coracle reads have section-5 pages.
