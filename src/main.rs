@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser};
+use clap::CommandFactory as _;
 
 fn main() -> ExitCode {
     // A shell asking for completions (`COMPLETE=bash coracle -- coracle ...`) is answered
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         .bin("coracle")
         .completer("coracle")
         .complete();
-    let cli = match coracle::cli::Cli::try_parse() {
+    let cli = match coracle::cli::docs::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version requests are not errors; usage errors exit 125 as in Podman.

@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod container;
 pub mod control;
+pub mod docs;
 pub mod exec;
 pub mod health;
 pub mod image;

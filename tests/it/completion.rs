@@ -104,6 +104,10 @@ fn man_renders_the_run_page() {
         "coracle-run - Run a command in a new container",
         "SYNOPSIS",
         "--rm",
+        "DESCRIPTION",
+        "daemon",
+        "EXAMPLES",
+        "coracle run --rm busybox echo hello",
     ] {
         assert!(
             out.contains(want),
@@ -299,4 +303,163 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         let got: Vec<&str> = out.lines().collect();
         assert_eq!(got, ["busybox:latest"], "bash completion of `rmi bu`");
     });
+}
+
+/// The text of section `title` of a roff page: its text lines, without requests.
+fn man_section(page: &str, title: &str) -> String {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in page.lines() {
+        if let Some(heading) = line.strip_prefix(".SH ") {
+            inside = heading.trim_matches('"') == title;
+        } else if inside && !line.starts_with('.') {
+            out.push(line.replace("\\-", "-"));
+        }
+    }
+    out.join("\n")
+}
+
+/// Every visible command has a text source (`docs/commands/<page>.md`) and its generated
+/// page a DESCRIPTION that says more than the one-line about, and an EXAMPLES section with
+/// a `coracle ...` command line. A new command without text fails here, naming the file.
+#[test]
+fn every_command_has_a_page_with_description_and_examples() {
+    use clap::CommandFactory as _;
+    use coracle::cli::docs;
+
+    let fresh = tempfile::tempdir().expect("tempdir");
+    Cmd::new(built(), "self")
+        .arg("generate-man")
+        .arg(fresh.path())
+        .ok();
+    let mut root = coracle::cli::Cli::command().disable_help_subcommand(true);
+    root.build();
+    let mut commands = vec![&root];
+    let mut missing = Vec::new();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    let mut seen = Vec::new();
+    while let Some(cmd) = commands.pop() {
+        commands.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()));
+        let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
+        seen.push(name.to_owned());
+        if docs::command(name).is_none() {
+            missing.push(docs::source_path(name));
+            continue;
+        }
+        let path = fresh.path().join(format!("{name}.1"));
+        assert!(path.is_file(), "no page {name}.1 for a visible command");
+        let page = read(&path);
+        let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let description = man_section(&page, "DESCRIPTION");
+        if description.len() <= about.len() + 40 {
+            problems.push(format!("{name}: DESCRIPTION says no more than {about:?}"));
+        }
+        let examples = man_section(&page, "EXAMPLES");
+        if !examples
+            .lines()
+            .any(|l| l.trim().trim_start_matches("$ ").starts_with("coracle "))
+        {
+            problems.push(format!("{name}: no `coracle ...` line under EXAMPLES"));
+        }
+        checked += 1;
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "commands without a text source; write (format: src/cli/docs.rs):\n{}",
+        missing.join("\n")
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // A text source for a command that is gone (renamed, hidden) is stale.
+    for (name, _) in docs::COMMANDS {
+        assert!(
+            seen.iter().any(|s| s == name),
+            "{} documents no visible command",
+            docs::source_path(name)
+        );
+    }
+    assert!(checked > 90, "only {checked} commands checked");
+
+    // The files coracle reads have section-5 pages.
+    for page in [
+        "coracle-storage.conf.5",
+        "coracle-registries.conf.5",
+        "coracle-policy.json.5",
+        "coracle-auth.json.5",
+        "coracle-containers.conf.5",
+    ] {
+        let page = read(&fresh.path().join(page));
+        assert!(man_section(&page, "DESCRIPTION").len() > 100, "{page}");
+    }
+}
+
+/// Every generated page renders without a warning from groff (`-ww`: all of them).
+#[test]
+fn man_pages_render_without_warnings() {
+    let Some(groff) = which("groff") else {
+        skip(
+            "completion::man_pages_render_without_warnings",
+            "self",
+            "groff is not installed (tests/run-all.sh installs man-db, which needs it)",
+        );
+        return;
+    };
+    let fresh = tempfile::tempdir().expect("tempdir");
+    Cmd::new(built(), "self")
+        .arg("generate-man")
+        .arg(fresh.path())
+        .ok();
+    let mut pages: Vec<PathBuf> = fs::read_dir(fresh.path())
+        .expect("reading the pages")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    pages.sort();
+    assert!(pages.len() > 90, "{} pages", pages.len());
+    for page in pages {
+        let out = std::process::Command::new(&groff)
+            .args(["-man", "-Tutf8", "-k", "-ww", "-z"])
+            .arg(&page)
+            .output()
+            .expect("running groff");
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && warnings.trim().is_empty(),
+            "{}: {warnings}",
+            page.display()
+        );
+    }
+}
+
+/// `--help` shows the long description and the examples of the text source; `-h` stays the
+/// one-line summary.
+#[test]
+fn long_help_shows_description_and_examples() {
+    let long = Cmd::new(built(), "self").args(["rm", "--help"]).stdout();
+    for want in [
+        "coracle rm removes containers",
+        "Examples:",
+        "$ coracle rm web",
+    ] {
+        assert!(long.contains(want), "no {want:?} in `rm --help`:\n{long}");
+    }
+    let short = Cmd::new(built(), "self").args(["rm", "-h"]).stdout();
+    assert!(short.contains("Remove one or more containers"), "{short}");
+    assert!(!short.contains("Examples:"), "`rm -h` is long:\n{short}");
+    // `run` has `-h` for --hostname: only --help asks for help there.
+    let run = Cmd::new(built(), "self").args(["run", "--help"]).stdout();
+    assert!(
+        run.contains("rootless by design") && run.contains("Examples:"),
+        "{run}"
+    );
+    let nested = Cmd::new(built(), "self")
+        .args(["container", "rm", "--help"])
+        .stdout();
+    assert!(
+        nested.contains("coracle container rm is another name for coracle rm"),
+        "{nested}"
+    );
+    let group = Cmd::new(built(), "self").args(["help", "volume"]).stdout();
+    assert!(group.contains("named volumes"), "`help volume`:\n{group}");
 }

@@ -103,6 +103,10 @@ fn the_package_installs_and_runs_a_container_as_a_user() {
         // Man pages, completions and units where the system looks for them.
         let page = Cmd::new("man", "root").args(["-w", "coracle-run"]).stdout();
         assert_eq!(page.trim(), "/usr/share/man/man1/coracle-run.1.gz");
+        let page = Cmd::new("man", "root")
+            .args(["-w", "5", "coracle-storage.conf"])
+            .stdout();
+        assert_eq!(page.trim(), "/usr/share/man/man5/coracle-storage.conf.5.gz");
         for f in [
             "/usr/share/bash-completion/completions/coracle",
             "/usr/share/zsh/vendor-completions/_coracle",
