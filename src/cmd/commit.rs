@@ -40,6 +40,7 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
         created: None,
     };
     let mut store = ctx.open_store(LockMode::Shared, "commit")?;
+    crate::failpoint!("commit.store-locked");
     let record =
         crate::store::containers::find(&store.containers().list()?, &args.container)?.clone();
     let dir = store.containers().path(&record.id);
@@ -57,6 +58,7 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
     ));
     drop(store);
     if !args.quiet {
+    crate::failpoint!("commit.done");
         let mut text: String = done
             .record
             .layers

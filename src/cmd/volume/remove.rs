@@ -25,6 +25,7 @@ pub(super) fn rm(ctx: &Context, args: &VolumeRmArgs) -> anyhow::Result<ExitStatu
     }
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
     let store = ctx.open_store(LockMode::Exclusive, "volume rm")?;
+    crate::failpoint!("volume.rm.store-locked");
     let names: Vec<String> = if args.all {
         store
             .volumes()
@@ -144,10 +145,12 @@ fn delete(store: &Store, mapping: &UserMapping, names: &[String]) -> anyhow::Res
             .begin_remove(n)
             .with_context(|| format!("removing volume {n}"))?;
     }
+    crate::failpoint!("volume.rm.hidden");
     let pending = volumes.pending_removals();
     if !pending.is_empty() {
         crate::cmd::rm::delete_dirs(mapping, &pending)?;
     }
+    crate::failpoint!("volume.rm.deleted");
     Ok(())
 }
 
