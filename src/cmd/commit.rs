@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
     ));
     drop(store);
     if !args.quiet {
-    crate::failpoint!("commit.done");
+        crate::failpoint!("commit.done");
         let mut text: String = done
             .record
             .layers
