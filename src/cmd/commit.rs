@@ -57,8 +57,8 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
         &record.image,
     ));
     drop(store);
+    crate::failpoint!("commit.done");
     if !args.quiet {
-        crate::failpoint!("commit.done");
         let mut text: String = done
             .record
             .layers

@@ -18,6 +18,7 @@ mod commit;
 mod completion;
 mod cp;
 mod crash;
+mod crash_all;
 mod df;
 mod diff;
 mod doctor;

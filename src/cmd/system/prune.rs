@@ -138,6 +138,12 @@ pub(crate) fn prune_images(
 fn prune_volumes(store: &Store, filter: &PruneFilter) -> anyhow::Result<Vec<String>> {
     let containers = store.containers().list()?;
     let volumes = store.volumes();
+    let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
+    // A removal a crash interrupted holds `.removing-NAME`: finished before that name goes.
+    let stale = volumes.pending_removals();
+    if !stale.is_empty() {
+        crate::cmd::rm::delete_dirs(&mapping, &stale)?;
+    }
     let mut removed = Vec::new();
     for v in volumes.list()? {
         let labels: serde_json::Map<String, serde_json::Value> = v
@@ -155,8 +161,6 @@ fn prune_volumes(store: &Store, filter: &PruneFilter) -> anyhow::Result<Vec<Stri
     }
     let pending = volumes.pending_removals();
     if !pending.is_empty() {
-        let mapping =
-            UserMapping::current().context("computing the user namespace's id mapping")?;
         crate::cmd::rm::delete_dirs(&mapping, &pending)?;
     }
     Ok(removed)

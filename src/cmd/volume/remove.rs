@@ -140,6 +140,12 @@ pub(super) fn prune(ctx: &Context, args: &VolumePruneArgs) -> anyhow::Result<Exi
 /// exclusive store lock.
 fn delete(store: &Store, mapping: &UserMapping, names: &[String]) -> anyhow::Result<()> {
     let volumes = store.volumes();
+    // A removal a crash interrupted still holds `.removing-NAME`, which the name, taken again
+    // since, needs now.
+    let stale = volumes.pending_removals();
+    if !stale.is_empty() {
+        crate::cmd::rm::delete_dirs(mapping, &stale)?;
+    }
     for n in names {
         volumes
             .begin_remove(n)
