@@ -16,6 +16,7 @@ mod harness;
 mod attach;
 mod commit;
 mod completion;
+mod concurrency;
 mod cp;
 mod crash;
 mod crash_all;
