@@ -43,10 +43,66 @@ pub const KILL_POINTS: &[&str] = &[
     "push.layer-compressed",
     "push.blob-renamed",
     "push.record-updated",
-    // rmi
+    // rmi (image prune and system check --repair reach rmi.layer-moved too: it is gc's)
+    "rmi.store-locked",
+    "rmi.untagged",
+    "rmi.containers-removed",
     "rmi.record-moved",
     "rmi.layer-moved",
+    "rmi.collected",
     "rmi.done",
+    // commit (then load.commit.*, which it shares)
+    "commit.store-locked",
+    "commit.staging-created",
+    "commit.layer-tarred",
+    "commit.image-planned",
+    "commit.done",
+    // create (and run's create)
+    "create.start",
+    "create.store-locked",
+    "create.volumes-created",
+    "create.staging-created",
+    "create.dir-staged",
+    "create.record-renamed",
+    "create.root-dirs-made",
+    "create.done",
+    // run
+    "run.created",
+    "run.lock-shared",
+    "run.monitor-launched",
+    "run.started",
+    // start
+    "start.store-locked",
+    "start.root-dirs-made",
+    "start.monitor-launched",
+    "start.started",
+    // rm (rmi -f, volume rm -f and run --replace remove containers the same way)
+    "rm.store-locked",
+    "rm.dir-hidden",
+    "rm.dirs-deleted",
+    "rm.done",
+    // tag
+    "tag.store-locked",
+    "tag.record-renamed",
+    "tag.names-moved",
+    // volume create / rm
+    "volume.create.store-locked",
+    "volume.create.staged",
+    "volume.create.done",
+    "volume.rm.store-locked",
+    "volume.rm.hidden",
+    "volume.rm.deleted",
+    // system check --repair
+    "check.repair.begin",
+    "check.repair.image-removed",
+    "check.repair.layer-moved",
+    "check.repair.collecting",
+    "check.repair.done",
+    // container prune / system prune
+    "prune.containers-removed",
+    "prune.images-removed",
+    "prune.volumes-removed",
+    "prune.done",
 ];
 
 /// Called by `failpoint!`; kills the process when `CORACLE_KILL_AT` names this hit.

@@ -44,6 +44,18 @@ pub enum ContainerCommand {
     Unpause(super::control::PauseArgs),
     /// Check if a container exists in local storage
     Exists(super::control::ContainerExistsArgs),
+    /// Remove all non running containers
+    Prune(ContainerPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. 'label=<key>=<value>', 'until=<timestamp>')
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,37 @@ pub enum SystemCommand {
     Reset(SystemResetArgs),
     /// Monitor coracle events
     Events(EventsArgs),
+    /// Show coracle disk usage
+    Df(SystemDfArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SystemDfArgs {
+    /// Pretty-print images using a Go template or json (fields: .Type, .Total, .Active,
+    /// .Size, .Reclaimable, .RawSize, .RawReclaimable)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show detailed information on disk usage
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. 'label=<key>=<value>', 'until=<timestamp>')
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,7 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
         created: None,
     };
     let mut store = ctx.open_store(LockMode::Shared, "commit")?;
+    crate::failpoint!("commit.store-locked");
     let record =
         crate::store::containers::find(&store.containers().list()?, &args.container)?.clone();
     let dir = store.containers().path(&record.id);
@@ -56,6 +57,7 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
         &record.image,
     ));
     drop(store);
+    crate::failpoint!("commit.done");
     if !args.quiet {
         let mut text: String = done
             .record

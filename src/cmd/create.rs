@@ -62,6 +62,7 @@ pub fn create(
         args.name.as_deref(),
     )?;
     // Pulling is over (and its registry clients with their threads gone) before anything forks.
+    crate::failpoint!("create.start");
     let pulled = crate::cmd::run::extending_start_timeout(notifier, || {
         crate::cmd::pull::for_run(
             ctx,
@@ -75,6 +76,7 @@ pub fn create(
     let image_ref = pulled.as_deref().unwrap_or(&args.image);
 
     let store = ctx.open_store(LockMode::Exclusive, "create")?;
+    crate::failpoint!("create.store-locked");
     let driver = store.paths().driver.clone();
     let records = store.images().list()?;
     let (image, _) = lookup::find(&records, image_ref)?;
@@ -226,7 +228,9 @@ pub fn create(
     crate::cmd::healthcheck::notify_socket_into(&mut spec)?;
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
     planned.commit(&store)?;
+    crate::failpoint!("create.volumes-created");
     let staging = store.staging("create")?;
+    crate::failpoint!("create.staging-created");
     let written = store.containers().create(
         staging.path(),
         &record,
@@ -238,14 +242,17 @@ pub fn create(
         ],
     )?;
     debug_assert_eq!(written, dir);
+    crate::failpoint!("create.record-renamed");
     drop(staging);
     // A created container has its (empty) writable layer: `commit` and `diff` work on it
     // before it ever ran.
     crate::cmd::run::prepare_root_dirs(&spec)?;
     crate::cmd::healthcheck::created(&spec)?;
+    crate::failpoint!("create.root-dirs-made");
     store
         .events()
         .record(&Event::container("create", &id, &spec.name, &args.image));
+    crate::failpoint!("create.done");
     control.created(&id)?;
     Ok(Created { spec, store })
 }

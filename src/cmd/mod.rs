@@ -4,6 +4,7 @@ mod attach;
 mod commit;
 pub mod completion;
 mod container_inspect;
+mod container_prune;
 pub(crate) mod containers;
 pub(crate) mod control;
 mod cp;
@@ -156,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Pause(a) => pause::pause(&ctx, &a),
             ContainerCommand::Unpause(a) => pause::unpause(&ctx, &a),
             ContainerCommand::Exists(a) => exists::run(&ctx, &a),
+            ContainerCommand::Prune(a) => container_prune::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

@@ -55,6 +55,7 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
         Vec::new()
     };
     let store = ctx.open_store(LockMode::Exclusive, "rm")?;
+    crate::failpoint!("rm.store-locked");
     let views = containers::all(&store)?;
     let targets: Vec<String> = if args.all {
         views.iter().map(|v| v.id().to_string()).collect()
@@ -97,6 +98,7 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
         let records: Vec<_> = chosen.iter().map(|v| &v.rec).collect();
         crate::cmd::volume::remove_anonymous(&store, &records)?;
     }
+    crate::failpoint!("rm.done");
     removed.extend(gone_meanwhile);
     let text: String = removed.iter().map(|id| format!("{id}\n")).collect();
     out(&text)?;
@@ -189,6 +191,7 @@ pub fn remove(
             .containers()
             .begin_remove(v.id())
             .with_context(|| format!("removing container {}", v.id()))?;
+        crate::failpoint!("rm.dir-hidden");
         crate::cmd::control::remove_cidfile(&v.rec.control, v.id());
         removed.push(v.id().to_string());
     }
@@ -196,6 +199,7 @@ pub fn remove(
     if !doomed.is_empty() {
         delete_dirs(mapping, &doomed)?;
     }
+    crate::failpoint!("rm.dirs-deleted");
     Ok(removed)
 }
 

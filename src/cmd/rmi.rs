@@ -24,6 +24,7 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
         bail!("image name or ID must be specified");
     }
     let store = ctx.open_store(LockMode::Exclusive, "rmi")?;
+    crate::failpoint!("rmi.store-locked");
     let staging = store.staging("rmi")?;
     let mut text = String::new();
     // Every argument is tried; the first failure decides the exit status (1: not known,
@@ -73,6 +74,7 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
             Matched::Name(name) if rec.names.len() > 1 || has_children => {
                 rec.remove_name(&name);
                 store.images().put(staging.path(), &rec)?;
+                crate::failpoint!("rmi.untagged");
                 text.push_str(&format!("Untagged: {name}\n"));
                 store
                     .events()
@@ -109,6 +111,7 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
                     let mapping = UserMapping::current()
                         .context("computing the user namespace's id mapping")?;
                     crate::cmd::rm::remove(&store, &mapping, &users)?;
+                    crate::failpoint!("rmi.containers-removed");
                 }
                 text.push_str(&remove_image(&store, staging.path(), &rec)?);
                 removed_any = true;
@@ -133,6 +136,7 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
     if removed_any {
         gc::collect(&store)?;
     }
+    crate::failpoint!("rmi.collected");
     crate::failpoint!("rmi.done");
     out(&text)?;
     if let Some((status, _)) = failures.first() {

@@ -45,6 +45,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
     }
     let notifier = sd_notifier(args.sdnotify)?;
     let Created { spec, mut store } = create::create(ctx, args, notifier.as_ref())?;
+    crate::failpoint!("run.created");
     let id = spec.id.clone();
     let hello = if args.detach {
         AttachOptions::default()
@@ -67,6 +68,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         // Readers may come in again; the shared lock keeps the layers until the monitor
         // copied or mounted them (it inherits the lock and drops it then).
         store.lock_shared()?;
+        crate::failpoint!("run.lock-shared");
         start::launch(&paths, &spec, store, hello, passthrough)
     })();
     let launched = match launched {
@@ -80,10 +82,12 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitStatus> {
         Err(e) => return Err(e),
     };
     let Launched { sock, monitor } = launched;
+    crate::failpoint!("run.monitor-launched");
     let (mut reports, ahead) = start::wait_started(&sock)?;
     if !matches!(reports.last(), Some(Report::Started { .. })) {
         return outcome(&reports, &spec.process.args[0]);
     }
+    crate::failpoint!("run.started");
     // `healthy`: the monitor sends READY=1 at the first passing check; `container`: the
     // container's service does.
     match args.sdnotify {

@@ -126,6 +126,7 @@ fn start_one(
     hello: AttachOptions,
 ) -> anyhow::Result<(ContainerSpec, Option<Launched>)> {
     let store = ctx.open_store(LockMode::Shared, "start")?;
+    crate::failpoint!("start.store-locked");
     let views = containers::all(&store)?;
     let view = containers::find(&views, id)?;
     let spec = read_spec(&store.containers().path(view.id()))?;
@@ -140,7 +141,9 @@ fn start_one(
     }
     crate::cmd::run::prepare_root_dirs(&spec)?;
     let paths = ctx.paths()?;
+    crate::failpoint!("start.root-dirs-made");
     let launched = launch(&paths, &spec, store, hello, false)?;
+    crate::failpoint!("start.monitor-launched");
     Ok((spec, Some(launched)))
 }
 
@@ -153,6 +156,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> anyhow::Result<ExitStatus> {
     for input in &args.containers {
         if !args.attach {
             start_detached(ctx, input)?;
+            crate::failpoint!("start.started");
             crate::cmd::out(&format!("{input}\n"))?;
             continue;
         }

@@ -22,6 +22,7 @@ pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = ctx.open_store(LockMode::Exclusive, "tag")?;
+    crate::failpoint!("tag.store-locked");
     let mut records = store.images().list()?;
     records.extend(list_records(&store)?);
     let (rec, _) = lookup::find(&records, &args.image)?;
@@ -45,8 +46,10 @@ pub fn tag(ctx: &Context, args: &TagArgs) -> anyhow::Result<ExitStatus> {
         }
         store.images().put(staging.path(), &rec)?;
     }
+    crate::failpoint!("tag.record-renamed");
     // A name is one image's or one list's: Podman moves it, either way.
     take_names(&store, staging.path(), &rec)?;
+    crate::failpoint!("tag.names-moved");
     for n in &names {
         store.events().record(&Event::image("tag", rec.id.hex(), n));
     }

@@ -184,6 +184,7 @@ impl Containers {
         write(&staged, record)?;
         staging::sync_dir(&data_dir)?;
         fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
+        crate::failpoint!("create.dir-staged");
         let dest = self.path(&record.id);
         staging::rename_durably(&staged, &dest)?;
         Ok(dest)

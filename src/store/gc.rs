@@ -8,9 +8,9 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::oci::digest::Digest;
-use crate::store::Store;
 use crate::store::images::ImageRecordError;
 use crate::store::staging::{self, StagingError};
+use crate::store::{ContainerRecord, ImageRecord, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
@@ -35,20 +35,40 @@ pub struct Collected {
     pub blobs: Vec<Digest>,
 }
 
+/// The layers and blobs that `images` and `containers` need: every image's layers, config and
+/// manifest, every container's layers, and the compressed copies of those layers.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub layers: HashSet<Digest>,
+    pub blobs: HashSet<Digest>,
+}
+
+impl Live {
+    pub fn of(store: &Store, images: &[ImageRecord], containers: &[ContainerRecord]) -> Live {
+        let mut live = Live::default();
+        for img in images {
+            live.layers.extend(img.layers.iter().cloned());
+            live.blobs.insert(img.id.clone());
+            live.blobs.insert(img.digest.clone());
+        }
+        // A container keeps its image's layers (an overlay root reads them while it runs).
+        for c in containers {
+            live.layers.extend(c.layers.iter().cloned());
+        }
+        for id in &live.layers {
+            if let Ok(rec) = store.layers().get(id) {
+                live.blobs
+                    .extend(rec.compressed.into_iter().map(|c| c.digest));
+            }
+        }
+        live
+    }
+}
+
 pub fn collect(store: &Store) -> Result<Collected, GcError> {
     let images = store.images().list()?;
-    let mut live_layers: HashSet<Digest> = HashSet::new();
-    let mut live_blobs: HashSet<Digest> = HashSet::new();
-    for img in &images {
-        live_layers.extend(img.layers.iter().cloned());
-        live_blobs.insert(img.id.clone());
-        live_blobs.insert(img.digest.clone());
-    }
-    // A container keeps its image's layers (an overlay root reads them while it runs).
     let containers = store.containers().list().map_err(GcError::Containers)?;
-    for c in &containers {
-        live_layers.extend(c.layers.iter().cloned());
-    }
+    let live = Live::of(store, &images, &containers);
     let layer_ids = store.layers().list().map_err(|source| GcError::List {
         path: store.layers().dir().to_path_buf(),
         source,
@@ -56,10 +76,7 @@ pub fn collect(store: &Store) -> Result<Collected, GcError> {
     let trash = crate::store::Staging::create(&store.tmp_dir(), "gc")?;
     let mut out = Collected::default();
     for id in layer_ids {
-        if live_layers.contains(&id) {
-            if let Ok(rec) = store.layers().get(&id) {
-                live_blobs.extend(rec.compressed.into_iter().map(|c| c.digest));
-            }
+        if live.layers.contains(&id) {
             continue;
         }
         let from = store.layers().path(&id);
@@ -77,7 +94,7 @@ pub fn collect(store: &Store) -> Result<Collected, GcError> {
         source,
     })?;
     for id in blob_ids {
-        if !live_blobs.contains(&id) {
+        if !live.blobs.contains(&id) {
             staging::remove_all(&store.blobs().path(&id))?;
             out.blobs.push(id);
         }

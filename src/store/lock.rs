@@ -13,10 +13,29 @@
 //! re-checks under the exclusive lock that the layers it counted on are still there. A
 //! waiting command names the processes that hold the lock (from `/proc/locks`). The lock is
 //! never to be held across network I/O or a running container.
+//!
+//! Waits are bounded: a command that has not had the lock after [`DEFAULT_TIMEOUT`] (or
+//! `CORACLE_LOCK_TIMEOUT` seconds, for tests and for scripts that prefer to fail fast) gives
+//! up with an error naming the holders' PIDs, instead of hanging behind a stuck process. The
+//! wait polls `flock(LOCK_NB)` rather than blocking in the kernel, so that it can give up.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a command waits for the store lock before giving up.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The wait bound: `CORACLE_LOCK_TIMEOUT` (seconds, fractions allowed) or the default.
+pub fn timeout() -> Duration {
+    std::env::var("CORACLE_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockMode {
@@ -31,6 +50,16 @@ pub enum LockError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error(
+        "gave up waiting for the store lock {path} ({purpose}) after {}s: {holders}",
+        waited.as_secs_f64().round()
+    )]
+    Timeout {
+        path: PathBuf,
+        purpose: String,
+        waited: Duration,
+        holders: String,
     },
     #[error("locking the store lock {path}")]
     Lock {
@@ -49,8 +78,19 @@ pub struct StoreLock {
 
 impl StoreLock {
     /// Takes the lock, waiting if another command holds it; while waiting, says on stderr
-    /// which processes hold it (from `/proc/locks`).
+    /// which processes hold it (from `/proc/locks`), and gives up after [`timeout`] with an
+    /// error that names them again.
     pub fn acquire(path: &Path, mode: LockMode, purpose: &str) -> Result<StoreLock, LockError> {
+        Self::acquire_within(path, mode, purpose, timeout())
+    }
+
+    /// [`StoreLock::acquire`] with an explicit bound.
+    pub fn acquire_within(
+        path: &Path,
+        mode: LockMode,
+        purpose: &str,
+        limit: Duration,
+    ) -> Result<StoreLock, LockError> {
         if let Some(lock) = Self::try_acquire(path, mode)? {
             return Ok(lock);
         }
@@ -63,15 +103,36 @@ impl StoreLock {
                 describe_holders(&file)
             );
         }
-        let res = match mode {
-            LockMode::Shared => file.lock_shared(),
-            LockMode::Exclusive => file.lock(),
-        };
-        res.map_err(|source| LockError::Lock {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(StoreLock { file, mode })
+        let start = Instant::now();
+        // Short naps first (most holders are done in milliseconds), then at most 100 ms.
+        let mut nap = Duration::from_millis(2);
+        loop {
+            let attempt = match mode {
+                LockMode::Shared => file.try_lock_shared(),
+                LockMode::Exclusive => file.try_lock(),
+            };
+            match attempt {
+                Ok(()) => return Ok(StoreLock { file, mode }),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(source)) => {
+                    return Err(LockError::Lock {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+            let waited = start.elapsed();
+            if waited >= limit {
+                return Err(LockError::Timeout {
+                    path: path.to_path_buf(),
+                    purpose: purpose.to_string(),
+                    waited,
+                    holders: describe_holders(&file),
+                });
+            }
+            std::thread::sleep(nap.min(limit - waited));
+            nap = (nap * 2).min(Duration::from_millis(100));
+        }
     }
 
     /// Takes the lock if nobody holds it in a conflicting mode; never waits.
@@ -222,5 +283,27 @@ mod tests {
         assert!(matches!(f.try_lock(), Err(TryLockError::WouldBlock)));
         drop((a, b));
         f.try_lock().unwrap();
+    }
+
+    #[test]
+    fn a_waiter_gives_up_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("storage.lock");
+        let held = StoreLock::acquire(&path, LockMode::Exclusive, "test").unwrap();
+        let start = Instant::now();
+        let err = StoreLock::acquire_within(
+            &path,
+            LockMode::Shared,
+            "waiter",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let text = err.to_string();
+        let me = format!("pid {}", std::process::id());
+        assert!(text.contains(&me), "{text:?} should name {me}");
+        assert!(text.contains("exclusively"), "{text}");
+        drop(held);
+        StoreLock::acquire_within(&path, LockMode::Shared, "after", Duration::ZERO).unwrap();
     }
 }

@@ -21,6 +21,7 @@ pub mod lock;
 pub mod lookup;
 pub mod reset;
 pub mod staging;
+pub mod usage;
 pub mod volumes;
 
 use std::fs;

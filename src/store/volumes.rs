@@ -181,6 +181,7 @@ impl Volumes {
         let rec = staged.join(RECORD);
         write_synced(&rec, &json).map_err(write_err(&rec))?;
         staging::sync_dir(&staged)?;
+        crate::failpoint!("volume.create.staged");
         fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
         let dest = self.path(&record.name);
         // A stale directory without a record (an interrupted removal) is replaced.

@@ -149,9 +149,11 @@ pub fn commit_container(
     }
 
     let staging = store.staging("commit").map_err(TransferError::from)?;
+    crate::failpoint!("commit.staging-created");
     let layer_dir = staging.path().join("layers").join("commit");
     let new_layer = tar_upper(dir, &upper, &layer_dir, &origin)?;
     let layer = new_layer.diff_id.clone();
+    crate::failpoint!("commit.layer-tarred");
     layers.push(new_layer);
 
     let created = opts
@@ -205,6 +207,7 @@ pub fn commit_container(
         staging.path(),
         &origin,
     )?;
+    crate::failpoint!("commit.image-planned");
     let mut records = commit::commit(store, &staging, vec![plan])?;
     Ok(Committed {
         record: records.remove(0),

@@ -56,7 +56,9 @@ pub fn run(ctx: &Context, args: &SystemCheckArgs) -> anyhow::Result<ExitStatus> 
             users.join(", ")
         ))?;
     }
+    crate::failpoint!("check.repair.begin");
     repair(ctx, &store, &findings, &plan)?;
+    crate::failpoint!("check.repair.done");
     drop(store);
     // What the repair left must now check clean, but for what it chose to keep.
     let store = ctx.open_store(LockMode::Shared, "system check")?;
@@ -137,6 +139,7 @@ fn repair(
             .remove(staging.path(), &digest)
             .with_context(|| format!("removing image {id}"))?;
         out(&format!("Removed image {id}\n"))?;
+        crate::failpoint!("check.repair.image-removed");
     }
     // Damaged layers and blobs nothing kept needs go to the trash; what still needs them (an
     // image kept for its containers) keeps them.
@@ -173,6 +176,7 @@ fn repair(
         std::fs::rename(&from, &to)
             .with_context(|| format!("moving {} out of the store", from.display()))?;
         out(&format!("Removed layer sha256:{hex}\n"))?;
+        crate::failpoint!("check.repair.layer-moved");
     }
     for hex in &f.damaged_blobs {
         if needed_blobs.contains(hex.as_str()) {
@@ -185,6 +189,7 @@ fn repair(
         out(&format!("Removed blob sha256:{hex}\n"))?;
     }
     drop(staging);
+    crate::failpoint!("check.repair.collecting");
     let collected = crate::store::gc::collect(store).context("collecting unused layers")?;
     for l in &collected.layers {
         out(&format!("Removed unused layer {l}\n"))?;

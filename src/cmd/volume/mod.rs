@@ -74,6 +74,7 @@ fn create(ctx: &Context, args: &VolumeCreateArgs) -> anyhow::Result<ExitStatus> 
         None => crate::store::containers::new_id().context("making a volume name")?,
     };
     let store = ctx.open_store(LockMode::Exclusive, "volume create")?;
+    crate::failpoint!("volume.create.store-locked");
     let volumes = store.volumes();
     if volumes.exists(&name) {
         if args.ignore {
@@ -96,6 +97,7 @@ fn create(ctx: &Context, args: &VolumeCreateArgs) -> anyhow::Result<ExitStatus> 
         .create(staging.path(), &record)
         .with_context(|| format!("creating volume {name}"))?;
     out(&format!("{name}\n"))?;
+    crate::failpoint!("volume.create.done");
     Ok(ExitStatus::Success)
 }
 

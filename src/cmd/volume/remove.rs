@@ -25,6 +25,7 @@ pub(super) fn rm(ctx: &Context, args: &VolumeRmArgs) -> anyhow::Result<ExitStatu
     }
     let mapping = UserMapping::current().context("computing the user namespace's id mapping")?;
     let store = ctx.open_store(LockMode::Exclusive, "volume rm")?;
+    crate::failpoint!("volume.rm.store-locked");
     let names: Vec<String> = if args.all {
         store
             .volumes()
@@ -139,15 +140,23 @@ pub(super) fn prune(ctx: &Context, args: &VolumePruneArgs) -> anyhow::Result<Exi
 /// exclusive store lock.
 fn delete(store: &Store, mapping: &UserMapping, names: &[String]) -> anyhow::Result<()> {
     let volumes = store.volumes();
+    // A removal a crash interrupted still holds `.removing-NAME`, which the name, taken again
+    // since, needs now.
+    let stale = volumes.pending_removals();
+    if !stale.is_empty() {
+        crate::cmd::rm::delete_dirs(mapping, &stale)?;
+    }
     for n in names {
         volumes
             .begin_remove(n)
             .with_context(|| format!("removing volume {n}"))?;
     }
+    crate::failpoint!("volume.rm.hidden");
     let pending = volumes.pending_removals();
     if !pending.is_empty() {
         crate::cmd::rm::delete_dirs(mapping, &pending)?;
     }
+    crate::failpoint!("volume.rm.deleted");
     Ok(())
 }
 

@@ -1,0 +1,233 @@
+//! Concurrency: many commands on one store at once must neither fail with "locked" errors nor
+//! deadlock, nor leave a half-written record or remove a layer in use. Every wait for the
+//! store lock is bounded (`CORACLE_LOCK_TIMEOUT`), so a deadlock would show as a failure
+//! naming the holder, not as a hung test.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::cmd::Output;
+use crate::harness::images::busybox;
+use crate::harness::odd::odd;
+use crate::harness::registry::{self, RegistryOpts, RegistryServer};
+use crate::harness::{TestEnv, as_root, for_each_user};
+
+/// Runs every command line at once; their outputs, in order.
+fn together(env: &TestEnv, lines: &[Vec<String>]) -> Vec<Output> {
+    thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .iter()
+            .map(|args| {
+                s.spawn(move || {
+                    env.coracle()
+                        .env("CORACLE_LOCK_TIMEOUT", "90")
+                        .args(args)
+                        .output()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a command thread"))
+            .collect()
+    })
+}
+
+fn line(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn check_store(env: &TestEnv, context: &str) {
+    let check = env.coracle().args(["system", "check"]).output();
+    assert_eq!(
+        check.code(),
+        Some(0),
+        "`system check` after {context}: {check}"
+    );
+}
+
+#[test]
+fn sixteen_parallel_run_rm() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let lines: Vec<Vec<String>> = (0..16)
+            .map(|i| {
+                line(&[
+                    "run",
+                    "--rm",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &format!("echo run{i}"),
+                ])
+            })
+            .collect();
+        let started = Instant::now();
+        let outs = together(env, &lines);
+        let took = started.elapsed();
+        for (i, o) in outs.iter().enumerate() {
+            assert_eq!(o.code(), Some(0), "parallel run {i}: {o}");
+            assert_eq!(o.stdout(), format!("run{i}\n"), "{o}");
+            assert!(!o.stderr().to_lowercase().contains("locked"), "{o}");
+        }
+        assert!(took < Duration::from_secs(120), "16 runs took {took:?}");
+        assert_eq!(env.ok(&["ps", "-aq"]), "", "--rm left containers");
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+        check_store(env, "16 parallel runs");
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(format!("concurrency: 16 parallel `run --rm` held ({took:?})\n").as_bytes());
+    });
+}
+
+#[test]
+fn parallel_pulls_of_overlapping_images() {
+    if !registry::available() {
+        return;
+    }
+    let reg = RegistryServer::start(RegistryOpts::http());
+    reg.push_image(busybox(), "conc/busybox:latest");
+    reg.push_image(odd(), "conc/odd:latest");
+    let (a, b) = (
+        reg.image_ref("conc/busybox:latest"),
+        reg.image_ref("conc/odd:latest"),
+    );
+    for_each_user(|env| {
+        let lines: Vec<Vec<String>> = [&a, &b, &a, &b, &b, &a]
+            .iter()
+            .map(|r| line(&["pull", "-q", "--tls-verify=false", r]))
+            .collect();
+        let outs = together(env, &lines);
+        for o in &outs {
+            assert_eq!(o.code(), Some(0), "parallel pull: {o}");
+        }
+        let ids = env.ok(&["images", "-q", "--no-trunc"]);
+        assert!(
+            ids.contains(&busybox().id()) && ids.contains(&odd().id()),
+            "{ids}"
+        );
+        assert_eq!(ids.lines().count(), 2, "{ids}");
+        check_store(env, "parallel pulls");
+        env.ok(&["run", "--rm", "--user", "0", &b, "true"]);
+        env.ok(&["run", "--rm", &a, "true"]);
+    });
+}
+
+#[test]
+fn rmi_racing_run_of_the_same_image() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let (mut ran, mut refused, mut removed_first) = (0, 0, 0);
+        for round in 0..6 {
+            env.load_image(odd());
+            let outs = together(
+                env,
+                &[
+                    line(&["run", "--rm", "--user", "0", "odd", "true"]),
+                    line(&["rmi", "odd"]),
+                ],
+            );
+            let (run, rmi) = (&outs[0], &outs[1]);
+            match (run.code(), rmi.code()) {
+                // the run had its container first: rmi refuses, the image stays
+                (Some(0), Some(2)) => {
+                    assert!(rmi.stderr().contains("in use"), "{rmi}");
+                    refused += 1;
+                    env.ok(&["rmi", "odd"]);
+                }
+                // the run was done before rmi looked
+                (Some(0), Some(0)) => ran += 1,
+                // rmi first: the run did not find the image, and said so cleanly
+                (Some(125), Some(0)) => {
+                    assert!(run.stderr().contains("odd"), "{run}");
+                    removed_first += 1;
+                }
+                _ => panic!("round {round}: run and rmi racing:\n{run}\n{rmi}"),
+            }
+            check_store(env, &format!("rmi racing run, round {round}"));
+            assert_eq!(env.ok(&["ps", "-aq"]), "");
+        }
+        let _ = std::io::stderr().lock().write_all(
+            format!(
+                "concurrency: rmi racing run as {}: {ran} ran first, {refused} refused (in use), \
+                 {removed_first} removed first\n",
+                env.user.name()
+            )
+            .as_bytes(),
+        );
+    });
+}
+
+#[test]
+fn image_prune_racing_create() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for round in 0..6 {
+            let name = format!("c{round}");
+            let outs = together(
+                env,
+                &[
+                    line(&["create", "--name", &name, "busybox", "true"]),
+                    line(&["image", "prune", "-a", "-f"]),
+                ],
+            );
+            let (create, prune) = (&outs[0], &outs[1]);
+            assert_eq!(prune.code(), Some(0), "{prune}");
+            check_store(env, &format!("image prune racing create, round {round}"));
+            if create.code() == Some(0) {
+                // the container's image and layers stayed: it starts
+                env.ok(&["start", &name]);
+                env.ok(&["wait", &name]);
+                env.ok(&["rm", &name]);
+            } else {
+                assert!(create.stderr().contains("busybox"), "{create}");
+            }
+            if env.ok(&["images", "-q"]).is_empty() {
+                env.load_image(busybox());
+            }
+        }
+    });
+}
+
+#[test]
+fn a_lock_wait_gives_up_and_names_the_holder() {
+    as_root(|env| {
+        env.load_image(busybox());
+        let lock = env.root().join("storage.lock");
+        let mut holder = Command::new("flock")
+            .arg(&lock)
+            .args(["sleep", "30"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("running flock");
+        // until flock has the lock
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string("/proc/locks")
+            .unwrap_or_default()
+            .contains(&format!(" {} ", holder.id()))
+        {
+            assert!(Instant::now() < deadline, "flock never took the lock");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let started = Instant::now();
+        let o = env
+            .coracle()
+            .env("CORACLE_LOCK_TIMEOUT", "1.5")
+            .args(["images"])
+            .output();
+        let took = started.elapsed();
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert_eq!(o.code(), Some(125), "{o}");
+        o.assert_stderr_contains("gave up waiting for the store lock")
+            .assert_stderr_contains(&format!("pid {} (flock", holder.id()));
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+            "{took:?}"
+        );
+        // and with the holder gone, the same command works at once
+        env.ok(&["images"]);
+    });
+}
