@@ -7,9 +7,9 @@
 #       PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/tmp/xdg-run-$(id -u tester) \
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
-# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|fs regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
+# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|monitor-rss|fs regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
 # ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
-# WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'].
+# WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'], PODMAN_RUNTIME [runc], CTR_DRIVERS ['overlay vfs'].
 set -uo pipefail
 export LC_ALL=C
 CORACLE=${CORACLE:-coracle}
@@ -295,19 +295,107 @@ if [[ fs =~ $ONLY ]]; then
     fs_section
 fi
 
+# ---- start, exec, monitor-rss: containers (issue 5) ------------------------------------------
+# Podman runs with $PODMAN_RUNTIME (runc: crun 1.8 refuses this machine's hybrid cgroup layout
+# unless ../shared/bench/crun-hybrid-fix.sh was applied; then PODMAN_RUNTIME=crun). Each tool
+# and driver gets its own store holding bb. Stores: coracle's FUSE overlay against Podman's
+# fuse-overlayfs and kernel overlay, and vfs against vfs.
+PODMAN_RUNTIME=${PODMAN_RUNTIME:-runc}
+BB=localhost/bench/bb:latest
+# ctr_store TOOL DRIVER : a store holding bb (made once), its flags on stdout
+ctr_store() {
+    local s=$WORK/ctr-$1-$2 f
+    case $1/$2 in
+    coracle/overlay) f="$(coracle_flags "$s")" ;;
+    coracle/vfs) f="$(coracle_flags "$s") --storage-driver vfs" ;;
+    podman/vfs) f="--root $s/root --runroot $XDG_RUNTIME_DIR/cb-$(basename "$s") --storage-driver vfs" ;;
+    podman/*) f="$(podman_flags "$2" "$s")" ;;
+    esac
+    if [ ! -e "$s/.loaded" ]; then
+        mkdir -p "$s"
+        if [ "$1" = coracle ]; then
+            "$CORACLE" $f load -q -i "$IMAGES/bb.docker.tar" >/dev/null
+        else
+            eval "podman $f load -q -i $IMAGES/bb.docker.tar" >/dev/null
+        fi && : >"$s/.loaded"
+    fi
+    echo "$f"
+}
+ratio2() { # NAME CORACLE-LABEL PODMAN-LABEL
+    local c=${RESULT[$1.$2]:-} p=${RESULT[$1.$3]:-}
+    [ -n "$c" ] && [ -n "$p" ] && [ "$c" != - ] && [ "$p" != - ] &&
+        awk -v n="$1" -v a="$2" -v b="$3" -v c="$c" -v p="$p" 'BEGIN { printf "  ratio %-22s %s/%s = %.2f\n", n, a, b, c / p }'
+}
+CTR_DRIVERS=${CTR_DRIVERS:-overlay vfs}
 if [[ start =~ $ONLY ]]; then
-    # Start latency: `run --rm --network none bb true`, the reference scenarios' start line.
-    # Podman uses runc (crun 1.8 refuses this machine's hybrid cgroup layout, see
-    # ../shared/bench/README.md); each tool gets its own store holding bb.
-    cs=$WORK/start-coracle
-    "$CORACLE" $(coracle_flags "$cs") load -q -i "$IMAGES/bb.docker.tar" >/dev/null
-    bench start.net-none coracle "$CORACLE \$(coracle_flags $cs) run --rm --network none localhost/bench/bb:latest true"
-    for d in $PODMAN_DRIVERS; do
-        ps=$WORK/start-podman-$d
-        eval "podman $(podman_flags "$d" "$ps") load -q -i $IMAGES/bb.docker.tar" >/dev/null
-        bench start.net-none "podman-$d" "podman \$(podman_flags $d $ps) run --runtime runc --rm --network none localhost/bench/bb:latest true"
+    # `run --rm --network none bb true`, the reference scenarios' start line.
+    for d in $CTR_DRIVERS; do
+        cf=$(ctr_store coracle "$d")
+        bench "start.net-none.$d" coracle "$CORACLE $cf run --rm --network none $BB true"
+        pds=$d; [ "$d" = overlay ] && pds=$PODMAN_DRIVERS
+        for pd in $pds; do
+            pf=$(ctr_store podman "$pd")
+            bench "start.net-none.$d" "podman-$pd" "podman $pf run --runtime $PODMAN_RUNTIME --rm --network none $BB true"
+            ratio2 "start.net-none.$d" coracle "podman-$pd"
+        done
     done
-    ratio start.net-none
+    # The default network (pasta for coracle once it has it; Podman 4.3: slirp4netns).
+    cf=$(ctr_store coracle overlay)
+    if "$CORACLE" $cf run --rm "$BB" true >/dev/null 2>&1; then
+        bench start.net-default coracle "$CORACLE $cf run --rm $BB true"
+    else
+        echo "start.net-default            coracle        skipped: run --rm (default network) fails: $("$CORACLE" $cf run --rm "$BB" true 2>&1 | tail -n1)"
+    fi
+    for pd in $PODMAN_DRIVERS; do
+        pf=$(ctr_store podman "$pd")
+        bench start.net-default "podman-$pd" "podman $pf run --runtime $PODMAN_RUNTIME --rm $BB true"
+        ratio2 start.net-default coracle "podman-$pd"
+    done
+fi
+
+if [[ exec =~ $ONLY ]]; then
+    # `exec CONTAINER true` in a detached `sleep` container (overlay stores).
+    cf=$(ctr_store coracle overlay)
+    cid=$("$CORACLE" $cf run -d --network none "$BB" sleep 1000)
+    bench exec coracle "$CORACLE $cf exec $cid true"
+    "$CORACLE" $cf rm -f -t 0 "$cid" >/dev/null 2>&1 || "$CORACLE" $cf rm -f "$cid" >/dev/null 2>&1
+    for pd in $PODMAN_DRIVERS; do
+        pf=$(ctr_store podman "$pd")
+        pid=$(eval "podman $pf run --runtime $PODMAN_RUNTIME -d --network none $BB sleep 1000")
+        bench exec "podman-$pd" "podman $pf exec $pid true"
+        eval "podman $pf rm -f -t 0 $pid" >/dev/null
+        ratio2 exec coracle "podman-$pd"
+    done
+fi
+
+# rss_kib PID... : the sum of the processes' VmRSS, KiB
+rss_kib() { local p t=0 r; for p in "$@"; do r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null); t=$((t + ${r:-0})); done; echo $t; }
+if [[ monitor-rss =~ $ONLY ]]; then
+    # What stays behind a detached, idle container (`run -d bb sleep`), 2 s after the start:
+    # coracle's monitor (it serves the FUSE overlay too); Podman's conmon, its fuse-overlayfs
+    # (fuse store) and the rootless pause process.
+    cf=$(ctr_store coracle overlay)
+    cid=$("$CORACLE" $cf run -d --network none "$BB" sleep 1000)
+    sleep 2
+    mon=$(pgrep -u "$(id -u)" -n -x coracle:monitor)
+    kib=$(rss_kib $mon)
+    RESULT[monitor-rss.coracle]=$kib
+    printf '%-28s %-14s rss=%sMiB (monitor %s, threads %s)\n' monitor-rss coracle "$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')" "$mon" "$(awk '/^Threads:/ { print $2 }' /proc/$mon/status)"
+    "$CORACLE" $cf rm -f -t 0 "$cid" >/dev/null 2>&1 || "$CORACLE" $cf rm -f "$cid" >/dev/null 2>&1
+    for pd in $PODMAN_DRIVERS; do
+        pf=$(ctr_store podman "$pd")
+        pid=$(eval "podman $pf run --runtime $PODMAN_RUNTIME -d --network none $BB sleep 1000")
+        sleep 2
+        conmon=$(eval "podman $pf inspect --format '{{.State.ConmonPid}}' $pid")
+        fuse=; [ "$pd" = fuse ] && fuse=$(pgrep -u "$(id -u)" -n -x fuse-overlayfs)
+        pause=$(pgrep -u "$(id -u)" -o -f 'catatonit -P')
+        kib=$(rss_kib $conmon $fuse $pause)
+        RESULT[monitor-rss.podman-$pd]=$kib
+        printf '%-28s %-14s rss=%sMiB (conmon %s KiB, fuse-overlayfs %s KiB, pause %s KiB)\n' monitor-rss "podman-$pd" \
+            "$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')" "$(rss_kib $conmon)" "$(rss_kib $fuse)" "$(rss_kib $pause)"
+        eval "podman $pf rm -f -t 0 $pid" >/dev/null
+        ratio2 monitor-rss coracle "podman-$pd"
+    done
 fi
 
 echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

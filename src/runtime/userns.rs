@@ -381,18 +381,29 @@ fn write_maps(pid: Pid, mapping: &UserMapping) -> Result<(), UserNsError> {
     // any map; an unprivileged one only a single line mapping its own effective id, and for
     // gid_map only after `deny` went to setgroups. Anything else goes through the helpers.
     let privileged = euid == 0;
-    if privileged || only_own(&mapping.uid, euid) {
+    let own_uid = privileged || only_own(&mapping.uid, euid);
+    let own_gid = privileged || only_own(&mapping.gid, egid);
+    if !own_uid && !own_gid {
+        // Both helpers run at once: each is a setuid process start (a few ms), and the
+        // maps are independent. Both are waited for before any failure is reported.
+        let uid = start_helper("newuidmap", pid, &mapping.uid, &mapping.user);
+        let gid = start_helper("newgidmap", pid, &mapping.gid, &mapping.user);
+        let uid = uid.and_then(finish_helper);
+        let gid = gid.and_then(finish_helper);
+        return uid.and(gid);
+    }
+    if own_uid {
         write_proc(pid, "uid_map", &mapping.uid.to_proc_text())?;
     } else {
-        run_helper("newuidmap", pid, &mapping.uid, &mapping.user)?;
+        start_helper("newuidmap", pid, &mapping.uid, &mapping.user).and_then(finish_helper)?;
     }
     if privileged {
         write_proc(pid, "gid_map", &mapping.gid.to_proc_text())?;
-    } else if only_own(&mapping.gid, egid) {
+    } else if own_gid {
         write_proc(pid, "setgroups", "deny")?;
         write_proc(pid, "gid_map", &mapping.gid.to_proc_text())?;
     } else {
-        run_helper("newgidmap", pid, &mapping.gid, &mapping.user)?;
+        start_helper("newgidmap", pid, &mapping.gid, &mapping.user).and_then(finish_helper)?;
     }
     Ok(())
 }
@@ -417,8 +428,23 @@ fn write_proc(pid: Pid, file: &str, text: &str) -> Result<(), UserNsError> {
         })
 }
 
-/// Runs `newuidmap`/`newgidmap PID container host size...`, checking status and stderr.
-fn run_helper(tool: &'static str, pid: Pid, map: &IdMap, user: &str) -> Result<(), UserNsError> {
+/// A `newuidmap`/`newgidmap` that runs, and what its failure is reported with.
+struct RunningHelper {
+    child: std::process::Child,
+    tool: &'static str,
+    args: Vec<String>,
+    map: IdMap,
+    user: String,
+    file: String,
+}
+
+/// Starts `newuidmap`/`newgidmap PID container host size...` ([`finish_helper`] waits).
+fn start_helper(
+    tool: &'static str,
+    pid: Pid,
+    map: &IdMap,
+    user: &str,
+) -> Result<RunningHelper, UserNsError> {
     let file = map
         .source
         .as_ref()
@@ -428,13 +454,43 @@ fn run_helper(tool: &'static str, pid: Pid, map: &IdMap, user: &str) -> Result<(
     for e in &map.entries {
         args.extend([e.container, e.host, e.size].map(|n| n.to_string()));
     }
-    let out = Command::new(tool)
+    let child = Command::new(tool)
         .args(&args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|source| UserNsError::HelperMissing {
             tool,
             user: user.to_string(),
+            file: file.clone(),
+            source,
+        })?;
+    Ok(RunningHelper {
+        child,
+        tool,
+        args,
+        map: map.clone(),
+        user: user.to_string(),
+        file,
+    })
+}
+
+/// Waits for a helper [`start_helper`] started, checking status and stderr.
+fn finish_helper(helper: RunningHelper) -> Result<(), UserNsError> {
+    let RunningHelper {
+        child,
+        tool,
+        args,
+        map,
+        user,
+        file,
+    } = helper;
+    let out = child
+        .wait_with_output()
+        .map_err(|source| UserNsError::HelperMissing {
+            tool,
+            user: user.clone(),
             file: file.clone(),
             source,
         })?;
@@ -458,7 +514,7 @@ fn run_helper(tool: &'static str, pid: Pid, map: &IdMap, user: &str) -> Result<(
             args: args.join(" "),
             status: out.status.to_string(),
             output,
-            user: user.to_string(),
+            user,
             ranges,
             file,
         })));

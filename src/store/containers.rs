@@ -175,14 +175,33 @@ impl Containers {
         };
         let data_dir = staged.join("userdata");
         fs::create_dir_all(&data_dir).map_err(write_err(&data_dir))?;
+        // Everything is written first and then flushed at once (`sync_all_at_once`): the
+        // staged directory is invisible until its rename, so only that order matters, and
+        // one flush per file in turn was most of `create`'s time.
+        let mut written = Vec::new();
         for (name, bytes) in userdata {
             let p = data_dir.join(name);
-            write_synced(&p, bytes).map_err(write_err(&p))?;
+            written.push((write_unsynced(&p, bytes).map_err(write_err(&p))?, p));
         }
         let spec_path = staged.join(SPEC);
-        write_synced(&spec_path, spec).map_err(write_err(&spec_path))?;
-        write(&staged, record)?;
-        staging::sync_dir(&data_dir)?;
+        written.push((
+            write_unsynced(&spec_path, spec).map_err(write_err(&spec_path))?,
+            spec_path,
+        ));
+        // No temporary file: nobody sees the staged directory.
+        let record_path = staged.join(RECORD);
+        let data = serde_json::to_vec_pretty(record).map_err(|e| ContainerError::Write {
+            path: record_path.clone(),
+            source: e.into(),
+        })?;
+        written.push((
+            write_unsynced(&record_path, &data).map_err(write_err(&record_path))?,
+            record_path,
+        ));
+        for dir in [&data_dir, &staged] {
+            written.push((fs::File::open(dir).map_err(write_err(dir))?, dir.clone()));
+        }
+        staging::sync_all_at_once(&written)?;
         fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
         crate::failpoint!("create.dir-staged");
         let dest = self.path(&record.id);
@@ -268,6 +287,14 @@ pub fn find<'a>(
     }
 }
 
+/// Creates `path` with `data`, not flushed; the open file for the flush.
+fn write_unsynced(path: &Path, data: &[u8]) -> io::Result<fs::File> {
+    use std::io::Write as _;
+    let mut f = fs::File::create(path)?;
+    f.write_all(data)?;
+    Ok(f)
+}
+
 /// Reads the record of the container directory `dir`.
 pub fn read(dir: &Path) -> Result<ContainerRecord, ContainerError> {
     let path = dir.join(RECORD);
@@ -310,8 +337,27 @@ pub fn update(
         .map_err(|e| lock_err(e.into()))?;
     let mut rec = read(dir)?;
     change(&mut rec);
-    write(dir, &rec)?;
+    replace(dir, &rec)?;
     Ok(rec)
+}
+
+/// [`write`] for a record that exists: the new one is flushed before it is renamed over the
+/// old one, so a power cut leaves either whole record, and the rename itself is not made
+/// durable (no directory fsync): the old record is as valid an outcome of a crash as the new
+/// one (a running container's state is stale after a reboot anyway). The monitor changes the
+/// record twice per start, both on the start path.
+fn replace(dir: &Path, record: &ContainerRecord) -> Result<(), ContainerError> {
+    let tmp = dir.join(RECORD_TMP);
+    let data = serde_json::to_vec_pretty(record).map_err(|e| ContainerError::Write {
+        path: tmp.clone(),
+        source: e.into(),
+    })?;
+    write_synced(&tmp, &data).map_err(|source| ContainerError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    let dest = dir.join(RECORD);
+    fs::rename(&tmp, &dest).map_err(|source| ContainerError::Write { path: dest, source })
 }
 
 /// Whether `name` is a valid container name (Podman's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`).

@@ -48,7 +48,16 @@ pub fn thread_count() -> io::Result<usize> {
 /// at the fork), but it must end with [`exit_child`] or an `exec`, never by returning into
 /// the parent's code path.
 pub fn fork() -> Result<Forked, ForkError> {
-    let threads = thread_count().map_err(ForkError::Threads)?;
+    let mut threads = thread_count().map_err(ForkError::Threads)?;
+    // A thread that was just joined (e.g. `store::staging::sync_all_at_once`) is still
+    // counted until the kernel has released it, a moment after `join` returned.
+    for _ in 0..50 {
+        if threads == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        threads = thread_count().map_err(ForkError::Threads)?;
+    }
     if threads != 1 {
         return Err(ForkError::Threaded(threads));
     }
