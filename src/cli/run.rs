@@ -66,6 +66,8 @@ pub struct RunArgs {
     pub lifecycle: super::lifecycle::LifecycleArgs,
     #[command(flatten)]
     pub control: super::control::RunControlArgs,
+    #[command(flatten)]
+    pub labels: super::autoupdate::LabelArgs,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -1,6 +1,7 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
 mod attach;
+mod auto_update;
 mod commit;
 pub mod completion;
 mod container_inspect;
@@ -13,6 +14,7 @@ mod events;
 mod exec;
 mod exists;
 mod export;
+mod generate;
 mod history;
 mod images;
 mod info;
@@ -28,6 +30,7 @@ mod pause;
 mod ps;
 pub(crate) mod pull;
 mod push;
+mod quadlet;
 mod rename;
 mod restart;
 pub(crate) mod rm;
@@ -163,6 +166,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::System { command } => system::run(&ctx, &command),
         Command::Volume { command } => volume::run(&ctx, command),
+        Command::Generate { command } => generate::run(&ctx, &command),
+        Command::Quadlet(a) => quadlet::run(&a),
+        Command::AutoUpdate(a) => auto_update::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Completion(a) => completion::completion(&a),
         Command::GenerateMan(a) => completion::generate_man(&a),

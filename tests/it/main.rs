@@ -23,6 +23,7 @@ mod doctor;
 mod events;
 mod exec;
 mod export;
+mod generate;
 mod hostile;
 mod images;
 mod import;
