@@ -44,6 +44,7 @@ mod pjdfstest;
 mod ps;
 mod pull;
 mod push;
+mod quadlet;
 mod registry_harness;
 mod rename;
 mod rm_running;
