@@ -14,7 +14,7 @@ mod events;
 mod exec;
 mod exists;
 mod export;
-mod generate;
+pub(crate) mod generate;
 mod history;
 mod images;
 mod info;

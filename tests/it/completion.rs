@@ -352,7 +352,9 @@ fn containers_complete_by_state_and_volumes_by_name() {
             names(complete_in_store(env, &["container", "start", ""])),
             ["new1"]
         );
-        for cmd in ["rm", "logs", "wait", "rename", "export", "commit", "inspect"] {
+        for cmd in [
+            "rm", "logs", "wait", "rename", "export", "commit", "inspect",
+        ] {
             let mut got = names(complete_in_store(env, &[cmd, ""]));
             got.sort();
             assert!(

@@ -14,6 +14,7 @@
 mod harness;
 
 mod attach;
+mod autoupdate;
 mod commit;
 mod completion;
 mod cp;

@@ -273,7 +273,8 @@ pub fn convert(path: &Path, text: &str, exe: &Path) -> anyhow::Result<Converted>
         anyhow::bail!("[Container] has Group= without User=");
     }
 
-    unit.add("Unit", "SourcePath", path.display().to_string());
+    let source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    unit.add("Unit", "SourcePath", source.display().to_string());
     // The original, for people reading the unit (systemd ignores X- sections).
     for s in sections.iter().filter(|s| s.name == "Container") {
         for e in &s.entries {
