@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use clap_complete::engine::CompletionCandidate;
 
 use crate::paths::Overrides;
-use crate::store::containers::Containers;
+use crate::store::containers::{Containers, State};
 use crate::store::images::{ImageRecord, Images};
 use crate::store::lists::Lists;
 use crate::store::lock::StoreLock;
@@ -56,17 +56,28 @@ fn list_records(root: &std::path::Path) -> Option<Vec<ImageRecord>> {
     )
 }
 
-/// Container names and, once something is typed, container IDs.
+/// Container names and, once something is typed, container IDs: only those the command
+/// being completed can act on (running ones for `stop`, `exec`, ...; created or exited ones
+/// for `start`; all for the rest, see [`wanted_state`]).
 pub fn containers(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
+    let wanted = wanted_state(&completed_words(std::env::args_os()));
     with_store(|root| {
         let records = Containers::new(root.join("containers")).list().ok()?;
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        for c in &records {
-            let help = format!("container of {}", c.image);
+        for c in records {
+            let view = crate::cmd::containers::ContainerView::new(c);
+            let running = view.state == State::Running;
+            match wanted {
+                Wanted::Running if !running => continue,
+                Wanted::Stopped if running => continue,
+                _ => {}
+            }
+            let c = &view.rec;
+            let help = format!("{} container of {}", view.state_name(), c.image);
             let ids = (!current.is_empty()).then(|| c.id[..12.min(c.id.len())].to_string());
             for value in c.names.iter().cloned().chain(ids) {
                 if value.starts_with(current) && seen.insert(value.clone()) {
@@ -76,6 +87,70 @@ pub fn containers(current: &OsStr) -> Vec<CompletionCandidate> {
         }
         Some(out)
     })
+}
+
+/// Which containers a command can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    All,
+    Running,
+    Stopped,
+}
+
+/// The containers the completed command (its words, without the binary) acts on.
+pub fn wanted_state(words: &[String]) -> Wanted {
+    let mut commands = Vec::new();
+    let mut i = 0;
+    while i < words.len() && commands.len() < 2 {
+        let w = words[i].as_str();
+        if matches!(
+            w,
+            "--root" | "--runroot" | "--storage-driver" | "--log-level"
+        ) {
+            i += 1;
+        } else if !w.starts_with('-') {
+            commands.push(w);
+            if w != "container" {
+                break;
+            }
+        }
+        i += 1;
+    }
+    match commands.last().copied() {
+        Some("stop" | "exec" | "kill" | "attach" | "top" | "pause" | "unpause") => Wanted::Running,
+        Some("start") => Wanted::Stopped,
+        _ => Wanted::All,
+    }
+}
+
+/// Volume names.
+pub fn volumes(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(current) = current.to_str() else {
+        return Vec::new();
+    };
+    with_store(|root| {
+        let vols = crate::store::volumes::Volumes::new(root.join("volumes"))
+            .list()
+            .ok()?;
+        Some(
+            vols.into_iter()
+                .filter(|v| v.name.starts_with(current))
+                .map(|v| {
+                    CompletionCandidate::new(v.name.clone())
+                        .help(Some(format!("volume ({})", v.driver).into()))
+                })
+                .collect(),
+        )
+    })
+}
+
+/// The words of the command line being completed, after `coracle -- coracle`.
+fn completed_words(args: impl IntoIterator<Item = OsString>) -> Vec<String> {
+    args.into_iter()
+        .skip_while(|a| a != "--")
+        .skip(2)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// What `inspect` accepts: containers first, then images (Podman's order).
@@ -212,5 +287,24 @@ mod tests {
         assert_eq!(f.root, None);
         // Not a completion request.
         assert_eq!(store_flags(args("coracle --root /r images")).root, None);
+    }
+
+    #[test]
+    fn the_command_decides_which_containers() {
+        let w = |s: &str| completed_words(args(s));
+        assert_eq!(
+            wanted_state(&w("coracle -- coracle stop ")),
+            Wanted::Running
+        );
+        assert_eq!(
+            wanted_state(&w("coracle -- coracle --root stop container exec -it x")),
+            Wanted::Running
+        );
+        assert_eq!(
+            wanted_state(&w("coracle -- coracle container start c")),
+            Wanted::Stopped
+        );
+        assert_eq!(wanted_state(&w("coracle -- coracle rm -f ")), Wanted::All);
+        assert_eq!(wanted_state(&w("coracle -- coracle logs")), Wanted::All);
     }
 }

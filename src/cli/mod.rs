@@ -1,10 +1,12 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
+pub mod autoupdate;
 pub mod complete;
 pub mod container;
 pub mod control;
 pub mod docs;
 pub mod exec;
+pub mod generate;
 pub mod health;
 pub mod image;
 pub mod isolation;
@@ -13,6 +15,7 @@ pub mod manifest;
 pub mod overlay;
 pub mod pull;
 pub mod push;
+pub mod quadlet;
 pub mod registry;
 pub mod registry_flags;
 pub mod run;
@@ -162,6 +165,16 @@ pub enum Command {
         #[command(subcommand)]
         command: volume::VolumeCommand,
     },
+    /// Generate structured data (systemd units) for containers
+    Generate {
+        #[command(subcommand)]
+        command: generate::GenerateCommand,
+    },
+    /// Convert Podman Quadlet .container files into systemd user units
+    Quadlet(quadlet::QuadletArgs),
+    /// Auto update containers according to their auto-update policy
+    #[command(name = "auto-update")]
+    AutoUpdate(autoupdate::AutoUpdateArgs),
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),

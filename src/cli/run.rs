@@ -69,6 +69,8 @@ pub struct RunArgs {
     pub control: super::control::RunControlArgs,
     #[command(flatten)]
     pub health: super::health::HealthArgs,
+    #[command(flatten)]
+    pub labels: super::autoupdate::LabelArgs,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

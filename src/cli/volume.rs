@@ -102,7 +102,7 @@ pub struct VolumeInspectArgs {
     /// Format volume output using Go template
     #[arg(short = 'f', long, value_name = "FORMAT")]
     pub format: Option<String>,
-    #[arg(value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME", add = clap_complete::engine::ArgValueCompleter::new(super::complete::volumes))]
     pub names: Vec<String>,
 }
 
@@ -114,7 +114,7 @@ pub struct VolumeRmArgs {
     /// Remove a volume by force, even if it is being used by a container
     #[arg(short = 'f', long)]
     pub force: bool,
-    #[arg(value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME", add = clap_complete::engine::ArgValueCompleter::new(super::complete::volumes))]
     pub names: Vec<String>,
 }
 
@@ -130,6 +130,6 @@ pub struct VolumePruneArgs {
 
 #[derive(Debug, Args)]
 pub struct VolumeExistsArgs {
-    #[arg(value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME", add = clap_complete::engine::ArgValueCompleter::new(super::complete::volumes))]
     pub name: String,
 }

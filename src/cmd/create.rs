@@ -174,6 +174,10 @@ pub fn create(
         stop_requested: false,
         restart_count: 0,
         control: control.settings(&config.config)?,
+        labels: args.labels.parse()?,
+        create_command: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
     };
     let read_host = |p: &str| std::fs::read_to_string(p).ok();
     let hosts_base = match network {

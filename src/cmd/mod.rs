@@ -1,6 +1,7 @@
 //! One file per command: arguments in, engine calls, output through `crate::output`.
 
 mod attach;
+mod auto_update;
 mod commit;
 pub mod completion;
 mod container_inspect;
@@ -14,6 +15,7 @@ mod events;
 mod exec;
 mod exists;
 mod export;
+pub(crate) mod generate;
 mod healthcheck;
 mod history;
 mod images;
@@ -30,6 +32,7 @@ mod pause;
 mod ps;
 pub(crate) mod pull;
 mod push;
+mod quadlet;
 mod rename;
 mod restart;
 pub(crate) mod rm;
@@ -166,6 +169,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Unshare(a) => unshare::run(&ctx, &a),
         Command::System { command } => system::run(&ctx, &command),
         Command::Volume { command } => volume::run(&ctx, command),
+        Command::Generate { command } => generate::run(&ctx, &command),
+        Command::Quadlet(a) => quadlet::run(&a),
+        Command::AutoUpdate(a) => auto_update::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Healthcheck { command } => healthcheck::run(&ctx, &command),
         Command::HealthProbe(a) => healthcheck::probe(&a),

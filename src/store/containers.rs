@@ -94,6 +94,13 @@ pub struct ContainerRecord {
     /// `--stop-signal`, `--stop-timeout` and `--cidfile` (`runtime::control`).
     #[serde(default)]
     pub control: crate::runtime::control::ControlSettings,
+    /// `--label KEY=VALUE` (`io.containers.autoupdate`, `PODMAN_SYSTEMD_UNIT`, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The command line that created the container (Podman's `CreateCommand`), which
+    /// `generate systemd --new` runs again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_command: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -456,6 +463,8 @@ mod tests {
             stop_requested: false,
             restart_count: 0,
             control: Default::default(),
+            labels: Default::default(),
+            create_command: Vec::new(),
         }
     }
 

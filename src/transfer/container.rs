@@ -387,6 +387,8 @@ mod tests {
             stop_requested: false,
             restart_count: 0,
             control: Default::default(),
+            labels: Default::default(),
+            create_command: Vec::new(),
         }
     }
 

@@ -463,3 +463,104 @@ fn long_help_shows_description_and_examples() {
     let group = Cmd::new(built(), "self").args(["help", "volume"]).stdout();
     assert!(group.contains("named volumes"), "`help volume`:\n{group}");
 }
+
+/// Containers complete by what the command can act on: running ones for `stop`/`exec`/...,
+/// created or exited ones for `start`, all for `rm`/`inspect`/`logs`; volumes for `volume
+/// rm`/`inspect`; after grouped short flags (`exec -it`) too, and through bash's function.
+#[test]
+fn containers_complete_by_state_and_volumes_by_name() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "run",
+            "-d",
+            "--name",
+            "up1",
+            "busybox",
+            "sleep",
+            "1000",
+        ]);
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "new1",
+            "busybox",
+            "true",
+        ]);
+        env.ok(&["volume", "create", "vol1"]);
+        let running = ["stop", "exec", "kill", "attach", "top", "pause"];
+        for cmd in running {
+            let got = names(complete_in_store(env, &[cmd, ""]));
+            assert_eq!(got, ["up1"], "{cmd}");
+        }
+        assert_eq!(
+            names(complete_in_store(env, &["exec", "-it", ""])),
+            ["up1"],
+            "exec -it"
+        );
+        assert_eq!(
+            names(complete_in_store(env, &["container", "stop", "u"])),
+            ["up1"]
+        );
+        assert_eq!(
+            names(complete_in_store(env, &["start", ""])),
+            ["new1"],
+            "start"
+        );
+        assert_eq!(
+            names(complete_in_store(env, &["container", "start", ""])),
+            ["new1"]
+        );
+        for cmd in [
+            "rm", "logs", "wait", "rename", "export", "commit", "inspect",
+        ] {
+            let mut got = names(complete_in_store(env, &[cmd, ""]));
+            got.sort();
+            assert!(
+                got.contains(&"new1".to_string()) && got.contains(&"up1".to_string()),
+                "{cmd}: {got:?}"
+            );
+        }
+        for cmd in [&["volume", "rm"][..], &["volume", "inspect"]] {
+            let mut words = cmd.to_vec();
+            words.push("");
+            assert_eq!(names(complete_in_store(env, &words)), ["vol1"], "{cmd:?}");
+        }
+
+        // Bash, as TAB calls the registered function, after `exec -it`.
+        let bin_dir = crate::harness::users::binary()
+            .parent()
+            .expect("binary directory")
+            .to_path_buf();
+        let script = env.write(
+            "coracle.bash",
+            read(&source_dir().join("completions/bash/coracle")),
+        );
+        let words = root_args(env).join(" ");
+        let program = format!(
+            r#"source {script}
+COMP_WORDS=(coracle {words} exec -it "")
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_TYPE=9
+_clap_complete_coracle coracle "" -it
+printf '%s\n' "${{COMPREPLY[@]}}"
+"#,
+            script = script.display(),
+        );
+        let out = env
+            .run_as("/bin/bash", "bash")
+            .args(["--norc", "-c", &program])
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
+            )
+            .stdout();
+        let got: Vec<&str> = out.lines().filter(|l| !l.starts_with('-')).collect();
+        assert_eq!(got, ["up1"], "bash completion of `exec -it `");
+        env.ok(&["rm", "-f", "up1"]);
+    });
+}

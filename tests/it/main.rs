@@ -14,6 +14,7 @@
 mod harness;
 
 mod attach;
+mod autoupdate;
 mod commit;
 mod completion;
 mod concurrency;
@@ -26,6 +27,7 @@ mod doctor;
 mod events;
 mod exec;
 mod export;
+mod generate;
 mod health;
 mod hostile;
 mod images;
@@ -48,6 +50,7 @@ mod prune;
 mod ps;
 mod pull;
 mod push;
+mod quadlet;
 mod registry_harness;
 mod rename;
 mod rm_running;
