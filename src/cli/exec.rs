@@ -89,3 +89,16 @@ pub struct ExportArgs {
     #[arg(value_name = "CONTAINER", add = ArgValueCompleter::new(complete::containers))]
     pub container: String,
 }
+
+#[derive(Debug, Args)]
+pub struct ContainerDiffArgs {
+    /// Change the output format (json)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Act on the latest container coracle is aware of
+    #[arg(short, long)]
+    pub latest: bool,
+    /// The container whose changes to its image are listed
+    #[arg(value_name = "CONTAINER", add = ArgValueCompleter::new(complete::containers))]
+    pub container: Option<String>,
+}
