@@ -3,7 +3,7 @@
 //! (`A`/`C`/`D` lines, or `--format json`). Only the top layer is walked
 //! ([`crate::archive::changes`]). A name is looked up among containers first, as Podman does.
 
-mod container;
+pub(crate) mod container;
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};

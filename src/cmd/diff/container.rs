@@ -13,7 +13,7 @@
 //! Podman's container-only paths (mount points of the files it generates, `/proc`, `/sys`,
 //! `/dev`, `/run/.containerenv`...) are left out, as Podman leaves them out (`initInodes`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read as _, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -46,13 +46,72 @@ const HIDDEN: [&str; 12] = [
 
 /// The changes of the container `spec` describes, in Podman's order.
 pub fn changes(spec: &ContainerSpec) -> anyhow::Result<Vec<Change>> {
+    let bytes = in_userns(spec, |spec| compute(spec).map(|c| encode(&c)))?;
+    Ok(decode(&bytes)?
+        .into_iter()
+        .filter(|c| !HIDDEN.contains(&c.path_display().as_str()))
+        .collect())
+}
+
+/// The true owners (uid, gid) of the container's files, by path (no leading `/`), where its
+/// root file system cannot show them: the overlay's layers and upper directory keep them
+/// in coracle's metadata, which the mounted overlay shows through the user namespace (an
+/// id it does not map shows as the overflow id); a vfs copy keeps them as real owners,
+/// except those the mapping cannot represent, which only the image's layers know.
+pub fn true_owners(spec: &ContainerSpec) -> anyhow::Result<HashMap<Vec<u8>, (u32, u32)>> {
+    let bytes = in_userns(spec, |spec| {
+        let mut tree = merged(&spec.layers)?;
+        let mut out = Vec::new();
+        match &spec.root_kind {
+            RootFs::Overlay { upper, .. } => {
+                if upper.is_dir() {
+                    let dir = upper.parent().unwrap_or(upper);
+                    let symlinks = SymlinkTable::load(dir).with_context(|| {
+                        format!("reading the symlink table of {}", dir.display())
+                    })?;
+                    apply(&mut tree, &symlinks, upper, b"")?;
+                }
+            }
+            RootFs::Vfs => tree.retain(|_, m| {
+                spec.mapping.uid.to_host(m.uid).is_none()
+                    || spec.mapping.gid.to_host(m.gid).is_none()
+            }),
+        }
+        for (path, m) in &tree {
+            out.extend_from_slice(&m.uid.to_le_bytes());
+            out.extend_from_slice(&m.gid.to_le_bytes());
+            out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            out.extend_from_slice(path);
+        }
+        Ok(out)
+    })?;
+    let mut owners = HashMap::new();
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 12 {
+        let word = |i: usize| u32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
+        let (uid, gid, len) = (word(0), word(4), word(8) as usize);
+        let path = rest
+            .get(12..12 + len)
+            .context("a truncated list of owners")?;
+        owners.insert(path.to_vec(), (uid, gid));
+        rest = &rest[12 + len..];
+    }
+    Ok(owners)
+}
+
+/// `work` run as the container's root user (a user namespace of its mapping, where its
+/// files are readable whoever owns them); what it returns.
+fn in_userns(
+    spec: &ContainerSpec,
+    work: fn(&ContainerSpec) -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
     let (mut rx, tx) = std::io::pipe().context("creating a pipe")?;
     let relay = SignalRelay::block()?;
     let spec_in = spec.clone();
     let mut child = userns::spawn_process(&spec.mapping, move || {
         let mut tx = tx;
-        let (code, bytes) = match compute(&spec_in) {
-            Ok(changes) => (0, encode(&changes)),
+        let (code, bytes) = match work(&spec_in) {
+            Ok(bytes) => (0, bytes),
             Err(e) => (125, format!("{e:#}").into_bytes()),
         };
         let _ = tx.write_all(&bytes);
@@ -62,15 +121,11 @@ pub fn changes(spec: &ContainerSpec) -> anyhow::Result<Vec<Change>> {
     let mut bytes = Vec::new();
     let read = rx.read_to_end(&mut bytes);
     let exit = child.wait(&relay)?;
-    read.context("reading the changes")?;
+    read.context("reading from the container's user namespace")?;
     match exit {
-        crate::runtime::ChildExit::Exited(0) => {}
+        crate::runtime::ChildExit::Exited(0) => Ok(bytes),
         _ => bail!("{}", String::from_utf8_lossy(&bytes)),
     }
-    Ok(decode(&bytes)?
-        .into_iter()
-        .filter(|c| !HIDDEN.contains(&c.path_display().as_str()))
-        .collect())
 }
 
 fn compute(spec: &ContainerSpec) -> anyhow::Result<Vec<Change>> {
@@ -102,6 +157,8 @@ fn compute(spec: &ContainerSpec) -> anyhow::Result<Vec<Change>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Meta {
     kind: FileKind,
+    uid: u32,
+    gid: u32,
     perms: u32,
     size: u64,
     mtime: (i64, i64),
@@ -146,6 +203,8 @@ fn on_disk(path: &Path, md: &std::fs::Metadata) -> anyhow::Result<Meta> {
     };
     Ok(Meta {
         kind,
+        uid: md.uid(),
+        gid: md.gid(),
         perms: md.mode() & 0o7777,
         size: md.size(),
         mtime: (md.mtime(), md.mtime_nsec()),
@@ -227,6 +286,7 @@ fn apply(
         };
         meta.kind = stat.kind;
         meta.perms = stat.mode & 0o7777;
+        (meta.uid, meta.gid) = (stat.uid, stat.gid);
         if !meta.is_dir() || image.get(&child).is_some_and(|m| !m.is_dir()) {
             remove_tree(image, &child);
         }
