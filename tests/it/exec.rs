@@ -429,6 +429,19 @@ fn exec_t_and_latest() {
         let latest = c.coracle(&["exec", "-l", "cat", "/etc/hostname"]).stdout();
         let host = c.exec(&[], &["cat", "/etc/hostname"]).stdout();
         assert_eq!(latest, host);
+        // -d -t: the terminal is the joiner's to read; the process still has one.
+        c.exec(&["-d", "-t"], &["sh", "-c", "tty > /tmp/dt; echo noise"])
+            .ok();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = c.exec(&[], &["cat", "/tmp/dt"]).output();
+            if got.code() == Some(0) {
+                assert!(got.stdout().starts_with("/dev/pts/"), "{}", got.stdout());
+                break;
+            }
+            assert!(Instant::now() < deadline, "exec -dt never ran");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let o = c.coracle(&["exec", "plain"]).fails(125);
         assert!(o.stderr().contains("non-empty command"), "{}", o.stderr());
         c.remove();
