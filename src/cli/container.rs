@@ -26,6 +26,8 @@ pub enum ContainerCommand {
     Cp(super::exec::CpArgs),
     /// Export a container's filesystem contents as a tar archive
     Export(super::exec::ExportArgs),
+    /// Inspect changes to the container's file systems
+    Diff(super::exec::ContainerDiffArgs),
     /// Stop one or more containers
     Stop(super::control::StopArgs),
     /// Kill one or more running containers with a specific signal

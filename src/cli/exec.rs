@@ -12,6 +12,9 @@ pub struct ExecArgs {
     /// Run the command in the background and print the ID of the exec session
     #[arg(short, long)]
     pub detach: bool,
+    /// Override the key sequence for detaching from the exec session (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Set an environment variable (NAME=VALUE, or NAME to take coracle's own value)
     #[arg(short = 'e', long = "env", value_name = "ENV")]
     pub env: Vec<String>,
@@ -21,10 +24,16 @@ pub struct ExecArgs {
     /// Keep standard input open (without it the command reads /dev/null)
     #[arg(short, long)]
     pub interactive: bool,
+    /// Act on the latest container coracle is aware of (every argument is the command)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Pass N additional file descriptors (3 to 3+N-1) to the process
+    #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
     /// Give the process every capability
     #[arg(long)]
     pub privileged: bool,
-    /// Allocate a pseudo-TTY (not supported yet)
+    /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
     /// Username or UID, optionally with a group (user[:group]); default: the container's
@@ -39,10 +48,9 @@ pub struct ExecArgs {
     /// The command and its arguments
     #[arg(
         value_name = "COMMAND",
-        required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        num_args = 1..
+        num_args = 0..
     )]
     pub command: Vec<String>,
 }
@@ -80,4 +88,17 @@ pub struct ExportArgs {
     /// The container
     #[arg(value_name = "CONTAINER", add = ArgValueCompleter::new(complete::containers))]
     pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerDiffArgs {
+    /// Change the output format (json)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Act on the latest container coracle is aware of
+    #[arg(short, long)]
+    pub latest: bool,
+    /// The container whose changes to its image are listed
+    #[arg(value_name = "CONTAINER", add = ArgValueCompleter::new(complete::containers))]
+    pub container: Option<String>,
 }

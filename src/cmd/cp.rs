@@ -113,7 +113,7 @@ where
     B: FnOnce() -> Result<(), Report>,
     H: FnOnce() -> anyhow::Result<()>,
 {
-    let (view, spec) = container_and_spec(ctx, name)?;
+    let (view, spec) = container_and_spec(ctx, Some(name))?;
     let init = if view.state == State::Running {
         Some(join::find_init(&view.rec)?)
     } else {

@@ -1,12 +1,16 @@
-//! `diff IMAGE`: the changes the image's top layer makes to the layers below it, as Podman
-//! prints them (`A`/`C`/`D` lines, or `--format json`). Only the top layer is walked
-//! ([`crate::archive::changes`]). Containers come with the runtime.
+//! `diff IMAGE|CONTAINER`: the changes the image's top layer makes to the layers below it,
+//! or those of a container's writable layer ([`container`]), as Podman prints them
+//! (`A`/`C`/`D` lines, or `--format json`). Only the top layer is walked
+//! ([`crate::archive::changes`]). A name is looked up among containers first, as Podman does.
+
+pub(crate) mod container;
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 
 use crate::archive::{Change, ChangeKind, DIFF_DIR, layer_changes};
 use crate::cli::DiffArgs;
+use crate::cli::exec::ContainerDiffArgs;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::output::{self, JsonStyle};
@@ -18,12 +22,48 @@ const DIFF_JSON: JsonStyle = JsonStyle {
     escape_html: true,
 };
 
-pub fn run(ctx: &Context, args: &DiffArgs) -> anyhow::Result<ExitStatus> {
-    let json = match args.format.as_deref() {
+fn wants_json(format: Option<&str>) -> anyhow::Result<bool> {
+    Ok(match format {
         None | Some("") => false,
         Some(f) if output::is_json(f) => true,
         Some(_) => anyhow::bail!("only supported value for '--format' is 'json'"),
+    })
+}
+
+/// `container diff [-l] CONTAINER`.
+pub fn container(ctx: &Context, args: &ContainerDiffArgs) -> anyhow::Result<ExitStatus> {
+    let json = wants_json(args.format.as_deref())?;
+    let name = match (&args.container, args.latest) {
+        (Some(_), true) | (None, false) => {
+            anyhow::bail!("provide a container name or ID, or --latest")
+        }
+        (Some(n), false) => Some(n.as_str()),
+        (None, true) => None,
     };
+    let (view, spec) = crate::cmd::exec::container_and_spec(ctx, name)?;
+    let changes = container::changes(&spec)
+        .with_context(|| format!("comparing container {} with its image", view.id()))?;
+    out(&render(&changes, json))?;
+    Ok(ExitStatus::Success)
+}
+
+pub fn run(ctx: &Context, args: &DiffArgs) -> anyhow::Result<ExitStatus> {
+    let json = wants_json(args.format.as_deref())?;
+    let is_container = {
+        let store = ctx.open_store(LockMode::Shared, "diff")?;
+        let views = crate::cmd::containers::all(&store)?;
+        crate::cmd::containers::find(&views, &args.image).is_ok()
+    };
+    if is_container {
+        return container(
+            ctx,
+            &ContainerDiffArgs {
+                format: args.format.clone(),
+                latest: false,
+                container: Some(args.image.clone()),
+            },
+        );
+    }
     let store = ctx.open_store(LockMode::Shared, "diff")?;
     let records = store.images().list()?;
     let (rec, _) = lookup::find(&records, &args.image)?;

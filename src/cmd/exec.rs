@@ -10,23 +10,23 @@ use crate::cli::exec::ExecArgs;
 use crate::cmd::containers::{self, ContainerView};
 use crate::cmd::{Context, out};
 use crate::error::{ExitStatus, StatusError};
-use crate::runtime::exec::{self, ExecProcess};
+use crate::runtime::exec::{self, ExecIo, ExecProcess, TtyEnd};
 use crate::runtime::join;
 use crate::runtime::security::{self, Security};
 use crate::runtime::spec::{self, ContainerSpec, EnvFile, ImageRunConfig};
+use crate::runtime::terminal;
 use crate::runtime::{ChildExit, SignalRelay};
 use crate::store::LockMode;
 use crate::store::containers::SPEC;
 
 pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<ExitStatus> {
-    if args.tty {
-        anyhow::bail!("--tty: terminals are not supported by exec yet");
-    }
-    let (view, spec) = container_and_spec(ctx, &args.container)?;
+    let (name, command) = target(args)?;
+    let keys = crate::cli::lifecycle::parse_detach_keys(args.detach_keys.as_deref())?;
+    let (view, spec) = container_and_spec(ctx, name.as_deref())?;
     let init = join::find_init(&view.rec)?;
     let flags = init.foreign_namespaces()?;
     let process = ExecProcess {
-        args: args.command.clone(),
+        args: command,
         env: environment(&spec, args)?,
         cwd: match &args.workdir {
             Some(w) => spec::working_dir(&ImageRunConfig::default(), Some(w))?,
@@ -57,7 +57,15 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<ExitStatus> {
         None
     };
     let relay = SignalRelay::block()?;
-    let child = exec::start(&init, flags, &process, null.as_ref(), &relay).map_err(|e| {
+    let io = ExecIo {
+        detached: null.as_ref(),
+        tty: args.tty.then(|| {
+            terminal::window_size(std::io::stdout())
+                .or_else(|| terminal::window_size(std::io::stdin()))
+        }),
+        preserve_fds: args.preserve_fds,
+    };
+    let child = exec::start_with(&init, flags, &process, &io, &relay).map_err(|e| {
         let status = e.exec_status();
         let err = anyhow::Error::new(e);
         match status {
@@ -72,11 +80,32 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<ExitStatus> {
         out(&format!("{id}\n"))?;
         return Ok(ExitStatus::Success);
     }
-    let exit = child.wait(&relay).map_err(anyhow::Error::new)?;
+    let exit = match child
+        .relay_terminal(&relay, args.interactive, &keys)
+        .map_err(anyhow::Error::new)?
+    {
+        TtyEnd::Exited(exit) => exit,
+        // The process runs on; its joiner reads its terminal from now on.
+        TtyEnd::Detached => return Ok(ExitStatus::Success),
+    };
     Ok(match exit {
         ChildExit::Exited(0) => ExitStatus::Success,
         e => ExitStatus::Code(e.status()),
     })
+}
+
+/// The container (`None`: the latest) and the command: with `--latest` every argument is
+/// the command's.
+fn target(args: &ExecArgs) -> anyhow::Result<(Option<String>, Vec<String>)> {
+    if args.latest {
+        let mut command = vec![args.container.clone()];
+        command.extend(args.command.iter().cloned());
+        return Ok((None, command));
+    }
+    if args.command.is_empty() {
+        anyhow::bail!("must provide a non-empty command to start an exec session");
+    }
+    Ok((Some(args.container.clone()), args.command.clone()))
 }
 
 /// The container's environment, then `--env-file`, then `-e`.
@@ -113,15 +142,22 @@ fn environment(spec: &ContainerSpec, args: &ExecArgs) -> anyhow::Result<spec::En
     )?)
 }
 
-/// The container `name` (its state checked against its monitor) and its `spec.json`. The
-/// store lock is released before returning: nothing here may hold it while a process runs.
+/// The container `name` (`None`: the latest created; its state checked against its monitor)
+/// and its `spec.json`. The store lock is released before returning: nothing here may hold
+/// it while a process runs.
 pub(crate) fn container_and_spec(
     ctx: &Context,
-    name: &str,
+    name: Option<&str>,
 ) -> anyhow::Result<(ContainerView, ContainerSpec)> {
     let store = ctx.open_store(LockMode::Shared, "exec")?;
     let views = containers::all(&store)?;
-    let view = containers::find(&views, name)?.clone();
+    let view = match name {
+        Some(name) => containers::find(&views, name)?.clone(),
+        None => views
+            .first()
+            .cloned()
+            .context("no containers to run the command in (--latest)")?,
+    };
     let path = store.containers().path(view.id()).join(SPEC);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let spec: ContainerSpec = serde_json::from_slice(&bytes)

@@ -1,6 +1,8 @@
 //! `export [-o FILE] CONTAINER`: the container's whole root file system as a tar, running or
 //! not, read from inside its root (`runtime::join::enter_root`) as the container sees it,
-//! so owners are the container's ids. `import` makes an image of it again.
+//! with the true owners where the root cannot show them (ids its user namespace does not
+//! map: `diff::container::true_owners`) and hard links kept. `import` makes an image of it
+//! again.
 
 use std::fs::File;
 use std::io::{self, IsTerminal as _};
@@ -19,9 +21,14 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     if args.output.is_none() && io::stdout().is_terminal() {
         anyhow::bail!("refusing to export to terminal. Use -o flag or redirect");
     }
+    let (_, spec) = crate::cmd::exec::container_and_spec(ctx, Some(&args.container))?;
+    let owners = crate::cmd::diff::container::true_owners(&spec)
+        .with_context(|| format!("reading the owners of container {}", args.container))?;
     let (mut from_child, to_host) = pipe()?;
     let body = |_: &ContainerSpec| {
-        move || -> Result<(), Report> { copy::write_root_tar(to_host).map_err(copy_report) }
+        move || -> Result<(), Report> {
+            copy::write_root_tar(to_host, &owners).map_err(copy_report)
+        }
     };
     // A file is written beside its destination and renamed there once the whole export
     // succeeded: a failed export leaves no partial tar.

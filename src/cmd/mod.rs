@@ -151,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Exec(a) => exec::run(&ctx, &a),
             ContainerCommand::Cp(a) => cp::run(&ctx, &a),
             ContainerCommand::Export(a) => export::run(&ctx, &a),
+            ContainerCommand::Diff(a) => diff::container(&ctx, &a),
             ContainerCommand::Stop(a) => stop::run(&ctx, &a),
             ContainerCommand::Kill(a) => kill::run(&ctx, &a),
             ContainerCommand::Wait(a) => wait::run(&ctx, &a),

@@ -15,8 +15,9 @@
 //! the container's user (`--archive`, the default) or keep the ids of the tar
 //! (`--archive=false`); copied out, to the calling user.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Component, Path, PathBuf};
@@ -139,18 +140,21 @@ pub fn write_tar(path: &str, top: Option<&OsStr>, out: impl Write) -> Result<(),
 }
 
 /// Writes a tar of the whole file system below `/` (the container's root, in the child) to
-/// `out`, for `export`: owners as the container sees them, entries sorted by name. Other
-/// file systems mounted in it (a running container's `/proc`, `/dev`, `/sys`, its `/etc`
-/// files) are not entered: a directory mount point is written as the directory it is, a
-/// file one is left out.
-pub fn write_root_tar(out: impl Write) -> Result<(), CopyError> {
+/// `out`, for `export`: owners as the container sees them unless `owners` has the true ones
+/// (by path without the leading `/`), entries sorted by name, a file linked more than once
+/// as one file and hard links to it. Other file systems mounted in it (a running
+/// container's `/proc`, `/dev`, `/sys`, its `/etc` files) are not entered: a directory
+/// mount point is written as the directory it is, a file one is left out.
+pub fn write_root_tar(
+    out: impl Write,
+    owners: &HashMap<Vec<u8>, (u32, u32)>,
+) -> Result<(), CopyError> {
     use std::os::unix::fs::MetadataExt as _;
 
     let root = Path::new("/");
     let dev = fs::symlink_metadata(root).map_err(io_err(root))?.dev();
     let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
-    b.mode(tar::HeaderMode::Complete);
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let mut stack = vec![PathBuf::from("/")];
     while let Some(dir) = stack.pop() {
         let mut names: Vec<OsString> = fs::read_dir(&dir)
@@ -168,8 +172,9 @@ pub fn write_root_tar(out: impl Write) -> Result<(), CopyError> {
             if mounted && !meta.is_dir() {
                 continue;
             }
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            b.append_path_with_name(&path, rel).map_err(io_err(&path))?;
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            let owner = owners.get(rel.as_os_str().as_bytes()).copied();
+            append_entry(&mut b, &path, &rel, &meta, owner, &mut links).map_err(io_err(&path))?;
             if meta.is_dir() && !mounted {
                 subdirs.push(path);
             }
@@ -177,6 +182,45 @@ pub fn write_root_tar(out: impl Write) -> Result<(), CopyError> {
         stack.extend(subdirs.into_iter().rev());
     }
     b.finish().map_err(io_err(root))
+}
+
+/// One entry of [`write_root_tar`]: its header from `meta` (ids replaced by `owner`), a
+/// link to the first path of an inode seen before.
+fn append_entry(
+    b: &mut tar::Builder<impl Write>,
+    path: &Path,
+    rel: &Path,
+    meta: &fs::Metadata,
+    owner: Option<(u32, u32)>,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    if let Some((uid, gid)) = owner {
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+    }
+    let ft = meta.file_type();
+    if ft.is_file() && meta.nlink() > 1 {
+        let key = (meta.dev(), meta.ino());
+        if let Some(first) = links.get(&key) {
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            return b.append_link(&mut h, rel, first);
+        }
+        links.insert(key, rel.to_path_buf());
+    }
+    if ft.is_file() {
+        b.append_data(&mut h, rel, File::open(path)?)
+    } else if ft.is_symlink() {
+        let target = fs::read_link(path)?;
+        b.append_link(&mut h, rel, target)
+    } else {
+        h.set_size(0);
+        b.append_data(&mut h, rel, io::empty())
+    }
 }
 
 /// How extracted entries get their owners.

@@ -19,7 +19,8 @@
 use std::convert::Infallible;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsFd as _;
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 
@@ -30,13 +31,19 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
 use super::channel::{self, Report, Step, StepError};
+use super::console;
 use super::exec_failure_status;
 use super::idmap::UserMapping;
 use super::join::ContainerInit;
+use super::lifecycle::DetachKeys;
 use super::security::{self, Security};
 use super::spec::Environment;
 use super::user::{self, UserSpec};
 use super::userns::{ChildExit, SignalRelay, UserNsError, wait_relaying};
+pub use tty::TtyEnd;
+
+mod tty;
+
 use crate::sys::process::{ForkError, Forked, cloexec_from, exit_child, fork, fork_again};
 
 /// What to run in the container, and as whom.
@@ -73,6 +80,8 @@ pub enum ExecError {
     Exec { program: String, errno: Errno },
     #[error("waiting for the exec'd process")]
     Wait(#[source] UserNsError),
+    #[error("relaying the terminal of the exec'd process")]
+    Terminal(#[source] io::Error),
 }
 
 fn exec_message(errno: Errno, program: &str) -> String {
@@ -97,6 +106,8 @@ impl ExecError {
 #[derive(Debug)]
 pub struct ExecChild {
     pid: Pid,
+    /// The master of the process's terminal (`-t`).
+    master: Option<OwnedFd>,
 }
 
 impl ExecChild {
@@ -104,6 +115,36 @@ impl ExecChild {
     pub fn wait(self, relay: &SignalRelay) -> Result<ChildExit, ExecError> {
         wait_relaying(self.pid, relay, false).map_err(ExecError::Wait)
     }
+
+    /// Relays the user's terminal (standard streams) to the process's terminal until the
+    /// process ends or the detach keys are typed (`stdin`: input is relayed too). Without a
+    /// terminal, as [`ExecChild::wait`].
+    pub fn relay_terminal(
+        self,
+        relay: &SignalRelay,
+        stdin: bool,
+        keys: &DetachKeys,
+    ) -> Result<TtyEnd, ExecError> {
+        match self.master {
+            Some(master) => tty::relay(self.pid, master, stdin, keys).map_err(ExecError::Terminal),
+            None => wait_relaying(self.pid, relay, false)
+                .map(TtyEnd::Exited)
+                .map_err(ExecError::Wait),
+        }
+    }
+}
+
+/// How the process's standard streams are set up.
+#[derive(Debug, Default)]
+pub struct ExecIo<'a> {
+    /// `-d`: the process gets a session of its own and this file (`/dev/null`) as its
+    /// standard streams (or a terminal nobody reads, with `tty`), and nobody waits for it but
+    /// the joiner.
+    pub detached: Option<&'a File>,
+    /// `-t`: a terminal of this initial size (rows, columns) where known.
+    pub tty: Option<Option<(u16, u16)>>,
+    /// `--preserve-fds`: descriptors 3 to 3+N-1 are passed on.
+    pub preserve_fds: u32,
 }
 
 /// Starts `process` in the namespaces `flags` of `init` and returns once it exec'd (or why
@@ -117,20 +158,56 @@ pub fn start(
     detached: Option<&File>,
     relay: &SignalRelay,
 ) -> Result<ExecChild, ExecError> {
+    let io = ExecIo {
+        detached,
+        ..ExecIo::default()
+    };
+    start_with(init, flags, process, &io, relay)
+}
+
+/// [`start`] with the standard streams `io` asks for.
+pub fn start_with(
+    init: &ContainerInit,
+    flags: CloneFlags,
+    process: &ExecProcess,
+    io: &ExecIo<'_>,
+    relay: &SignalRelay,
+) -> Result<ExecChild, ExecError> {
     let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ExecError::Pipe(e.into()))?;
     let (mut from_child, to_cli) = (File::from(rx), File::from(tx));
+    // The joiner opens the terminal in the container and passes its master on here.
+    let console = match io.tty {
+        Some(_) => Some(UnixStream::pair().map_err(ExecError::Pipe)?),
+        None => None,
+    };
     let pid = match fork().map_err(ExecError::Fork)? {
         Forked::Child => {
             drop(from_child);
-            joiner(init, flags, process, detached, relay, to_cli)
+            let console = console.map(|(_, theirs)| theirs);
+            joiner(init, flags, process, io, console, relay, to_cli)
         }
         Forked::Parent(pid) => pid,
     };
     drop(to_cli);
-    let child = ExecChild { pid };
+    let console = console.map(|(ours, _)| ours);
+    let mut child = ExecChild { pid, master: None };
     let report = channel::recv(&mut from_child);
     let failure = match report {
-        Ok(None) => return Ok(child),
+        Ok(None) => match &console {
+            // Sent before the process was forked, so it is there once the process exec'd.
+            Some(sock) if io.detached.is_none() => match console::recv_fd(sock) {
+                Ok(Some(master)) => {
+                    child.master = Some(master);
+                    // Held open until this command ends: the joiner drains the terminal
+                    // once it sees it close (detached, or this command killed).
+                    std::mem::forget(console);
+                    return Ok(child);
+                }
+                Ok(None) => ExecError::Channel(io::Error::other("no terminal from the joiner")),
+                Err(e) => ExecError::Channel(e),
+            },
+            _ => return Ok(child),
+        },
         Ok(Some(Report::ExecFailed { errno })) => ExecError::Exec {
             program: process.args[0].clone(),
             errno: Errno::from_raw(errno),
@@ -159,16 +236,24 @@ fn joiner(
     init: &ContainerInit,
     flags: CloneFlags,
     process: &ExecProcess,
-    detached: Option<&File>,
+    io: &ExecIo<'_>,
+    console: Option<UnixStream>,
     relay: &SignalRelay,
     mut to_cli: File,
 ) -> ! {
+    let detached = io.detached;
     if let Err(errno) = init.join(flags) {
         let _ = channel::send(
             &mut to_cli,
             &Report::failed(Step::Join, errno, format!("setns to process {}", init.pid)),
         );
         exit_child(125);
+    }
+    if io.tty.is_some() {
+        // Out of the command's session too: its terminal's signals (a hangup when it
+        // closes) must not reach a process the user detached from; the command passes on
+        // what it receives itself.
+        let _ = nix::unistd::setsid();
     }
     if let Some(null) = detached {
         // Out of the caller's session (its terminal's hangup must not reach the process),
@@ -178,9 +263,21 @@ fn joiner(
         let _ = nix::unistd::dup2_stdout(null.as_fd());
         let _ = nix::unistd::dup2_stderr(null.as_fd());
     }
+    // The terminal, opened in the container's own /dev/pts (its `ptmx`, as the init opens
+    // one for `run -t`), so that the process sees a terminal of the container.
+    let master = match (&io.tty, &console) {
+        (Some(size), Some(sock)) => match tty::open_and_send(*size, sock) {
+            Ok(m) => Some(m),
+            Err(report) => {
+                let _ = channel::send(&mut to_cli, &report);
+                exit_child(125);
+            }
+        },
+        _ => None,
+    };
     match fork_again() {
         Ok(Forked::Child) => {
-            let report = match setup_and_exec(process, detached) {
+            let report = match setup_and_exec(process, io, master.as_ref().map(|m| m.as_fd())) {
                 Ok(never) => match never {},
                 Err(r) => r,
             };
@@ -195,6 +292,9 @@ fn joiner(
         }
         Ok(Forked::Parent(pid)) => {
             drop(to_cli);
+            if let (Some(master), Some(sock)) = (master, console) {
+                tty::joiner_wait(pid, master, sock)
+            }
             match wait_relaying(pid, relay, false) {
                 Ok(exit) => exit_child(i32::from(exit.status())),
                 Err(_) => exit_child(125),
@@ -219,7 +319,12 @@ fn joiner(
 }
 
 /// In the container's namespaces: user, working directory, credentials, exec.
-fn setup_and_exec(p: &ExecProcess, detached: Option<&File>) -> Result<Infallible, Report> {
+fn setup_and_exec(
+    p: &ExecProcess,
+    io: &ExecIo<'_>,
+    master: Option<BorrowedFd<'_>>,
+) -> Result<Infallible, Report> {
+    let detached = io.detached;
     let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
     let user = UserSpec::parse(&p.user)
         .and_then(|u| user::resolve(&u, &read("/etc/passwd"), &read("/etc/group")))
@@ -250,6 +355,10 @@ fn setup_and_exec(p: &ExecProcess, detached: Option<&File>) -> Result<Infallible
         errno: 0,
         detail: e.to_string(),
     })?;
+    // Before the capabilities go: the terminal is given to the process's user.
+    if let Some(master) = master {
+        tty::attach_slave(master, who.uid)?;
+    }
     // The init's sequence; `no_new_privs` as the init has it.
     let security = Security {
         no_new_privileges: p.security.no_new_privileges || p.no_new_privs,
@@ -261,17 +370,24 @@ fn setup_and_exec(p: &ExecProcess, detached: Option<&File>) -> Result<Infallible
         detail: e.detail,
     })?;
     let stdio = |what: &'static str| move |e| Report::failed(Step::Privileges, e, what);
-    if let Some(null) = detached {
-        nix::unistd::dup2_stdin(null.as_fd()).map_err(stdio("stdin"))?;
-        nix::unistd::dup2_stdout(null.as_fd()).map_err(stdio("stdout"))?;
-        nix::unistd::dup2_stderr(null.as_fd()).map_err(stdio("stderr"))?;
-    } else if !p.interactive {
-        let null = File::open("/dev/null")
-            .map_err(|e| Report::failed_io(Step::Privileges, &e, "opening /dev/null"))?;
-        nix::unistd::dup2_stdin(&null).map_err(stdio("stdin"))?;
+    // With a terminal, the streams are the terminal already.
+    match (master, detached) {
+        (Some(_), _) => {}
+        (None, Some(null)) => {
+            nix::unistd::dup2_stdin(null.as_fd()).map_err(stdio("stdin"))?;
+            nix::unistd::dup2_stdout(null.as_fd()).map_err(stdio("stdout"))?;
+            nix::unistd::dup2_stderr(null.as_fd()).map_err(stdio("stderr"))?;
+        }
+        (None, None) if !p.interactive => {
+            let null = File::open("/dev/null")
+                .map_err(|e| Report::failed_io(Step::Privileges, &e, "opening /dev/null"))?;
+            nix::unistd::dup2_stdin(&null).map_err(stdio("stdin"))?;
+        }
+        (None, None) => {}
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
+    cloexec_from(3 + io.preserve_fds)
+        .map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let err: io::Error = Command::new(&p.args[0])
         .args(&p.args[1..])

@@ -310,6 +310,19 @@ where
             .map_err(|e| Report::failed(Step::Join, e, format!("chroot to {}", root.display())))
     };
     let RootFs::Overlay { upper, work } = &spec.root_kind else {
+        // A container never started has no copy yet: made now as its first start would
+        // (which then keeps it), so that `cp` into a created container works as in Podman.
+        if !spec.rootfs.exists() {
+            super::rootfs::build(&spec.layers, &spec.rootfs, &spec.mapping).map_err(|e| {
+                // Half a copy would be taken for a whole one by the next start.
+                let _ = super::rootfs::remove(&spec.rootfs);
+                Report::Failed {
+                    step: Step::Rootfs,
+                    errno: e.source.raw_os_error().unwrap_or(0),
+                    detail: e.to_string(),
+                }
+            })?;
+        }
         chroot(&spec.rootfs)?;
         return body();
     };

@@ -164,3 +164,34 @@ fn cp_with_stopped_containers() {
         }
     });
 }
+
+/// `cp` into a container created but never started: its root exists (overlay: the upper
+/// directory; vfs: the copy is made for it, and the start then keeps it) and the file is
+/// there once it runs.
+#[test]
+fn cp_into_a_created_container() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let src = env.dir().join("seed.txt");
+        fs::write(&src, "seeded\n").unwrap();
+        env.give(&src);
+        for driver in DRIVERS {
+            coracle(
+                env,
+                driver,
+                &["create", "--name", "fresh", "busybox", "cat", "/seed.txt"],
+            )
+            .ok();
+            coracle(
+                env,
+                driver,
+                &["cp", src.to_str().unwrap(), "fresh:/seed.txt"],
+            )
+            .ok();
+            let o = coracle(env, driver, &["start", "-a", "fresh"]).ok();
+            assert_eq!(o.stdout(), "seeded\n", "{driver}");
+            coracle(env, driver, &["rm", "fresh"]).ok();
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}

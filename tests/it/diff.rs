@@ -329,3 +329,80 @@ echo done=yes
         }
     });
 }
+
+/// `diff CONTAINER` (and `container diff`) on both drivers: nothing for a created container,
+/// the changes a run made once it stopped and while it runs, none of the paths Podman leaves
+/// out (the generated files' mount points, `/proc`, `/sys`, `/dev`, `/run/.containerenv`).
+#[test]
+fn diff_of_containers_on_both_drivers() {
+    use crate::harness::images::busybox;
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in crate::exec::DRIVERS {
+            let coracle = |args: &[&str]| {
+                let mut c = env.coracle();
+                c.args(["--storage-driver", driver]).args(args);
+                c
+            };
+            let script = "echo x >> /etc/passwd; mkdir /newdir; touch /newdir/f; rm /bin/ls";
+            coracle(&["create", "--name", "d", "busybox", "sh", "-c", script]).ok();
+            assert_eq!(coracle(&["diff", "d"]).stdout(), "", "{driver}");
+            coracle(&["start", "-a", "d"]).ok();
+            let text = coracle(&["diff", "d"]).stdout();
+            let lines: Vec<&str> = text.lines().collect();
+            for want in [
+                "C /etc",
+                "C /etc/passwd",
+                "A /newdir",
+                "A /newdir/f",
+                "C /bin",
+                "D /bin/ls",
+            ] {
+                assert!(lines.contains(&want), "{driver}: no {want:?} in {text}");
+            }
+            for hidden in [
+                "/etc/hosts",
+                "/etc/hostname",
+                "/etc/resolv.conf",
+                "/proc",
+                "/sys",
+            ] {
+                assert!(
+                    !lines.iter().any(|l| l[2..] == *hidden),
+                    "{driver}: {hidden} listed: {text}"
+                );
+            }
+            assert!(!text.contains("containerenv"), "{driver}: {text}");
+            // A directory comes before what changed in it.
+            let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
+            assert!(at("A /newdir") < at("A /newdir/f"), "{text}");
+            assert_eq!(coracle(&["container", "diff", "d"]).stdout(), text);
+            let doc: serde_json::Value =
+                serde_json::from_str(&coracle(&["diff", "--format", "json", "d"]).stdout())
+                    .unwrap();
+            assert!(
+                doc["added"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("/newdir/f")),
+                "{doc}"
+            );
+            assert!(
+                doc["deleted"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("/bin/ls")),
+                "{doc}"
+            );
+            coracle(&["rm", "d"]).ok();
+
+            // While it runs.
+            let c = crate::exec::Background::sleeping(env, driver, "live");
+            c.exec(&[], &["touch", "/tmp/live"]).ok();
+            let text = coracle(&["container", "diff", "-l"]).stdout();
+            assert!(text.lines().any(|l| l == "A /tmp/live"), "{driver}: {text}");
+            c.remove();
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}

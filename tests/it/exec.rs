@@ -186,9 +186,8 @@ fn exec_exit_statuses_are_the_commands() {
             c.coracle(&["exec", "nosuch", "true"])
                 .fails(125)
                 .assert_stderr_contains("no container");
-            c.exec(&["-t"], &["true"])
-                .fails(125)
-                .assert_stderr_contains("not supported");
+            c.exec(&["-t"], &["sh", "-c", "exit 9"]).fails(9);
+            c.exec(&["-t"], &["nosuch-command"]).fails(127);
             c.remove();
         }
     });
@@ -341,5 +340,111 @@ fn exec_refuses_containers_that_do_not_run() {
             "can only create exec sessions on running containers: container state improper",
         );
         env.ok(&["--storage-driver", "vfs", "rm", "idle"]);
+    });
+}
+
+/// `exec -it` from a real terminal (`tty::Terminal`): the process's own terminal in the
+/// container's `/dev/pts`, raw mode on the user's, the window size and its changes, the exit
+/// status, and the detach keys (default and `--detach-keys`) leaving the process running.
+#[test]
+fn exec_it_is_a_terminal_that_detaches() {
+    use crate::tty::{Terminal, echo_on};
+    for_each_user(|env| {
+        env.load_image(busybox());
+        for driver in DRIVERS {
+            let c = Background::sleeping(env, driver, "term");
+            let exec = |flags: &[&str], command: &[&str]| -> Vec<String> {
+                let mut a = vec!["--storage-driver", driver, "exec"];
+                a.extend_from_slice(flags);
+                a.push("term");
+                a.extend_from_slice(command);
+                a.into_iter().map(String::from).collect()
+            };
+            let args = exec(&["-it"], &["sh"]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut term = Terminal::spawn(env, &args, 30, 100);
+            term.expect("# ");
+            term.type_("tty; stty size; echo $((6*7))\r");
+            term.expect("/dev/pts/");
+            term.expect("30 100");
+            term.expect("42");
+            assert_eq!(term.text().matches("6*7").count(), 1, "{:?}", term.text());
+            coracle::runtime::terminal::set_window_size(&term.master, 40, 120).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            term.type_("stty size\r");
+            term.expect("40 120");
+            term.type_("exit 3\r");
+            let (code, slave) = term.wait();
+            assert_eq!(code, 3, "{driver}");
+            assert!(echo_on(&slave), "the terminal was left in raw mode");
+
+            // ^P^Q: the shell runs on (its pid written first), and it can still write.
+            let mut term = Terminal::spawn(env, &args, 24, 80);
+            term.expect("# ");
+            term.type_("echo $$ > /tmp/sh.pid; echo saved-$((1+1))\r");
+            term.expect("saved-2");
+            term.type_("\x10\x11");
+            let (code, slave) = term.wait();
+            assert_eq!(code, 0, "{driver}");
+            assert!(echo_on(&slave));
+            let alive = c
+                .exec(
+                    &[],
+                    &["sh", "-c", "kill -0 $(cat /tmp/sh.pid) && echo alive"],
+                )
+                .stdout();
+            assert_eq!(alive, "alive\n", "{driver}");
+
+            let args = exec(&["-it", "--detach-keys", "ctrl-a,x"], &["sh"]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut term = Terminal::spawn(env, &args, 24, 80);
+            term.expect("# ");
+            // The default keys are ordinary input now.
+            term.type_("\x10\x11echo still-$((2+3))\r");
+            term.expect("still-5");
+            term.type_("\x01x");
+            assert_eq!(term.wait().0, 0, "{driver}");
+            c.remove();
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
+
+/// `exec -t` with no terminal around it still gives the process one; `--latest` picks the
+/// newest container; `exec NAME` without a command is refused.
+#[test]
+fn exec_t_and_latest() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let c = Background::sleeping(env, "vfs", "plain");
+        let o = c
+            .exec(
+                &["-t"],
+                &["sh", "-c", "tty; test -t 0 && echo in-tty; exit 4"],
+            )
+            .fails(4);
+        let out = o.stdout();
+        assert!(out.starts_with("/dev/pts/"), "{out:?}");
+        assert!(out.ends_with("\r\nin-tty\r\n"), "{out:?}");
+        let latest = c.coracle(&["exec", "-l", "cat", "/etc/hostname"]).stdout();
+        let host = c.exec(&[], &["cat", "/etc/hostname"]).stdout();
+        assert_eq!(latest, host);
+        // -d -t: the terminal is the joiner's to read; the process still has one.
+        c.exec(&["-d", "-t"], &["sh", "-c", "tty > /tmp/dt; echo noise"])
+            .ok();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = c.exec(&[], &["cat", "/tmp/dt"]).output();
+            if got.code() == Some(0) {
+                assert!(got.stdout().starts_with("/dev/pts/"), "{}", got.stdout());
+                break;
+            }
+            assert!(Instant::now() < deadline, "exec -dt never ran");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = c.coracle(&["exec", "plain"]).fails(125);
+        assert!(o.stderr().contains("non-empty command"), "{}", o.stderr());
+        c.remove();
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }

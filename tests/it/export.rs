@@ -26,6 +26,7 @@ fn listing(tar: &[u8]) -> BTreeMap<String, (char, u64, u64)> {
                 tar::EntryType::Directory => 'd',
                 tar::EntryType::Symlink => 'l',
                 tar::EntryType::Regular => 'f',
+                tar::EntryType::Link => 'h',
                 _ => '?',
             };
             let name = e
@@ -119,5 +120,105 @@ fn export_stopped_and_running_containers() {
             c.remove();
         }
         coracle(env, "vfs", &["export", "nosuch"]).fails(125);
+    });
+}
+
+/// busybox and a layer of files owned by other users than root, one linked twice.
+fn owned_image() -> crate::harness::images::Image {
+    use crate::harness::images::{History, Image, busybox_layer, busybox_run_config};
+    use crate::harness::layer::{Entry, LayerBuilder};
+    let layer = LayerBuilder::new()
+        .extend([
+            Entry::dir("home/u").owner(1000, 1000),
+            Entry::file("home/u/file", b"mine\n".to_vec()).owner(1000, 1000),
+            Entry::hardlink("home/u/again", "home/u/file"),
+            Entry::file("srv-file", b"group\n".to_vec()).owner(0, 5678),
+        ])
+        .finish();
+    Image::new(
+        vec![busybox_layer().clone(), layer],
+        vec![
+            History::layer("/bin/sh -c #(nop) ADD file:busybox in / "),
+            History::layer("/bin/sh -c #(nop) COPY owned files"),
+        ],
+        busybox_run_config(),
+        &["localhost/owned:latest"],
+    )
+}
+
+/// The image's owners come out of `export` for every user, whatever ids the user namespace
+/// maps (a single mapping shows them as the overflow id inside), hard links as hard links;
+/// `import` of the tar and `export` again gives the same owners: the round trip keeps them.
+#[test]
+fn export_writes_true_owners_and_hard_links() {
+    for_each_user(|env| {
+        env.load_image(&owned_image());
+        for driver in DRIVERS {
+            let setup = "echo made > /tmp/made; ln /tmp/made /tmp/made-too";
+            coracle(
+                env,
+                driver,
+                &["run", "--name", "own", "localhost/owned", "sh", "-c", setup],
+            )
+            .ok();
+            let tar = coracle(env, driver, &["export", "own"]).ok().stdout.clone();
+            let list = listing(&tar);
+            let check = |list: &BTreeMap<String, (char, u64, u64)>, what: &str| {
+                assert_eq!(
+                    list.get("home/u"),
+                    Some(&('d', 1000, 1000)),
+                    "{driver} {what}"
+                );
+                assert_eq!(
+                    list.get("home/u/file"),
+                    Some(&('h', 1000, 1000)),
+                    "{driver} {what}"
+                );
+                assert_eq!(
+                    list.get("home/u/again"),
+                    Some(&('f', 1000, 1000)),
+                    "{driver} {what}"
+                );
+                assert_eq!(
+                    list.get("srv-file"),
+                    Some(&('f', 0, 5678)),
+                    "{driver} {what}"
+                );
+                assert_eq!(list.get("bin/busybox").map(|e| (e.1, e.2)), Some((0, 0)));
+            };
+            check(&list, "export");
+            // The first name in the walk's order is the file, the others links to it.
+            assert_eq!(list.get("tmp/made").map(|e| e.0), Some('f'), "{driver}");
+            assert_eq!(list.get("tmp/made-too").map(|e| e.0), Some('h'), "{driver}");
+            coracle(env, driver, &["rm", "own"]).ok();
+
+            let path = env.write(format!("owned-{driver}.tar"), &tar);
+            coracle(
+                env,
+                driver,
+                &["import", path.to_str().unwrap(), "localhost/reimported"],
+            )
+            .ok();
+            coracle(
+                env,
+                driver,
+                &["create", "--name", "again", "localhost/reimported", "true"],
+            )
+            .ok();
+            let tar = coracle(env, driver, &["export", "again"])
+                .ok()
+                .stdout
+                .clone();
+            check(&listing(&tar), "round trip");
+            coracle(env, driver, &["rm", "again"]).ok();
+            coracle(
+                env,
+                driver,
+                &["rmi", "localhost/reimported", "localhost/owned"],
+            )
+            .ok();
+            env.load_image(&owned_image());
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }

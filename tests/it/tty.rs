@@ -17,8 +17,8 @@ use crate::harness::images::busybox;
 use crate::harness::{TestEnv, for_each_user, users};
 use crate::lifecycle::state;
 
-struct Terminal {
-    master: File,
+pub(crate) struct Terminal {
+    pub(crate) master: File,
     slave: OwnedFd,
     seen: Arc<Mutex<Vec<u8>>>,
     child: Child,
@@ -26,7 +26,7 @@ struct Terminal {
 
 impl Terminal {
     /// `coracle ARGS` (on the test's store) with a new terminal of `rows` x `cols`.
-    fn spawn(env: &TestEnv, args: &[&str], rows: u16, cols: u16) -> Terminal {
+    pub(crate) fn spawn(env: &TestEnv, args: &[&str], rows: u16, cols: u16) -> Terminal {
         let pty = openpty().unwrap();
         set_window_size(&pty.master, rows, cols).unwrap();
         let mut cmd = if env.user.is_root() {
@@ -74,12 +74,12 @@ impl Terminal {
         }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
     }
 
     /// Waits until the screen shows `needle` (at most 60 s).
-    fn expect(&self, needle: &str) {
+    pub(crate) fn expect(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.text().contains(needle) {
             assert!(
@@ -91,12 +91,12 @@ impl Terminal {
         }
     }
 
-    fn type_(&mut self, s: &str) {
+    pub(crate) fn type_(&mut self, s: &str) {
         self.master.write_all(s.as_bytes()).unwrap();
     }
 
     /// Waits for coracle to end; its exit code.
-    fn wait(mut self) -> (i32, OwnedFd) {
+    pub(crate) fn wait(mut self) -> (i32, OwnedFd) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -111,7 +111,7 @@ impl Terminal {
     }
 }
 
-fn echo_on(fd: &OwnedFd) -> bool {
+pub(crate) fn echo_on(fd: &OwnedFd) -> bool {
     let t = rustix::termios::tcgetattr(fd).unwrap();
     t.local_modes.contains(rustix::termios::LocalModes::ECHO)
 }
