@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, command: &HealthcheckCommand) -> anyhow::Result<ExitSt
 }
 
 fn run_check(ctx: &Context, args: &HealthcheckRunArgs) -> anyhow::Result<ExitStatus> {
-    let (view, spec) = crate::cmd::exec::container_and_spec(ctx, &args.container)?;
+    let (view, spec) = crate::cmd::exec::container_and_spec(ctx, Some(&args.container))?;
     let Some(config) = spec.health.clone() else {
         anyhow::bail!("container {} has no defined healthcheck", view.id());
     };
