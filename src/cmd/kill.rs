@@ -7,7 +7,7 @@ use crate::cmd::control::{Failures, Selection, state_improper};
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::runtime::{control, signals};
-use crate::store::containers::State;
+use crate::store::containers::{self, State};
 
 pub fn run(ctx: &Context, args: &KillArgs) -> anyhow::Result<ExitStatus> {
     let signal = signals::parse(&args.signal)?;
@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, args: &KillArgs) -> anyhow::Result<ExitStatus> {
         cidfiles: &args.cidfile,
         names: &args.containers,
     };
-    let (targets, _) = selection.resolve(ctx, "kill", |v| v.state == State::Running)?;
+    let (targets, containers) = selection.resolve(ctx, "kill", |v| v.state == State::Running)?;
     let mut failures = Failures::default();
     for t in targets {
         let v = match t.found {
@@ -35,6 +35,12 @@ pub fn run(ctx: &Context, args: &KillArgs) -> anyhow::Result<ExitStatus> {
         };
         if v.state != State::Running {
             failures.push(not_running(v.state_name()));
+            continue;
+        }
+        // Recorded before the signal, as `stop` does: a container a user killed is not
+        // restarted (`--restart`; Podman's StoppedByUser).
+        if let Err(e) = containers::update(&containers.path(v.id()), |r| r.stop_requested = true) {
+            failures.push(anyhow::Error::new(e).context(format!("killing container {}", v.id())));
             continue;
         }
         match control::kill(&v.rec, signal) {

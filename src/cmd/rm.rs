@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, args: &RmArgs) -> anyhow::Result<ExitStatus> {
     let mut gone_meanwhile: Vec<String> = Vec::new();
     for input in &targets {
         match containers::find(&views, input) {
-            Ok(v) if v.state == State::Running && !args.force => failures.push((
+            Ok(v) if !args.force && monitor_lives(&store, v)? => failures.push((
                 2,
                 format!(
                     "cannot remove container {} as it is running - running or paused \
@@ -136,11 +136,13 @@ fn stop_running(
                 .filter_map(|i| containers::find(&views, i).ok().map(|v| (i.clone(), v)))
                 .collect()
         };
-        chosen
-            .into_iter()
-            .filter(|(_, v)| v.state == State::Running)
-            .map(|(i, v)| (i, v.id().to_string(), store.containers().path(v.id())))
-            .collect()
+        let mut live = Vec::new();
+        for (i, v) in chosen {
+            if monitor_lives(&store, v)? {
+                live.push((i, v.id().to_string(), store.containers().path(v.id())));
+            }
+        }
+        live
     };
     drop(store);
     let mut stopped = Vec::new();
@@ -160,7 +162,7 @@ pub fn replace(ctx: &Context, name: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     let (id, dir) = (v.id().to_string(), store.containers().path(v.id()));
-    let running = v.state == State::Running;
+    let running = monitor_lives(&store, v)?;
     drop(store);
     if running {
         crate::cmd::stop::stop_one(&dir, name, None)?;
@@ -184,8 +186,10 @@ pub fn remove(
 ) -> anyhow::Result<Vec<String>> {
     let mut removed = Vec::new();
     for v in views {
-        if let Some(monitor) = v.monitor() {
-            stop_monitor(monitor).with_context(|| format!("killing container {}", v.id()))?;
+        // Running or not: a monitor between restarts, or building the root, lives too.
+        if let Some(monitor) = crate::runtime::control::monitor_of(&v.rec) {
+            let dir = store.containers().path(v.id());
+            stop_monitor(monitor, &dir).with_context(|| format!("killing container {}", v.id()))?;
         }
         store
             .containers()
@@ -203,7 +207,21 @@ pub fn remove(
     Ok(removed)
 }
 
-fn stop_monitor(monitor: crate::sys::process::ProcessIdentity) -> anyhow::Result<()> {
+/// Whether the container `v` has a live monitor: it runs, or its lifetime lock is held (being
+/// started, or between restarts). Under the store lock a holder has recorded itself (the
+/// monitor keeps the starter's store lock until after that).
+fn monitor_lives(store: &Store, v: &ContainerView) -> anyhow::Result<bool> {
+    if v.state == State::Running {
+        return Ok(true);
+    }
+    Ok(crate::runtime::monitor_lock::is_held(
+        &store.containers().path(v.id()),
+    )?)
+}
+
+/// SIGKILL to a container's monitor (if it still lives), then its end and the release of
+/// its lifetime lock (an init not yet exec'd may hold it a moment longer) awaited.
+fn stop_monitor(monitor: crate::sys::process::ProcessIdentity, dir: &Path) -> anyhow::Result<()> {
     monitor.kill().context("sending SIGKILL to its monitor")?;
     let deadline = Instant::now() + KILL_WAIT;
     while monitor.is_alive() {
@@ -215,6 +233,13 @@ fn stop_monitor(monitor: crate::sys::process::ProcessIdentity) -> anyhow::Result
             );
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+    if !crate::runtime::monitor_lock::wait_released(dir, KILL_WAIT)? {
+        bail!(
+            "its lifetime lock ({}) is still held {} seconds after its monitor was killed",
+            dir.join(crate::runtime::monitor_lock::LOCK_FILE).display(),
+            KILL_WAIT.as_secs()
+        );
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::runtime::attach::{
 use crate::runtime::channel::Report;
 use crate::runtime::lifecycle::LogDriver;
 use crate::runtime::monitor::{self, MonitorArgs};
+use crate::runtime::monitor_lock::MonitorLock;
 use crate::runtime::spec::{self, ContainerSpec};
 use crate::runtime::userns;
 use crate::store::LockMode;
@@ -34,6 +35,7 @@ pub struct Launched {
 /// once the root file system is ready) with this command as its first client, attached to
 /// `hello`'s streams. `passthrough`: the container gets this command's own streams. Must be
 /// called single-threaded. Returns once the monitor runs; its reports follow on the socket.
+/// Fails when another monitor of the container lives (its lifetime lock is held).
 pub fn launch<L>(
     paths: &StorePaths,
     spec: &ContainerSpec,
@@ -41,6 +43,31 @@ pub fn launch<L>(
     hello: AttachOptions,
     passthrough: bool,
 ) -> anyhow::Result<Launched> {
+    let held = MonitorLock::try_acquire(&spec.dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "container {} is being started by another command",
+            spec::short_id(&spec.id)
+        )
+    })?;
+    launch_locked(paths, spec, (lock, held), hello, passthrough)
+}
+
+/// [`launch`] with the container's lifetime lock taken (`locks.1`), which the monitor keeps
+/// for its whole life.
+fn launch_locked<L>(
+    paths: &StorePaths,
+    spec: &ContainerSpec,
+    locks: (L, MonitorLock),
+    hello: AttachOptions,
+    passthrough: bool,
+) -> anyhow::Result<Launched> {
+    let (lock, held) = locks;
+    // No monitor lives (the lock says so): a record still saying `running` is a dead one's,
+    // and a stop requested of an earlier run must not stop this one.
+    crate::runtime::control::correct_dead_monitor(&spec.dir)
+        .with_context(|| format!("starting container {}", spec::short_id(&spec.id)))?;
+    crate::store::containers::update(&spec.dir, |r| r.stop_requested = false)
+        .with_context(|| format!("starting container {}", spec::short_id(&spec.id)))?;
     let run_dir = monitor::run_dir(&paths.runroot, &spec.id);
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let (mut mine, theirs) = UnixStream::pair().context("creating the monitor's socket")?;
@@ -72,8 +99,12 @@ pub fn launch<L>(
         tty_size,
         store: paths.clone(),
     };
-    let mut child = userns::spawn_process(&spec.mapping, move || monitor::run(spec, args, lock))
-        .context("starting the container's monitor")?;
+    let mut child = userns::spawn_process(&spec.mapping, move || {
+        // Held until the monitor exits (`_exit` closes it), through restarts and `--rm`.
+        let _held = held;
+        monitor::run(spec, args, lock)
+    })
+    .context("starting the container's monitor")?;
     child
         .wait_exec()
         .context("starting the container's monitor")?;
@@ -129,7 +160,13 @@ fn start_one(
     crate::failpoint!("start.store-locked");
     let views = containers::all(&store)?;
     let view = containers::find(&views, id)?;
-    let spec = read_spec(&store.containers().path(view.id()))?;
+    let dir = store.containers().path(view.id());
+    let spec = read_spec(&dir)?;
+    // Taken before the state is looked at: a monitor that lives holds it, whether the
+    // container runs, is being started or pauses between restarts (started, all three).
+    let Some(held) = MonitorLock::try_acquire(&dir)? else {
+        return Ok((spec, None));
+    };
     if view.state == State::Running {
         return Ok((spec, None));
     }
@@ -142,7 +179,7 @@ fn start_one(
     crate::cmd::run::prepare_root_dirs(&spec)?;
     let paths = ctx.paths()?;
     crate::failpoint!("start.root-dirs-made");
-    let launched = launch(&paths, &spec, store, hello, false)?;
+    let launched = launch_locked(&paths, &spec, (store, held), hello, false)?;
     crate::failpoint!("start.monitor-launched");
     Ok((spec, Some(launched)))
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::signals;
+use super::{monitor_lock, signals};
 use crate::store::containers::{self, ContainerError, ContainerRecord, State};
 use crate::sys::pidfd::{Pidfd, proc_stat};
 use crate::sys::process::ProcessIdentity;
@@ -62,6 +62,8 @@ impl ControlSettings {
 pub enum ControlError {
     #[error(transparent)]
     Record(#[from] ContainerError),
+    #[error(transparent)]
+    Lock(#[from] monitor_lock::LockError),
     #[error("reading /proc/{pid}")]
     Proc {
         pid: i32,
@@ -176,6 +178,9 @@ pub enum Stopped {
 pub fn stop(dir: &Path, timeout: Option<i64>) -> Result<Stopped, ControlError> {
     let rec = containers::read(dir)?;
     if !is_running(&rec) {
+        if monitor_lock::is_held(dir)? {
+            return stop_between_runs(dir, timeout);
+        }
         correct_dead_monitor(dir)?;
         return Ok(Stopped::NotRunning);
     }
@@ -196,6 +201,54 @@ pub fn stop(dir: &Path, timeout: Option<i64>) -> Result<Stopped, ControlError> {
     }
     wait_recorded(dir, &rec)?;
     Ok(outcome)
+}
+
+/// Stops a container whose monitor lives while the container does not run: its root being
+/// built, or a pause between restarts (`--restart`). The stop is recorded (no restart
+/// follows, and a start under way ends at once: its monitor forwards the signal to the
+/// init), the monitor signalled (a pause ends on it), and its end awaited; a container that
+/// reaches `running` meanwhile is stopped as any other.
+fn stop_between_runs(dir: &Path, timeout: Option<i64>) -> Result<Stopped, ControlError> {
+    containers::update(dir, |r| r.stop_requested = true)?;
+    let deadline = Instant::now() + RECORD_WAIT;
+    let mut signalled = None;
+    loop {
+        if !monitor_lock::is_held(dir)? {
+            return Ok(Stopped::NotRunning);
+        }
+        let now = match containers::read(dir) {
+            Ok(r) => r,
+            // Removed by its own monitor (`--rm`).
+            Err(ContainerError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(Stopped::NotRunning);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if is_running(&now) {
+            return stop(dir, timeout);
+        }
+        if let Some(monitor) = monitor_of(&now)
+            && signalled != Some(monitor)
+            && monitor
+                .signal(signals::SIGTERM)
+                .map_err(|source| ControlError::Signal {
+                    pid: monitor.pid,
+                    signal: signals::SIGTERM,
+                    source,
+                })?
+        {
+            signalled = Some(monitor);
+        }
+        if Instant::now() > deadline {
+            return Err(ControlError::NotRecorded {
+                pid: monitor_of(&now).map_or(0, |m| m.pid),
+                secs: RECORD_WAIT.as_secs(),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
 /// SIGKILL to the init, and its end awaited.

@@ -98,6 +98,13 @@ pub enum InitStdio {
 pub fn run(spec: &ContainerSpec, mut to_monitor: File, stdio: InitStdio) -> ! {
     // The monitor's FUSE device must not live on in here if the monitor is killed.
     let _ = crate::sys::process::close_device_fds("/dev/fuse");
+    // Armed first, then the monitor looked for: one killed between the clone and the prctl
+    // never sends the signal, but it closed its end of the report pipe (POLLERR on ours).
+    // Outside this PID namespace the parent is not visible (getppid is 0), so the pipe is
+    // the way to ask.
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || monitor_gone(&to_monitor) {
+        exit_child(125);
+    }
     let report = match setup_and_exec(spec, stdio) {
         Ok(never) => match never {},
         Err(r) => r,
@@ -115,11 +122,17 @@ fn errno_report(step: Step, detail: impl Into<String>) -> impl FnOnce(Errno) -> 
     move |e| Report::failed(step, e, detail)
 }
 
+/// Whether the reader of `to_monitor` (the monitor) is gone.
+fn monitor_gone(to_monitor: &File) -> bool {
+    use std::os::fd::AsFd as _;
+    let ready = crate::sys::poll::poll(
+        &[(to_monitor.as_fd(), crate::sys::poll::OUT)],
+        Some(std::time::Duration::ZERO),
+    );
+    ready.is_ok_and(|r| r[0] & (crate::sys::poll::ERR | crate::sys::poll::HUP) != 0)
+}
+
 fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, Report> {
-    // The monitor may already be gone (then the pid namespace's parent is the reaper): the
-    // monitor waits for this process, so it cannot have exited normally yet.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .map_err(errno_report(Step::Privileges, "PR_SET_PDEATHSIG"))?;
     if let Ok(name) = CString::new("coracle:init") {
         let _ = nix::sys::prctl::set_name(&name);
     }

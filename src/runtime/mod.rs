@@ -44,6 +44,7 @@ pub mod join;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod monitor_lock;
 pub mod mounts;
 pub mod relay;
 pub mod rootfs;

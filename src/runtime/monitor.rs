@@ -148,6 +148,13 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
         },
         LogDriver::None | LogDriver::Passthrough => None,
     };
+    // Recorded from the start to the end of the monitor's life, not only while the container
+    // runs: `stop`, `rm` and `system reset` find it between restarts too.
+    let me = ProcessIdentity::current().ok();
+    let _ = containers::update(&spec.dir, |r| {
+        r.monitor_pid = me.map(|m| m.pid);
+        r.monitor_start = me.map(|m| m.start_time);
+    });
     let mut relay = match Relay::new(listener, args.client.take(), log) {
         Ok(r) => r,
         Err(_) => return 1,
@@ -171,6 +178,14 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
     relay.flush(FLUSH_LIMIT);
     let _ = std::fs::remove_file(args.run_dir.join(attach::SOCKET));
     let _ = std::fs::remove_dir(&args.run_dir);
+    if !spec.remove {
+        let _ = containers::update(&spec.dir, |r| {
+            if r.state != State::Running && me.is_some_and(|m| Some(m.pid) == r.monitor_pid) {
+                r.monitor_pid = None;
+                r.monitor_start = None;
+            }
+        });
+    }
     relay.close_clients();
     status
 }
@@ -208,6 +223,10 @@ fn run_container<L>(
         relay.flush(FLUSH_LIMIT);
         relay.close_clients();
         if sleep_unless_stopped(signals, backoff) {
+            return;
+        }
+        // A stop recorded while the container ended, before the pause could see its signal.
+        if containers::read(&spec.dir).is_ok_and(|r| r.stop_requested) {
             return;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -353,13 +372,14 @@ fn run_once<L>(
     }
     relay.broadcast(&Report::Started { pid: pid.as_raw() });
     let me = ProcessIdentity::current().ok();
+    // `stop_requested` is left as it is: the starting command cleared it, and a stop that
+    // came while the root was built holds for this run.
     let _ = containers::update(&spec.dir, |r| {
         r.state = State::Running;
         r.pid = Some(pid.as_raw());
         r.started_at = Some(Utc::now());
         r.finished_at = None;
         r.exit_code = None;
-        r.stop_requested = false;
         r.monitor_pid = me.map(|m| m.pid);
         r.monitor_start = me.map(|m| m.start_time);
     });
@@ -403,8 +423,6 @@ fn run_once<L>(
     let _ = containers::update(&spec.dir, |r| {
         r.state = State::Exited;
         r.pid = None;
-        r.monitor_pid = None;
-        r.monitor_start = None;
         r.exit_code = code;
         r.finished_at = Some(Utc::now());
     });

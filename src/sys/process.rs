@@ -42,18 +42,15 @@ pub fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
 }
 
-/// Forks the calling process, which must be single-threaded (checked).
-///
-/// The child may allocate and run ordinary Rust code (no other thread can have held a lock
-/// at the fork), but it must end with [`exit_child`] or an `exec`, never by returning into
-/// the parent's code path.
-pub fn fork() -> Result<Forked, ForkError> {
+/// Checks that the calling process has a single thread. A thread that was just joined
+/// (`store::staging::sync_all_at_once`, the overlay's workers after an unmount) is still
+/// counted until the kernel has released it, a moment after `join` returned: waited for
+/// briefly.
+fn ensure_single_threaded() -> Result<(), ForkError> {
     let mut threads = thread_count().map_err(ForkError::Threads)?;
-    // A thread that was just joined (e.g. `store::staging::sync_all_at_once`) is still
-    // counted until the kernel has released it, a moment after `join` returned.
     for _ in 0..50 {
         if threads == 1 {
-            break;
+            return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
         threads = thread_count().map_err(ForkError::Threads)?;
@@ -61,6 +58,16 @@ pub fn fork() -> Result<Forked, ForkError> {
     if threads != 1 {
         return Err(ForkError::Threaded(threads));
     }
+    Ok(())
+}
+
+/// Forks the calling process, which must be single-threaded (checked).
+///
+/// The child may allocate and run ordinary Rust code (no other thread can have held a lock
+/// at the fork), but it must end with [`exit_child`] or an `exec`, never by returning into
+/// the parent's code path.
+pub fn fork() -> Result<Forked, ForkError> {
+    ensure_single_threaded()?;
     // SAFETY: the process has a single thread (checked just above; only this thread could
     // have started another since), so the child inherits no lock held by another thread and
     // may run async-signal-unsafe code; callers end the child with `exit_child` or exec.
@@ -99,10 +106,7 @@ pub fn exit_child(code: i32) -> ! {
 /// crun does). One call creates every namespace at once; with `CLONE_NEWPID` the child is
 /// PID 1 of the new PID namespace. The calling process must be single-threaded (checked).
 pub fn fork_into(flags: nix::sched::CloneFlags) -> Result<Forked, ForkError> {
-    let threads = thread_count().map_err(ForkError::Threads)?;
-    if threads != 1 {
-        return Err(ForkError::Threaded(threads));
-    }
+    ensure_single_threaded()?;
     let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a NULL stack makes clone(2) behave as fork(2) (the child runs on a copy-on-write
     // copy of this stack); the process is single-threaded (checked above), so the child holds
@@ -191,6 +195,14 @@ impl ProcessIdentity {
     /// then the start time checked, so the signal cannot reach a process that reused the pid.
     /// `Ok(false)` when it was already gone.
     pub fn kill(&self) -> io::Result<bool> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends `signal` to this process, as [`ProcessIdentity::kill`] sends SIGKILL.
+    pub fn signal(&self, signal: i32) -> io::Result<bool> {
+        let Some(signal) = rustix::process::Signal::from_named_raw(signal) else {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        };
         let Some(pid) = rustix::process::Pid::from_raw(self.pid) else {
             return Ok(false);
         };
@@ -202,7 +214,7 @@ impl ProcessIdentity {
         if !self.is_alive() {
             return Ok(false);
         }
-        match rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL) {
+        match rustix::process::pidfd_send_signal(&fd, signal) {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::SRCH) => Ok(false),
             Err(e) => Err(e.into()),
