@@ -47,9 +47,46 @@ fn err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RootfsError
     move |source| RootfsError { what, path, source }
 }
 
-/// Builds `rootfs` (which must not exist) from `layers` (layer directories holding `diff/`,
-/// base first), setting owners as `mapping` allows.
+/// `rootfs` with `suffix` appended to its name (`rootfs.partial`, `rootfs.lock`).
+fn beside(rootfs: &Path, suffix: &str) -> PathBuf {
+    let mut name = rootfs.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Builds `rootfs` from `layers` (layer directories holding `diff/`, base first), setting
+/// owners as `mapping` allows, unless it exists: an existing `rootfs` is always complete.
+/// The copy goes to `rootfs.partial` (a leftover of a build that was killed is removed
+/// first), renamed to `rootfs` once done; builders of the same root (a start, a `cp` into
+/// the created container) take turns on `rootfs.lock`.
 pub fn build(layers: &[PathBuf], rootfs: &Path, mapping: &UserMapping) -> Result<(), RootfsError> {
+    let lock_path = beside(rootfs, ".lock");
+    let lock = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(err("creating", &lock_path))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| err("locking", &lock_path)(e.into()))?;
+    if fs::symlink_metadata(rootfs).is_ok() {
+        return Ok(());
+    }
+    let partial = beside(rootfs, ".partial");
+    remove(&partial)?;
+    build_into(layers, &partial, mapping)?;
+    fs::rename(&partial, rootfs).map_err(err("renaming into place", &partial))?;
+    drop(lock);
+    Ok(())
+}
+
+/// Copies `layers` into the new directory `rootfs`.
+fn build_into(
+    layers: &[PathBuf],
+    rootfs: &Path,
+    mapping: &UserMapping,
+) -> Result<(), RootfsError> {
     fs::create_dir(rootfs).map_err(err("creating", rootfs))?;
     // Whatever the umask: every user of the container must reach its root.
     fs::set_permissions(rootfs, fs::Permissions::from_mode(0o755))
@@ -278,4 +315,39 @@ pub fn mount_point(rootfs: &Path, rel: &str, dir: bool) -> Result<(), RootfsErro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(root: &Path, name: &str, file: &str) -> PathBuf {
+        let l = root.join(name);
+        fs::create_dir_all(l.join(DIFF_DIR)).unwrap();
+        fs::write(l.join(DIFF_DIR).join(file), file).unwrap();
+        l
+    }
+
+    #[test]
+    fn only_a_complete_copy_becomes_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mapping = UserMapping::current().unwrap();
+        let base = layer(tmp.path(), "base", "a");
+        let top = layer(tmp.path(), "top", "b");
+        let rootfs = tmp.path().join("rootfs");
+        // A layer that cannot be read fails the build half-way: no root for the next start.
+        let broken = [base.clone(), tmp.path().join("missing")];
+        assert!(build(&broken, &rootfs, &mapping).is_err());
+        assert!(!rootfs.exists());
+        // A killed build's leftover is not reused.
+        fs::create_dir_all(tmp.path().join("rootfs.partial/junk")).unwrap();
+        build(&[base, top], &rootfs, &mapping).unwrap();
+        assert!(rootfs.join("a").is_file() && rootfs.join("b").is_file());
+        assert!(!rootfs.join("junk").exists());
+        assert!(!tmp.path().join("rootfs.partial").exists());
+        // Built once: a second call keeps it.
+        fs::write(rootfs.join("c"), "c").unwrap();
+        build(&[], &rootfs, &mapping).unwrap();
+        assert!(rootfs.join("c").is_file());
+    }
 }
