@@ -82,11 +82,7 @@ pub fn build(layers: &[PathBuf], rootfs: &Path, mapping: &UserMapping) -> Result
 }
 
 /// Copies `layers` into the new directory `rootfs`.
-fn build_into(
-    layers: &[PathBuf],
-    rootfs: &Path,
-    mapping: &UserMapping,
-) -> Result<(), RootfsError> {
+fn build_into(layers: &[PathBuf], rootfs: &Path, mapping: &UserMapping) -> Result<(), RootfsError> {
     fs::create_dir(rootfs).map_err(err("creating", rootfs))?;
     // Whatever the umask: every user of the container must reach its root.
     fs::set_permissions(rootfs, fs::Permissions::from_mode(0o755))

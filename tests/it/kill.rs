@@ -78,3 +78,37 @@ fn kill_refuses_what_podman_refuses() {
         env.ok(&["rm", "target", "fresh"]);
     });
 }
+
+#[test]
+fn a_killed_container_is_not_restarted() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "run",
+            "-d",
+            "--restart",
+            "always",
+            "--name",
+            "ka",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while record(env, "ka")["state"] != "running" {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(env.ok(&["kill", "ka"]), "ka\n");
+        // Podman's kill marks the container stopped by its user: the policy does not apply.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !record(env, "ka")["monitor_pid"].is_null() {
+            assert!(std::time::Instant::now() < deadline, "the monitor lives on");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let rec = record(env, "ka");
+        assert_eq!(rec["state"], "exited", "{rec}");
+        assert_eq!(rec["restart_count"], 0, "{rec}");
+        env.ok(&["rm", "ka"]);
+    });
+}

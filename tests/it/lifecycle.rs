@@ -266,3 +266,54 @@ fn restart_policies_are_honoured_by_the_monitor() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+/// The monitor `container.json` names now.
+fn monitor_pid(env: &TestEnv, id: &str) -> Option<i64> {
+    record(env, id)["monitor_pid"].as_i64()
+}
+
+#[test]
+fn a_monitor_between_restarts_is_seen_by_start_stop_and_rm() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let id = coracle(env, "vfs")
+            .args(["run", "-d", "--restart", "always", "--name", "b"])
+            .args(["busybox", "false"])
+            .stdout();
+        let id = id.trim().to_string();
+        // The pauses double from 100 ms: after four restarts they last 1.6 s and more.
+        wait_for("four restarts", || restart_count(env, "b") >= 4);
+        let monitor = monitor_pid(env, &id).expect("the monitor is recorded between runs");
+        assert!(crate::stop::alive(monitor));
+
+        // `start` of a container whose monitor pauses: already started, no second monitor.
+        coracle(env, "vfs").args(["start", "b"]).ok();
+        let count = restart_count(env, "b");
+        wait_for("the next restart", || restart_count(env, "b") > count);
+        assert_eq!(
+            monitor_pid(env, &id),
+            Some(monitor),
+            "a second monitor started"
+        );
+
+        // `rm` without -f: it runs, as far as removal goes (Podman's exit status 2).
+        let o = coracle(env, "vfs").args(["rm", "b"]).fails(2);
+        assert!(o.stderr().contains("running"), "{o}");
+
+        // `stop` ends the monitor, whatever it was doing; no restart follows.
+        coracle(env, "vfs").args(["stop", "b"]).ok();
+        assert_eq!(monitor_pid(env, &id), None, "the monitor outlived stop");
+        assert!(!crate::stop::alive(monitor));
+        let count = restart_count(env, "b");
+        std::thread::sleep(Duration::from_millis(2500));
+        assert_eq!(restart_count(env, "b"), count);
+        assert_eq!(state(env, "vfs", "b"), "exited");
+
+        // Started again by a user, it is restarted again; `rm -f` ends that monitor too.
+        coracle(env, "vfs").args(["start", "b"]).ok();
+        wait_for("a restart", || restart_count(env, "b") > count);
+        coracle(env, "vfs").args(["rm", "-f", "b"]).ok();
+        assert!(!crate::stop::alive(monitor));
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
