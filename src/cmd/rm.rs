@@ -214,10 +214,17 @@ fn monitor_lives(store: &Store, v: &ContainerView) -> anyhow::Result<bool> {
     if v.state == State::Running {
         return Ok(true);
     }
-    Ok(crate::runtime::monitor_lock::is_held(
+    // A container that just exited keeps its monitor a moment longer (its cleanup): that is
+    // not a live container. One between restarts holds the lock far longer.
+    let released = crate::runtime::monitor_lock::wait_released(
         &store.containers().path(v.id()),
-    )?)
+        CLEANUP_WAIT,
+    )?;
+    Ok(!released)
 }
+
+/// How long `rm` gives the monitor of a container that just exited to finish its cleanup.
+const CLEANUP_WAIT: Duration = Duration::from_secs(2);
 
 /// SIGKILL to a container's monitor (if it still lives), then its end and the release of
 /// its lifetime lock (an init not yet exec'd may hold it a moment longer) awaited.
