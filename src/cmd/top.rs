@@ -375,19 +375,60 @@ impl Names {
 /// layers from the top): a FUSE mount refuses every process outside the user namespace
 /// that mounted it, root included, unless mounted `allow_other`.
 fn container_file(init: i32, dir: &Path, rel: &str) -> Option<String> {
-    if let Ok(text) = fs::read_to_string(format!("/proc/{init}/root/{rel}")) {
+    if let Some(text) = read_in_root(Path::new(&format!("/proc/{init}/root")), rel) {
         return Some(text);
     }
     let spec: ContainerSpec = serde_json::from_slice(&fs::read(dir.join(SPEC)).ok()?).ok()?;
     let mut candidates: Vec<PathBuf> = Vec::new();
     match &spec.root_kind {
-        RootFs::Vfs => candidates.push(spec.rootfs.join(rel)),
+        RootFs::Vfs => candidates.push(spec.rootfs.clone()),
         RootFs::Overlay { upper, .. } => {
-            candidates.push(upper.join(rel));
-            candidates.extend(spec.layers.iter().rev().map(|l| l.join(DIFF_DIR).join(rel)));
+            candidates.push(upper.clone());
+            candidates.extend(spec.layers.iter().rev().map(|l| l.join(DIFF_DIR)));
         }
     }
-    candidates.iter().find_map(|p| fs::read_to_string(p).ok())
+    candidates.iter().find_map(|p| read_in_root(p, rel))
+}
+
+/// The most of a container's `/etc/passwd` or `/etc/group` read.
+const MAX_FILE: u64 = 1 << 20;
+
+/// The regular file `rel` below `root`, every symlink resolved inside `root`
+/// (`RESOLVE_IN_ROOT`): the container's files must not lead this command to the host's, nor
+/// hang it on a fifo or an endless device. At most [`MAX_FILE`] bytes.
+fn read_in_root(root: &Path, rel: &str) -> Option<String> {
+    use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+    use std::io::Read as _;
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let open = || {
+        rustix::fs::openat2(
+            &dir,
+            rel.trim_start_matches('/'),
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    // EAGAIN: a rename raced the lookup.
+    let fd = (0..16)
+        .map(|_| open())
+        .find(|r| !matches!(r, Err(rustix::io::Errno::AGAIN)))
+        .and_then(Result::ok)?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let mut text = String::new();
+    fs::File::from(fd)
+        .take(MAX_FILE)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 fn host_user(uid: u32) -> String {
@@ -463,6 +504,39 @@ fn go_duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The container's files are read inside its root: an absolute symlink stays in it, a
+    /// fifo or device is not read (no hang), a huge file is cut at [`MAX_FILE`].
+    #[test]
+    fn container_files_are_read_inside_the_root_and_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        let outside = tmp.path().join("secret");
+        fs::write(&outside, "host secret\n").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("etc/passwd")).unwrap();
+        assert_eq!(read_in_root(&root, "etc/passwd"), None);
+        std::fs::remove_file(root.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("/etc/real", root.join("etc/passwd")).unwrap();
+        fs::write(root.join("etc/real"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        assert_eq!(
+            read_in_root(&root, "etc/passwd").as_deref(),
+            Some("root:x:0:0::/root:/bin/sh\n")
+        );
+        nix::unistd::mkfifo(
+            &root.join("etc/group"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        assert_eq!(read_in_root(&root, "etc/group"), None);
+        std::os::unix::fs::symlink("/dev/zero", root.join("etc/zero")).unwrap();
+        assert_eq!(read_in_root(&root, "etc/zero"), None);
+        fs::write(root.join("etc/big"), vec![b'a'; 3 << 20]).unwrap();
+        assert_eq!(
+            read_in_root(&root, "etc/big").map(|t| t.len() as u64),
+            Some(MAX_FILE)
+        );
+    }
 
     #[test]
     fn durations_as_go_prints_them() {

@@ -242,6 +242,11 @@ fn joiner(
     mut to_cli: File,
 ) -> ! {
     let detached = io.detached;
+    // Not dumpable until the exec (which resets it): a process of the container must not
+    // open `/proc/<pid>/exe` (this host binary) or our memory (CVE-2019-5736).
+    let _ = nix::sys::prctl::set_dumpable(false);
+    // Read in the host's /proc, before the container's mount namespace is joined.
+    let has_terminal = crate::sys::session::has_controlling_terminal().unwrap_or(true);
     if let Err(errno) = init.join(flags) {
         let _ = channel::send(
             &mut to_cli,
@@ -249,16 +254,23 @@ fn joiner(
         );
         exit_child(125);
     }
-    if io.tty.is_some() {
-        // Out of the command's session too: its terminal's signals (a hangup when it
-        // closes) must not reach a process the user detached from; the command passes on
-        // what it receives itself.
-        let _ = nix::unistd::setsid();
+    if io.tty.is_some() || detached.is_some() || has_terminal {
+        // Out of the command's session: the caller's terminal must not be the process's
+        // controlling terminal (it could open /dev/tty and push keystrokes into the user's
+        // shell with TIOCSTI), nor its signals (a hangup when it closes) reach a process the
+        // user detached from; the command passes on what it receives itself. Without a
+        // terminal (a health check, in a session of its own) the process stays in the
+        // caller's process group, which is killed whole when the check runs out of time.
+        if let Err(errno) = nix::unistd::setsid() {
+            let _ = channel::send(
+                &mut to_cli,
+                &Report::failed(Step::Join, errno, "setsid for the exec'd process"),
+            );
+            exit_child(125);
+        }
     }
     if let Some(null) = detached {
-        // Out of the caller's session (its terminal's hangup must not reach the process),
-        // and off its output: whoever reads the command's output waits for end of file.
-        let _ = nix::unistd::setsid();
+        // Off the command's output: whoever reads it waits for end of file.
         let _ = nix::unistd::dup2_stdin(null.as_fd());
         let _ = nix::unistd::dup2_stdout(null.as_fd());
         let _ = nix::unistd::dup2_stderr(null.as_fd());
@@ -277,6 +289,9 @@ fn joiner(
     };
     match fork_again() {
         Ok(Forked::Child) => {
+            // Inherited across fork already; said again since this is the process the
+            // container can see (it is in the container's PID namespace).
+            let _ = nix::sys::prctl::set_dumpable(false);
             let report = match setup_and_exec(process, io, master.as_ref().map(|m| m.as_fd())) {
                 Ok(never) => match never {},
                 Err(r) => r,

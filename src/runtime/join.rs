@@ -355,6 +355,9 @@ where
         Forked::Child => {
             // Dropping the session here would unmount it for the server too.
             std::mem::forget(session);
+            // Nor may the worker hold the FUSE device: if the server died, the kernel would
+            // keep the connection (and the worker, blocked on it) alive forever.
+            let _ = crate::sys::process::close_device_fds("/dev/fuse");
             let result = chroot(&spec.rootfs).and_then(|()| body());
             exit_child(match result {
                 Ok(()) => 0,

@@ -147,7 +147,7 @@ fn read_only(rootfs: &Path, path: &str) -> Result<()> {
         None => Ok(()),
         Some((target, _)) => {
             bind(&target, &target, MsFlags::MS_REC)?;
-            remount_read_only(&target)
+            remount_read_only_tree(&target)
         }
     }
 }
@@ -217,7 +217,17 @@ fn sys(sys: &Path) -> Result<()> {
         Err(f) => return Err(f),
     }
     bind(Path::new("/sys"), sys, MsFlags::MS_REC)?;
-    remount_read_only(sys)
+    remount_read_only_tree(sys)
+}
+
+/// [`remount_read_only`] for a recursive bind: its submounts (`/sys/fs/cgroup`, ...) are
+/// made read-only too, or they would stay writable below a read-only top.
+fn remount_read_only_tree(target: &Path) -> Result<()> {
+    remount_read_only(target)?;
+    crate::sys::mount::make_read_only_recursive(target).map_err(io_fail(format!(
+        "making the mounts below {} read-only",
+        target.display()
+    )))
 }
 
 /// Remounts the bind mount `target` read-only. Inside a user namespace the flags the mount

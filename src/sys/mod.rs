@@ -2,6 +2,7 @@
 //! wrappers take `BorrowedFd` and return `OwnedFd`.
 #![allow(unsafe_code)]
 
+pub mod mount;
 pub mod net;
 pub mod pidfd;
 pub mod poll;
@@ -9,3 +10,4 @@ pub mod process;
 pub mod pty;
 pub mod reaper;
 pub mod seccomp;
+pub mod session;

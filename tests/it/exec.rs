@@ -448,3 +448,46 @@ fn exec_t_and_latest() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+/// A process started by `exec` (without `-t`) or by a health check run from the user's
+/// terminal must not have that terminal as its controlling terminal: it could open
+/// `/dev/tty` and push keystrokes into the user's shell (`TIOCSTI`).
+#[test]
+fn exec_and_health_checks_do_not_get_the_callers_terminal() {
+    use crate::tty::Terminal;
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let c = Background::start(
+            env,
+            "vfs",
+            "ctty",
+            &[
+                "--health-cmd",
+                "exec 3</dev/tty",
+                "--health-interval",
+                "disable",
+                "busybox",
+                "sleep",
+                "1000",
+            ],
+        );
+        let probe = "if (exec 3</dev/tty) 2>/dev/null; then echo TTY-OPENED; else echo NO-TTY; fi";
+        for flags in [&[][..], &["-i"][..]] {
+            let mut args = vec!["--storage-driver", "vfs", "exec"];
+            args.extend_from_slice(flags);
+            args.extend_from_slice(&["ctty", "sh", "-c", probe]);
+            let term = Terminal::spawn(env, &args, 24, 80);
+            term.expect("TTY");
+            let text = term.text();
+            assert_eq!(term.wait().0, 0, "{flags:?}: {text:?}");
+            assert!(text.contains("NO-TTY"), "{flags:?}: {text:?}");
+        }
+        // The check opens /dev/tty: it fails (exit 1, unhealthy/starting) when it cannot.
+        let args = ["--storage-driver", "vfs", "healthcheck", "run", "ctty"];
+        let term = Terminal::spawn(env, &args, 24, 80);
+        let (code, _) = term.wait();
+        assert_eq!(code, 1, "the health check opened the caller's terminal");
+        c.remove();
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}

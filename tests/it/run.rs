@@ -376,6 +376,42 @@ fn run_network_none_has_only_loopback_up_host_shares() {
     });
 }
 
+/// With the host's network, /sys is the host's bound recursively (a sysfs mount is refused
+/// rootless): every mount below it (`/sys/fs/cgroup`, ...) is read-only too, not only the top.
+#[test]
+fn run_network_host_sys_submounts_are_read_only() {
+    let host_subs = fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(1).is_some_and(|m| m.starts_with("/sys/")))
+        .count();
+    for_each_user(|env| {
+        with_busybox(env);
+        let out = run_ok(
+            env,
+            &["--network", "host", "busybox", "cat", "/proc/mounts"],
+        );
+        // `DEVICE MOUNTPOINT TYPE OPTIONS ...`: the mount point and options of /sys's.
+        let mounts: Vec<String> = out
+            .lines()
+            .map(|l| l.split(' ').skip(1).collect::<Vec<_>>())
+            .filter(|f| f.len() > 2 && (f[0] == "/sys" || f[0].starts_with("/sys/")))
+            .map(|f| format!("{} {}", f[0], f[2]))
+            .collect();
+        assert!(!mounts.is_empty(), "no /sys in the container: {out}");
+        if host_subs > 0 {
+            assert!(mounts.len() > 1, "the host has mounts below /sys: {out}");
+        }
+        for m in &mounts {
+            let opts = m.split(' ').nth(1).unwrap_or_default();
+            assert!(
+                opts.split(',').any(|o| o == "ro"),
+                "writable in the container: {m} ({out})"
+            );
+        }
+    });
+}
+
 /// busybox plus a layer with owners, modes, a hard link, a symlink, whiteouts and an
 /// opaque directory.
 fn layered() -> Image {

@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::io::{self, Read as _};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,15 +38,18 @@ impl Probe {
         let write2: OwnedFd = write.try_clone()?;
         let null = File::open("/dev/null")?;
         let start = Utc::now();
-        let child = Command::new("/proc/self/exe")
+        let mut cmd = Command::new("/proc/self/exe");
+        // A session of its own: no controlling terminal (`healthcheck run` from the user's
+        // shell: the check's command must not reach the user's terminal through /dev/tty),
+        // and its own process group, which the command it starts in the container stays in,
+        // so a check over time is killed whole.
+        crate::sys::session::new_session(&mut cmd);
+        let child = cmd
             .arg("healthcheck-probe")
             .arg(dir)
             .stdin(Stdio::from(null))
             .stdout(Stdio::from(write))
             .stderr(Stdio::from(write2))
-            // Its own group: the command it starts in the container is in it too, so a
-            // check over time is killed whole.
-            .process_group(0)
             .spawn()?;
         let output = File::from(read);
         let flags =
