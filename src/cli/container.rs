@@ -14,6 +14,8 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     /// Display the configuration of a container
     Inspect(ContainerInspectArgs),
+    /// List port mappings of a container, or of every running one
+    Port(super::network::PortArgs),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ pub mod complete;
 pub mod container;
 pub mod image;
 pub mod manifest;
+pub mod network;
 pub mod overlay;
 pub mod pull;
 pub mod push;
@@ -106,6 +107,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// List port mappings of a container, or of every running one
+    Port(network::PortArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

@@ -13,6 +13,7 @@ use crate::cli::run::RunArgs;
 use crate::cmd::Context;
 use crate::error::ExitStatus;
 use crate::runtime::UserMapping;
+use crate::runtime::network;
 use crate::runtime::sdnotify::Notifier;
 use crate::runtime::security::{self, Security};
 use crate::runtime::spec::{
@@ -43,14 +44,9 @@ pub fn create(
     args: &RunArgs,
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<Created> {
-    let network = match args.network.as_deref() {
-        None | Some("none") => Network::None,
-        Some("host") => Network::Host,
-        Some(other) => anyhow::bail!(
-            "--network {other}: only none and host are supported (the rootless network is not \
-             there yet)"
-        ),
-    };
+    let net_flags = args.net.runtime(args.network.as_deref());
+    let mut net = network::Settings::from_flags(&net_flags)?;
+    let network = net.mode;
     if let Some(name) = &args.name
         && !containers::valid_name(name)
     {
@@ -88,6 +84,9 @@ pub fn create(
         .with_context(|| format!("reading the config of image {}", args.image))?;
     let config = crate::oci::config::ImageConfig::parse(image.config_digest(), &config_bytes)?;
     let image_run = ImageRunConfig::from_json(&config.config);
+    if let Some(warning) = net.publish(&net_flags, &config.config)? {
+        crate::output::eprint(&format!("WARN: {warning}\n"));
+    }
 
     let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), &args.command)?;
     let id = containers::new_id().context("making a container ID")?;
@@ -97,7 +96,7 @@ pub fn create(
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| spec::short_id(&id).to_string()),
-        (None, Network::None) => spec::short_id(&id).to_string(),
+        (None, _) => spec::short_id(&id).to_string(),
     };
     let env_texts = args
         .env_file
@@ -154,14 +153,10 @@ pub fn create(
         layers: image.layers.clone(),
         driver: driver.clone(),
         remove: args.rm,
+        network_mode: net.mode_name().to_string(),
+        ports: net.spec.ports.clone(),
     };
-    let read_host = |p: &str| std::fs::read_to_string(p).ok();
-    let hosts_base = match network {
-        Network::Host => read_host("/etc/hosts"),
-        Network::None => None,
-    };
-    let hosts = spec::hosts_file(hosts_base.as_deref(), &hostname, &name);
-    let resolv = read_host("/etc/resolv.conf").unwrap_or_default();
+    let (hosts, resolv) = net.etc_files(&net_flags, &hostname, &name)?;
     let hostname_file = format!("{hostname}\n");
 
     let dir = store.containers().path(&id);
@@ -198,19 +193,22 @@ pub fn create(
         },
         remove: args.rm,
         security,
+        net: net.spec,
     };
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
     let staging = store.staging("create")?;
-    let written = store.containers().create(
-        staging.path(),
-        &record,
-        &spec_json,
-        &[
-            ("hosts", hosts.as_bytes()),
-            ("hostname", hostname_file.as_bytes()),
-            ("resolv.conf", resolv.as_bytes()),
-        ],
-    )?;
+    // Without a hosts file (--no-hosts) the image's /etc/hosts stays.
+    let files: Vec<(&str, &[u8])> = [
+        hosts.as_deref().map(|h| ("hosts", h.as_bytes())),
+        Some(("hostname", hostname_file.as_bytes())),
+        Some(("resolv.conf", resolv.as_bytes())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let written = store
+        .containers()
+        .create(staging.path(), &record, &spec_json, &files)?;
     debug_assert_eq!(written, dir);
     drop(staging);
     Ok(Created { spec, store })

@@ -14,6 +14,7 @@ mod load;
 mod login;
 mod manifest;
 mod overlay;
+mod port;
 mod ps;
 pub(crate) mod pull;
 mod push;
@@ -103,10 +104,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Commit(a) => commit::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),
+        Command::Port(a) => port::run(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
             ContainerCommand::Inspect(a) => inspect::container(&ctx, &a),
+            ContainerCommand::Port(a) => port::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

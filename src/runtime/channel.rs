@@ -32,6 +32,8 @@ pub enum Step {
     Privileges,
     /// Removing the container's root file system (`--rm`).
     Cleanup,
+    /// Starting the network helper (pasta, slirp4netns) and publishing ports.
+    Network,
 }
 
 impl Step {
@@ -47,6 +49,7 @@ impl Step {
             Step::Workdir => "entering the working directory",
             Step::Privileges => "dropping privileges",
             Step::Cleanup => "removing the container's root file system",
+            Step::Network => "configuring the container's network",
         }
     }
 }

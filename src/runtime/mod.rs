@@ -27,6 +27,7 @@ pub mod idmap;
 pub mod init;
 pub mod monitor;
 pub mod mounts;
+pub mod network;
 pub mod rootfs;
 pub mod sdnotify;
 pub mod security;

@@ -31,7 +31,7 @@ use nix::sys::signal::Signal;
 use super::channel::{self, Report, Step};
 use super::spec::{ContainerSpec, Network, RootFs};
 use super::userns::{ChildExit, SignalRelay, wait_relaying};
-use super::{init, rootfs};
+use super::{init, network, rootfs};
 use crate::archive::DIFF_DIR;
 use crate::overlay::{self, Overlay, OverlayConfig};
 use crate::store::containers::{self, State};
@@ -104,12 +104,20 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if spec.network == Network::None {
+    if spec.network != Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    let gate = match network::Gate::new(spec) {
+        Ok(g) => g,
+        Err(r) => {
+            send(&r);
+            return cleanup(spec, &mut send);
+        }
+    };
     let pid = match fork_into(flags) {
         Ok(Forked::Child) => {
             drop(from_init);
+            gate.wait_in_init();
             init::run(spec, to_init)
         }
         Ok(Forked::Parent(pid)) => pid,
@@ -128,6 +136,15 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         }
     };
     drop(to_init);
+    // The network helper, before any thread exists; the init waits for it at the gate.
+    let net_helper = match gate.open(spec, pid) {
+        Ok(h) => h,
+        Err(r) => {
+            let _ = wait_relaying(pid, &relay, true);
+            send(&r);
+            return cleanup(spec, &mut send);
+        }
+    };
     // Only now the overlay's threads start; the init's first accesses wait in the kernel.
     let background = match session.map(fuser::Session::spawn).transpose() {
         Ok(b) => b,
@@ -166,6 +183,7 @@ pub fn run<L>(spec: &ContainerSpec, mut to_cli: File, store_lock: L) -> i32 {
         });
     }
     let exit = wait_relaying(pid, &relay, true);
+    drop(net_helper);
     if let Some(bg) = background
         && let Err(e) = bg.umount_and_join()
     {

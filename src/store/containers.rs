@@ -81,6 +81,12 @@ pub struct ContainerRecord {
     /// `--rm`.
     #[serde(default)]
     pub remove: bool,
+    /// `none`, `host`, `pasta` or `slirp4netns`.
+    #[serde(default)]
+    pub network_mode: String,
+    /// The published ports, host ports chosen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::runtime::network::ports::PortMapping>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -382,6 +388,8 @@ mod tests {
             layers: Vec::new(),
             driver: "vfs".into(),
             remove: true,
+            network_mode: String::new(),
+            ports: Vec::new(),
         }
     }
 

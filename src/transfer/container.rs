@@ -379,6 +379,8 @@ mod tests {
             layers: Vec::new(),
             driver: "overlay".into(),
             remove: false,
+            network_mode: String::new(),
+            ports: Vec::new(),
         }
     }
 
