@@ -48,6 +48,8 @@ pub enum ContainerCommand {
     Exists(super::control::ContainerExistsArgs),
     /// Remove all non running containers
     Prune(ContainerPruneArgs),
+    /// List port mappings of a container, or of every running one
+    Port(super::network::PortArgs),
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod image;
 pub mod isolation;
 pub mod lifecycle;
 pub mod manifest;
+pub mod network;
 pub mod overlay;
 pub mod pull;
 pub mod push;
@@ -147,6 +148,8 @@ pub enum Command {
     Pause(control::PauseArgs),
     /// Unpause the processes in one or more containers (needs a delegated cgroup v2)
     Unpause(control::PauseArgs),
+    /// List port mappings of a container, or of every running one
+    Port(network::PortArgs),
     /// Search a registry for an image
     Search(search::SearchArgs),
     /// Log in to a container registry

@@ -28,8 +28,9 @@ pub struct RunArgs {
     /// Set the container's hostname (default: the short container ID)
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Network mode: none (a network namespace with only lo) or host (default: none until
-    /// coracle's rootless network lands)
+    /// Network mode: pasta[:OPTIONS] (the default, as root too: coracle has no bridge),
+    /// slirp4netns[:OPTIONS] (the default where pasta is missing), private (the default),
+    /// none (only lo), host (the host's network)
     #[arg(long = "network", alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Overwrite the image's ENTRYPOINT (a string, or a JSON array)
@@ -71,6 +72,8 @@ pub struct RunArgs {
     pub health: super::health::HealthArgs,
     #[command(flatten)]
     pub labels: super::autoupdate::LabelArgs,
+    #[command(flatten)]
+    pub net: super::network::NetworkFlags,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

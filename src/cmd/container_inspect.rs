@@ -119,9 +119,11 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "IsInfra": false,
         "IsService": false,
         "Config": config,
+        "NetworkSettings": crate::runtime::network::inspect::network_settings(rec, running),
         "HostConfig": {
             "AutoRemove": rec.remove,
-            "NetworkMode": "",
+            "NetworkMode": rec.network_mode,
+            "PortBindings": crate::runtime::network::ports::inspect_ports(&rec.ports),
         },
     })
 }

@@ -14,6 +14,7 @@ use crate::cmd::Context;
 use crate::error::ExitStatus;
 use crate::events::Event;
 use crate::runtime::UserMapping;
+use crate::runtime::network;
 use crate::runtime::sdnotify::Notifier;
 use crate::runtime::spec::{
     self, ContainerSpec, EnvFile, ImageRunConfig, Network, ProcessSpec, RootFs,
@@ -43,14 +44,9 @@ pub fn create(
     args: &RunArgs,
     notifier: Option<&Notifier>,
 ) -> anyhow::Result<Created> {
-    let network = match args.network.as_deref() {
-        None | Some("none") => Network::None,
-        Some("host") => Network::Host,
-        Some(other) => anyhow::bail!(
-            "--network {other}: only none and host are supported (the rootless network is not \
-             there yet)"
-        ),
-    };
+    let net_flags = args.net.runtime(args.network.as_deref());
+    let mut net = network::Settings::from_flags(&net_flags)?;
+    let network = net.mode;
     if let Some(name) = &args.name
         && !containers::valid_name(name)
     {
@@ -90,6 +86,9 @@ pub fn create(
     let health = crate::cmd::healthcheck::for_create(args, &config.config)?;
     let isolation = crate::cmd::isolation::decide(&args.isolation, &image_run.user)?;
     let (security, mapping) = (isolation.security, isolation.mapping);
+    if let Some(warning) = net.publish(&net_flags, &config.config)? {
+        crate::output::eprint(&format!("WARN: {warning}\n"));
+    }
 
     let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), &args.command)?;
     let id = containers::new_id().context("making a container ID")?;
@@ -99,7 +98,7 @@ pub fn create(
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| spec::short_id(&id).to_string()),
-        (None, Network::None) => spec::short_id(&id).to_string(),
+        (None, _) => spec::short_id(&id).to_string(),
     };
     let env_texts = args
         .env_file
@@ -178,14 +177,10 @@ pub fn create(
         create_command: std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
+        network_mode: net.mode_name().to_string(),
+        ports: net.spec.ports.clone(),
     };
-    let read_host = |p: &str| std::fs::read_to_string(p).ok();
-    let hosts_base = match network {
-        Network::Host => read_host("/etc/hosts"),
-        Network::None => None,
-    };
-    let hosts = spec::hosts_file(hosts_base.as_deref(), &hostname, &name);
-    let resolv = read_host("/etc/resolv.conf").unwrap_or_default();
+    let (hosts, resolv) = net.etc_files(&net_flags, &hostname, &name)?;
     let hostname_file = format!("{hostname}\n");
 
     let dir = store.containers().path(&id);
@@ -228,6 +223,7 @@ pub fn create(
         lifecycle: args.lifecycle.spec(args.tty, args.rm)?,
         health,
         sdnotify: args.sdnotify,
+        net: net.spec,
     };
     crate::cmd::healthcheck::notify_socket_into(&mut spec)?;
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
@@ -235,16 +231,18 @@ pub fn create(
     crate::failpoint!("create.volumes-created");
     let staging = store.staging("create")?;
     crate::failpoint!("create.staging-created");
-    let written = store.containers().create(
-        staging.path(),
-        &record,
-        &spec_json,
-        &[
-            ("hosts", hosts.as_bytes()),
-            ("hostname", hostname_file.as_bytes()),
-            ("resolv.conf", resolv.as_bytes()),
-        ],
-    )?;
+    // Without a hosts file (--no-hosts) the image's /etc/hosts stays.
+    let files: Vec<(&str, &[u8])> = [
+        hosts.as_deref().map(|h| ("hosts", h.as_bytes())),
+        Some(("hostname", hostname_file.as_bytes())),
+        Some(("resolv.conf", resolv.as_bytes())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let written = store
+        .containers()
+        .create(staging.path(), &record, &spec_json, &files)?;
     debug_assert_eq!(written, dir);
     crate::failpoint!("create.record-renamed");
     drop(staging);

@@ -29,6 +29,7 @@ mod logs;
 mod manifest;
 mod overlay;
 mod pause;
+mod port;
 mod ps;
 pub(crate) mod pull;
 mod push;
@@ -141,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Top(a) => top::run(&ctx, &a),
         Command::Pause(a) => pause::pause(&ctx, &a),
         Command::Unpause(a) => pause::unpause(&ctx, &a),
+        Command::Port(a) => port::run(&ctx, &a),
         Command::Container { command } => match command {
             ContainerCommand::List(a) => ps::run(&ctx, &a),
             ContainerCommand::Rm(a) => rm::run(&ctx, &a),
@@ -162,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ContainerCommand::Unpause(a) => pause::unpause(&ctx, &a),
             ContainerCommand::Exists(a) => exists::run(&ctx, &a),
             ContainerCommand::Prune(a) => container_prune::run(&ctx, &a),
+            ContainerCommand::Port(a) => port::run(&ctx, &a),
         },
         Command::Manifest { command } => manifest::run(&ctx, command),
         Command::Search(a) => search::run(&ctx, &a),

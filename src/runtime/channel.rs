@@ -38,6 +38,8 @@ pub enum Step {
     Join,
     /// Copying files in a container's root file system (`cp`).
     Copy,
+    /// Starting the network helper (pasta, slirp4netns) and publishing ports.
+    Network,
 }
 
 impl Step {
@@ -56,6 +58,7 @@ impl Step {
             Step::Cleanup => "removing the container's root file system",
             Step::Join => "joining the container's namespaces",
             Step::Copy => "copying in the container",
+            Step::Network => "configuring the container's network",
         }
     }
 }

@@ -142,7 +142,7 @@ fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, 
     nix::unistd::setsid().map_err(errno_report(Step::Privileges, "setsid"))?;
     nix::unistd::sethostname(&spec.hostname)
         .map_err(errno_report(Step::Hostname, spec.hostname.clone()))?;
-    if spec.network == Network::None {
+    if spec.network != Network::Host {
         crate::sys::net::loopback_up().map_err(|e| Report::failed_io(Step::Loopback, &e, "lo"))?;
     }
     for (path, dir) in MOUNT_POINTS {

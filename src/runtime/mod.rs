@@ -46,6 +46,7 @@ pub mod logs;
 pub mod monitor;
 pub mod monitor_lock;
 pub mod mounts;
+pub mod network;
 pub mod relay;
 pub mod rootfs;
 pub mod sdnotify;

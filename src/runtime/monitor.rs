@@ -51,7 +51,7 @@ use super::logs::{LogWriter, Stream};
 use super::relay::{self, ContainerIo, Relay};
 use super::spec::{ContainerSpec, Network, RootFs};
 use super::userns::ChildExit;
-use super::{init, rootfs};
+use super::{init, network, rootfs};
 use crate::archive::DIFF_DIR;
 use crate::overlay::{self, Overlay, OverlayConfig};
 use crate::paths::StorePaths;
@@ -308,12 +308,17 @@ fn run_once<L>(
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if spec.network == Network::None {
+    if spec.network != Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    let gate = match network::Gate::new(spec) {
+        Ok(g) => g,
+        Err(r) => return fail(relay, r),
+    };
     let pid = match fork_into(flags) {
         Ok(Forked::Child) => {
             drop(from_init);
+            gate.wait_in_init();
             init::run(spec, to_init, stdio)
         }
         Ok(Forked::Parent(pid)) => pid,
@@ -335,6 +340,15 @@ fn run_once<L>(
     drop(to_init);
     // The init's ends: only it may hold them, so that their end of file means its end.
     drop(stdio);
+    // The network helper, before any thread exists; the init waits for it at the gate.
+    let net_helper = match gate.open(spec, pid) {
+        Ok(h) => h,
+        Err(r) => {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return fail(relay, r);
+        }
+    };
     // Only now the overlay's threads start; the init's first accesses wait in the kernel.
     let background = match session.map(fuser::Session::spawn).transpose() {
         Ok(b) => b,
@@ -407,6 +421,7 @@ fn run_once<L>(
         });
     drop(io);
     drop(checker);
+    drop(net_helper);
     unmount(spec, background, relay);
     match &exit {
         Ok(ChildExit::Exited(code)) => relay.broadcast(&Report::Exited { code: *code }),

@@ -99,6 +99,10 @@ pub fn setup(
     dev(&rootfs.join("dev"), mapping)?;
     sys(&rootfs.join("sys"))?;
     for f in ["hosts", "hostname", "resolv.conf"] {
+        // No generated hosts file (--no-hosts): the image's stays.
+        if !userdata.join(f).exists() {
+            continue;
+        }
         bind(
             &userdata.join(f),
             &rootfs.join("etc").join(f),

@@ -228,6 +228,10 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+    /// A new network namespace connected by pasta (`runtime::network`).
+    Pasta,
+    /// A new network namespace connected by slirp4netns.
+    Slirp4netns,
 }
 
 /// How the container's root file system is made.
@@ -295,34 +299,14 @@ pub struct ContainerSpec {
     /// `--sdnotify` (the monitor sends `READY=1` for `healthy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdnotify: Option<super::sdnotify::SdNotifyMode>,
+    /// The network helper, its options and the published ports.
+    #[serde(default)]
+    pub net: super::network::NetSpec,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.
 pub fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
-}
-
-/// `/etc/hosts` of a container: the localhost lines and its own name.
-pub fn hosts_file(base: Option<&str>, hostname: &str, name: &str) -> String {
-    let mut s = match base {
-        Some(b) => {
-            let mut b = b.to_string();
-            if !b.is_empty() && !b.ends_with('\n') {
-                b.push('\n');
-            }
-            b
-        }
-        None => "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n\
-                 ::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
-            .to_string(),
-    };
-    let names = if hostname == name {
-        hostname.to_string()
-    } else {
-        format!("{hostname} {name}")
-    };
-    s.push_str(&format!("127.0.1.1\t{names}\n"));
-    s
 }
 
 #[cfg(test)]
@@ -461,17 +445,6 @@ mod tests {
         assert_eq!(
             ImageRunConfig::from_json(&Value::Null),
             ImageRunConfig::default()
-        );
-    }
-
-    #[test]
-    fn hosts_files() {
-        let h = hosts_file(None, "abc", "web");
-        assert!(h.starts_with("127.0.0.1\tlocalhost"));
-        assert!(h.ends_with("127.0.1.1\tabc web\n"));
-        assert_eq!(
-            hosts_file(Some("10.0.0.1 host"), "x", "x"),
-            "10.0.0.1 host\n127.0.1.1\tx\n"
         );
     }
 }

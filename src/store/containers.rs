@@ -101,6 +101,12 @@ pub struct ContainerRecord {
     /// `generate systemd --new` runs again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub create_command: Vec<String>,
+    /// `none`, `host`, `pasta` or `slirp4netns`.
+    #[serde(default)]
+    pub network_mode: String,
+    /// The published ports, host ports chosen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::runtime::network::ports::PortMapping>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -465,6 +471,8 @@ mod tests {
             control: Default::default(),
             labels: Default::default(),
             create_command: Vec::new(),
+            network_mode: String::new(),
+            ports: Vec::new(),
         }
     }
 

@@ -27,3 +27,91 @@ pub fn loopback_up() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The IPv4 address of the interface `name` in the calling process's network namespace
+/// (`SIOCGIFADDR`); `None` when it has none or does not exist.
+pub fn ipv4_address(name: &str) -> Option<std::net::Ipv4Addr> {
+    if name.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    let sock = rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None).ok()?;
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `sock` is an open socket, `req` a NUL-terminated `ifreq` (the name is shorter
+    // than IFNAMSIZ, the rest zero) that the kernel fills in; both outlive the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFADDR, &mut req) } == -1 {
+        return None;
+    }
+    // SAFETY: SIOCGIFADDR filled `ifru_addr` with a `sockaddr_in` (AF_INET socket), which
+    // fits in the union (`sockaddr` has the same size) and has no invalid bit patterns.
+    let addr: libc::sockaddr_in =
+        unsafe { std::ptr::read_unaligned((&raw const req.ifr_ifru.ifru_addr).cast()) };
+    if addr.sin_family != libc::AF_INET as libc::sa_family_t {
+        return None;
+    }
+    Some(std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)))
+}
+
+/// Runs `cmd` as a helper process that dies with its parent: `PR_SET_PDEATHSIG` (SIGKILL) is
+/// set in the child before the exec, its signal mask is emptied, and each `(fd, target)` of `fds` is `dup2`'d onto
+/// `target` (so the helper inherits it, without close-on-exec, under a number it is told),
+/// every other descriptor from the first free number up is made close-on-exec. The targets
+/// must be at least 3 and distinct from the sources.
+pub fn spawn_helper(
+    cmd: &mut std::process::Command,
+    fds: &[(std::os::fd::BorrowedFd<'_>, i32)],
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt as _;
+    // Copies above every target first, so that no dup2 in the child overwrites a source
+    // another pair still needs.
+    let high = fds
+        .iter()
+        .map(|(f, _)| rustix::io::fcntl_dupfd_cloexec(f, 64))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pairs: Vec<(i32, i32)> = high
+        .iter()
+        .zip(fds)
+        .map(|(h, (_, t))| (h.as_raw_fd(), *t))
+        .collect();
+    let first_free = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(3).max(3);
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the forked child before exec and only makes system calls
+    // (prctl, getppid, sigprocmask, dup2, close_range), which are async-signal-safe; it
+    // allocates nothing (`sigemptyset` only fills the local set).
+    // The raw descriptors stay open in the parent until `spawn` returns (`high` owns them).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent died before the prctl took effect: nobody would kill the helper.
+            if libc::getppid() != parent.as_raw_nonzero().get() {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            // The monitor blocks the signals it waits for; the helper must get them (and a
+            // SIGTERM or SIGHUP must end it), so nothing stays blocked.
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            for &(src, target) in &pairs {
+                if libc::dup2(src, target) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(
+                libc::SYS_close_range,
+                first_free as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    let child = cmd.spawn();
+    drop(high);
+    child
+}

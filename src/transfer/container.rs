@@ -389,6 +389,8 @@ mod tests {
             control: Default::default(),
             labels: Default::default(),
             create_command: Vec::new(),
+            network_mode: String::new(),
+            ports: Vec::new(),
         }
     }
 

@@ -1,0 +1,433 @@
+//! A container's network, as Podman 5 does it rootless: `--network none` (a namespace with
+//! only `lo`), `host` (the host's), and by default a namespace of its own connected by pasta
+//! (slirp4netns where pasta is missing, or when asked for). coracle has no bridge (no
+//! netavark): as root the default is pasta too, where Podman would use a bridge.
+//!
+//! - `ports`: `-p`, `-P`, `--expose`, random host ports, and how they are shown;
+//! - `etc`: `/etc/hosts` and `/etc/resolv.conf`;
+//! - `host`: the host's default route and address, which pasta copies into the container;
+//! - `pasta`, `slirp`: the helpers.
+//!
+//! When. `create` resolves the mode (which helper exists), the ports (random ones are chosen
+//! then, as Podman does) and writes the `/etc` files ([`Settings`]). The monitor makes a
+//! [`Gate`] before it clones the init into its new network namespace; the init waits at the
+//! gate ([`Gate::wait_in_init`]) while the monitor starts the helper against the namespace
+//! ([`Gate::open`]), and enters only once the helper says the network is configured. The
+//! monitor ends the helper when the container ends ([`Helper`]'s drop); the helper also dies
+//! with the monitor (`PR_SET_PDEATHSIG`). No process of coracle's own stays for the network.
+
+pub mod etc;
+pub mod host;
+pub mod inspect;
+pub mod pasta;
+pub mod ports;
+pub mod slirp;
+
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use super::channel::{Report, Step};
+use super::spec::{ContainerSpec, Network};
+use ports::{PortMapping, Protocol};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(
+        "--network {0}: unknown network mode (coracle supports none, host, private, pasta[:OPTIONS] \
+         and slirp4netns[:OPTIONS]; it has no bridge networks)"
+    )]
+    UnknownMode(String),
+    #[error(
+        "no program for the container's network: {wanted} was not found in PATH (install the \
+         passt package for pasta, or slirp4netns; or use --network none or host)"
+    )]
+    NoHelper { wanted: String },
+    #[error("invalid {helper} option {option:?}")]
+    Option {
+        helper: &'static str,
+        option: String,
+    },
+    #[error(transparent)]
+    Port(#[from] ports::PortError),
+    #[error(transparent)]
+    Etc(#[from] etc::EtcError),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{program} failed ({status}): {output}")]
+    Failed {
+        program: String,
+        status: String,
+        output: String,
+    },
+    #[error(transparent)]
+    PortInUse(#[from] ports::PortInUse),
+    #[error("cannot publish port {port}/{proto}: {detail}")]
+    Publish {
+        port: u16,
+        proto: Protocol,
+        detail: String,
+    },
+}
+
+/// What the monitor needs to connect the container (in [`ContainerSpec`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSpec {
+    /// The helper program (pasta or slirp4netns) for those modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper: Option<PathBuf>,
+    /// The options after `pasta:` or `slirp4netns:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// The published ports, host ports chosen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
+}
+
+/// The network flags `create` reads (`cli::network::NetworkFlags` gives them).
+#[derive(Debug, Clone, Default)]
+pub struct Flags<'a> {
+    pub network: Option<&'a str>,
+    pub publish: &'a [String],
+    pub publish_all: bool,
+    pub expose: &'a [String],
+    pub add_host: &'a [String],
+    pub dns: &'a [String],
+    pub dns_search: &'a [String],
+    pub dns_option: &'a [String],
+    pub no_hosts: bool,
+}
+
+/// The network of a container being created.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Network,
+    pub spec: NetSpec,
+}
+
+/// A program in `PATH`.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt as _;
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+impl Settings {
+    /// The mode and its helper from `--network`, and the ports from `-p`/`--expose`.
+    pub fn from_flags(flags: &Flags<'_>) -> Result<Settings, NetError> {
+        let value = flags.network.unwrap_or("private");
+        let (name, opts) = value.split_once(':').unwrap_or((value, ""));
+        let options: Vec<String> = opts
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect();
+        let need = |program: &str| {
+            find_program(program).ok_or_else(|| NetError::NoHelper {
+                wanted: program.to_string(),
+            })
+        };
+        let (mode, helper) = match name {
+            "none" if opts.is_empty() => (Network::None, None),
+            "host" if opts.is_empty() => (Network::Host, None),
+            "private" | "default" if opts.is_empty() => match find_program("pasta") {
+                Some(p) => (Network::Pasta, Some(p)),
+                None => match find_program("slirp4netns") {
+                    Some(p) => (Network::Slirp4netns, Some(p)),
+                    None => {
+                        return Err(NetError::NoHelper {
+                            wanted: "pasta (or slirp4netns)".into(),
+                        });
+                    }
+                },
+            },
+            "pasta" => (Network::Pasta, Some(need("pasta")?)),
+            "slirp4netns" => {
+                slirp::args(&options)?;
+                (Network::Slirp4netns, Some(need("slirp4netns")?))
+            }
+            _ => return Err(NetError::UnknownMode(value.to_string())),
+        };
+        let mut ports = flags
+            .publish
+            .iter()
+            .map(|p| ports::parse_publish(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut exposed = Vec::new();
+        for e in flags.expose {
+            exposed.extend(ports::parse_expose(e)?);
+        }
+        if flags.publish_all {
+            ports::publish_all(&mut ports, &exposed);
+        }
+        Ok(Settings {
+            mode,
+            spec: NetSpec {
+                helper,
+                options,
+                ports,
+            },
+        })
+    }
+
+    /// Whether published ports mean anything (Podman discards them for none and host).
+    pub fn publishes(&self) -> bool {
+        matches!(self.mode, Network::Pasta | Network::Slirp4netns)
+    }
+
+    /// `-P` over the image's `ExposedPorts`, then free host ports for the ports without one.
+    /// Returns a warning when ports were given to a mode that cannot publish them.
+    pub fn publish(
+        &mut self,
+        flags: &Flags<'_>,
+        image_config: &serde_json::Value,
+    ) -> Result<Option<String>, NetError> {
+        if flags.publish_all {
+            ports::publish_all(&mut self.spec.ports, &ports::image_exposed(image_config));
+        }
+        if !self.publishes() {
+            if self.spec.ports.is_empty() || flags.publish.is_empty() {
+                self.spec.ports.clear();
+                return Ok(None);
+            }
+            self.spec.ports.clear();
+            return Ok(Some(
+                "Port mappings have been discarded as one of the Host, Container, Pod, and \
+                 None network modes are in use"
+                    .into(),
+            ));
+        }
+        ports::assign_random(&mut self.spec.ports)?;
+        Ok(None)
+    }
+
+    /// The name `inspect` shows as `HostConfig.NetworkMode`.
+    pub fn mode_name(&self) -> &'static str {
+        mode_name(self.mode)
+    }
+
+    /// `/etc/hosts` (none with `--no-hosts`) and `/etc/resolv.conf`.
+    pub fn etc_files(
+        &self,
+        flags: &Flags<'_>,
+        hostname: &str,
+        name: &str,
+    ) -> Result<(Option<String>, String), NetError> {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let (own_ip, host_ip, forwarder): (Option<IpAddr>, Option<IpAddr>, Option<IpAddr>) =
+            match self.mode {
+                Network::Pasta => {
+                    let view = host::pasta_view();
+                    (
+                        view.map(|v| v.0.into()),
+                        view.map(|v| v.1.into()),
+                        pasta::DNS_FORWARD.parse().ok(),
+                    )
+                }
+                Network::Slirp4netns => {
+                    let (_, net) = slirp::args(&self.spec.options)?;
+                    (
+                        Some(net.guest().into()),
+                        Some(net.gateway().into()),
+                        Some(net.dns().into()),
+                    )
+                }
+                Network::None | Network::Host => (None, None, None),
+            };
+        let extra = etc::parse_add_hosts(flags.add_host, host_ip)?;
+        let host_hosts = read("/etc/hosts");
+        let hosts = (!flags.no_hosts).then(|| {
+            etc::Hosts {
+                base: (self.mode == Network::Host).then_some(host_hosts.as_str()),
+                extra: &extra,
+                hostname,
+                name,
+                own_ip,
+                host_ip,
+            }
+            .render()
+        });
+        let host_resolv = read("/etc/resolv.conf");
+        let custom =
+            !(flags.dns.is_empty() && flags.dns_search.is_empty() && flags.dns_option.is_empty());
+        let resolv = if self.mode == Network::Host && !custom {
+            host_resolv
+        } else {
+            etc::Resolv {
+                host: &host_resolv,
+                forwarder,
+                dns: flags.dns,
+                search: flags.dns_search,
+                options: flags.dns_option,
+            }
+            .render()?
+        };
+        Ok((hosts, resolv))
+    }
+}
+
+/// `none`, `host`, `pasta` or `slirp4netns`.
+pub fn mode_name(mode: Network) -> &'static str {
+    match mode {
+        Network::None => "none",
+        Network::Host => "host",
+        Network::Pasta => "pasta",
+        Network::Slirp4netns => "slirp4netns",
+    }
+}
+
+/// A close-on-exec pipe (read end, write end).
+fn pipe(for_what: &str) -> Result<(OwnedFd, OwnedFd), NetError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| NetError::Io {
+        what: format!("creating a pipe for {for_what}"),
+        source: e.into(),
+    })
+}
+
+const GO: u8 = b'G';
+
+/// The go-ahead from the monitor to the init: made before the init is cloned, when the
+/// network has a helper to wait for.
+pub struct Gate {
+    pipe: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Gate {
+    /// A gate for `spec`'s network (an open one for none and host).
+    pub fn new(spec: &ContainerSpec) -> Result<Gate, Report> {
+        let pipe = match spec.network {
+            Network::Pasta | Network::Slirp4netns => Some(
+                pipe("the network go-ahead")
+                    .map_err(|e| Report::failed_io(Step::Clone, &io_of(&e), e.to_string()))?,
+            ),
+            Network::None | Network::Host => None,
+        };
+        Ok(Gate { pipe })
+    }
+
+    /// In the init, first thing: waits until the monitor has the network configured. When
+    /// the monitor gives up (end of file), the init ends quietly: the monitor reports why.
+    pub fn wait_in_init(self) {
+        let Some((r, w)) = self.pipe else { return };
+        drop(w);
+        let mut b = [0u8; 1];
+        let mut r = File::from(r);
+        loop {
+            match r.read(&mut b) {
+                Ok(1) if b[0] == GO => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => crate::sys::process::exit_child(125),
+            }
+        }
+    }
+
+    /// In the monitor, once the init is cloned: starts the helper against the init's network
+    /// namespace and opens the gate. On an error the gate closes, so the init exits.
+    pub fn open(self, spec: &ContainerSpec, init: Pid) -> Result<Helper, Report> {
+        let Some((r, w)) = self.pipe else {
+            return Ok(Helper { running: None });
+        };
+        drop(r);
+        // The whole chain goes into the text: an errno alone would not name the port.
+        let fail = |e: NetError| Report::Failed {
+            step: Step::Network,
+            errno: 0,
+            detail: format!("{:#}", anyhow::Error::new(e)),
+        };
+        let helper = start_helper(spec, init).map_err(fail)?;
+        let mut w = File::from(w);
+        w.write_all(&[GO]).map_err(|e| {
+            Report::failed_io(Step::Network, &e, "telling the init the network is ready")
+        })?;
+        Ok(helper)
+    }
+}
+
+fn io_of(e: &NetError) -> io::Error {
+    match e {
+        NetError::Io { source, .. } | NetError::Spawn { source, .. } => {
+            io::Error::new(source.kind(), source.to_string())
+        }
+        _ => io::Error::other(e.to_string()),
+    }
+}
+
+fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Helper, NetError> {
+    let path = format!("/proc/{init}/ns/net");
+    let netns: OwnedFd = File::open(&path)
+        .map_err(|source| NetError::Io {
+            what: format!("opening {path}"),
+            source,
+        })?
+        .into();
+    let program = spec
+        .net
+        .helper
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(mode_name(spec.network)));
+    ports::check_free(&spec.net.ports)?;
+    let running = match spec.network {
+        Network::Pasta => Running::Pasta(pasta::start(
+            &program,
+            &netns,
+            &spec.net.ports,
+            &spec.net.options,
+            &spec.userdata,
+        )?),
+        _ => Running::Slirp(slirp::start(
+            &program,
+            &netns,
+            &spec.net.ports,
+            &spec.net.options,
+            &spec.userdata,
+        )?),
+    };
+    Ok(Helper {
+        running: Some(running),
+    })
+}
+
+enum Running {
+    Pasta(std::process::Child),
+    Slirp(slirp::Slirp),
+}
+
+/// The running helper; dropping it ends it (the container has ended).
+pub struct Helper {
+    running: Option<Running>,
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let mut child = match self.running.take() {
+            None => return,
+            Some(Running::Pasta(c)) => c,
+            Some(Running::Slirp(s)) => {
+                drop(s.exit);
+                s.child
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

@@ -1,0 +1,183 @@
+//! pasta (the `passt` package) against the container's network namespace.
+//!
+//! pasta is started by the monitor, so it lives where the monitor does: in the container's
+//! user namespace (rootless) or the host's (root), and in the host's network namespace, where
+//! it binds the published ports. It is given the container's network namespace as an
+//! inherited descriptor (`--netns /proc/self/fd/3`): opening `/proc/PID/ns/net` itself would
+//! need ptrace access to the init, which pasta, having dropped its capabilities, lacks when
+//! coracle runs as root. It runs in the foreground (`-f`), a child of the monitor with
+//! `PR_SET_PDEATHSIG`, so it never outlives the container's monitor; the monitor ends it when
+//! the container ends (`--no-netns-quit`: a descriptor has no file to watch).
+//!
+//! `--pid` names a pipe (`/proc/self/fd/4`): pasta writes its pid and a newline there once the
+//! interface, addresses, routes and port forwards are set up (Debian 12's pasta writes it just
+//! before its event loop); end of file before a line means pasta exited, and its log (stderr,
+//! kept in the container's `userdata/pasta.log`) says why.
+//!
+//! Options as Podman 5 passes them: `--config-net`, `--dns-forward 169.254.1.1`, `-t`/`-u`
+//! for each published range (`none` without any), `-T none -U none` (nothing of the host is
+//! forwarded into the container by itself), and the user's `pasta:` options last. Unlike
+//! Podman 5, the gateway stays mapped to the host (pasta's default; this pasta predates
+//! `--map-guest-addr`), so `host.containers.internal` is the gateway address.
+//!
+//! `--runas 0:0`: pasta otherwise switches to `nobody` before it enters the namespace, and
+//! `nobody` may enter neither the namespace (as root) nor exist in it (a single-id mapping).
+
+use std::fs::{File, OpenOptions};
+use std::io::Read as _;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::NetError;
+use super::ports::{PortMapping, Protocol, pasta_spec};
+
+/// The address pasta answers DNS queries on, forwarding them to the host's resolver.
+pub const DNS_FORWARD: &str = "169.254.1.1";
+
+const LOG: &str = "pasta.log";
+
+/// pasta's arguments (without the program name).
+pub fn args(ports: &[PortMapping], user: &[String]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--config-net",
+        "--dns-forward",
+        DNS_FORWARD,
+        "--quiet",
+        "-f",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (flag, proto) in [("-t", Protocol::Tcp), ("-u", Protocol::Udp)] {
+        let specs: Vec<String> = ports
+            .iter()
+            .filter(|m| m.protocol == proto)
+            .map(pasta_spec)
+            .collect();
+        if specs.is_empty() {
+            a.extend([flag.to_string(), "none".to_string()]);
+        }
+        for s in specs {
+            a.extend([flag.to_string(), s]);
+        }
+    }
+    a.extend(
+        [
+            "-T",
+            "none",
+            "-U",
+            "none",
+            "--no-netns-quit",
+            "--runas",
+            "0:0",
+        ]
+        .map(String::from),
+    );
+    a.extend(user.iter().cloned());
+    a.extend(["--netns", "/proc/self/fd/3", "--pid", "/proc/self/fd/4"].map(String::from));
+    a
+}
+
+/// Starts pasta on `netns` and returns once it has set the namespace up.
+pub fn start(
+    program: &Path,
+    netns: &OwnedFd,
+    ports: &[PortMapping],
+    user: &[String],
+    userdata: &Path,
+) -> Result<std::process::Child, NetError> {
+    let log_path = userdata.join(LOG);
+    let log = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&log_path)
+        .map_err(|source| NetError::Io {
+            what: format!("creating {}", log_path.display()),
+            source,
+        })?;
+    let (pid_r, pid_w) = super::pipe("pasta")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args(ports, user))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let spawned =
+        crate::sys::net::spawn_helper(&mut cmd, &[(netns.as_fd(), 3), (pid_w.as_fd(), 4)]);
+    drop(pid_w);
+    let mut child = spawned.map_err(|source| NetError::Spawn {
+        program: program.display().to_string(),
+        source,
+    })?;
+    // pasta keeps the inherited descriptor 4 open (it writes through its own open of the
+    // path): the pid ends with a newline, end of file means it exited.
+    if read_line(File::from(pid_r)).is_some_and(|l| !l.trim().is_empty()) {
+        return Ok(child);
+    }
+    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    Err(NetError::Failed {
+        program: "pasta".into(),
+        status,
+        output: last_lines(&log),
+    })
+}
+
+/// One line from `f`, up to its newline; `None` at end of file before one.
+fn read_line(mut f: File) -> Option<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match f.read(&mut b) {
+            Ok(0) => return None,
+            Ok(_) if b[0] == b'\n' => return String::from_utf8(line).ok(),
+            Ok(_) => line.push(b[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The helper's last meaningful lines, for an error (pasta also logs syslog failures).
+pub fn last_lines(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Failed to send"))
+        .collect();
+    lines[lines.len().saturating_sub(3)..].join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::network::ports::parse_publish;
+
+    #[test]
+    fn arguments_as_podman_passes_them() {
+        let a = args(&[], &[]).join(" ");
+        assert!(a.contains("--config-net --dns-forward 169.254.1.1"), "{a}");
+        assert!(a.contains("-t none -u none -T none -U none"), "{a}");
+        assert!(
+            a.ends_with("--netns /proc/self/fd/3 --pid /proc/self/fd/4"),
+            "{a}"
+        );
+        let ports = vec![
+            parse_publish("8080:80").unwrap(),
+            parse_publish("127.0.0.1:5353:53/udp").unwrap(),
+        ];
+        let a = args(&ports, &["--mtu".into(), "1500".into()]).join(" ");
+        assert!(a.contains("-t 8080:80 -u 127.0.0.1/5353:53 -T none"), "{a}");
+        assert!(a.contains("--mtu 1500 --netns"), "{a}");
+    }
+
+    #[test]
+    fn log_lines_for_errors() {
+        let log = "Failed to send 47 bytes to syslog\nDon't run as root.\n\nCouldn't open network namespace /proc/self/fd/3\n";
+        assert_eq!(
+            last_lines(log),
+            "Don't run as root.; Couldn't open network namespace /proc/self/fd/3"
+        );
+    }
+}
