@@ -21,6 +21,7 @@ PACKAGES=(
   fuse3          # fusermount3 for the FUSE overlay
   fuse-overlayfs # the anchor tests/pjdfstest/run.sh compares coracle's overlay with
   util-linux     # setpriv
+  passt slirp4netns # the container network helpers (pasta, slirp4netns)
   man-db         # man -l renders the generated pages
   gcc libc6-dev pkg-config # C parts of crates (zstd)
   docker-registry apache2-utils openssl python3 curl # the test registry (tests/it/harness/registry.rs)
