@@ -11,6 +11,8 @@
 //!   `rootfs`: the `vfs` copy of the layers; `init`: the container's PID 1 until it execs;
 //!   `mounts`: `/proc`, `/dev`, `/sys`, `/etc` files and `pivot_root`; `security`:
 //!   capabilities, masked and read-only paths, seccomp.
+//! - `network`: `--network`, published ports, `/etc/hosts` and `/etc/resolv.conf`, and the
+//!   helper (pasta, slirp4netns) the monitor starts against the init's network namespace.
 //!
 //! Processes of `coracle run` (DESIGN.md, process model):
 //!
