@@ -136,18 +136,25 @@ fn tftp_server(content: &'static [u8]) -> (u16, std::thread::JoinHandle<Option<S
     sock.set_read_timeout(Some(PATIENCE)).unwrap();
     let h = std::thread::spawn(move || {
         let mut b = [0u8; 516];
-        let (n, peer) = sock.recv_from(&mut b).ok()?;
-        // RRQ: opcode 1, file name, NUL, mode, NUL (options may follow; they are ignored,
-        // which RFC 2347 allows).
-        if n < 4 || b[..2] != [0, 1] {
-            return None;
+        let mut name = None;
+        // A client that hears nothing sends its request again: answer every copy, until the
+        // acknowledgement of block 1 arrives (or the read times out).
+        loop {
+            let (n, peer) = sock.recv_from(&mut b).ok()?;
+            match b[..n.min(4)] {
+                // RRQ: opcode 1, file name, NUL, mode, NUL (options may follow; they are
+                // ignored, which RFC 2347 allows).
+                [0, 1, ..] => {
+                    let file = b[2..n].split(|c| *c == 0).next()?;
+                    name = Some(String::from_utf8_lossy(file).into_owned());
+                    let mut data = vec![0, 3, 0, 1];
+                    data.extend_from_slice(content);
+                    sock.send_to(&data, peer).ok()?;
+                }
+                [0, 4, 0, 1] => return name,
+                _ => return None,
+            }
         }
-        let name = b[2..n].split(|c| *c == 0).next()?.to_vec();
-        let mut data = vec![0, 3, 0, 1];
-        data.extend_from_slice(content);
-        sock.send_to(&data, peer).ok()?;
-        let (n, _) = sock.recv_from(&mut b).ok()?;
-        (n >= 4 && b[..4] == [0, 4, 0, 1]).then(|| String::from_utf8_lossy(&name).into_owned())
     });
     (port, h)
 }
