@@ -21,6 +21,7 @@ PACKAGES=(
   fuse3          # fusermount3 for the FUSE overlay
   fuse-overlayfs # the anchor tests/pjdfstest/run.sh compares coracle's overlay with
   util-linux     # setpriv
+  passt slirp4netns # the container network helpers (pasta, slirp4netns)
   man-db         # man -l renders the generated pages
   dpkg-dev       # dpkg-shlibdeps for packaging/deb/build.sh (tests/it/package.rs)
   systemd        # systemd-analyze verifies the example units (not started as init)

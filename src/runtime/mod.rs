@@ -1,5 +1,5 @@
-//! The container runtime: id maps, namespaced processes and containers (more to come:
-//! detached monitors, exec, the default network).
+//! The container runtime: id maps, namespaced processes, containers and their monitors,
+//! exec, volumes, the network helper, health checks.
 //!
 //! - `idmap`: the mapping of coracle's user namespaces, from `/etc/subuid`/`/etc/subgid`.
 //! - `userns`: a child forked into a new user + mount namespace with that mapping, its maps
@@ -15,6 +15,8 @@
 //!   `rootfs`: the `vfs` copy of the layers; `init`: the container's PID 1 until it execs;
 //!   `mounts`: `/proc`, `/dev`, `/sys`, `/etc` files and `pivot_root`; `security`:
 //!   capabilities, masked and read-only paths, seccomp.
+//! - `network`: `--network`, published ports, `/etc/hosts` and `/etc/resolv.conf`, and the
+//!   helper (pasta, slirp4netns) the monitor starts against the init's network namespace.
 //!
 //! Processes of `coracle run` (DESIGN.md, process model):
 //!

@@ -247,7 +247,7 @@ pub fn assign_random(mappings: &mut [PortMapping]) -> Result<(), PortError> {
 
 /// A host port that cannot be bound.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot publish port {port}/{proto} on {addr}: {source}")]
+#[error("cannot publish port {port}/{proto} on {addr}")]
 pub struct PortInUse {
     pub port: u16,
     pub proto: Protocol,
