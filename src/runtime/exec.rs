@@ -17,7 +17,7 @@
 //! command picks 126 or 127.
 
 use std::convert::Infallible;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -32,13 +32,13 @@ use nix::unistd::Pid;
 
 use super::channel::{self, Report, Step, StepError};
 use super::console;
+use super::container_user;
 use super::exec_failure_status;
 use super::idmap::UserMapping;
 use super::join::ContainerInit;
 use super::lifecycle::DetachKeys;
 use super::security::{self, Security};
 use super::spec::Environment;
-use super::user::{self, UserSpec};
 use super::userns::{ChildExit, SignalRelay, UserNsError, wait_relaying};
 pub use tty::TtyEnd;
 
@@ -340,36 +340,13 @@ fn setup_and_exec(
     master: Option<BorrowedFd<'_>>,
 ) -> Result<Infallible, Report> {
     let detached = io.detached;
-    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
-    let user = UserSpec::parse(&p.user)
-        .and_then(|u| user::resolve(&u, &read("/etc/passwd"), &read("/etc/group")))
-        .map_err(|e| Report::Failed {
-            step: Step::User,
-            errno: 0,
-            detail: e.to_string(),
-        })?;
+    let user = container_user::resolve(&p.user)?;
     let mut env = p.env.clone();
     if env.get("HOME").is_none() {
         env.set("HOME", &user.home);
     }
     nix::unistd::chdir(p.cwd.as_str()).map_err(|e| Report::failed(Step::Workdir, e, &p.cwd))?;
-    // A single-mapping namespace has setgroups denied (user_namespaces(7)): the process
-    // keeps the one group it has.
-    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    let who = user::identity(
-        &user,
-        &p.group_add,
-        &read("/etc/group"),
-        setgroups_allowed,
-        &p.mapping,
-    )
-    .map_err(|e| Report::Failed {
-        step: Step::User,
-        errno: 0,
-        detail: e.to_string(),
-    })?;
+    let who = container_user::identity(&user, &p.group_add, &p.mapping)?;
     // Before the capabilities go: the terminal is given to the process's user.
     if let Some(master) = master {
         tty::attach_slave(master, who.uid)?;

@@ -23,8 +23,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
 use super::channel::{self, Report, Step};
+use super::container_user;
 use super::spec::{ContainerSpec, Network};
-use super::user::{self, UserSpec};
 use super::{exec_failure_status, mounts, rootfs, security, volumes};
 
 /// The mount points the init mounts on: (path in the root, is a directory). They are made
@@ -167,14 +167,7 @@ fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, 
     mounts::pivot(&spec.rootfs).map_err(|f| Report::failed(Step::PivotRoot, f.errno, f.detail))?;
 
     let p = &spec.process;
-    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
-    let user = UserSpec::parse(&p.user)
-        .and_then(|u| user::resolve(&u, &read("/etc/passwd"), &read("/etc/group")))
-        .map_err(|e| Report::Failed {
-            step: Step::User,
-            errno: 0,
-            detail: e.to_string(),
-        })?;
+    let user = container_user::resolve(&p.user)?;
     let mut env = p.env.clone();
     if env.get("HOME").is_none() {
         env.set("HOME", &user.home);
@@ -187,23 +180,7 @@ fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, 
     }
     nix::unistd::chdir(p.cwd.as_str()).map_err(errno_report(Step::Workdir, p.cwd.clone()))?;
 
-    // A single-mapping namespace has setgroups denied (user_namespaces(7)): the process
-    // keeps the one group it has.
-    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    let who = user::identity(
-        &user,
-        &p.group_add,
-        &read("/etc/group"),
-        setgroups_allowed,
-        &spec.mapping,
-    )
-    .map_err(|e| Report::Failed {
-        step: Step::User,
-        errno: 0,
-        detail: e.to_string(),
-    })?;
+    let who = container_user::identity(&user, &p.group_add, &spec.mapping)?;
     security::confine(&spec.security, &who, &spec.mapping).map_err(|e| Report::Failed {
         step: e.step,
         errno: e.errno,

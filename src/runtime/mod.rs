@@ -35,6 +35,7 @@ pub mod attach;
 pub mod cgroups;
 pub mod channel;
 pub mod console;
+pub mod container_user;
 pub mod control;
 pub mod copy;
 pub mod exec;

@@ -31,14 +31,14 @@ pub struct MountFailure {
     pub errno: Errno,
 }
 
-type Result<T> = std::result::Result<T, MountFailure>;
+pub(crate) type Result<T> = std::result::Result<T, MountFailure>;
 
-fn fail(detail: impl Into<String>) -> impl FnOnce(Errno) -> MountFailure {
+pub(crate) fn fail(detail: impl Into<String>) -> impl FnOnce(Errno) -> MountFailure {
     let detail = detail.into();
     move |errno| MountFailure { detail, errno }
 }
 
-fn io_fail(detail: impl Into<String>) -> impl FnOnce(std::io::Error) -> MountFailure {
+pub(crate) fn io_fail(detail: impl Into<String>) -> impl FnOnce(std::io::Error) -> MountFailure {
     let detail = detail.into();
     move |e| MountFailure {
         detail,
@@ -60,7 +60,7 @@ fn mount(
     )))
 }
 
-fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
+pub(crate) fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
     nix::mount::mount(
         Some(source),
         target,

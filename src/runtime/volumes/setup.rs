@@ -27,23 +27,8 @@ use nix::sys::statvfs::FsFlags;
 
 use super::copy::{self, CopyError};
 use super::{Mount, MountFlags, MountKind, Propagation, Storage, Ulimit, parse::Resource};
-use crate::runtime::mounts::MountFailure;
+use crate::runtime::mounts::{MountFailure, Result, bind, fail, io_fail};
 use crate::runtime::user::{self, UserSpec};
-
-type Result<T> = std::result::Result<T, MountFailure>;
-
-fn fail(detail: impl Into<String>) -> impl FnOnce(Errno) -> MountFailure {
-    let detail = detail.into();
-    move |errno| MountFailure { detail, errno }
-}
-
-fn io_fail(detail: impl Into<String>) -> impl FnOnce(io::Error) -> MountFailure {
-    let detail = detail.into();
-    move |e| MountFailure {
-        detail,
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    }
-}
 
 fn copy_fail(e: CopyError) -> MountFailure {
     io_fail(format!("{} {}", e.what, e.path.display()))(e.source)
@@ -342,21 +327,6 @@ fn mount(
     nix::mount::mount(source, target, fstype, flags, data).map_err(fail(format!(
         "mounting {} on {}",
         fstype.or(source).unwrap_or("?"),
-        target.display()
-    )))
-}
-
-fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
-    nix::mount::mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND | flags,
-        None::<&str>,
-    )
-    .map_err(fail(format!(
-        "bind-mounting {} on {}",
-        source.display(),
         target.display()
     )))
 }
