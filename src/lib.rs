@@ -6,6 +6,7 @@
 //! `transfer`, `archive`, `oci`) -> `sys` (the only `unsafe`).
 
 pub mod archive;
+pub mod build;
 pub mod cli;
 pub mod cmd;
 pub mod config;

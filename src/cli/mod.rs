@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive structs only), spelled as Podman spells them.
 
 pub mod autoupdate;
+pub mod build;
 pub mod complete;
 pub mod container;
 pub mod control;
@@ -104,6 +105,8 @@ pub enum Command {
     Create(Box<run::RunArgs>),
     /// Create new image based on the changed container
     Commit(CommitArgs),
+    /// Build an image using instructions from Containerfiles
+    Build(Box<build::BuildArgs>),
     /// Manipulate manifest lists and image indexes
     Manifest {
         #[command(subcommand)]
@@ -228,6 +231,8 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Show history of a specified image
     History(HistoryArgs),
+    /// Build an image using instructions from Containerfiles
+    Build(Box<build::BuildArgs>),
     /// Inspect changes to the image's file systems
     Diff(DiffArgs),
     /// Print layer hierarchy of an image in a tree format

@@ -2,6 +2,7 @@
 
 mod attach;
 mod auto_update;
+mod build;
 mod commit;
 pub mod completion;
 mod container_inspect;
@@ -126,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Create(a) => create::run(&ctx, &a),
         Command::Events(a) => events::run(&ctx, &a),
         Command::Commit(a) => commit::run(&ctx, &a),
+        Command::Build(a) => build::run(&ctx, &a),
         Command::Ps(a) => ps::run(&ctx, &a),
         Command::Rm(a) => rm::run(&ctx, &a),
         Command::Start(a) => start::run(&ctx, &a),
@@ -185,6 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             ImageCommand::List(a) => images::run(&ctx, &a),
             ImageCommand::Inspect(a) => inspect::run(&ctx, &a),
             ImageCommand::History(a) => history::run(&ctx, &a),
+            ImageCommand::Build(a) => build::run(&ctx, &a),
             ImageCommand::Diff(a) => diff::run(&ctx, &a),
             ImageCommand::Tree(a) => tree::run(&ctx, &a),
             ImageCommand::Tag(a) => tag::tag(&ctx, &a),
