@@ -14,5 +14,11 @@
 pub mod context;
 pub mod copy;
 pub mod expand;
+mod fetch;
+pub mod ignore;
 pub mod parse;
+mod scratch;
 pub mod syntax;
+#[cfg(test)]
+mod testutil;
+mod unpack;
