@@ -4,16 +4,17 @@
 
 use libfuzzer_sys::fuzz_target;
 
-/// The parser's modules, compiled from coracle's tree at the paths the crate has them, so
-/// that `crate::build::...` resolves the same here. They use nothing else of coracle.
-#[allow(dead_code, unreachable_pub)]
+// The parser's modules, compiled from coracle's tree; `build` gives them the paths they
+// have in coracle (`crate::build::expand`). They use nothing else of coracle.
+#[path = "../../src/build/expand/mod.rs"]
+mod expand;
+#[path = "../../src/build/parse/mod.rs"]
+mod parse;
+#[path = "../../src/build/syntax.rs"]
+mod syntax;
+
 mod build {
-    #[path = "../../../src/build/expand/mod.rs"]
-    pub mod expand;
-    #[path = "../../../src/build/parse/mod.rs"]
-    pub mod parse;
-    #[path = "../../../src/build/syntax.rs"]
-    pub mod syntax;
+    pub(crate) use super::{expand, parse, syntax};
 }
 
 fuzz_target!(|data: &[u8]| {
