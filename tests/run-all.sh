@@ -124,10 +124,14 @@ run_fuzz() {
     say "fuzz: installing cargo-fuzz"
     cargo install --quiet --locked cargo-fuzz || return 1
   fi
-  say "fuzz: containerfile for ${FUZZ_SECONDS}s"
-  mkdir -p fuzz/corpus/containerfile
-  (cd fuzz && cargo +nightly fuzz run containerfile corpus/containerfile seeds/containerfile \
-    -- -max_total_time="$FUZZ_SECONDS")
+  say "fuzz: containerfile for ${FUZZ_SECONDS}s (log: fuzz/target/fuzz.log)"
+  mkdir -p fuzz/corpus/containerfile fuzz/target
+  if ! (cd fuzz && cargo +nightly fuzz run containerfile corpus/containerfile seeds/containerfile \
+    -- -max_total_time="$FUZZ_SECONDS") >fuzz/target/fuzz.log 2>&1; then
+    tail -40 fuzz/target/fuzz.log
+    return 1
+  fi
+  say "fuzz: $(grep -o 'Done [0-9]* runs.*' fuzz/target/fuzz.log || echo 'no summary')"
 }
 
 target="${CARGO_TARGET_DIR:-target}"
