@@ -111,6 +111,29 @@ else
   say "not root: no setup; tests that need root or the test users will skip"
 fi
 
+# The Containerfile parser's fuzz target (fuzz/) for FUZZ_SECONDS: a crash fails the run.
+# Needs the nightly toolchain and cargo-fuzz, installed when missing; new inputs go to
+# fuzz/corpus/ (not committed), fuzz/seeds/ starts it.
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+run_fuzz() {
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    say "fuzz: installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal || return 1
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "fuzz: installing cargo-fuzz"
+    cargo install --quiet --locked cargo-fuzz || return 1
+  fi
+  say "fuzz: containerfile for ${FUZZ_SECONDS}s (log: fuzz/target/fuzz.log)"
+  mkdir -p fuzz/corpus/containerfile fuzz/target
+  if ! (cd fuzz && cargo +nightly fuzz run containerfile corpus/containerfile seeds/containerfile \
+    -- -max_total_time="$FUZZ_SECONDS") >fuzz/target/fuzz.log 2>&1; then
+    tail -40 fuzz/target/fuzz.log
+    return 1
+  fi
+  say "fuzz: $(grep -o 'Done [0-9]* runs.*' fuzz/target/fuzz.log || echo 'no summary')"
+}
+
 target="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target"
 log="$target/run-all.log"
@@ -121,6 +144,8 @@ cargo build --tests --features failpoints
 say "testing (log: $log)"
 status=0
 cargo test --features failpoints 2>&1 | tee "$log" || status=$?
+
+run_fuzz || { say "fuzz: FAILED (a crash is in fuzz/artifacts/containerfile/)"; status=1; }
 
 skips=$(grep -c 'SKIP .* as .*: ' "$log" || true)
 say "skipped: $skips"

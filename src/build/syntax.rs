@@ -12,6 +12,19 @@ pub struct Containerfile {
     /// stage that declares them again without a value).
     pub global_args: Vec<ArgDecl>,
     pub stages: Vec<Stage>,
+    /// The escape character (`# escape=` directive), which [`super::expand`] needs too.
+    pub escape: Escape,
+}
+
+/// The character that escapes the next one and continues lines: `\` unless the file's
+/// `# escape=` directive says `` ` ``.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escape(pub char);
+
+impl Default for Escape {
+    fn default() -> Escape {
+        Escape('\\')
+    }
 }
 
 /// One FROM and the instructions after it.
