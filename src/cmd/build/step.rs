@@ -333,7 +333,7 @@ mod tests {
         apply(&mut s, Kind::Shell(vec!["/bin/bash".into(), "-c".into()]));
         assert_eq!(s.shell, vec!["/bin/bash", "-c"]);
         assert!(s.run_config().get("Shell").is_none());
-        drop(apply);
+        let _ = apply;
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("[/bin/bash -c]"));
     }
