@@ -334,3 +334,44 @@ fn podman_loads_a_built_image() {
         podman(env, &bin).args(["rmi", "-f", &id]).ok();
     });
 }
+
+#[test]
+fn run_mounts_secrets_and_caches_stay_out_of_the_image() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let secret = env.write("token", "s3cret\n");
+        env.give(&secret);
+        let ctx = context(
+            env,
+            "m",
+            "FROM busybox\n\
+             RUN --mount=type=secret,id=tok cat /run/secrets/tok\n\
+             RUN --mount=type=cache,target=/cache echo x >> /cache/f && echo \"runs: $(wc -l < /cache/f)\"\n\
+             RUN --mount=type=tmpfs,target=/scratch touch /scratch/gone\n",
+        );
+        let src = format!("id=tok,src={}", secret.display());
+        let o = build(env, &["--secret", &src, "-t", "m", &ctx]).ok();
+        assert!(o.stdout().contains("s3cret\n"), "{o}");
+        assert!(o.stdout().contains("runs: 1\n"), "{o}");
+        let o = build(env, &["--no-cache", "--secret", &src, "-t", "m", &ctx]).ok();
+        assert!(
+            o.stdout().contains("runs: 2\n"),
+            "the cache mount is kept: {o}"
+        );
+        let check = env
+            .coracle()
+            .args([
+                "--storage-driver",
+                "overlay",
+                "run",
+                "--rm",
+                "m",
+                "sh",
+                "-c",
+            ])
+            .arg("ls -A /run/secrets /cache /scratch 2>/dev/null; echo end")
+            .ok();
+        assert_eq!(check.stdout(), "end\n", "{check}");
+        assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    });
+}
