@@ -81,7 +81,14 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     let file = context.containerfile(args.file.as_deref())?;
     let parsed = parse::parse(&file.text, &file.name)?;
     let out = output::Printer { quiet: args.quiet };
-    let built = executor::build(ctx, &settings, &context, &parsed, &out)?;
+    let built = executor::build(ctx, &settings, &context, &parsed, &out);
+    // `--secret env=`: the files made for the build go with it, whatever happened.
+    for path in settings.secrets.values() {
+        if path.starts_with(std::env::temp_dir()) && is_env_secret(path) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let built = built?;
     if !tags.is_empty() {
         out.step(&format!("COMMIT {}", args.tags.join(", ")));
     } else {
@@ -126,6 +133,14 @@ fn remove_intermediate(ctx: &Context, built: &executor::Built) -> anyhow::Result
     crate::store::gc::collect(&store)?;
     Ok(())
 }
+
+fn is_env_secret(path: &std::path::Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(ENV_SECRET_PREFIX))
+}
+
+/// The name prefix of the files `--secret env=VAR` values are written to.
+const ENV_SECRET_PREFIX: &str = "coracle-secret-";
 
 fn key_values(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> {
     items
@@ -174,11 +189,18 @@ fn secrets(items: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
                 let value = std::env::var(&var)
                     .with_context(|| format!("--secret {item:?}: ${var} is not set"))?;
                 let dir = std::env::temp_dir().join(format!(
-                    "coracle-secret-{}-{}",
+                    "{ENV_SECRET_PREFIX}{}-{}",
                     std::process::id(),
                     out.len()
                 ));
-                std::fs::write(&dir, value)
+                use std::io::Write as _;
+                use std::os::unix::fs::OpenOptionsExt as _;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&dir)
+                    .and_then(|mut f| f.write_all(value.as_bytes()))
                     .with_context(|| format!("writing the secret {id} to {}", dir.display()))?;
                 dir
             }
