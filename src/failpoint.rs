@@ -103,6 +103,21 @@ pub const KILL_POINTS: &[&str] = &[
     "prune.images-removed",
     "prune.volumes-removed",
     "prune.done",
+    // build (its RUN steps also pass create, run, commit and rm's points)
+    "build.image.staging-created",
+    "build.image.planned",
+    "build.image.store-locked",
+    "build.image.committed",
+    "build.cache.staged",
+    "build.cache.recorded",
+    "build.run.before",
+    "build.run.committing",
+    "build.run.committed",
+    "build.run.container-removed",
+    "build.tag.store-locked",
+    "build.tag.record-written",
+    "build.tagged",
+    "build.intermediate-removed",
 ];
 
 /// Called by `failpoint!`; kills the process when `CORACLE_KILL_AT` names this hit.

@@ -38,6 +38,7 @@ pub fn run(ctx: &Context, args: &CommitArgs) -> anyhow::Result<ExitStatus> {
         author: args.author.clone(),
         schema,
         created: None,
+        ..Default::default()
     };
     let mut store = ctx.open_store(LockMode::Shared, "commit")?;
     crate::failpoint!("commit.store-locked");

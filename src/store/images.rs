@@ -33,6 +33,10 @@ pub struct ImageRecord {
     pub size: u64,
     /// When the image entered this store.
     pub added: DateTime<Utc>,
+    /// The image this one was built on by `build` (a step's parent), which makes an unnamed
+    /// parent Podman's "intermediate" even when the child added no layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 impl ImageRecord {
@@ -57,6 +61,7 @@ impl ImageRecord {
                     && o.layers.len() > self.layers.len()
                     && o.layers.starts_with(&self.layers)
             })
+            || all.iter().any(|o| o.parent.as_ref() == Some(&self.id))
     }
 
     /// Podman's dangling image: no name and no image built on it.

@@ -138,6 +138,7 @@ pub fn list_as_image(
         layers: Vec::new(),
         size,
         added: list.created,
+        parent: None,
     }
 }
 

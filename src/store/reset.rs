@@ -29,6 +29,7 @@ pub const OWN_ENTRIES: &[&str] = &[
     "gc.pending",
     "registry-blobs.json",
     "events",
+    "build",
 ];
 
 /// Writes the marker into `dir` when everything in it is coracle's own (an existing store

@@ -25,6 +25,8 @@ pub struct ImagePlan {
     pub manifest_media_type: String,
     pub layers: Vec<StagedLayer>,
     pub names: Vec<String>,
+    /// The image this one was built on (`build`), recorded in a new image's record.
+    pub parent: Option<Digest>,
     /// Bytes of config and manifest, which Podman counts in an image's size.
     metadata_size: u64,
     /// Staged metadata blobs (config, manifest).
@@ -87,6 +89,7 @@ impl ImagePlan {
             manifest_media_type,
             layers,
             names,
+            parent: None,
         })
     }
 }
@@ -184,6 +187,7 @@ fn put_image(
             layers: plan.layers.iter().map(|l| l.diff_id.clone()).collect(),
             size: plan.layers.iter().map(|l| l.tar_size).sum::<u64>() + plan.metadata_size,
             added: Utc::now(),
+            parent: plan.parent.clone(),
         },
     };
     for name in &plan.names {

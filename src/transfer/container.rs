@@ -52,6 +52,11 @@ pub struct CommitOptions {
     /// `--format`: which manifest and config schema to write.
     pub schema: Schema,
     pub created: Option<DateTime<Utc>>,
+    /// The history entry's `created_by` (a build step's command) instead of Podman's
+    /// `/bin/sh` with a `FROM <image>` comment.
+    pub created_by: Option<String>,
+    /// Recorded as the new image's parent (a build step's image).
+    pub parent: Option<Digest>,
 }
 
 impl Default for CommitOptions {
@@ -63,6 +68,8 @@ impl Default for CommitOptions {
             author: None,
             schema: Schema::Oci,
             created: None,
+            created_by: None,
+            parent: None,
         }
     }
 }
@@ -198,7 +205,7 @@ pub fn commit_container(
         config_bytes.len() as u64,
         &descriptors,
     );
-    let plan = ImagePlan::new(
+    let mut plan = ImagePlan::new(
         config_bytes,
         manifest_bytes,
         m.media_type.unwrap_or_default(),
@@ -207,6 +214,7 @@ pub fn commit_container(
         staging.path(),
         &origin,
     )?;
+    plan.parent = opts.parent.clone();
     crate::failpoint!("commit.image-planned");
     let mut records = commit::commit(store, &staging, vec![plan])?;
     Ok(Committed {
@@ -336,15 +344,21 @@ fn edit_config(
     }
     let mut entry = Map::new();
     entry.insert("created".into(), json!(created));
-    entry.insert("created_by".into(), json!(CREATED_BY));
+    entry.insert(
+        "created_by".into(),
+        json!(opts.created_by.as_deref().unwrap_or(CREATED_BY)),
+    );
     if let Some(a) = &opts.author {
         entry.insert("author".into(), json!(a));
     }
-    let comment = match &opts.message {
-        Some(m) => m.clone(),
-        None => format!("FROM {from}"),
+    let comment = match (&opts.message, &opts.created_by) {
+        (Some(m), _) => Some(m.clone()),
+        (None, None) => Some(format!("FROM {from}")),
+        (None, Some(_)) => None,
     };
-    entry.insert("comment".into(), json!(comment));
+    if let Some(comment) = comment {
+        entry.insert("comment".into(), json!(comment));
+    }
     let history = config
         .entry("history")
         .or_insert_with(|| Value::Array(Vec::new()));
@@ -404,6 +418,7 @@ mod tests {
             layers: Vec::new(),
             size: 0,
             added: Utc::now(),
+            parent: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! SIGKILLed at each of its named kill points (`coracle::failpoint`). Then `system check` must
 //! accept the store, every image still there must run a container, the container that existed
 //! before must start, and the command, repeated, must succeed. `load`, `pull` and `push` have
-//! their own crash tests (crash.rs, pull.rs, push.rs); `build` does not exist yet.
+//! their own crash tests (crash.rs, pull.rs, push.rs). `build` is killed at its own points.
 //!
 //! Every kill point of the library must be walked by one of these tests: the test fails on
 //! one that no scenario reaches, and prints the list of points exercised.
@@ -147,6 +147,25 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A build context with a config step and a RUN (`buildctx/`, in the test's directory where
+/// commands run).
+fn ensure_build_context(env: &TestEnv) {
+    env.write(
+        "buildctx/Containerfile",
+        "FROM busybox\nENV A=1\nRUN echo x > /x\n",
+    );
+    env.give(&env.path("buildctx"));
+}
+
+/// The built image untagged, and a RUN container a killed build left removed.
+fn remove_built(env: &TestEnv) {
+    env.ok(&["rmi", "-i", "built"]);
+    let names = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    for n in names.lines().filter(|n| n.starts_with("coracle-build-")) {
+        env.ok(&["rm", "-f", n]);
+    }
+}
+
 /// `system prune` removes every stopped container, `base` too: it is made again.
 fn prune_setup(env: &TestEnv) {
     ensure_base(env);
@@ -155,6 +174,36 @@ fn prune_setup(env: &TestEnv) {
 }
 
 const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "build",
+        points: &[
+            "build.image.staging-created",
+            "build.image.planned",
+            "build.image.store-locked",
+            "build.image.committed",
+            "build.cache.staged",
+            "build.cache.recorded",
+            "build.run.before",
+            "build.run.committing",
+            "build.run.committed",
+            "build.run.container-removed",
+            "build.tag.store-locked",
+            "build.tag.record-written",
+            "build.tagged",
+        ],
+        setup: ensure_build_context,
+        command: &["build", "--no-cache", "-t", "built", "buildctx"],
+        cleanup: remove_built,
+        repairs: false,
+    },
+    Scenario {
+        name: "build --layers=false",
+        points: &["build.intermediate-removed"],
+        setup: ensure_build_context,
+        command: &["build", "--layers=false", "-t", "built", "buildctx"],
+        cleanup: remove_built,
+        repairs: false,
+    },
     Scenario {
         name: "create",
         points: &[

@@ -15,6 +15,7 @@ mod harness;
 
 mod attach;
 mod autoupdate;
+mod build;
 mod commit;
 mod completion;
 mod concurrency;
