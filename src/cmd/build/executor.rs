@@ -67,7 +67,7 @@ pub fn build(
         .iter()
         .map(|s| {
             let lookup = |n: &str| values.global(n);
-            expand::word(&s.base, &lookup)
+            expand::word_with_escape(&s.base, file.escape.0, &lookup)
                 .with_context(|| format!("expanding FROM {} (line {})", s.base, s.line))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -243,6 +243,12 @@ impl Executor<'_> {
 
     /// The stage's base: an earlier stage, scratch, or an image (pulled by the policy).
     fn from(&mut self, file: &Containerfile, i: usize, base: &str) -> anyhow::Result<StageState> {
+        let mut state = self.base(file, i, base)?;
+        state.escape = file.escape.0;
+        Ok(state)
+    }
+
+    fn base(&mut self, file: &Containerfile, i: usize, base: &str) -> anyhow::Result<StageState> {
         if let Some(j) = stage_index(file, base, i) {
             let mut s = self.built[j]
                 .clone()

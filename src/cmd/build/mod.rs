@@ -77,8 +77,11 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
                 .unwrap_or_else(|| manifest::host_arch().into()),
         ),
     };
-    let context = BuildContext::open(args.context.as_deref())?;
-    let file = context.containerfile(args.file.as_deref())?;
+    let (context, file) = BuildContext::open_build(
+        args.context.as_deref(),
+        args.file.as_deref(),
+        args.ignorefile.as_deref(),
+    )?;
     let parsed = parse::parse(&file.text, &file.name)?;
     let out = output::Printer { quiet: args.quiet };
     let built = executor::build(ctx, &settings, &context, &parsed, &out);

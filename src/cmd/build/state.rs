@@ -25,6 +25,8 @@ pub struct StageState {
     /// Whether this stage set CMD (an ENTRYPOINT then keeps it; otherwise it clears the
     /// base's CMD, as Docker does).
     pub cmd_set: bool,
+    /// The Containerfile's escape character (`# escape=`), for expanding its words.
+    pub escape: char,
 }
 
 impl StageState {
@@ -43,6 +45,7 @@ impl StageState {
             args: Vec::new(),
             shell,
             cmd_set: false,
+            escape: '\\',
         }
     }
 
@@ -65,6 +68,7 @@ impl StageState {
             args: Vec::new(),
             shell: default_shell(),
             cmd_set: false,
+            escape: '\\',
         }
     }
 

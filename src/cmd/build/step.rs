@@ -15,7 +15,8 @@ use crate::oci::manifest::Schema;
 /// Expands `raw` with the variables the stage sees.
 pub fn expand_in(state: &StageState, raw: &str) -> anyhow::Result<String> {
     let lookup = |n: &str| state.lookup(n);
-    expand::word(raw, &lookup).with_context(|| format!("expanding {raw:?}"))
+    expand::word_with_escape(raw, state.escape, &lookup)
+        .with_context(|| format!("expanding {raw:?}"))
 }
 
 /// The `created_by` of a step that adds no layer.
