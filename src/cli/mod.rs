@@ -3,6 +3,7 @@
 pub mod autoupdate;
 pub mod build;
 pub mod complete;
+pub mod complete_fields;
 pub mod container;
 pub mod control;
 pub mod docs;
@@ -228,6 +229,7 @@ pub enum ImageCommand {
     List(ImagesArgs),
     /// Display the configuration of an image
     #[command(mut_arg("names", |a| a.add(ArgValueCompleter::new(complete::images))))]
+    #[command(mut_arg("format", |a| a.add(ArgValueCompleter::new(complete_fields::image_inspect_format))))]
     Inspect(InspectArgs),
     /// Show history of a specified image
     History(HistoryArgs),

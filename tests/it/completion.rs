@@ -564,3 +564,184 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         env.ok(&["rm", "-f", "up1"]);
     });
 }
+
+/// The dotted paths of `doc`'s fields, descending into objects except those whose keys are
+/// data (labels, ports, ...), which a template indexes rather than names.
+fn field_paths(doc: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    const DATA_MAPS: &[&str] = &[
+        "Labels",
+        "Annotations",
+        "Config.Labels",
+        "Config.Annotations",
+        "Config.Volumes",
+        "Config.ExposedPorts",
+        "GraphDriver.Data",
+        "NetworkSettings.Ports",
+        "HostConfig.PortBindings",
+    ];
+    let Some(map) = doc.as_object() else { return };
+    for (k, v) in map {
+        let path = format!("{prefix}{k}");
+        if v.is_object() && !DATA_MAPS.contains(&path.as_str()) {
+            field_paths(v, &format!("{path}."), out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Every field completion offers, one template that names them all.
+fn all_fields_template(env: &TestEnv, cmd: &[&str]) -> String {
+    let mut words = cmd.to_vec();
+    words.extend(["--format", "{{."]);
+    let got = complete_in_store(env, &words);
+    assert!(got.len() > 10, "{cmd:?} {{{{.: {got:?}");
+    got.iter()
+        .map(|g| {
+            assert!(g.starts_with("{{."), "{cmd:?}: {g}");
+            g.trim_end_matches('.').trim_end_matches("}}").to_string() + "}}"
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// `--format` completes the fields of the command's template, field by field (`{{.State.`
+/// then `{{.State.Status}}`), after grouped short flags too; every field offered renders, and
+/// the inspect documents have no field completion does not offer.
+#[test]
+fn format_templates_complete_their_fields() {
+    use coracle::cli::complete_fields::{CONTAINER_INSPECT, IMAGE_INSPECT};
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "ctr1",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(
+            complete_in_store(env, &["ps", "--format", ""]),
+            ["json", "{{."]
+        );
+        assert_eq!(
+            complete_in_store(env, &["ps", "--format", "{{.Na"]),
+            ["{{.Names}}"]
+        );
+        assert_eq!(
+            complete_in_store(env, &["ps", "--format=table {{.ID}} {{.Sta"]),
+            [
+                "--format=table {{.ID}} {{.StartedAt}}",
+                "--format=table {{.ID}} {{.State}}",
+                "--format=table {{.ID}} {{.Status}}"
+            ]
+        );
+        assert_eq!(
+            complete_in_store(env, &["images", "--format", "{{.Rep"]),
+            ["{{.RepoDigests}}", "{{.RepoTags}}", "{{.Repository}}"]
+        );
+        assert_eq!(
+            complete_in_store(env, &["container", "inspect", "--format", "{{.Stat"]),
+            ["{{.State.", "{{.StaticDir}}"]
+        );
+        // Grouped short flags: `-lf` is --latest then --format's value.
+        assert_eq!(
+            complete_in_store(env, &["container", "inspect", "-lf", "{{.State.Sta"]),
+            ["{{.State.StartedAt}}", "{{.State.Status}}"]
+        );
+        assert_eq!(
+            complete_in_store(env, &["image", "inspect", "-f", "{{.RootFS."]),
+            ["{{.RootFS.Layers}}", "{{.RootFS.Type}}"]
+        );
+        // `inspect` takes either kind.
+        let got = complete_in_store(env, &["inspect", "--format", "{{.Root"]);
+        assert!(
+            has(&got, "{{.Rootfs}}") && has(&got, "{{.RootFS."),
+            "{got:?}"
+        );
+
+        // Every field offered renders.
+        for (cmd, run) in [(&["ps"][..], &["ps", "-a"][..]), (&["images"], &["images"])] {
+            let template = all_fields_template(env, cmd);
+            let mut args = run.to_vec();
+            args.extend(["--format", &template]);
+            let out = env.ok(&args);
+            assert!(!out.contains("<no value>"), "{run:?} {template}: {out}");
+        }
+        // (`State.Health` is there for containers with a health check only.)
+        let nested = CONTAINER_INSPECT
+            .iter()
+            .filter(|f| **f != "State.Health")
+            .map(|f| format!("{{{{.{f}}}}}"))
+            .collect::<Vec<_>>()
+            .join("|");
+        env.ok(&["container", "inspect", "--format", &nested, "ctr1"]);
+
+        // The inspect documents name no field the completion lacks.
+        let doc = env
+            .coracle()
+            .args(["container", "inspect", "ctr1"])
+            .ok()
+            .json();
+        let mut paths = Vec::new();
+        field_paths(&doc[0], "", &mut paths);
+        for p in &paths {
+            assert!(
+                CONTAINER_INSPECT.contains(&p.as_str()),
+                "container inspect has {p}, completion does not offer it"
+            );
+        }
+        let doc = env
+            .coracle()
+            .args(["image", "inspect", "busybox"])
+            .ok()
+            .json();
+        let mut paths = Vec::new();
+        field_paths(&doc[0], "", &mut paths);
+        for p in &paths {
+            assert!(
+                IMAGE_INSPECT.contains(&p.as_str()),
+                "image inspect has {p}, completion does not offer it"
+            );
+        }
+        env.ok(&["rm", "ctr1"]);
+    });
+}
+
+/// `-v`/`--volume`: volume names (with the `:` that follows) and host paths, then the
+/// destination, then the options; after grouped short flags (`-itv`) and in `--volume=`.
+#[test]
+fn volume_flag_completes_sources_destinations_and_options() {
+    for_each_user(|env| {
+        env.ok(&["volume", "create", "vol1"]);
+        for words in [
+            &["run", "-v", "vo"][..],
+            &["create", "--volume", "vo"],
+            &["run", "-itv", "vo"],
+        ] {
+            assert_eq!(complete_in_store(env, words), ["vol1:"], "{words:?}");
+        }
+        assert_eq!(
+            complete_in_store(env, &["run", "--volume=vo"]),
+            ["--volume=vol1:"]
+        );
+        // Host paths for a source, no volume names once it is a path.
+        let got = complete_in_store(env, &["run", "-v", "/us"]);
+        assert_eq!(got, ["/usr/"], "-v /us");
+        // The destination: absolute, then paths.
+        assert_eq!(complete_in_store(env, &["run", "-v", "vol1:"]), ["vol1:/"]);
+        let got = complete_in_store(env, &["run", "-v", "vol1:/et"]);
+        assert_eq!(got, ["vol1:/etc/"], "-v vol1:/et");
+        // Options, after a comma too.
+        let got = complete_in_store(env, &["run", "-v", "vol1:/data:r"]);
+        for want in ["vol1:/data:ro", "vol1:/data:rw", "vol1:/data:rbind"] {
+            assert!(has(&got, want), "no {want} in {got:?}");
+        }
+        assert_eq!(
+            complete_in_store(env, &["run", "-v", "/srv:/data:ro,nos"]),
+            ["/srv:/data:ro,nosuid"]
+        );
+    });
+}
