@@ -4,6 +4,7 @@ pub mod autoupdate;
 pub mod build;
 pub mod complete;
 pub mod complete_fields;
+pub mod complete_index;
 pub mod container;
 pub mod control;
 pub mod docs;

@@ -249,20 +249,30 @@ fn names_complete_from_the_store() {
             missing.display()
         );
 
-        // A writer holding the store lock: nothing, at once, rather than a wait.
+        // A writer holding the store lock: the name index answers, at once, rather than a
+        // wait (it was made in the runroot by the completions above).
+        let before = names(complete_in_store(env, &["rmi", ""]));
+        assert!(
+            env.runroot().join("completion-names.json").is_file(),
+            "no name index in the runroot"
+        );
         let lock = File::open(env.root().join("storage.lock")).expect("opening storage.lock");
         lock.lock().expect("locking storage.lock");
         let start = Instant::now();
-        assert_eq!(
-            names(complete_in_store(env, &["rmi", ""])),
-            Vec::<String>::new()
-        );
+        assert_eq!(names(complete_in_store(env, &["rmi", ""])), before);
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "completion waited for the lock"
         );
         drop(lock);
-        assert!(!names(complete_in_store(env, &["rmi", ""])).is_empty());
+        // The index follows the store: a new tag, a removed container.
+        env.ok(&["tag", "busybox", "later:2"]);
+        env.ok(&["rm", "ctr1"]);
+        assert!(has(&complete_in_store(env, &["rmi", "la"]), "later:2"));
+        assert_eq!(
+            names(complete_in_store(env, &["rm", "ct"])),
+            Vec::<String>::new()
+        );
     });
 }
 
