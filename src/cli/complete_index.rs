@@ -94,8 +94,8 @@ pub struct NameIndex {
 }
 
 impl NameIndex {
-    fn trusted(&self, old: Stamp, now: Option<Stamp>) -> bool {
-        now == Some(old) && old.mtime_ns < self.built_ns - RACY
+    fn trusted(&self, old: Stamp, now: Stamp) -> bool {
+        now == old && old.mtime_ns < self.built_ns - RACY
     }
 }
 
@@ -124,14 +124,14 @@ pub fn load(root: &Path, runroot: &Path) -> Option<NameIndex> {
     let mut busy = false;
 
     // A directory that is missing (no lists yet) has the zero stamp.
-    let images_dir = Some(Stamp::of(&root.join("images")).unwrap_or_default());
-    let lists_dir = Some(Stamp::of(&root.join("lists")).unwrap_or_default());
+    let images_dir = Stamp::of(&root.join("images")).unwrap_or_default();
+    let lists_dir = Stamp::of(&root.join("lists")).unwrap_or_default();
     if !index.trusted(index.images_dir, images_dir) || !index.trusted(index.lists_dir, lists_dir) {
         lock = lock.or_else(|| StoreLock::try_shared_existing(&root.join("storage.lock")));
         if lock.is_some() {
             index.images = read_images(root)?;
-            index.images_dir = images_dir.unwrap_or_default();
-            index.lists_dir = lists_dir.unwrap_or_default();
+            index.images_dir = images_dir;
+            index.lists_dir = lists_dir;
             changed = true;
         } else {
             // A writer is at work: what the index knew, not saved.
@@ -139,7 +139,7 @@ pub fn load(root: &Path, runroot: &Path) -> Option<NameIndex> {
         }
     }
 
-    let containers_dir = Some(Stamp::of(&root.join("containers")).unwrap_or_default());
+    let containers_dir = Stamp::of(&root.join("containers")).unwrap_or_default();
     let dir_trusted = index.trusted(index.containers_dir, containers_dir);
     // Which containers there are: the index's list while the directory is unchanged.
     let ids: Vec<String> = if dir_trusted {
@@ -162,7 +162,7 @@ pub fn load(root: &Path, runroot: &Path) -> Option<NameIndex> {
         let dir = records.path(&id);
         let stamp = Stamp::of(&dir.join("container.json"));
         match old.remove(&id) {
-            Some(e) if index.trusted(e.stamp, stamp) => index.containers.push(e),
+            Some(e) if stamp.is_some_and(|s| index.trusted(e.stamp, s)) => index.containers.push(e),
             entry => {
                 let Some(stamp) = stamp else {
                     changed = true;
@@ -191,7 +191,7 @@ pub fn load(root: &Path, runroot: &Path) -> Option<NameIndex> {
         }
     }
     changed |= !old.is_empty() || !dir_trusted;
-    index.containers_dir = containers_dir.unwrap_or_default();
+    index.containers_dir = containers_dir;
     if changed && !busy {
         index.version = VERSION;
         index.built_ns = started;

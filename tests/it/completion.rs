@@ -755,3 +755,159 @@ fn volume_flag_completes_sources_destinations_and_options() {
         );
     });
 }
+
+/// The directory of the binary under test, for a shell's `PATH`.
+fn bin_dir() -> PathBuf {
+    crate::harness::users::binary()
+        .parent()
+        .expect("binary directory")
+        .to_path_buf()
+}
+
+/// fish's own completion API (`complete -C`, what TAB asks) with the committed script:
+/// a command name, a flag and a container name from the store.
+#[test]
+fn fish_completes_commands_flags_and_names() {
+    let Some(fish) = which("fish") else {
+        skip(
+            "completion::fish_completes_commands_flags_and_names",
+            "self",
+            "fish is not installed (tests/run-all.sh installs it)",
+        );
+        return;
+    };
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "web1",
+            "busybox",
+            "true",
+        ]);
+        let script = env.write(
+            "coracle.fish",
+            read(&source_dir().join("completions/fish/coracle.fish")),
+        );
+        let words = root_args(env).join(" ");
+        let program = format!(
+            "source {script}\n\
+             complete -C 'coracle st'\n echo ==\n\
+             complete -C 'coracle run --hostn'\n echo ==\n\
+             complete -C 'coracle {words} start we'\n",
+            script = script.display(),
+        );
+        let out = env
+            .run_as(&fish, "fish")
+            .args(["--no-config", "-c", &program])
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir().display()),
+            )
+            .stdout();
+        let parts: Vec<Vec<&str>> = out
+            .split("==\n")
+            .map(|p| {
+                p.lines()
+                    .map(|l| l.split('\t').next().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(parts.len(), 3, "{out}");
+        assert!(
+            parts[0].contains(&"start") && parts[0].contains(&"stop"),
+            "{out}"
+        );
+        assert_eq!(parts[1], ["--hostname"], "{out}");
+        assert_eq!(parts[2], ["web1"], "{out}");
+    });
+}
+
+/// zsh, as a person presses TAB: an interactive zsh on a pseudo-terminal (zsh/zpty) with
+/// compinit and the script `coracle completion zsh` prints installed as `_coracle` in
+/// `fpath` (where packages put it); after each TAB a key bound to a widget writes the edit
+/// buffer to a file. A command name, a flag and a container name complete in place.
+#[test]
+fn zsh_completes_on_tab() {
+    let Some(zsh) = which("zsh") else {
+        skip(
+            "completion::zsh_completes_on_tab",
+            "self",
+            "zsh is not installed (tests/run-all.sh installs it)",
+        );
+        return;
+    };
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "web1",
+            "busybox",
+            "true",
+        ]);
+        let fpath = env.mkdir("zfunc");
+        let script = Cmd::new(built(), "self")
+            .args(["completion", "zsh"])
+            .stdout();
+        env.write("zfunc/_coracle", script);
+        let out = env.path("buffers");
+        let driver = env.write(
+            "drive.zsh",
+            format!(
+                r#"zmodload zsh/zpty
+out={out}
+zpty z zsh -f -i
+zpty -w z "PS1='> '; fpath=({fpath} \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z 'dump() {{ print -r -- "[$BUFFER]" >> {out}; BUFFER= }}; zle -N dump; bindkey "^T" dump'
+# zle reads keys once an empty buffer comes back
+zpty -w -n z $'\C-t'
+n=1
+for i in {{1..300}}; do [[ -f $out ]] && break; sleep 0.1; done
+for line in "$@"; do
+  n=$((n+1))
+  zpty -w -n z "$line"$'\t'
+  zpty -w -n z $'\C-t'
+  for i in {{1..300}}; do
+    [[ -f $out && $(wc -l < $out) -ge $n ]] && break
+    sleep 0.1
+  done
+done
+zpty -d z
+"#,
+                out = out.display(),
+                fpath = fpath.display(),
+            ),
+        );
+        let words = root_args(env).join(" ");
+        env.run_as(&zsh, "zsh")
+            .arg("-f")
+            .arg(&driver)
+            .args([
+                "coracle star".to_string(),
+                "coracle run --hostn".to_string(),
+                format!("coracle {words} start we"),
+            ])
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir().display()),
+            )
+            .ok();
+        let got = read(&out);
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "[]".to_string(),
+                "[coracle start ]".to_string(),
+                "[coracle run --hostname ]".to_string(),
+                format!("[coracle {words} start web1 ]"),
+            ],
+            "zsh buffers after TAB"
+        );
+    });
+}
