@@ -10,7 +10,7 @@
 # Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|monitor-rss|fs|completion regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
 # ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
 # WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'], PODMAN_RUNTIME [runc], CTR_DRIVERS ['overlay vfs'],
-# COMPLETION_COUNT [500].
+# COMPLETION_COUNT [500], COMPLETION_PODMAN_RUNS [RUNS] (runs of Podman's image completions, ~1.5 min each).
 set -uo pipefail
 export LC_ALL=C
 CORACLE=${CORACLE:-coracle}
@@ -437,6 +437,8 @@ if [[ completion =~ $ONLY ]]; then
     pd=${PODMAN_DRIVERS%% *}
     ps=$WORK/completion-podman-$pd
     pf=$(podman_flags "$pd" "$ps")
+    # The runroot holds the completion name index; it exists once a container has run.
+    mkdir -p "$XDG_RUNTIME_DIR/cb-$(basename "$cs")"
     if fill_store coracle "$cf" "$cs" && fill_store podman "$pf" "$ps"; then
         # sanity: both answer with every name (a completer that answers nothing is fast too)
         got_c=$(COMPLETE=fish "$CORACLE" -- coracle $cf start '' | grep -c '^c[0-9]')
@@ -445,7 +447,9 @@ if [[ completion =~ $ONLY ]]; then
         for what in "start|containers" "rmi|images" "inspect|both"; do
             cmd=${what%%|*}; name=completion.${what#*|}
             bench "$name" coracle "env COMPLETE=fish $CORACLE -- coracle $cf $cmd ''"
-            bench "$name" "podman-$pd" "podman __complete $pf $cmd ''"
+            # Podman lists images with their container counts: minutes with 500 of each.
+            r=$RUNS; [ "$cmd" = start ] || r=${COMPLETION_PODMAN_RUNS:-$RUNS}
+            RUNS=$r bench "$name" "podman-$pd" "podman __complete $pf $cmd ''"
             ratio2 "$name" coracle "podman-$pd"
         done
     else
