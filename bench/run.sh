@@ -7,9 +7,10 @@
 #       PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/tmp/xdg-run-$(id -u tester) \
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
-# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|monitor-rss|fs regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
+# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|monitor-rss|fs|completion regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
 # ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
-# WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'], PODMAN_RUNTIME [runc], CTR_DRIVERS ['overlay vfs'].
+# WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'], PODMAN_RUNTIME [runc], CTR_DRIVERS ['overlay vfs'],
+# COMPLETION_COUNT [500], COMPLETION_PODMAN_RUNS [RUNS] (runs of Podman's image completions, ~1.5 min each).
 set -uo pipefail
 export LC_ALL=C
 CORACLE=${CORACLE:-coracle}
@@ -398,5 +399,65 @@ if [[ monitor-rss =~ $ONLY ]]; then
     done
 fi
 
+# ---- completion: dynamic completion of names with many images and containers (issue 8) ------
+# COMPLETION_COUNT distinct images (an import of an empty tar each, with its own label, so its
+# own config and ID, as in `images`) and as many created containers, in one store per tool;
+# then what the shell asks on TAB: coracle through clap_complete's protocol (`COMPLETE=fish
+# coracle -- coracle WORDS...`, what completions/fish/coracle.fish runs), Podman through
+# cobra's (`podman __complete WORDS...`, what its bash/zsh/fish scripts run). Podman names are
+# read from its JSON records whatever the driver, so one Podman store (the first of
+# PODMAN_DRIVERS) is enough. Stores are kept between runs of run.sh with KEEP=1.
+COMPLETION_COUNT=${COMPLETION_COUNT:-500}
+# fill_store TOOL FLAGS : COMPLETION_COUNT images and containers (once per store)
+fill_store() {
+    local tool=$1 flags=$2 dir=$3 i
+    [ -e "$dir/.filled-$COMPLETION_COUNT" ] && return 0
+    mkdir -p "$dir"
+    tar -cf "$WORK/empty.tar" --files-from /dev/null
+    if [ "$tool" = coracle ]; then
+        "$CORACLE" $flags load -q -i "$IMAGES/bb.docker.tar" >/dev/null || return 1
+        for i in $(seq "$COMPLETION_COUNT"); do
+            "$CORACLE" $flags import -q --change "LABEL=n=$i" "$WORK/empty.tar" "localhost/many/i$i" >/dev/null || return 1
+            "$CORACLE" $flags create -q --name "c$i" "$BB" true >/dev/null || return 1
+        done
+    else
+        eval "podman $flags load -q -i $IMAGES/bb.docker.tar" >/dev/null || return 1
+        for i in $(seq "$COMPLETION_COUNT"); do
+            eval "podman $flags import -q --change LABEL=n=$i $WORK/empty.tar localhost/many/i$i" >/dev/null || return 1
+            eval "podman $flags create -q --name c$i $BB true" >/dev/null || return 1
+        done
+    fi
+    : >"$dir/.filled-$COMPLETION_COUNT"
+}
+if [[ completion =~ $ONLY ]]; then
+    BB=${BB:-localhost/bench/bb:latest}
+    n=$COMPLETION_COUNT
+    cs=$WORK/completion-coracle
+    cf=$(coracle_flags "$cs")
+    pd=${PODMAN_DRIVERS%% *}
+    ps=$WORK/completion-podman-$pd
+    pf=$(podman_flags "$pd" "$ps")
+    # The runroot holds the completion name index; it exists once a container has run.
+    mkdir -p "$XDG_RUNTIME_DIR/cb-$(basename "$cs")"
+    if fill_store coracle "$cf" "$cs" && fill_store podman "$pf" "$ps"; then
+        # sanity: both answer with every name (a completer that answers nothing is fast too)
+        got_c=$(COMPLETE=fish "$CORACLE" -- coracle $cf start '' | grep -c '^c[0-9]')
+        got_p=$(eval "podman __complete $pf start ''" 2>/dev/null | grep -c '^c[0-9]')
+        echo "# completion: $n images, $n containers; start '' offers coracle $got_c, podman $got_p containers"
+        for what in "start|containers" "rmi|images" "inspect|both"; do
+            cmd=${what%%|*}; name=completion.${what#*|}
+            bench "$name" coracle "env COMPLETE=fish $CORACLE -- coracle $cf $cmd ''"
+            # Podman lists images with their container counts: minutes with 500 of each.
+            r=$RUNS; [ "$cmd" = start ] || r=${COMPLETION_PODMAN_RUNS:-$RUNS}
+            RUNS=$r bench "$name" "podman-$pd" "podman __complete $pf $cmd ''"
+            ratio2 "$name" coracle "podman-$pd"
+        done
+    else
+        echo "completion: filling the stores failed" >&2
+    fi
+fi
+
 echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-[ "${KEEP:-0}" = 1 ] || { rm -rf "$WORK" 2>/dev/null || podman unshare rm -rf "$WORK"; }
+# Podman's overlay stores stay mounted in its rootless namespace: unmount them there first.
+[ "${KEEP:-0}" = 1 ] || { rm -rf "$WORK" 2>/dev/null || podman unshare sh -c \
+    'awk -v w="$1/" "index(\$2, w) == 1 { print \$2 }" /proc/self/mounts | sort -r | xargs -r -n1 umount; rm -rf "$1"' sh "$WORK"; }

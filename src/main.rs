@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         .var(coracle::cmd::completion::COMPLETE_VAR)
         .bin("coracle")
         .completer("coracle")
+        .shells(coracle::cmd::completion::SHELLS)
         .complete();
     let cli = match coracle::cli::docs::try_parse() {
         Ok(cli) => cli,

@@ -23,6 +23,7 @@ PACKAGES=(
   util-linux     # setpriv
   passt slirp4netns # the container network helpers (pasta, slirp4netns)
   man-db         # man -l renders the generated pages
+  zsh fish       # shell completion driven in the real shells (tests/it/completion.rs)
   dpkg-dev       # dpkg-shlibdeps for packaging/deb/build.sh (tests/it/package.rs)
   systemd        # systemd-analyze verifies the example units (not started as init)
   gcc libc6-dev pkg-config # C parts of crates (zstd)

@@ -3,9 +3,10 @@
 //!
 //! The shell runs `COMPLETE=<shell> coracle -- coracle <words...>` on every TAB (see
 //! `clap_complete::env`), so this code runs inside a prompt: it must be quick and must never
-//! block or change anything. It reads the store's records under a shared store lock taken
-//! without waiting, never creates the store or its lock file, and answers nothing when a
-//! writer holds the lock or anything is missing or unreadable.
+//! block or change anything in the store. Image and container names come from a small name
+//! index in the runroot (src/cli/complete_index.rs), checked against the store on each use;
+//! volumes from their records under a shared store lock taken without waiting. It never
+//! creates the store or its lock file, and answers nothing when anything is missing.
 //!
 //! clap gives a completer only the word being completed, not the arguments before it; the
 //! store's `--root`, `--runroot` and `--storage-driver` are therefore read from the process's
@@ -17,10 +18,9 @@ use std::path::PathBuf;
 
 use clap_complete::engine::CompletionCandidate;
 
+use super::complete_index::{ImageEntry, NameIndex};
 use crate::paths::Overrides;
-use crate::store::containers::{Containers, State};
-use crate::store::images::{ImageRecord, Images};
-use crate::store::lists::Lists;
+use crate::store::containers::State;
 use crate::store::lock::StoreLock;
 
 /// Image names (full and short) and, once something is typed, image IDs; manifest lists
@@ -29,12 +29,7 @@ pub fn images(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
-    with_store(|root| {
-        let images = Images::new(root.join("images")).list().ok()?;
-        let mut out = image_candidates(&images, current);
-        out.extend(candidates(&list_records(root)?, current, "manifest list"));
-        Some(out)
-    })
+    with_index(|index| candidates(index.images.iter(), current))
 }
 
 /// Manifest list names (full and short) and, once something is typed, list IDs.
@@ -42,18 +37,7 @@ pub fn lists(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
-    with_store(|root| Some(candidates(&list_records(root)?, current, "manifest list")))
-}
-
-/// The store's lists, as much of an image record as completion needs.
-fn list_records(root: &std::path::Path) -> Option<Vec<ImageRecord>> {
-    let lists = Lists::new(root.join("lists")).list().ok()?;
-    Some(
-        lists
-            .iter()
-            .map(|l| crate::store::lookup::list_as_image(l, l.id.clone(), "", 0))
-            .collect(),
-    )
+    with_index(|index| candidates(index.images.iter().filter(|i| i.list), current))
 }
 
 /// Container names and, once something is typed, container IDs: only those the command
@@ -64,20 +48,23 @@ pub fn containers(current: &OsStr) -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let wanted = wanted_state(&completed_words(std::env::args_os()));
-    with_store(|root| {
-        let records = Containers::new(root.join("containers")).list().ok()?;
+    with_index(|index| {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        for c in records {
-            let view = crate::cmd::containers::ContainerView::new(c);
-            let running = view.state == State::Running;
+        for c in &index.containers {
+            let state = c.state();
+            let running = state == State::Running;
             match wanted {
                 Wanted::Running if !running => continue,
                 Wanted::Stopped if running => continue,
                 _ => {}
             }
-            let c = &view.rec;
-            let help = format!("{} container of {}", view.state_name(), c.image);
+            let state = match state {
+                State::Created => "created",
+                State::Running => "running",
+                State::Exited => "exited",
+            };
+            let help = format!("{state} container of {}", c.image);
             let ids = (!current.is_empty()).then(|| c.id[..12.min(c.id.len())].to_string());
             for value in c.names.iter().cloned().chain(ids) {
                 if value.starts_with(current) && seen.insert(value.clone()) {
@@ -85,7 +72,7 @@ pub fn containers(current: &OsStr) -> Vec<CompletionCandidate> {
                 }
             }
         }
-        Some(out)
+        out
     })
 }
 
@@ -163,18 +150,17 @@ pub fn containers_and_images(current: &OsStr) -> Vec<CompletionCandidate> {
 /// The candidates for `current` among `images`: every stored name, its short form
 /// (`busybox:latest` for `docker.io/library/busybox:latest` or `localhost/busybox:latest`,
 /// both of which the lookup resolves), and short IDs when `current` is not empty.
-pub fn image_candidates(images: &[ImageRecord], current: &str) -> Vec<CompletionCandidate> {
-    candidates(images, current, "image")
-}
-
-/// `image_candidates`, with `kind` saying what the help line describes.
-fn candidates(images: &[ImageRecord], current: &str, kind: &str) -> Vec<CompletionCandidate> {
+fn candidates<'a>(
+    images: impl Iterator<Item = &'a ImageEntry>,
+    current: &str,
+) -> Vec<CompletionCandidate> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    let mut sorted: Vec<&ImageRecord> = images.iter().collect();
+    let mut sorted: Vec<&ImageEntry> = images.collect();
     sorted.sort_by_key(|i| std::cmp::Reverse(i.added));
     for img in sorted {
-        let id = img.id.short().to_string();
+        let kind = if img.list { "manifest list" } else { "image" };
+        let id = &img.id;
         let mut values = Vec::new();
         for name in &img.names {
             values.push(name.clone());
@@ -195,6 +181,21 @@ fn candidates(images: &[ImageRecord], current: &str, kind: &str) -> Vec<Completi
         }
     }
     out
+}
+
+/// Runs `answer` on the store's name index (see [`super::complete_index`]); no candidates
+/// when there is no store.
+fn with_index(
+    answer: impl FnOnce(&NameIndex) -> Vec<CompletionCandidate>,
+) -> Vec<CompletionCandidate> {
+    let flags = store_flags(std::env::args_os());
+    let Ok(paths) = (crate::cmd::Context { flags }).paths() else {
+        return Vec::new();
+    };
+    match super::complete_index::load(&paths.graphroot, &paths.runroot) {
+        Some(index) => answer(&index),
+        None => Vec::new(),
+    }
 }
 
 /// Runs `read` with the store's graph root under a shared lock taken without waiting; no

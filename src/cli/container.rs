@@ -71,7 +71,7 @@ pub struct PsArgs {
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
     /// Pretty-print containers to JSON or using a Go template
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::complete_fields::ps_format))]
     pub format: Option<String>,
     /// Print the n last created containers (all states)
     #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true, default_value_t = -1)]
@@ -129,7 +129,7 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct ContainerInspectArgs {
     /// Format the output to a Go template or json
-    #[arg(short, long)]
+    #[arg(short, long, add = ArgValueCompleter::new(super::complete_fields::container_inspect_format))]
     pub format: Option<String>,
     /// Act on the latest container coracle is aware of
     #[arg(short, long)]

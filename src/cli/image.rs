@@ -17,7 +17,7 @@ pub struct ImagesArgs {
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
     /// Change the output format to JSON or a Go template
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(super::complete_fields::images_format))]
     pub format: Option<String>,
     /// Do not print column headings
     #[arg(short, long = "noheading", alias = "noheadings")]
@@ -116,7 +116,7 @@ pub struct HistoryArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Format the output to a Go template or json
-    #[arg(short, long)]
+    #[arg(short, long, add = ArgValueCompleter::new(super::complete_fields::inspect_format))]
     pub format: Option<String>,
     /// Specify inspect-object type (all, image, container)
     #[arg(short, long = "type", default_value = "all")]

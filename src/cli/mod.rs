@@ -3,6 +3,8 @@
 pub mod autoupdate;
 pub mod build;
 pub mod complete;
+pub mod complete_fields;
+pub mod complete_index;
 pub mod container;
 pub mod control;
 pub mod docs;
@@ -228,6 +230,7 @@ pub enum ImageCommand {
     List(ImagesArgs),
     /// Display the configuration of an image
     #[command(mut_arg("names", |a| a.add(ArgValueCompleter::new(complete::images))))]
+    #[command(mut_arg("format", |a| a.add(ArgValueCompleter::new(complete_fields::image_inspect_format))))]
     Inspect(InspectArgs),
     /// Show history of a specified image
     History(HistoryArgs),

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Clone, Default, Args)]
 pub struct MountFlags {
     /// Bind mount a volume into the container ([SOURCE-VOLUME|HOST-DIR:]CONTAINER-DIR[:OPTIONS])
-    #[arg(short = 'v', long = "volume", value_name = "VOLUME")]
+    #[arg(short = 'v', long = "volume", value_name = "VOLUME", add = clap_complete::engine::ArgValueCompleter::new(super::complete_fields::volume_flag))]
     pub volume: Vec<String>,
     /// Attach a filesystem mount to the container (type=bind|volume|tmpfs|devpts,src=,dst=,...)
     #[arg(long = "mount", value_name = "MOUNT")]

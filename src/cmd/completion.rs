@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clap::CommandFactory as _;
-use clap_complete::env::{Bash, EnvCompleter, Fish, Zsh};
+use clap_complete::env::{Bash, EnvCompleter, Fish, Shells, Zsh};
 use clap_mangen::roff::{Roff, bold, roman};
 
 use crate::cli::{Cli, CompletionArgs, GenerateManArgs, Shell, docs};
@@ -16,13 +16,64 @@ use crate::error::ExitStatus;
 /// default, which the scripts pass on).
 pub const COMPLETE_VAR: &str = "COMPLETE";
 
+/// The shells `COMPLETE=<shell>` answers (main.rs), with zsh's script made loadable from
+/// `fpath` as well as by `source`.
+pub const SHELLS: Shells<'static> = Shells(&[&Bash, &Fish, &ZshAutoload]);
+
+/// clap_complete's zsh completer, whose script ends in `compdef`: sourced, that registers
+/// the completer; installed as `_coracle` in `fpath` (what packages do) and autoloaded on
+/// the first TAB, it only registered it and that first TAB completed nothing. The script
+/// here completes at once when it runs as the autoloaded `_coracle`.
+struct ZshAutoload;
+
+impl EnvCompleter for ZshAutoload {
+    fn name(&self) -> &'static str {
+        Zsh.name()
+    }
+
+    fn is(&self, name: &str) -> bool {
+        Zsh.is(name)
+    }
+
+    fn write_registration(
+        &self,
+        var: &str,
+        name: &str,
+        bin: &str,
+        completer: &str,
+        buf: &mut dyn std::io::Write,
+    ) -> Result<(), std::io::Error> {
+        let mut script = Vec::new();
+        Zsh.write_registration(var, name, bin, completer, &mut script)?;
+        let script = String::from_utf8_lossy(&script);
+        let function = format!("_clap_dynamic_completer_{name}");
+        let compdef = format!("compdef {function} {bin}");
+        let ending = format!(
+            "if [[ \"${{funcstack[1]}}\" == \"_{bin}\" ]]; then\n    \
+             # Autoloaded from fpath by the first TAB: answer it.\n    \
+             {function} \"$@\"\nelse\n    {compdef}\nfi"
+        );
+        buf.write_all(script.replacen(&compdef, &ending, 1).as_bytes())
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut clap::Command,
+        args: Vec<std::ffi::OsString>,
+        current_dir: Option<&Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> Result<(), std::io::Error> {
+        Zsh.write_complete(cmd, args, current_dir, buf)
+    }
+}
+
 /// The script a shell sources to ask `coracle` for completions on every TAB; the same text
 /// `COMPLETE=<shell> coracle` prints. It calls `coracle` through `$PATH`, never the absolute
 /// path of the binary that wrote it.
 pub fn registration(shell: Shell) -> Vec<u8> {
     let completer: &dyn EnvCompleter = match shell {
         Shell::Bash => &Bash,
-        Shell::Zsh => &Zsh,
+        Shell::Zsh => &ZshAutoload,
         Shell::Fish => &Fish,
     };
     let mut buf = Vec::new();

@@ -249,20 +249,30 @@ fn names_complete_from_the_store() {
             missing.display()
         );
 
-        // A writer holding the store lock: nothing, at once, rather than a wait.
+        // A writer holding the store lock: the name index answers, at once, rather than a
+        // wait (it was made in the runroot by the completions above).
+        let before = names(complete_in_store(env, &["rmi", ""]));
+        assert!(
+            env.runroot().join("completion-names.json").is_file(),
+            "no name index in the runroot"
+        );
         let lock = File::open(env.root().join("storage.lock")).expect("opening storage.lock");
         lock.lock().expect("locking storage.lock");
         let start = Instant::now();
-        assert_eq!(
-            names(complete_in_store(env, &["rmi", ""])),
-            Vec::<String>::new()
-        );
+        assert_eq!(names(complete_in_store(env, &["rmi", ""])), before);
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "completion waited for the lock"
         );
         drop(lock);
-        assert!(!names(complete_in_store(env, &["rmi", ""])).is_empty());
+        // The index follows the store: a new tag, a removed container.
+        env.ok(&["tag", "busybox", "later:2"]);
+        env.ok(&["rm", "ctr1"]);
+        assert!(has(&complete_in_store(env, &["rmi", "la"]), "later:2"));
+        assert_eq!(
+            names(complete_in_store(env, &["rm", "ct"])),
+            Vec::<String>::new()
+        );
     });
 }
 
@@ -562,5 +572,342 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         let got: Vec<&str> = out.lines().filter(|l| !l.starts_with('-')).collect();
         assert_eq!(got, ["up1"], "bash completion of `exec -it `");
         env.ok(&["rm", "-f", "up1"]);
+    });
+}
+
+/// The dotted paths of `doc`'s fields, descending into objects except those whose keys are
+/// data (labels, ports, ...), which a template indexes rather than names.
+fn field_paths(doc: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    const DATA_MAPS: &[&str] = &[
+        "Labels",
+        "Annotations",
+        "Config.Labels",
+        "Config.Annotations",
+        "Config.Volumes",
+        "Config.ExposedPorts",
+        "GraphDriver.Data",
+        "NetworkSettings.Ports",
+        "HostConfig.PortBindings",
+    ];
+    let Some(map) = doc.as_object() else { return };
+    for (k, v) in map {
+        let path = format!("{prefix}{k}");
+        if v.is_object() && !DATA_MAPS.contains(&path.as_str()) {
+            field_paths(v, &format!("{path}."), out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Every field completion offers, one template that names them all.
+fn all_fields_template(env: &TestEnv, cmd: &[&str]) -> String {
+    let mut words = cmd.to_vec();
+    words.extend(["--format", "{{."]);
+    let got = complete_in_store(env, &words);
+    assert!(got.len() > 10, "{cmd:?} {{{{.: {got:?}");
+    got.iter()
+        .map(|g| {
+            assert!(g.starts_with("{{."), "{cmd:?}: {g}");
+            g.trim_end_matches('.').trim_end_matches("}}").to_string() + "}}"
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// `--format` completes the fields of the command's template, field by field (`{{.State.`
+/// then `{{.State.Status}}`), after grouped short flags too; every field offered renders, and
+/// the inspect documents have no field completion does not offer.
+#[test]
+fn format_templates_complete_their_fields() {
+    use coracle::cli::complete_fields::{CONTAINER_INSPECT, IMAGE_INSPECT};
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "ctr1",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(
+            complete_in_store(env, &["ps", "--format", ""]),
+            ["json", "{{."]
+        );
+        assert_eq!(
+            complete_in_store(env, &["ps", "--format", "{{.Na"]),
+            ["{{.Names}}"]
+        );
+        assert_eq!(
+            complete_in_store(env, &["ps", "--format=table {{.ID}} {{.Sta"]),
+            [
+                "--format=table {{.ID}} {{.StartedAt}}",
+                "--format=table {{.ID}} {{.State}}",
+                "--format=table {{.ID}} {{.Status}}"
+            ]
+        );
+        assert_eq!(
+            complete_in_store(env, &["images", "--format", "{{.Rep"]),
+            ["{{.RepoDigests}}", "{{.RepoTags}}", "{{.Repository}}"]
+        );
+        assert_eq!(
+            complete_in_store(env, &["container", "inspect", "--format", "{{.Stat"]),
+            ["{{.State.", "{{.StaticDir}}"]
+        );
+        // Grouped short flags: `-lf` is --latest then --format's value.
+        assert_eq!(
+            complete_in_store(env, &["container", "inspect", "-lf", "{{.State.Sta"]),
+            ["{{.State.StartedAt}}", "{{.State.Status}}"]
+        );
+        assert_eq!(
+            complete_in_store(env, &["image", "inspect", "-f", "{{.RootFS."]),
+            ["{{.RootFS.Layers}}", "{{.RootFS.Type}}"]
+        );
+        // `inspect` takes either kind.
+        let got = complete_in_store(env, &["inspect", "--format", "{{.Root"]);
+        assert!(
+            has(&got, "{{.Rootfs}}") && has(&got, "{{.RootFS."),
+            "{got:?}"
+        );
+
+        // Every field offered renders.
+        for (cmd, run) in [(&["ps"][..], &["ps", "-a"][..]), (&["images"], &["images"])] {
+            let template = all_fields_template(env, cmd);
+            let mut args = run.to_vec();
+            args.extend(["--format", &template]);
+            let out = env.ok(&args);
+            assert!(!out.contains("<no value>"), "{run:?} {template}: {out}");
+        }
+        // (`State.Health` is there for containers with a health check only.)
+        let nested = CONTAINER_INSPECT
+            .iter()
+            .filter(|f| **f != "State.Health")
+            .map(|f| format!("{{{{.{f}}}}}"))
+            .collect::<Vec<_>>()
+            .join("|");
+        env.ok(&["container", "inspect", "--format", &nested, "ctr1"]);
+
+        // The inspect documents name no field the completion lacks.
+        let doc = env
+            .coracle()
+            .args(["container", "inspect", "ctr1"])
+            .ok()
+            .json();
+        let mut paths = Vec::new();
+        field_paths(&doc[0], "", &mut paths);
+        for p in &paths {
+            assert!(
+                CONTAINER_INSPECT.contains(&p.as_str()),
+                "container inspect has {p}, completion does not offer it"
+            );
+        }
+        let doc = env
+            .coracle()
+            .args(["image", "inspect", "busybox"])
+            .ok()
+            .json();
+        let mut paths = Vec::new();
+        field_paths(&doc[0], "", &mut paths);
+        for p in &paths {
+            assert!(
+                IMAGE_INSPECT.contains(&p.as_str()),
+                "image inspect has {p}, completion does not offer it"
+            );
+        }
+        env.ok(&["rm", "ctr1"]);
+    });
+}
+
+/// `-v`/`--volume`: volume names (with the `:` that follows) and host paths, then the
+/// destination, then the options; after grouped short flags (`-itv`) and in `--volume=`.
+#[test]
+fn volume_flag_completes_sources_destinations_and_options() {
+    for_each_user(|env| {
+        env.ok(&["volume", "create", "vol1"]);
+        for words in [
+            &["run", "-v", "vo"][..],
+            &["create", "--volume", "vo"],
+            &["run", "-itv", "vo"],
+        ] {
+            assert_eq!(complete_in_store(env, words), ["vol1:"], "{words:?}");
+        }
+        assert_eq!(
+            complete_in_store(env, &["run", "--volume=vo"]),
+            ["--volume=vol1:"]
+        );
+        // Host paths for a source, no volume names once it is a path.
+        let got = complete_in_store(env, &["run", "-v", "/us"]);
+        assert_eq!(got, ["/usr/"], "-v /us");
+        // The destination: absolute, then paths.
+        assert_eq!(complete_in_store(env, &["run", "-v", "vol1:"]), ["vol1:/"]);
+        let got = complete_in_store(env, &["run", "-v", "vol1:/et"]);
+        assert_eq!(got, ["vol1:/etc/"], "-v vol1:/et");
+        // Options, after a comma too.
+        let got = complete_in_store(env, &["run", "-v", "vol1:/data:r"]);
+        for want in ["vol1:/data:ro", "vol1:/data:rw", "vol1:/data:rbind"] {
+            assert!(has(&got, want), "no {want} in {got:?}");
+        }
+        assert_eq!(
+            complete_in_store(env, &["run", "-v", "/srv:/data:ro,nos"]),
+            ["/srv:/data:ro,nosuid"]
+        );
+    });
+}
+
+/// The directory of the binary under test, for a shell's `PATH`.
+fn bin_dir() -> PathBuf {
+    crate::harness::users::binary()
+        .parent()
+        .expect("binary directory")
+        .to_path_buf()
+}
+
+/// fish's own completion API (`complete -C`, what TAB asks) with the committed script:
+/// a command name, a flag and a container name from the store.
+#[test]
+fn fish_completes_commands_flags_and_names() {
+    let Some(fish) = which("fish") else {
+        skip(
+            "completion::fish_completes_commands_flags_and_names",
+            "self",
+            "fish is not installed (tests/run-all.sh installs it)",
+        );
+        return;
+    };
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "web1",
+            "busybox",
+            "true",
+        ]);
+        let script = env.write(
+            "coracle.fish",
+            read(&source_dir().join("completions/fish/coracle.fish")),
+        );
+        let words = root_args(env).join(" ");
+        let program = format!(
+            "source {script}\n\
+             complete -C 'coracle st'\n echo ==\n\
+             complete -C 'coracle run --hostn'\n echo ==\n\
+             complete -C 'coracle {words} start we'\n",
+            script = script.display(),
+        );
+        let out = env
+            .run_as(&fish, "fish")
+            .args(["--no-config", "-c", &program])
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir().display()),
+            )
+            .stdout();
+        let parts: Vec<Vec<&str>> = out
+            .split("==\n")
+            .map(|p| {
+                p.lines()
+                    .map(|l| l.split('\t').next().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(parts.len(), 3, "{out}");
+        assert!(
+            parts[0].contains(&"start") && parts[0].contains(&"stop"),
+            "{out}"
+        );
+        assert_eq!(parts[1], ["--hostname"], "{out}");
+        assert_eq!(parts[2], ["web1"], "{out}");
+    });
+}
+
+/// zsh, as a person presses TAB: an interactive zsh on a pseudo-terminal (zsh/zpty) with
+/// compinit and the script `coracle completion zsh` prints installed as `_coracle` in
+/// `fpath` (where packages put it); after each TAB a key bound to a widget writes the edit
+/// buffer to a file. A command name, a flag and a container name complete in place.
+#[test]
+fn zsh_completes_on_tab() {
+    let Some(zsh) = which("zsh") else {
+        skip(
+            "completion::zsh_completes_on_tab",
+            "self",
+            "zsh is not installed (tests/run-all.sh installs it)",
+        );
+        return;
+    };
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.ok(&[
+            "--storage-driver",
+            "vfs",
+            "create",
+            "--name",
+            "web1",
+            "busybox",
+            "true",
+        ]);
+        let fpath = env.mkdir("zfunc");
+        let script = Cmd::new(built(), "self")
+            .args(["completion", "zsh"])
+            .stdout();
+        env.write("zfunc/_coracle", script);
+        let out = env.path("buffers");
+        let driver = env.write(
+            "drive.zsh",
+            format!(
+                r#"zmodload zsh/zpty
+out={out}
+zpty z zsh -f -i
+zpty -w z "PS1='> '; fpath=({fpath} \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z 'dump() {{ print -r -- "[$BUFFER]" >> {out}; BUFFER= }}; zle -N dump; bindkey "^T" dump'
+# zle reads keys once an empty buffer comes back
+zpty -w -n z $'\C-t'
+n=1
+for i in {{1..300}}; do [[ -f $out ]] && break; sleep 0.1; done
+for line in "$@"; do
+  n=$((n+1))
+  zpty -w -n z "$line"$'\t'
+  zpty -w -n z $'\C-t'
+  for i in {{1..300}}; do
+    [[ -f $out && $(wc -l < $out) -ge $n ]] && break
+    sleep 0.1
+  done
+done
+zpty -d z
+"#,
+                out = out.display(),
+                fpath = fpath.display(),
+            ),
+        );
+        let words = root_args(env).join(" ");
+        env.run_as(&zsh, "zsh")
+            .arg("-f")
+            .arg(&driver)
+            .args([
+                "coracle star".to_string(),
+                "coracle run --hostn".to_string(),
+                format!("coracle {words} start we"),
+            ])
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir().display()),
+            )
+            .ok();
+        let got = read(&out);
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "[]".to_string(),
+                "[coracle start ]".to_string(),
+                "[coracle run --hostname ]".to_string(),
+                format!("[coracle {words} start web1 ]"),
+            ],
+            "zsh buffers after TAB"
+        );
     });
 }
