@@ -20,8 +20,11 @@
 //! Podman 5, the gateway stays mapped to the host (pasta's default; this pasta predates
 //! `--map-guest-addr`), so `host.containers.internal` is the gateway address.
 //!
-//! `--runas 0:0`: pasta otherwise switches to `nobody` before it enters the namespace, and
-//! `nobody` may enter neither the namespace (as root) nor exist in it (a single-id mapping).
+//! `--runas UID:GID`, the monitor's own ids (`0:0` unless `--userns=keep-id` or `--uidmap`
+//! put the user elsewhere): pasta otherwise switches to `nobody` before it enters the
+//! namespace, and `nobody` may enter neither the namespace (as root) nor exist in it (a
+//! single-id mapping); nor may another id than the monitor's open the pid pipe. A monitor
+//! that is not uid 0 hands its capabilities on as ambient ones (`sys::net::spawn_helper`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read as _;
@@ -62,18 +65,12 @@ pub fn args(ports: &[PortMapping], user: &[String]) -> Vec<String> {
             a.extend([flag.to_string(), s]);
         }
     }
-    a.extend(
-        [
-            "-T",
-            "none",
-            "-U",
-            "none",
-            "--no-netns-quit",
-            "--runas",
-            "0:0",
-        ]
-        .map(String::from),
-    );
+    a.extend(["-T", "none", "-U", "none", "--no-netns-quit", "--runas"].map(String::from));
+    a.push(format!(
+        "{}:{}",
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw()
+    ));
     a.extend(user.iter().cloned());
     a.extend(["--netns", "/proc/self/fd/3", "--pid", "/proc/self/fd/4"].map(String::from));
     a
