@@ -366,6 +366,13 @@ fn run_once<L>(
     let net_helper = match net_starting.finish() {
         Ok(h) => h,
         Err(r) => {
+            // The gate is closed: the init reports its own failure (which explains the
+            // helper's, e.g. a container that ended during its set-up) or ends silently.
+            let own = from_init
+                .try_clone()
+                .ok()
+                .and_then(|mut f| channel::recv(&mut f).ok().flatten());
+            let r = own.unwrap_or(r);
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
             unmount(spec, background, relay);
