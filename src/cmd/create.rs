@@ -85,23 +85,6 @@ pub fn create(
     let health = crate::cmd::healthcheck::for_create(args, &config.config)?;
     let isolation = crate::cmd::isolation::decide(&args.isolation, &image_run.user)?;
     let (security, mapping) = (isolation.security, isolation.mapping);
-    // pasta and slirp4netns are started by the monitor, which keeps its capabilities across
-    // their exec only as root of the container's user namespace: not so with keep-id or a
-    // map that puts the user elsewhere (a known limitation, for now).
-    let me = nix::unistd::geteuid().as_raw();
-    let monitor_is_root = me == 0 || mapping.uid.to_host(0) == Some(me);
-    if !monitor_is_root && matches!(net.mode, Network::Pasta | Network::Slirp4netns) {
-        if args.network.is_some() {
-            anyhow::bail!(
-                "--network {}: the network helper cannot be started when the user is not root                  in the container's user namespace (--userns=keep-id, --uidmap); use --network                  none or host",
-                network::mode_name(net.mode)
-            );
-        }
-        crate::output::eprint(
-            "WARN: --userns=keep-id and --uidmap containers get no network helper yet: the              container has only lo (--network none)\n",
-        );
-        net = network::Settings::from_flags(&args.net.runtime(Some("none")))?;
-    }
     let network = net.mode;
     if let Some(warning) = net.publish(&net_flags, &config.config)? {
         crate::output::eprint(&format!("WARN: {warning}\n"));

@@ -7,7 +7,7 @@
 //! own `/etc/passwd` and `/etc/group`, `HOME`, working directory (made if missing, as Podman
 //! does), then `security::confine` (supplementary groups, capabilities, gid, uid, seccomp,
 //! `no_new_privs` when asked), umask 022, close-on-exec for every inherited descriptor, an
-//! empty signal mask, exec. Any failure
+//! empty signal mask, the network's go-ahead (`network::InitGate`), exec. Any failure
 //! is sent to the monitor as a [`Report`] with the errno; the report pipe is close-on-exec,
 //! so end of file there means the exec happened.
 
@@ -95,7 +95,12 @@ pub enum InitStdio {
 }
 
 /// Runs the init in the freshly cloned child; never returns.
-pub fn run(spec: &ContainerSpec, mut to_monitor: File, stdio: InitStdio) -> ! {
+pub fn run(
+    spec: &ContainerSpec,
+    mut to_monitor: File,
+    stdio: InitStdio,
+    gate: super::network::InitGate,
+) -> ! {
     // The monitor's FUSE device must not live on in here if the monitor is killed.
     let _ = crate::sys::process::close_device_fds("/dev/fuse");
     // Armed first, then the monitor looked for: one killed between the clone and the prctl
@@ -105,7 +110,7 @@ pub fn run(spec: &ContainerSpec, mut to_monitor: File, stdio: InitStdio) -> ! {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || monitor_gone(&to_monitor) {
         exit_child(125);
     }
-    let report = match setup_and_exec(spec, stdio) {
+    let report = match setup_and_exec(spec, stdio, gate) {
         Ok(never) => match never {},
         Err(r) => r,
     };
@@ -132,7 +137,11 @@ fn monitor_gone(to_monitor: &File) -> bool {
     ready.is_ok_and(|r| r[0] & (crate::sys::poll::ERR | crate::sys::poll::HUP) != 0)
 }
 
-fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, Report> {
+fn setup_and_exec(
+    spec: &ContainerSpec,
+    stdio: InitStdio,
+    gate: super::network::InitGate,
+) -> Result<Infallible, Report> {
     if let Ok(name) = CString::new("coracle:init") {
         let _ = nix::sys::prctl::set_name(&name);
     }
@@ -191,6 +200,9 @@ fn setup_and_exec(spec: &ContainerSpec, stdio: InitStdio) -> Result<Infallible, 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // The network helper started while the container was being built; the command must
+    // find the network configured.
+    gate.wait();
 
     if p.init {
         super::init_process::fork_reaper()?;

@@ -14,7 +14,8 @@
 //! 3. the container's standard streams: pipes, the command's own (`passthrough`), or a
 //!    socket over which the init sends the master of the terminal it opens (`-t`); the init
 //!    is cloned into new mount, PID, UTS, IPC and (`--network none`) network namespaces
-//!    (`sys::process::fork_into`) and runs `init::run`; only then the overlay's server
+//!    (`sys::process::fork_into`) and runs `init::run`; the network helper is spawned against
+//!    its namespace (`network::Gate`); only then the overlay's server
 //!    threads start (a fork after threads exist is refused, DESIGN.md); they stop with an
 //!    unmount once the init is gone, so a restart clones from a single thread again;
 //! 4. the init's report (end of file: the command runs) goes to the clients, the record says
@@ -318,8 +319,7 @@ fn run_once<L>(
     let pid = match fork_into(flags) {
         Ok(Forked::Child) => {
             drop(from_init);
-            gate.wait_in_init();
-            init::run(spec, to_init, stdio)
+            init::run(spec, to_init, stdio, gate.into_init())
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
@@ -340,8 +340,10 @@ fn run_once<L>(
     drop(to_init);
     // The init's ends: only it may hold them, so that their end of file means its end.
     drop(stdio);
-    // The network helper, before any thread exists; the init waits for it at the gate.
-    let net_helper = match gate.open(spec, pid) {
+    // The network helper is spawned before any thread exists; the init waits for it at the
+    // gate just before its exec, so its mounts (served by the overlay's threads) overlap
+    // the helper's start.
+    let net_starting = match gate.start(spec, pid) {
         Ok(h) => h,
         Err(r) => {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -359,6 +361,22 @@ fn run_once<L>(
                 relay,
                 Report::failed_io(Step::Rootfs, &e, "serving the overlay"),
             );
+        }
+    };
+    let net_helper = match net_starting.finish() {
+        Ok(h) => h,
+        Err(r) => {
+            // The gate is closed: the init reports its own failure (which explains the
+            // helper's, e.g. a container that ended during its set-up) or ends silently.
+            let own = from_init
+                .try_clone()
+                .ok()
+                .and_then(|mut f| channel::recv(&mut f).ok().flatten());
+            let r = own.unwrap_or(r);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            unmount(spec, background, relay);
+            return fail(relay, r);
         }
     };
     if let Some(console) = console {

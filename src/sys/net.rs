@@ -60,6 +60,11 @@ pub fn ipv4_address(name: &str) -> Option<std::net::Ipv4Addr> {
 /// `target` (so the helper inherits it, without close-on-exec, under a number it is told),
 /// every other descriptor from the first free number up is made close-on-exec. The targets
 /// must be at least 3 and distinct from the sources.
+///
+/// A caller that is not uid 0 (a monitor in a `--userns=keep-id` or `--uidmap` namespace,
+/// which has its capabilities as the namespace's creator) would lose them across the exec:
+/// there, every permitted capability is made inheritable and ambient first, so the helper
+/// keeps them (in that namespace only, as a helper started by a root monitor has them).
 pub fn spawn_helper(
     cmd: &mut std::process::Command,
     fds: &[(std::os::fd::BorrowedFd<'_>, i32)],
@@ -78,9 +83,11 @@ pub fn spawn_helper(
         .collect();
     let first_free = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(3).max(3);
     let parent = rustix::process::getpid();
+    let keep_caps = !rustix::process::geteuid().is_root();
     // SAFETY: the closure runs in the forked child before exec and only makes system calls
-    // (prctl, getppid, sigprocmask, dup2, close_range), which are async-signal-safe; it
-    // allocates nothing (`sigemptyset` only fills the local set).
+    // (prctl, getppid, sigprocmask, dup2, close_range, capget, capset), which are
+    // async-signal-safe; it allocates nothing (`sigemptyset` only fills the local set,
+    // `keep_capabilities_across_exec` uses stack arrays).
     // The raw descriptors stay open in the parent until `spawn` returns (`high` owns them).
     unsafe {
         cmd.pre_exec(move || {
@@ -96,6 +103,9 @@ pub fn spawn_helper(
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if keep_caps {
+                keep_capabilities_across_exec()?;
+            }
             for &(src, target) in &pairs {
                 if libc::dup2(src, target) == -1 {
                     return Err(io::Error::last_os_error());
@@ -114,4 +124,65 @@ pub fn spawn_helper(
     let child = cmd.spawn();
     drop(high);
     child
+}
+
+/// Makes every permitted capability of the calling thread inheritable and ambient, so that
+/// an exec by a non-root user keeps them (capabilities(7), "ambient capability set").
+/// Async-signal-safe: raw system calls on stack data only.
+fn keep_capabilities_across_exec() -> io::Result<()> {
+    const VERSION_3: u32 = 0x2008_0522;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capget with a version-3 header reads two `Data` words (64 capabilities) into
+    // `data`, which is that size; both live on this stack for the call.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    for d in &mut data {
+        d.inheritable = d.permitted;
+    }
+    // SAFETY: as above; capset reads the header and the two words.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    for cap in 0..64u32 {
+        let (word, bit) = ((cap / 32) as usize, cap % 32);
+        if data[word].permitted & (1 << bit) == 0 {
+            continue;
+        }
+        // SAFETY: prctl with integer arguments only. A capability this kernel does not
+        // know fails with EINVAL and is skipped: there is nothing to keep.
+        let raised = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                libc::c_ulong::from(cap),
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        };
+        if raised == -1 && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

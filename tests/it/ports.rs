@@ -128,6 +128,67 @@ fn a_published_tcp_port_reaches_a_server_in_the_container() {
     });
 }
 
+/// A container whose user namespace does not make the user root (`--userns=keep-id`,
+/// `--uidmap` as root) still gets its network helper: a server in it answers on a published
+/// port, and its process has the ids it was given.
+#[test]
+fn keep_id_and_uidmap_containers_get_the_network() {
+    for_each_user(|env| {
+        // keep-id is refused as root and without ranges (tests/it/userns.rs).
+        let (flags, uid): (Vec<&str>, u32) = match env.user {
+            crate::harness::User::NoSub => return,
+            // Root's own id must be mapped: the monitor is uid 1000 in the namespace.
+            crate::harness::User::Root => (
+                vec![
+                    "--uidmap",
+                    "0:200000:1000",
+                    "--uidmap",
+                    "1000:0:1",
+                    "--gidmap",
+                    "0:200000:1000",
+                    "--gidmap",
+                    "1000:0:1",
+                ],
+                0,
+            ),
+            _ => (vec!["--userns=keep-id"], env.account.uid),
+        };
+        env.load_image(busybox());
+        for helper in HELPERS {
+            if !have(env, helper) {
+                continue;
+            }
+            let name = format!("kid-{helper}");
+            let mut args = vec!["run", "--rm", "--name", &name, "-p", "127.0.0.1::8080"];
+            args.extend(&flags);
+            if helper != "pasta" {
+                args.extend(["--network", helper]);
+            }
+            args.extend([
+                "busybox",
+                "sh",
+                "-c",
+                "trap 'exit 0' TERM; mkdir /tmp/w && id -u > /tmp/w/uid && \
+                 busybox httpd -f -p 8080 -h /tmp/w & wait",
+            ]);
+            let child = background(env, &args);
+            let addr = wait_port(env, &name, "8080/tcp");
+            let port: u16 = addr
+                .strip_prefix("127.0.0.1:")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("port printed {addr:?}"));
+            let reply = http_get(port, "/uid");
+            assert!(
+                reply.ends_with(&format!("\r\n\r\n{uid}\n")),
+                "{helper}: {reply}"
+            );
+            let err = stop(child);
+            assert!(!err.contains("WARN"), "{helper}: {err}");
+            assert_eq!(helpers_left(env), Vec::<String>::new(), "{helper}");
+        }
+    });
+}
+
 /// A one-shot TFTP server (UDP) on 127.0.0.1: answers a read request with `content`, waits
 /// for the acknowledgement; its thread returns the file name asked for. Returns its port.
 fn tftp_server(content: &'static [u8]) -> (u16, std::thread::JoinHandle<Option<String>>) {

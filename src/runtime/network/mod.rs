@@ -10,9 +10,10 @@
 //!
 //! When. `create` resolves the mode (which helper exists), the ports (random ones are chosen
 //! then, as Podman does) and writes the `/etc` files ([`Settings`]). The monitor makes a
-//! [`Gate`] before it clones the init into its new network namespace; the init waits at the
-//! gate ([`Gate::wait_in_init`]) while the monitor starts the helper against the namespace
-//! ([`Gate::open`]), and enters only once the helper says the network is configured. The
+//! [`Gate`] before it clones the init into its new network namespace, then spawns the helper
+//! against the namespace ([`Gate::start`]) and, once the overlay is served, waits until the
+//! helper says the network is configured ([`Starting::finish`]); meanwhile the init does its
+//! mounts and waits at the gate only just before its exec ([`InitGate::wait`]). The
 //! monitor ends the helper when the container ends ([`Helper`]'s drop); the helper also dies
 //! with the monitor (`PR_SET_PDEATHSIG`). No process of coracle's own stays for the network.
 
@@ -308,8 +309,17 @@ const GO: u8 = b'G';
 
 /// The go-ahead from the monitor to the init: made before the init is cloned, when the
 /// network has a helper to wait for.
+///
+/// The helper starts while the init builds the container (its mounts need the overlay, which
+/// the monitor serves only once the helper is spawned): the init waits at the gate just before
+/// its exec, not before its mounts, so the two overlap.
 pub struct Gate {
     pipe: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// The init's end of the [`Gate`].
+pub struct InitGate {
+    read: Option<OwnedFd>,
 }
 
 impl Gate {
@@ -325,11 +335,41 @@ impl Gate {
         Ok(Gate { pipe })
     }
 
-    /// In the init, first thing: waits until the monitor has the network configured. When
-    /// the monitor gives up (end of file), the init ends quietly: the monitor reports why.
-    pub fn wait_in_init(self) {
-        let Some((r, w)) = self.pipe else { return };
-        drop(w);
+    /// In the init, first thing: keeps only the reading end, so that the monitor's giving
+    /// up is an end of file.
+    pub fn into_init(self) -> InitGate {
+        InitGate {
+            read: self.pipe.map(|(r, w)| {
+                drop(w);
+                r
+            }),
+        }
+    }
+
+    /// In the monitor, once the init is cloned: spawns the helper against the init's network
+    /// namespace without waiting for it ([`Starting::finish`] does). On an error the gate
+    /// closes, so the init exits.
+    pub fn start(self, spec: &ContainerSpec, init: Pid) -> Result<Starting, Report> {
+        let Some((r, w)) = self.pipe else {
+            return Ok(Starting {
+                go: None,
+                pending: None,
+            });
+        };
+        drop(r);
+        let pending = start_helper(spec, init).map_err(net_report)?;
+        Ok(Starting {
+            go: Some(w),
+            pending: Some(pending),
+        })
+    }
+}
+
+impl InitGate {
+    /// Waits until the monitor has the network configured. When the monitor gives up (end
+    /// of file), the init ends quietly: the monitor reports why.
+    pub fn wait(self) {
+        let Some(r) = self.read else { return };
         let mut b = [0u8; 1];
         let mut r = File::from(r);
         loop {
@@ -340,26 +380,42 @@ impl Gate {
             }
         }
     }
+}
 
-    /// In the monitor, once the init is cloned: starts the helper against the init's network
-    /// namespace and opens the gate. On an error the gate closes, so the init exits.
-    pub fn open(self, spec: &ContainerSpec, init: Pid) -> Result<Helper, Report> {
-        let Some((r, w)) = self.pipe else {
+/// A helper spawned, not yet ready.
+pub struct Starting {
+    go: Option<OwnedFd>,
+    pending: Option<Pending>,
+}
+
+impl Starting {
+    /// Waits until the helper has the namespace configured and opens the gate.
+    pub fn finish(self) -> Result<Helper, Report> {
+        let Some(pending) = self.pending else {
             return Ok(Helper { running: None });
         };
-        drop(r);
-        // The whole chain goes into the text: an errno alone would not name the port.
-        let fail = |e: NetError| Report::Failed {
-            step: Step::Network,
-            errno: 0,
-            detail: format!("{:#}", anyhow::Error::new(e)),
+        let running = match pending {
+            Pending::Pasta(p) => p.ready().map(Running::Pasta),
+            Pending::Slirp(p) => p.ready().map(Running::Slirp),
+        }
+        .map_err(net_report)?;
+        let helper = Helper {
+            running: Some(running),
         };
-        let helper = start_helper(spec, init).map_err(fail)?;
-        let mut w = File::from(w);
-        w.write_all(&[GO]).map_err(|e| {
-            Report::failed_io(Step::Network, &e, "telling the init the network is ready")
-        })?;
+        if let Some(w) = self.go {
+            // An init that failed in its set-up is gone: its report tells why, not this.
+            let _ = File::from(w).write_all(&[GO]);
+        }
         Ok(helper)
+    }
+}
+
+/// The whole chain goes into the text: an errno alone would not name the port.
+fn net_report(e: NetError) -> Report {
+    Report::Failed {
+        step: Step::Network,
+        errno: 0,
+        detail: format!("{:#}", anyhow::Error::new(e)),
     }
 }
 
@@ -372,7 +428,7 @@ fn io_of(e: &NetError) -> io::Error {
     }
 }
 
-fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Helper, NetError> {
+fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Pending, NetError> {
     let path = format!("/proc/{init}/ns/net");
     let netns: OwnedFd = File::open(&path)
         .map_err(|source| NetError::Io {
@@ -386,25 +442,27 @@ fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Helper, NetError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(mode_name(spec.network)));
     ports::check_free(&spec.net.ports)?;
-    let running = match spec.network {
-        Network::Pasta => Running::Pasta(pasta::start(
+    Ok(match spec.network {
+        Network::Pasta => Pending::Pasta(pasta::start(
             &program,
             &netns,
             &spec.net.ports,
             &spec.net.options,
             &spec.userdata,
         )?),
-        _ => Running::Slirp(slirp::start(
+        _ => Pending::Slirp(slirp::start(
             &program,
             &netns,
             &spec.net.ports,
             &spec.net.options,
             &spec.userdata,
         )?),
-    };
-    Ok(Helper {
-        running: Some(running),
     })
+}
+
+enum Pending {
+    Pasta(pasta::Pending),
+    Slirp(slirp::Pending),
 }
 
 enum Running {

@@ -20,8 +20,11 @@
 //! Podman 5, the gateway stays mapped to the host (pasta's default; this pasta predates
 //! `--map-guest-addr`), so `host.containers.internal` is the gateway address.
 //!
-//! `--runas 0:0`: pasta otherwise switches to `nobody` before it enters the namespace, and
-//! `nobody` may enter neither the namespace (as root) nor exist in it (a single-id mapping).
+//! `--runas UID:GID`, the monitor's own ids (`0:0` unless `--userns=keep-id` or `--uidmap`
+//! put the user elsewhere): pasta otherwise switches to `nobody` before it enters the
+//! namespace, and `nobody` may enter neither the namespace (as root) nor exist in it (a
+//! single-id mapping); nor may another id than the monitor's open the pid pipe. A monitor
+//! that is not uid 0 hands its capabilities on as ambient ones (`sys::net::spawn_helper`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read as _;
@@ -62,31 +65,32 @@ pub fn args(ports: &[PortMapping], user: &[String]) -> Vec<String> {
             a.extend([flag.to_string(), s]);
         }
     }
-    a.extend(
-        [
-            "-T",
-            "none",
-            "-U",
-            "none",
-            "--no-netns-quit",
-            "--runas",
-            "0:0",
-        ]
-        .map(String::from),
-    );
+    a.extend(["-T", "none", "-U", "none", "--no-netns-quit", "--runas"].map(String::from));
+    a.push(format!(
+        "{}:{}",
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw()
+    ));
     a.extend(user.iter().cloned());
     a.extend(["--netns", "/proc/self/fd/3", "--pid", "/proc/self/fd/4"].map(String::from));
     a
 }
 
-/// Starts pasta on `netns` and returns once it has set the namespace up.
+/// pasta spawned, not yet known to be ready (killed when dropped so).
+pub struct Pending {
+    child: Option<std::process::Child>,
+    pid_r: Option<OwnedFd>,
+    log_path: std::path::PathBuf,
+}
+
+/// Spawns pasta on `netns`; [`Pending::ready`] waits until it has set the namespace up.
 pub fn start(
     program: &Path,
     netns: &OwnedFd,
     ports: &[PortMapping],
     user: &[String],
     userdata: &Path,
-) -> Result<std::process::Child, NetError> {
+) -> Result<Pending, NetError> {
     let log_path = userdata.join(LOG);
     let log = OpenOptions::new()
         .create(true)
@@ -98,7 +102,8 @@ pub fn start(
             source,
         })?;
     let (pid_r, pid_w) = super::pipe("pasta")?;
-    let mut cmd = Command::new(program);
+    // argv[0] keeps its name (pasta or pasta.avx2: both say "pasta mode").
+    let mut cmd = Command::new(direct_program(program));
     cmd.args(args(ports, user))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -106,22 +111,60 @@ pub fn start(
     let spawned =
         crate::sys::net::spawn_helper(&mut cmd, &[(netns.as_fd(), 3), (pid_w.as_fd(), 4)]);
     drop(pid_w);
-    let mut child = spawned.map_err(|source| NetError::Spawn {
+    let child = spawned.map_err(|source| NetError::Spawn {
         program: program.display().to_string(),
         source,
     })?;
-    // pasta keeps the inherited descriptor 4 open (it writes through its own open of the
-    // path): the pid ends with a newline, end of file means it exited.
-    if read_line(File::from(pid_r)).is_some_and(|l| !l.trim().is_empty()) {
-        return Ok(child);
-    }
-    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    Err(NetError::Failed {
-        program: "pasta".into(),
-        status,
-        output: last_lines(&log),
+    Ok(Pending {
+        child: Some(child),
+        pid_r: Some(pid_r),
+        log_path,
     })
+}
+
+/// pasta re-executes itself as `pasta.avx2` when the processor has AVX2 (a second exec and
+/// dynamic link, about a millisecond): that program directly when it is beside `program`.
+fn direct_program(program: &Path) -> std::path::PathBuf {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let mut name = program.as_os_str().to_owned();
+        name.push(".avx2");
+        let avx2 = std::path::PathBuf::from(name);
+        if avx2.exists() {
+            return avx2;
+        }
+    }
+    program.to_path_buf()
+}
+
+impl Pending {
+    /// Waits until pasta has configured the namespace; its log says why when it exited.
+    pub fn ready(mut self) -> Result<std::process::Child, NetError> {
+        let (Some(mut child), Some(pid_r)) = (self.child.take(), self.pid_r.take()) else {
+            unreachable!("a pending pasta has its child and pipe until ready");
+        };
+        // pasta keeps the inherited descriptor 4 open (it writes through its own open of the
+        // path): the pid ends with a newline, end of file means it exited.
+        if read_line(File::from(pid_r)).is_some_and(|l| !l.trim().is_empty()) {
+            return Ok(child);
+        }
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        Err(NetError::Failed {
+            program: "pasta".into(),
+            status,
+            output: last_lines(&log),
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// One line from `f`, up to its newline; `None` at end of file before one.

@@ -119,14 +119,15 @@ pub struct Slirp {
     pub exit: OwnedFd,
 }
 
-/// Starts slirp4netns on `netns`, waits until the interface is up, publishes `ports`.
+/// Spawns slirp4netns on `netns`; [`Pending::ready`] waits until the interface is up and
+/// publishes `ports`.
 pub fn start(
     program: &Path,
     netns: &OwnedFd,
     ports: &[PortMapping],
     user: &[String],
     userdata: &Path,
-) -> Result<Slirp, NetError> {
+) -> Result<Pending, NetError> {
     let (args, net) = args(user)?;
     let dir = File::open(userdata).map_err(|source| NetError::Io {
         what: format!("opening {}", userdata.display()),
@@ -150,37 +151,65 @@ pub fn start(
         ],
     );
     drop((ready_w, exit_r));
-    let mut child = spawned.map_err(|source| NetError::Spawn {
+    let child = spawned.map_err(|source| NetError::Spawn {
         program: program.display().to_string(),
         source,
     })?;
-    let mut said = [0u8; 1];
-    let ready = File::from(ready_r).read(&mut said).unwrap_or(0) == 1;
-    if !ready {
-        let mut output = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut output);
+    Ok(Pending {
+        slirp: Some(Slirp {
+            child,
+            exit: exit_w,
+        }),
+        ready_r,
+        dir,
+        net,
+        ports: ports.to_vec(),
+    })
+}
+
+/// slirp4netns spawned, not yet ready (ended when dropped so: its exit pipe closes).
+pub struct Pending {
+    slirp: Option<Slirp>,
+    ready_r: OwnedFd,
+    dir: File,
+    net: SlirpNet,
+    ports: Vec<PortMapping>,
+}
+
+impl Pending {
+    /// Waits until `tap0` is configured, then publishes the ports.
+    pub fn ready(mut self) -> Result<Slirp, NetError> {
+        let Some(mut slirp) = self.slirp.take() else {
+            unreachable!("a pending slirp4netns has its process until ready");
+        };
+        let mut said = [0u8; 1];
+        let ready = File::from(self.ready_r).read(&mut said).unwrap_or(0) == 1;
+        if !ready {
+            let mut output = String::new();
+            if let Some(mut e) = slirp.child.stderr.take() {
+                let _ = e.read_to_string(&mut output);
+            }
+            let status = slirp
+                .child
+                .wait()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            return Err(NetError::Failed {
+                program: "slirp4netns".into(),
+                status,
+                output: super::pasta::last_lines(&output),
+            });
         }
-        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        return Err(NetError::Failed {
-            program: "slirp4netns".into(),
-            status,
-            output: super::pasta::last_lines(&output),
-        });
-    }
-    // Nothing reads its stderr from now on: a write there must not block or kill it.
-    drop(child.stderr.take());
-    let slirp = Slirp {
-        child,
-        exit: exit_w,
-    };
-    let socket = format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd());
-    for m in ports {
-        for i in 0..m.range {
-            add_hostfwd(&socket, m, i, net.guest())?;
+        // Nothing reads its stderr from now on: a write there must not block or kill it.
+        drop(slirp.child.stderr.take());
+        let socket = format!("/proc/self/fd/{}/{SOCKET}", self.dir.as_raw_fd());
+        for m in &self.ports {
+            for i in 0..m.range {
+                add_hostfwd(&socket, m, i, self.net.guest())?;
+            }
         }
+        Ok(slirp)
     }
-    Ok(slirp)
 }
 
 fn add_hostfwd(socket: &str, m: &PortMapping, i: u16, guest: Ipv4Addr) -> Result<(), NetError> {
