@@ -11,10 +11,12 @@ pub mod generate;
 pub mod health;
 pub mod image;
 pub mod isolation;
+pub mod kube;
 pub mod lifecycle;
 pub mod manifest;
 pub mod network;
 pub mod overlay;
+pub mod pod;
 pub mod pull;
 pub mod push;
 pub mod quadlet;
@@ -181,6 +183,16 @@ pub enum Command {
     /// Auto update containers according to their auto-update policy
     #[command(name = "auto-update")]
     AutoUpdate(autoupdate::AutoUpdateArgs),
+    /// Manage pods
+    Pod {
+        #[command(subcommand)]
+        command: pod::PodCommand,
+    },
+    /// Play containers, pods or volumes from a structured file, or generate one
+    Kube {
+        #[command(subcommand)]
+        command: kube::KubeCommand,
+    },
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),

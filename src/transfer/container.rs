@@ -391,6 +391,7 @@ mod tests {
             create_command: Vec::new(),
             network_mode: String::new(),
             ports: Vec::new(),
+            pod: None,
         }
     }
 
