@@ -188,7 +188,7 @@ pub enum Command {
         #[command(subcommand)]
         command: pod::PodCommand,
     },
-    /// Play containers, pods or volumes from a structured file, or generate one
+    /// Generate Kubernetes YAML from containers and pods
     Kube {
         #[command(subcommand)]
         command: kube::KubeCommand,

@@ -13,7 +13,7 @@ pub struct PodFlags {
 #[derive(Debug, Subcommand)]
 pub enum PodCommand {
     /// Create a new empty pod
-    Create(PodCreateArgs),
+    Create(Box<PodCreateArgs>),
     /// Start one or more pods
     Start(PodSelectArgs),
     /// Stop one or more pods

@@ -70,6 +70,8 @@ pub fn create(
     })?;
     let image_ref = pulled.as_deref().unwrap_or(&args.image);
 
+    // Before the store lock: `--pod new:NAME` writes the pod under its own.
+    let pod = crate::cmd::pod::join::for_create(ctx, args)?;
     let store = ctx.open_store(LockMode::Exclusive, "create")?;
     crate::failpoint!("create.store-locked");
     let driver = store.paths().driver.clone();
@@ -103,7 +105,6 @@ pub fn create(
         net = network::Settings::from_flags(&args.net.runtime(Some("none")))?;
     }
     let network = net.mode;
-    let pod = crate::cmd::pod::join::for_create(ctx, args)?;
     let pod_hostname = crate::cmd::pod::join::hostname(pod.as_ref());
     if let Some(warning) = net.publish(&net_flags, &config.config)? {
         crate::output::eprint(&format!("WARN: {warning}\n"));

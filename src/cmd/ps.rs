@@ -23,6 +23,7 @@ const PS_FORMAT: ListFormat = ListFormat {
         ("RunningFor", "CREATED"),
         ("ImageID", "IMAGE ID"),
         ("Pod", "POD ID"),
+        ("PodName", "PODNAME"),
     ],
     json: JsonStyle::LIST,
 };

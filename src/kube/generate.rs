@@ -113,11 +113,12 @@ fn container(
         .iter()
         .filter(|kv| !s.image.env.contains(kv))
         .filter_map(|kv| kv.split_once('='))
+        // Set by coracle for every container, not by the user.
         .filter(|(k, v)| {
-            // Set by coracle for every container, not by the user.
-            !matches!(*k, "HOSTNAME" | "container")
-                && !(*k == "PATH" && *v == crate::runtime::spec::DEFAULT_PATH)
-                && !(*k == "TERM" && *v == "xterm")
+            let coracles = matches!(*k, "HOSTNAME" | "container")
+                || (*k == "PATH" && *v == crate::runtime::spec::DEFAULT_PATH)
+                || (*k == "TERM" && *v == "xterm");
+            !coracles
         })
         .map(|(k, v)| EnvVar {
             name: k.to_string(),

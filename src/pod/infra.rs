@@ -186,12 +186,7 @@ fn infra_main(dir: &Path, rec: &PodRecord, to_cli: File) -> i32 {
     if let Ok(null) = File::options().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stderr(&null);
     }
-    loop {
-        match nix::sys::wait::waitpid(pause, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(pause, None) {}
     if let Some(mut c) = helper {
         let _ = c.kill();
         let _ = c.wait();
