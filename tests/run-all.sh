@@ -45,6 +45,13 @@ setup_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# kubernetes-validate (PyPI): the offline schema check of `kube generate` (tests/it/kube.rs).
+setup_kube_validate() {
+  command -v kubernetes-validate >/dev/null && return
+  say "pip: installing kubernetes-validate"
+  python3 -m pip install -q kubernetes-validate || say "pip: kubernetes-validate not installed (kube tests skip the check)"
+}
+
 # The first id after every range in /etc/subuid and /etc/subgid (at least 200000).
 next_free_subid() {
   local max=200000
@@ -104,6 +111,7 @@ setup_pjdfstest() {
 
 if [ "$(id -u)" -eq 0 ]; then
   setup_packages
+  setup_kube_validate
   setup_users
   setup_devices
   setup_pjdfstest

@@ -91,6 +91,9 @@ pub struct PsArgs {
     /// Display the total file sizes
     #[arg(short, long)]
     pub size: bool,
+    /// Print the ID and name of the pod the containers are associated with
+    #[arg(short = 'p', long)]
+    pub pod: bool,
 }
 
 #[derive(Debug, Args)]

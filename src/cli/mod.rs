@@ -13,10 +13,12 @@ pub mod generate;
 pub mod health;
 pub mod image;
 pub mod isolation;
+pub mod kube;
 pub mod lifecycle;
 pub mod manifest;
 pub mod network;
 pub mod overlay;
+pub mod pod;
 pub mod pull;
 pub mod push;
 pub mod quadlet;
@@ -183,6 +185,16 @@ pub enum Command {
     /// Auto update containers according to their auto-update policy
     #[command(name = "auto-update")]
     AutoUpdate(autoupdate::AutoUpdateArgs),
+    /// Manage pods
+    Pod {
+        #[command(subcommand)]
+        command: pod::PodCommand,
+    },
+    /// Generate Kubernetes YAML from containers and pods
+    Kube {
+        #[command(subcommand)]
+        command: kube::KubeCommand,
+    },
     /// Mount coracle's overlay filesystem in the foreground (tests and development)
     #[command(name = "overlay-mount", hide = true)]
     Overlay(OverlayMountArgs),

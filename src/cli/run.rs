@@ -74,6 +74,8 @@ pub struct RunArgs {
     pub labels: super::autoupdate::LabelArgs,
     #[command(flatten)]
     pub net: super::network::NetworkFlags,
+    #[command(flatten)]
+    pub pod: super::pod::PodFlags,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -70,6 +70,8 @@ pub fn create(
     })?;
     let image_ref = pulled.as_deref().unwrap_or(&args.image);
 
+    // Before the store lock: `--pod new:NAME` writes the pod under its own.
+    let pod = crate::cmd::pod::join::for_create(ctx, args)?;
     let store = ctx.open_store(LockMode::Exclusive, "create")?;
     crate::failpoint!("create.store-locked");
     let driver = store.paths().driver.clone();
@@ -86,13 +88,14 @@ pub fn create(
     let isolation = crate::cmd::isolation::decide(&args.isolation, &image_run.user)?;
     let (security, mapping) = (isolation.security, isolation.mapping);
     let network = net.mode;
+    let pod_hostname = crate::cmd::pod::join::hostname(pod.as_ref());
     if let Some(warning) = net.publish(&net_flags, &config.config)? {
         crate::output::eprint(&format!("WARN: {warning}\n"));
     }
 
     let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), &args.command)?;
     let id = containers::new_id().context("making a container ID")?;
-    let hostname = match (&args.hostname, network) {
+    let hostname = match (args.hostname.as_ref().or(pod_hostname.as_ref()), network) {
         (Some(h), _) => h.clone(),
         (None, Network::Host) => nix::unistd::gethostname()
             .ok()
@@ -147,7 +150,7 @@ pub fn create(
         Some(n) => n.clone(),
         None => containers::generate_name(&id, &taken),
     };
-    let record = ContainerRecord {
+    let mut record = ContainerRecord {
         id: id.clone(),
         names: vec![name.clone()],
         image: args.image.clone(),
@@ -179,6 +182,7 @@ pub fn create(
             .collect(),
         network_mode: net.mode_name().to_string(),
         ports: net.spec.ports.clone(),
+        pod: None,
     };
     let (hosts, resolv) = net.etc_files(&net_flags, &hostname, &name)?;
     let hostname_file = format!("{hostname}\n");
@@ -224,8 +228,15 @@ pub fn create(
         health,
         sdnotify: args.sdnotify,
         net: net.spec,
+        pod: None,
     };
     crate::cmd::healthcheck::notify_socket_into(&mut spec)?;
+    crate::cmd::pod::join::attach(
+        pod.as_ref(),
+        &store.paths().graphroot,
+        &mut spec,
+        &mut record,
+    );
     let spec_json = serde_json::to_vec_pretty(&spec).context("encoding the container's spec")?;
     planned.commit(&store)?;
     crate::failpoint!("create.volumes-created");

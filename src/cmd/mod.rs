@@ -24,12 +24,14 @@ mod info;
 mod inspect;
 pub(crate) mod isolation;
 mod kill;
+pub(crate) mod kube;
 mod load;
 mod login;
 mod logs;
 mod manifest;
 mod overlay;
 mod pause;
+pub(crate) mod pod;
 mod port;
 mod ps;
 pub(crate) mod pull;
@@ -177,6 +179,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Volume { command } => volume::run(&ctx, command),
         Command::Generate { command } => generate::run(&ctx, &command),
         Command::Quadlet(a) => quadlet::run(&a),
+        Command::Pod { command } => pod::run(&ctx, &command),
+        Command::Kube { command } => kube::run(&ctx, &command),
         Command::AutoUpdate(a) => auto_update::run(&ctx, &a),
         Command::Overlay(a) => overlay::run(&ctx, &a),
         Command::Healthcheck { command } => healthcheck::run(&ctx, &command),

@@ -22,6 +22,8 @@ const PS_FORMAT: ListFormat = ListFormat {
         ("CreatedHuman", "CREATED"),
         ("RunningFor", "CREATED"),
         ("ImageID", "IMAGE ID"),
+        ("Pod", "POD ID"),
+        ("PodName", "PODNAME"),
     ],
     json: JsonStyle::LIST,
 };
@@ -138,6 +140,7 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = ctx.open_store(LockMode::Shared, "ps")?;
     let images = store.images().list()?;
+    let pods = crate::pod::Pods::new(&store.paths().graphroot).list()?;
     let mut views = containers::all(&store)?;
     let health = health_statuses(&store, &views);
     drop(store);
@@ -178,6 +181,7 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|v| {
             let mut row = template_row(v, args.no_trunc, now);
+            crate::cmd::pod::ps_columns(&mut row, v, &pods, args.no_trunc);
             if v.state == State::Running
                 && let Some(h) = health.get(v.id()).filter(|h| !h.is_empty())
             {
@@ -186,8 +190,9 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
             row
         })
         .collect();
+    let with_pod = (args.pod && args.format.is_none()).then_some(crate::cmd::pod::PS_POD_FORMAT);
     let text = output::render_list(
-        args.format.as_deref(),
+        args.format.as_deref().or(with_pod),
         &PS_FORMAT,
         &rows,
         args.noheading,

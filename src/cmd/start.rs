@@ -20,7 +20,6 @@ use crate::runtime::lifecycle::LogDriver;
 use crate::runtime::monitor::{self, MonitorArgs};
 use crate::runtime::monitor_lock::MonitorLock;
 use crate::runtime::spec::{self, ContainerSpec};
-use crate::runtime::userns;
 use crate::store::LockMode;
 use crate::store::containers::{SPEC, State};
 
@@ -99,7 +98,7 @@ fn launch_locked<L>(
         tty_size,
         store: paths.clone(),
     };
-    let mut child = userns::spawn_process(&spec.mapping, move || {
+    let mut child = crate::pod::join::spawn_monitor(spec, move || {
         // Held until the monitor exits (`_exit` closes it), through restarts and `--rm`.
         let _held = held;
         monitor::run(spec, args, lock)

@@ -312,6 +312,10 @@ fn run_once<L>(
     if spec.network != Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    match crate::pod::join::enter_shared(spec) {
+        Ok(shared) => flags.remove(shared),
+        Err(r) => return fail(relay, r),
+    }
     let gate = match network::Gate::new(spec) {
         Ok(g) => g,
         Err(r) => return fail(relay, r),

@@ -302,6 +302,9 @@ pub struct ContainerSpec {
     /// The network helper, its options and the published ports.
     #[serde(default)]
     pub net: super::network::NetSpec,
+    /// The pod whose namespaces the container joins (`--pod`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<crate::pod::PodJoin>,
 }
 
 /// The short ID: the first 12 hex digits, as Podman shows it and uses as the hostname.

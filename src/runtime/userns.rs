@@ -281,7 +281,36 @@ where
     })
 }
 
+/// Like [`spawn_process`], in the existing user namespace `join` (a pidfd of a process in
+/// it, or its `/proc/PID/ns/user`) instead of a new one: only the mount namespace is new, and
+/// no map is written (a pod's containers share the pod's user namespace).
+pub fn spawn_process_joined<F>(join: &OwnedFd, body: F) -> Result<NamespacedChild, UserNsError>
+where
+    F: FnOnce() -> i32,
+{
+    spawn_inner(
+        &UserMapping::identity(),
+        Some(join),
+        move |to_parent: File| -> Infallible {
+            drop(to_parent);
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(125);
+            exit_child(code)
+        },
+    )
+}
+
 fn spawn_with<F>(mapping: &UserMapping, run: F) -> Result<NamespacedChild, UserNsError>
+where
+    F: FnOnce(File) -> Infallible,
+{
+    spawn_inner(mapping, None, run)
+}
+
+fn spawn_inner<F>(
+    mapping: &UserMapping,
+    join: Option<&OwnedFd>,
+    run: F,
+) -> Result<NamespacedChild, UserNsError>
 where
     F: FnOnce(File) -> Infallible,
 {
@@ -297,7 +326,7 @@ where
         Forked::Child => {
             drop(parent_rx);
             drop(parent_tx);
-            child_main(flags, File::from(child_tx), File::from(child_rx), run)
+            child_main(flags, join, File::from(child_tx), File::from(child_rx), run)
         }
         Forked::Parent(pid) => {
             drop(child_tx);
@@ -339,7 +368,13 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), UserNsError> {
 }
 
 /// The child's side of [`spawn`]; never returns.
-fn child_main<F>(flags: CloneFlags, to_parent: File, mut from_parent: File, run: F) -> !
+fn child_main<F>(
+    flags: CloneFlags,
+    join: Option<&OwnedFd>,
+    to_parent: File,
+    mut from_parent: File,
+    run: F,
+) -> !
 where
     F: FnOnce(File) -> Infallible,
 {
@@ -347,6 +382,11 @@ where
         let _ = send(&to_parent, encode(MSG_SETUP_FAILED, stage.code(), errno));
         exit_child(125)
     };
+    if let Some(user) = join
+        && let Err(errno) = nix::sched::setns(user, CloneFlags::CLONE_NEWUSER)
+    {
+        fail(Stage::Unshare, errno);
+    }
     if let Err(errno) = nix::sched::unshare(flags) {
         fail(Stage::Unshare, errno);
     }

@@ -107,6 +107,9 @@ pub struct ContainerRecord {
     /// The published ports, host ports chosen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<crate::runtime::network::ports::PortMapping>,
+    /// The ID of the pod the container belongs to (`--pod`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -473,6 +476,7 @@ mod tests {
             create_command: Vec::new(),
             network_mode: String::new(),
             ports: Vec::new(),
+            pod: None,
         }
     }
 

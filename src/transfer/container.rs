@@ -405,6 +405,7 @@ mod tests {
             create_command: Vec::new(),
             network_mode: String::new(),
             ports: Vec::new(),
+            pod: None,
         }
     }
 

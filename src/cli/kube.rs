@@ -1,0 +1,25 @@
+//! Arguments of `kube`.
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum KubeCommand {
+    /// Generate Kubernetes YAML based on containers or pods
+    Generate(KubeGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubeGenerateArgs {
+    /// Write the output to the specified path
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<std::path::PathBuf>,
+    /// Generate YAML for a Kubernetes service object
+    #[arg(short = 's', long)]
+    pub service: bool,
+    /// The kind of object to generate (pod; deployment and others are not supported yet)
+    #[arg(short = 't', long = "type", default_value = "pod", value_name = "TYPE")]
+    pub kind: String,
+    /// Containers or one pod (names or IDs)
+    #[arg(value_name = "CONTAINER|POD", required = true)]
+    pub names: Vec<String>,
+}

@@ -1,0 +1,5 @@
+//! Kubernetes YAML: `generate` writes a Pod (with a Service and PersistentVolumeClaims) from
+//! coracle's containers and pods, with typed objects from `k8s-openapi` serialised by
+//! `serde-saphyr`.
+
+pub mod generate;
