@@ -219,6 +219,7 @@ fn start_network(
         .clone()
         .unwrap_or_else(|| PathBuf::from("pasta"));
     pasta::start(&program, &netns, &rec.net.ports, &rec.net.options, userdata)
+        .and_then(pasta::Pending::ready)
         .map(Some)
         .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
 }
