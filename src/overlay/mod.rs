@@ -23,6 +23,7 @@ mod copyup;
 mod dir;
 mod fs;
 mod layers;
+mod links;
 mod nodes;
 mod write;
 mod xattr;

@@ -373,6 +373,11 @@ impl Overlay {
         }
         check_new_name(newname)?;
         let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        if flags == libc::RENAME_EXCHANGE {
+            return self.exchange(parent, name, newparent, newname);
+        }
+        // RENAME_WHITEOUT is overlayfs's own business (and needs CAP_MKNOD): refused, as
+        // filesystems without it do.
         if flags & !libc::RENAME_NOREPLACE != 0 {
             return Err(fuser::Errno::EINVAL);
         }
@@ -455,6 +460,67 @@ impl Overlay {
             })?;
         }
         lock(&self.nodes).renamed(&src.node.path, &newpath);
+        Ok(())
+    }
+
+    /// `renameat2(RENAME_EXCHANGE)`: both names stay, so no whiteout is needed; a lower
+    /// (merged) directory cannot move (`EXDEV`), a pure upper one that lands on a name a
+    /// lower directory has becomes opaque.
+    fn exchange(&self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr) -> Result<()> {
+        let p = self.node(parent)?;
+        let np = self.node(newparent)?;
+        let a = self.find(&p, name)?.ok_or(fuser::Errno::ENOENT)?;
+        let b = self.find(&np, newname)?.ok_or(fuser::Errno::ENOENT)?;
+        if a.node.key == b.node.key {
+            return Ok(());
+        }
+        for f in [&a, &b] {
+            if f.node.kind == FileKind::Dir && f.node.layers.iter().any(|l| *l != UPPER) {
+                return Err(fuser::Errno::EXDEV);
+            }
+        }
+        self.copy_up_found(&a)?;
+        self.copy_up_found(&b)?;
+        let adir = self.upper_dir(&p.path)?;
+        let bdir = self.upper_dir(&np.path)?;
+        for (f, dir, fname, to_parent, to_name) in [
+            (&a, &adir, name, &np, newname),
+            (&b, &bdir, newname, &p, name),
+        ] {
+            if f.node.kind == FileKind::Dir && self.lower_dir_below(to_parent, to_name)? {
+                let fd = rustix::fs::openat(
+                    dir,
+                    fname,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno)?;
+                make_whiteout_marker(&fd)?;
+            }
+        }
+        rustix::fs::renameat_with(&adir, name, &bdir, newname, RenameFlags::EXCHANGE)
+            .map_err(errno)?;
+        let (apath, bpath) = (a.node.path.clone(), b.node.path.clone());
+        if a.node.kind == FileKind::Symlink || b.node.kind == FileKind::Symlink {
+            let am = self.layers.symlink_meta(UPPER, &apath)?;
+            let bm = self.layers.symlink_meta(UPPER, &bpath)?;
+            let (ak, bk) = (a.node.kind, b.node.kind);
+            self.layers.update_symlinks(|t| {
+                t.remove(&apath);
+                t.remove(&bpath);
+                if ak == FileKind::Symlink {
+                    t.set(&bpath, am);
+                }
+                if bk == FileKind::Symlink {
+                    t.set(&apath, bm);
+                }
+            })?;
+        }
+        // A path no entry can have (a NUL byte) holds one side during the swap.
+        let mut nodes = lock(&self.nodes);
+        nodes.renamed(&apath, b"\0exchange");
+        nodes.renamed(&bpath, &apath);
+        nodes.renamed(b"\0exchange", &bpath);
         Ok(())
     }
 

@@ -1,0 +1,194 @@
+//! coracle's FUSE overlay, file semantics: hardlinks across copy-up, rename flags, large and
+//! sparse files, `fallocate`, shared writable `mmap`, `O_APPEND`/`O_TRUNC`. Mounted as in
+//! `overlay` (the odd image), some with a hand-made lower directory `low` on top of it.
+//! Small programs are Python (`/usr/bin/python3` of the host, readable by the test users).
+
+use crate::harness::for_each_user;
+use crate::overlay::with_mount_setup;
+
+fn expect(out: &str, line: &str) {
+    assert!(
+        out.lines().any(|l| l == line),
+        "expected the line {line:?} in:\n{out}"
+    );
+}
+
+#[test]
+fn overlay_hardlinks_stay_linked_across_copy_up() {
+    for_each_user(|env| {
+        let Some(out) = with_mount_setup(
+            env,
+            r#"
+mkdir -p low/h low/h2
+echo linked > low/h/a
+ln low/h/a low/h/b
+ln low/h/a low/h2/c
+echo solo > low/h/s
+EXTRA="--lower low"
+"#,
+            r#"
+ia=$(stat -c %i h/a)
+[ "$(stat -c %i h/b)" = "$ia" ] && [ "$(stat -c %i h2/c)" = "$ia" ] && echo "lower_ino=same"
+echo "lower_nlink=$(stat -c %h h/a)"
+is=$(stat -c %i h/s)
+echo more >> h/b
+echo "through_a=$(tr '\n' ' ' < h/a)"
+echo "through_c=$(tr '\n' ' ' < h2/c)"
+[ "$(stat -c %i h/a)" = "$ia" ] && [ "$(stat -c %i h/b)" = "$ia" ] \
+    && [ "$(stat -c %i h2/c)" = "$ia" ] && echo "ino_after=same"
+echo "nlink_after=$(stat -c %h h/b)"
+echo x >> h/s
+[ "$(stat -c %i h/s)" = "$is" ] && echo "solo_ino=same"
+[ "$(stat -c %i ../up/h/a)" = "$(stat -c %i ../up/h2/c)" ] && echo "upper_linked=$(stat -c %h ../up/h/b)"
+rm h/a
+echo "after_rm=$(stat -c %h h/b) $(tr '\n' ' ' < h2/c)"
+test -f ../up/h/.wh.a && echo "whiteout=yes"
+# A name hidden by a whiteout is not linked up again.
+echo again >> h/b
+test -e h/a || echo "a=absent"
+"#,
+        ) else {
+            return;
+        };
+        expect(&out, "lower_ino=same");
+        expect(&out, "lower_nlink=3");
+        expect(&out, "through_a=linked more ");
+        expect(&out, "through_c=linked more ");
+        expect(&out, "ino_after=same");
+        expect(&out, "nlink_after=3");
+        expect(&out, "solo_ino=same");
+        expect(&out, "upper_linked=3");
+        expect(&out, "after_rm=2 linked more ");
+        expect(&out, "whiteout=yes");
+        expect(&out, "a=absent");
+    });
+}
+
+/// `renameat2` by ctypes: `r2 FROM TO FLAGS` prints `ok` or the error.
+const RENAME2: &str = r#"
+r2() {
+    /usr/bin/python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+rc = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3]))
+print("ok" if rc == 0 else os.strerror(ctypes.get_errno()))
+' "$@"
+}
+NOREPLACE=1 EXCHANGE=2 WHITEOUT=4
+"#;
+
+#[test]
+fn overlay_rename_flags() {
+    for_each_user(|env| {
+        let checks = format!(
+            r#"{RENAME2}
+echo new > newf
+echo "x_up_low=$(r2 newf odd/readonly $EXCHANGE) $(cat newf) $(cat odd/readonly)"
+# (both owned by root: the kernel refuses to move a file whose owner the namespace does not
+# map, EOVERFLOW)
+echo "x_low_low=$(r2 odd/epoch odd/setuid $EXCHANGE) $(head -1 odd/epoch) $(cat odd/setuid)"
+ls -A ../up/odd | grep -q '^\.wh\.' && echo "x_whiteouts=some"
+echo "x_missing=$(r2 newf nosuch $EXCHANGE)"
+mkdir d1 d2 && touch d1/in1 && touch d2/in2
+echo "x_dirs=$(r2 d1 d2 $EXCHANGE) $(ls d1) $(ls d2)"
+echo "x_dir_file=$(r2 d1 newf $EXCHANGE) $(test -d newf && ls newf) $(cat d1)"
+echo "x_lower_dir=$(r2 newf odd/sticky $EXCHANGE)"
+echo "noreplace_exists=$(r2 odd/epoch odd/setuid $NOREPLACE)"
+echo "noreplace_lower=$(r2 odd/epoch odd/epoch2 $NOREPLACE) $(head -1 odd/epoch2)"
+test -e odd/epoch || echo "noreplace_src=absent"
+echo "whiteout_flag=$(r2 odd/epoch2 odd/epoch3 $WHITEOUT)"
+busybox mv odd/file-becomes-dir odd/moved && echo "busybox_mv_dir=$(cat odd/moved/now)"
+test -e odd/file-becomes-dir || echo "moved_src=absent"
+"#
+        );
+        let Some(out) = with_mount_setup(env, "", &checks) else {
+            return;
+        };
+        expect(&out, "x_up_low=ok ro new");
+        expect(&out, "x_low_low=ok #!/bin/sh 1970");
+        assert!(!out.contains("x_whiteouts=some"), "{out}");
+        expect(&out, "x_missing=No such file or directory");
+        expect(&out, "x_dirs=ok in2 in1");
+        expect(&out, "x_dir_file=ok in2 ro");
+        expect(&out, "x_lower_dir=Invalid cross-device link");
+        expect(&out, "noreplace_exists=File exists");
+        expect(&out, "noreplace_lower=ok #!/bin/sh");
+        expect(&out, "noreplace_src=absent");
+        expect(&out, "whiteout_flag=Invalid argument");
+        expect(&out, "busybox_mv_dir=a dir now");
+        expect(&out, "moved_src=absent");
+    });
+}
+
+#[test]
+fn overlay_large_sparse_and_mapped_files() {
+    for_each_user(|env| {
+        let Some(out) = with_mount_setup(
+            env,
+            r#"
+mkdir -p low
+truncate -s 1G low/sparse
+printf tail >> low/sparse
+echo lowerdata > low/mm
+EXTRA="--lower low"
+"#,
+            r#"
+truncate -s 5G big && printf end >> big
+echo "big=$(stat -c %s big) $(tail -c 3 big)"
+[ "$(stat -c %b big)" -lt 1024 ] && echo "big_sparse=yes"
+printf x >> sparse
+echo "sparse=$(stat -c %s sparse) $(tail -c 5 sparse)"
+b=$(stat -c %b ../up/sparse)
+[ "$b" -lt 1024 ] && echo "copy_sparse=yes" || echo "copy_blocks=$b"
+dd if=sparse bs=1M count=1 2>/dev/null | tr -d '\0' | wc -c | sed 's/^/hole_zeros=/'
+fallocate -l 1M fa && echo "fa=$(stat -c %s fa) $([ "$(stat -c %b fa)" -ge 2048 ] && echo allocated)"
+fallocate -p -o 0 -l 1M fa && [ "$(stat -c %b fa)" -lt 2048 ] && echo "punched=$(stat -c %s fa)"
+/usr/bin/python3 -c '
+import mmap, os
+with open("m", "w+b") as f:
+    f.truncate(8192)
+    m = mmap.mmap(f.fileno(), 8192)
+    m[4096:4101] = b"hello"
+    m.flush(); m.close()
+with open("mm", "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    m[0:5] = b"LOWER"
+    m.flush(); m.close()
+a = os.open("ap", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+b = os.open("ap", os.O_WRONLY | os.O_APPEND)
+for fd, s in ((a, b"1"), (b, b"2"), (a, b"3")):
+    os.write(fd, s)
+os.close(a); os.close(b)
+fd = os.open("ap", os.O_WRONLY | os.O_APPEND)
+os.lseek(fd, 0, os.SEEK_SET)
+os.write(fd, b"4")
+os.close(fd)
+with open("t", "wb") as f:
+    f.write(b"long contents")
+fd = os.open("t", os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"s")
+os.close(fd)
+'
+echo "mmap_new=$(tail -c +4097 m | head -c 5) $(stat -c %s m)"
+echo "mmap_lower=$(cat mm) $(cat ../up/mm)"
+echo "append=$(cat ap)"
+echo "trunc=$(cat t) $(stat -c %s t)"
+echo hi > odd/readonly 2>/dev/null; chmod 644 odd/readonly; echo hi > odd/readonly && echo "trunc_lower=$(cat odd/readonly)"
+"#,
+        ) else {
+            return;
+        };
+        expect(&out, "big=5368709123 end");
+        expect(&out, "big_sparse=yes");
+        expect(&out, "sparse=1073741829 tailx");
+        expect(&out, "copy_sparse=yes");
+        expect(&out, "hole_zeros=0");
+        expect(&out, "fa=1048576 allocated");
+        expect(&out, "punched=1048576");
+        expect(&out, "mmap_new=hello 8192");
+        expect(&out, "mmap_lower=LOWERdata LOWERdata");
+        expect(&out, "append=1234");
+        expect(&out, "trunc=s 1");
+        expect(&out, "trunc_lower=hi");
+    });
+}
