@@ -107,7 +107,14 @@ pub struct Overlay {
     /// Serialises copy-ups: two writers of one lower file must not both copy it.
     copy_lock: Mutex<()>,
     tmp_seq: AtomicU64,
+    /// Whether to ask for the kernel's writeback cache (see `fs::init`).
+    writeback: bool,
 }
+
+/// Set to `0`, the overlay does without the kernel's writeback cache: every write is one
+/// synchronous round trip (slower), and file times come from the backing filesystem with its
+/// granularity instead of the kernel's clock tick.
+pub const WRITEBACK_ENV: &str = "CORACLE_OVERLAY_WRITEBACK";
 
 /// What a lookup of one name found.
 pub(crate) struct Found {
@@ -177,6 +184,7 @@ impl Overlay {
             next_fh: AtomicU64::new(1),
             copy_lock: Mutex::new(()),
             tmp_seq: AtomicU64::new(0),
+            writeback: std::env::var_os(WRITEBACK_ENV).is_none_or(|v| v != "0"),
         })
     }
 
@@ -349,9 +357,11 @@ impl Overlay {
             self.copy_up(ino)?;
         }
         let node = self.node(ino)?;
+        // With the writeback cache the kernel reads pages around partial writes through any
+        // handle, a write-only one included.
         let mut of = match acc {
-            libc::O_WRONLY => OFlags::WRONLY,
-            libc::O_RDWR => OFlags::RDWR,
+            libc::O_WRONLY if !self.writeback => OFlags::WRONLY,
+            libc::O_WRONLY | libc::O_RDWR => OFlags::RDWR,
             _ => OFlags::RDONLY,
         };
         // O_APPEND is left out: the kernel sends each write's offset, and `pwrite` on an
@@ -366,7 +376,15 @@ impl Overlay {
                 of |= f;
             }
         }
-        let fd = self.layers.open(node.layer(), &node.path, of)?;
+        let fd = match self.layers.open(node.layer(), &node.path, of) {
+            // This process may not read the backing file (no DAC override for it): write-only
+            // as asked; a partial-page write that needs a read then fails (EBADF).
+            Err(e) if e == fuser::Errno::EACCES && acc == libc::O_WRONLY => {
+                let of = (of - OFlags::RDWR) | OFlags::WRONLY;
+                self.layers.open(node.layer(), &node.path, of)?
+            }
+            res => res?,
+        };
         Ok(self.add_file(ino, fd))
     }
 

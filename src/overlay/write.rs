@@ -143,7 +143,11 @@ impl Overlay {
         self.writable()?;
         check_new_name(name)?;
         let p = self.node(parent)?;
-        if self.find(&p, name)?.is_some() {
+        // A directory only the upper layer has holds no whiteouts that matter and hides
+        // nothing: the rename into place below finds an existing name (EEXIST).
+        // (A symlink's table entry is written before that rename: it checks first.)
+        let upper_only = p.layers == [UPPER] && !matches!(what, NewEntry::Symlink(_));
+        if !upper_only && self.find(&p, name)?.is_some() {
             return Err(fuser::Errno::EEXIST);
         }
         let kind = match what {
@@ -165,8 +169,8 @@ impl Overlay {
         let p = self.node(parent)?;
         let path = join(&p.path, name);
         let wh = whiteout::whiteout_name(name);
-        let had_whiteout =
-            rustix::fs::statat(&pdir, wh.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        let had_whiteout = !upper_only
+            && rustix::fs::statat(&pdir, wh.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok();
         let work = self.work()?;
         let tmp = self.tmp_name();
         let made: Result<Option<OwnedFd>> = (|| match what {
@@ -556,6 +560,15 @@ impl Overlay {
         if !changes {
             return self.attr_of(ino);
         }
+        // The writeback cache sends the times of a file after its last name is gone (the
+        // ctime of an unlink): a lower file that the merged view no longer shows under its
+        // name has nowhere to be copied to, and nobody can see its times.
+        let before = self.node(ino)?;
+        if !Self::is_upper(&before)
+            && self.resolve(&before.path)?.map(|f| f.node.key) != Some(before.key)
+        {
+            return self.attr_of_open(ino, fh);
+        }
         self.copy_up(ino)?;
         let node = self.node(ino)?;
         if let Some(size) = size {
@@ -634,6 +647,15 @@ impl Overlay {
                 last_access: t(atime),
                 last_modification: t(mtime),
             };
+            // Through the handle when there is one: the name may be gone or taken by now. Only
+            // a writable handle is surely the upper copy (a read-only one may predate it).
+            let writable = |h: &super::Handle| {
+                rustix::fs::fcntl_getfl(&h.fd).is_ok_and(|f| f & OFlags::ACCMODE != OFlags::RDONLY)
+            };
+            if let Some(h) = fh.and_then(|fh| self.file(fh).ok()).filter(|h| writable(h)) {
+                rustix::fs::futimens(&h.fd, &times).map_err(errno)?;
+                return self.attr_of_open(ino, fh);
+            }
             let (parent, name) = split(&node.path);
             let (dir, name) = if node.path.is_empty() {
                 (self.layers.open_dir(UPPER, b"")?, OsStr::new("."))

@@ -1,9 +1,13 @@
 //! coracle's FUSE overlay, file semantics: hardlinks across copy-up, rename flags, large and
 //! sparse files, `fallocate`, shared writable `mmap`, `O_APPEND`/`O_TRUNC`. Mounted as in
 //! `overlay` (the odd image), some with a hand-made lower directory `low` on top of it.
-//! Small programs are Python (`/usr/bin/python3` of the host, readable by the test users).
+//! File capabilities on exec, in a container. Small programs are Python (`/usr/bin/python3` of the host, readable by the test users).
 
-use crate::harness::for_each_user;
+use std::sync::OnceLock;
+
+use crate::harness::images::{History, Image, busybox_binary, busybox_layer, busybox_run_config};
+use crate::harness::layer::{Entry, LayerBuilder};
+use crate::harness::{for_each_user, skip};
 use crate::overlay::with_mount_setup;
 
 fn expect(out: &str, line: &str) {
@@ -190,5 +194,85 @@ echo hi > odd/readonly 2>/dev/null; chmod 644 odd/readonly; echo hi > odd/readon
         expect(&out, "append=1234");
         expect(&out, "trunc=s 1");
         expect(&out, "trunc_lower=hi");
+    });
+}
+
+/// `security.capability` (vfs_cap_data revision 2) granting `cap_net_bind_service` permitted
+/// and effective (`setcap cap_net_bind_service=ep`).
+const CAP_NET_BIND_SERVICE: [u8; 20] = [
+    0x01, 0x00, 0x00, 0x02, // magic: revision 2, effective
+    0x00, 0x04, 0x00, 0x00, // permitted (low): bit 10 = CAP_NET_BIND_SERVICE
+    0x00, 0x00, 0x00, 0x00, // inheritable (low)
+    0x00, 0x00, 0x00, 0x00, // permitted (high)
+    0x00, 0x00, 0x00, 0x00, // inheritable (high)
+];
+
+/// busybox, and a copy of it carrying `cap_net_bind_service=ep` at `/opt/bbcap`.
+fn cap_image() -> &'static Image {
+    static I: OnceLock<Image> = OnceLock::new();
+    I.get_or_init(|| {
+        let layer = LayerBuilder::new()
+            .extend([
+                Entry::dir("opt"),
+                Entry::file("opt/bbcap", busybox_binary())
+                    .mode(0o755)
+                    .xattr("security.capability", CAP_NET_BIND_SERVICE.to_vec()),
+            ])
+            .finish();
+        Image::new(
+            vec![busybox_layer().clone(), layer],
+            vec![
+                History::layer("/bin/sh -c #(nop) ADD file:busybox in / "),
+                History::layer("/bin/sh -c setcap cap_net_bind_service=ep /opt/bbcap"),
+            ],
+            busybox_run_config(),
+            &["capped:latest"],
+        )
+    })
+}
+
+/// A file capability works on the overlay as on a real root filesystem: a non-root container
+/// user binds port 80 with the capable copy of busybox, and not with the plain one (where
+/// there is a non-root container user: not with a single mapping).
+#[test]
+fn overlay_file_capabilities_are_honoured_on_exec() {
+    for_each_user(|env| {
+        if let Some(reason) = crate::overlay::unavailable(env) {
+            skip(&env.test, env.user.name(), &reason);
+            return;
+        }
+        env.load_image(cap_image());
+        let out = env
+            .coracle()
+            .args([
+                "run",
+                "--rm",
+                "--user",
+                "1000:1000",
+                "--network",
+                "none",
+                "capped",
+                "sh",
+                "-c",
+                "grep CapEff /proc/self/status; \
+                 timeout 1 /opt/bbcap nc -l -p 80 2>&1; echo capped_rc=$?; \
+                 timeout 1 /bin/busybox nc -l -p 80 2>&1; echo plain_rc=$?",
+            ])
+            .output();
+        if env.user.name() == "coracle-nosub" {
+            // A single mapping has no container user but root, who needs no capability.
+            out.assert_error()
+                .assert_stderr_contains("user 1000 is not mapped");
+            return;
+        }
+        let text = out.stdout();
+        // Still listening when `timeout` ended it: the bind worked.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("capped_rc=") && l != "capped_rc=1"),
+            "{out}"
+        );
+        assert!(text.contains("plain_rc=1"), "{out}");
+        assert!(text.contains("Permission denied"), "{out}");
     });
 }
