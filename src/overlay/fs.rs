@@ -48,11 +48,9 @@ impl fuser::Filesystem for Overlay {
             let _ = config.add_capabilities(cap);
         }
         if self.writeback {
-            // Writes land in the page cache and reach this process in large batches: this
-            // process is the only writer of every file, so the kernel's size and times are
-            // the truth (a write of a new 500 MiB file took 3.3 times kernel overlay's time
-            // with one synchronous round trip per write). Regular files' times then have
-            // the kernel clock tick's granularity.
+            // Writes land in the page cache and reach this process in batches: this process
+            // is the only writer of every file, so the kernel's size and times are the
+            // truth (see WRITEBACK_ENV for why it is not the default).
             let _ = config.add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE);
         }
         let _ = config.set_max_write(1 << 20);
