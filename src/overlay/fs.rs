@@ -18,10 +18,11 @@ use crate::archive::FileKind;
 
 const GEN: Generation = Generation(0);
 
-fn caller(req: &Request) -> Caller {
+fn caller(req: &Request, umask: u32) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        umask,
     }
 }
 
@@ -43,6 +44,10 @@ impl fuser::Filesystem for Overlay {
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_BIG_WRITES,
             InitFlags::FUSE_ASYNC_READ,
+            // The kernel enforces POSIX ACLs from the stored attributes and leaves the umask
+            // to `make`, which applies a parent's default ACL instead (acl.rs).
+            InitFlags::FUSE_POSIX_ACL,
+            InitFlags::FUSE_DONT_MASK,
         ] {
             // A capability the kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
@@ -125,7 +130,7 @@ impl fuser::Filesystem for Overlay {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
@@ -139,7 +144,13 @@ impl fuser::Filesystem for Overlay {
             libc::S_IFBLK => FileKind::Block { major, minor },
             _ => return reply.error(fuser::Errno::EINVAL),
         };
-        match self.make(parent.0, name, caller(req), mode, NewEntry::File(kind)) {
+        match self.make(
+            parent.0,
+            name,
+            caller(req, umask),
+            mode,
+            NewEntry::File(kind),
+        ) {
             Ok((attr, _)) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
@@ -151,10 +162,10 @@ impl fuser::Filesystem for Overlay {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.make(parent.0, name, caller(req), mode, NewEntry::Dir) {
+        match self.make(parent.0, name, caller(req, umask), mode, NewEntry::Dir) {
             Ok((attr, _)) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
@@ -186,7 +197,7 @@ impl fuser::Filesystem for Overlay {
         match self.make(
             parent.0,
             link_name,
-            caller(req),
+            caller(req, 0),
             0o777,
             NewEntry::Symlink(target),
         ) {
@@ -499,14 +510,14 @@ impl fuser::Filesystem for Overlay {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         _flags: i32,
         reply: ReplyCreate,
     ) {
         match self.make(
             parent.0,
             name,
-            caller(req),
+            caller(req, umask),
             mode,
             NewEntry::File(FileKind::File),
         ) {

@@ -18,6 +18,7 @@
 //! process is the only writer, and every change goes through the kernel.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod acl;
 mod attr;
 mod copyup;
 mod dir;

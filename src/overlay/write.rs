@@ -19,7 +19,7 @@ use rustix::io::Errno as Sys;
 
 use super::layers::{UPPER, join, split};
 use super::nodes::Node;
-use super::{Found, Overlay, Result, dir, errno, lock};
+use super::{Found, Overlay, Result, acl, dir, errno, lock};
 use crate::archive::ownership::{self, write_stat};
 use crate::archive::{FileKind, Stat, SymlinkMeta, whiteout};
 
@@ -36,6 +36,9 @@ pub(crate) enum NewEntry<'a> {
 pub(crate) struct Caller {
     pub uid: u32,
     pub gid: u32,
+    /// The caller's umask (the kernel leaves it to the filesystem: `FUSE_DONT_MASK`); not
+    /// applied under a default ACL.
+    pub umask: u32,
 }
 
 /// Refuses names the overlay reserves, and names whose whiteout would not fit.
@@ -102,32 +105,40 @@ impl Overlay {
         Ok(false)
     }
 
-    /// Owner, group and permission bits of a new entry made by `caller` in `parent`.
-    fn new_stat(&self, parent: &Node, caller: Caller, mode: u32, kind: FileKind) -> Result<Stat> {
-        let pattr = self.attr_of_node(parent)?;
+    /// Owner, group and permission bits of a new entry made by `caller` in `parent`, with
+    /// the parent's default ACL (which the entry inherits instead of the umask).
+    fn new_stat(
+        &self,
+        parent: &Node,
+        caller: Caller,
+        mode: u32,
+        kind: FileKind,
+    ) -> Result<(Stat, Option<Vec<u8>>)> {
+        let fd = self.layers.open_meta(parent.layer(), &parent.path)?;
+        let st = rustix::fs::fstat(&fd).map_err(errno)?;
+        let pmeta = ownership::read_stat_fd_mode(&fd, st.st_mode, "")
+            .map_err(|e| super::layers::archive_errno(&e))?;
+        let default = match super::copyup::get_raw_xattr(&fd, acl_stored(acl::DEFAULT).as_bytes()) {
+            Ok(v) => Some(v),
+            Err(e) if e == fuser::Errno::NO_XATTR || e == fuser::Errno::EOPNOTSUPP => None,
+            Err(e) => return Err(e),
+        };
         let mut stat = Stat {
             uid: caller.uid,
             gid: caller.gid,
             mode: mode & 0o7777,
             kind,
         };
-        if pattr.perm & 0o2000 != 0 {
-            stat.gid = pattr.gid;
+        if pmeta.mode & 0o2000 != 0 {
+            stat.gid = pmeta.gid;
             if kind == FileKind::Dir {
                 stat.mode |= 0o2000;
             }
         }
-        Ok(stat)
-    }
-
-    fn attr_of_node(&self, node: &Node) -> Result<FileAttr> {
-        let l = node.layer();
-        let st = self
-            .layers
-            .stat(l, &node.path)?
-            .ok_or(fuser::Errno::ENOENT)?;
-        let meta = self.layers.meta(l, &node.path, &st)?;
-        Ok(super::attr::file_attr(0, &st, &meta))
+        if default.is_none() {
+            stat.mode &= !(caller.umask & 0o777);
+        }
+        Ok((stat, default))
     }
 
     /// Makes `name` in directory node `parent`; the new entry's attributes (one lookup
@@ -155,6 +166,8 @@ impl Overlay {
             NewEntry::Dir => FileKind::Dir,
             NewEntry::Symlink(_) => FileKind::Symlink,
         };
+        // The inherited access and default ACLs.
+        let mut acls: (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
         let stat = if kind == FileKind::Symlink {
             Stat {
                 uid: caller.uid,
@@ -162,7 +175,14 @@ impl Overlay {
                 ..Stat::SYMLINK_DEFAULT
             }
         } else {
-            self.new_stat(&p, caller, mode, kind)?
+            let (mut stat, default) = self.new_stat(&p, caller, mode, kind)?;
+            if let Some(d) = default {
+                let (access, mode) =
+                    acl::inherit(&d, stat.mode & 0o777).ok_or(fuser::Errno::EIO)?;
+                stat.mode = (stat.mode & !0o777) | mode;
+                acls = (access, (kind == FileKind::Dir).then_some(d));
+            }
+            stat
         };
         let pdir = self.upper_dir(&p.path)?;
         // The copy-up of the parent changed its node (the upper layer is now one of its).
@@ -189,6 +209,7 @@ impl Overlay {
                 // The umask may have taken bits from the creation mode.
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.disk_mode())).map_err(errno)?;
                 write_stat(&fd, &stat, false).map_err(errno)?;
+                set_acls(&fd, &acls)?;
                 Ok(Some(fd))
             }
             NewEntry::Dir => {
@@ -203,6 +224,7 @@ impl Overlay {
                 .map_err(errno)?;
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.disk_mode())).map_err(errno)?;
                 write_stat(&fd, &stat, false).map_err(errno)?;
+                set_acls(&fd, &acls)?;
                 if had_whiteout {
                     make_whiteout_marker(&fd)?;
                 }
@@ -688,6 +710,27 @@ impl Overlay {
         let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
         rustix::fs::fallocate(&h.fd, flags, offset, length).map_err(errno)
     }
+}
+
+/// The stored name of ACL attribute `name`.
+fn acl_stored(name: &str) -> String {
+    format!("{}{name}", ownership::KEPT_XATTR_PREFIX)
+}
+
+/// Stores the inherited (access, default) ACLs on a new entry.
+fn set_acls(fd: &OwnedFd, acls: &(Option<Vec<u8>>, Option<Vec<u8>>)) -> Result<()> {
+    for (name, value) in [(acl::ACCESS, &acls.0), (acl::DEFAULT, &acls.1)] {
+        if let Some(v) = value {
+            rustix::fs::fsetxattr(
+                fd,
+                acl_stored(name).as_bytes(),
+                v,
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(errno)?;
+        }
+    }
+    Ok(())
 }
 
 /// Puts the opaque marker into the (new, upper) directory `dir`.

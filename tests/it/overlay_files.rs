@@ -276,3 +276,104 @@ fn overlay_file_capabilities_are_honoured_on_exec() {
         assert!(text.contains("Permission denied"), "{out}");
     });
 }
+
+/// POSIX ACLs: an access ACL is stored, read back, sets the mode it implies and (as real root,
+/// where another user exists to try it) grants what it names; a directory's default ACL is
+/// inherited by new entries instead of the umask; `user.*` attributes are visible and
+/// coracle's own are neither listed nor settable.
+#[test]
+fn overlay_posix_acls_and_xattrs() {
+    for_each_user(|env| {
+        // The named user: one the mount's namespace maps (a single mapping has only 0).
+        let named: u32 = if env.user.is_root() { 1000 } else { 0 };
+        let named_hex: String = named
+            .to_le_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let Some(out) = with_mount_setup(
+            env,
+            "",
+            &format!(
+                r#"
+umask 022
+NAMED={named} /usr/bin/python3 - <<'PY'
+import os, struct
+def acl(entries):
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in entries)
+ANY = 0xffffffff
+ID = int(os.environ["NAMED"])
+with open("f", "w") as fh:
+    fh.write("secret\n")
+os.chmod("f", 0o600)
+a = acl([(1, 6, ANY), (2, 6, ID), (4, 4, ANY), (0x10, 6, ANY), (0x20, 0, ANY)])
+os.setxattr("f", "system.posix_acl_access", a)
+print("access_back=%s" % (os.getxattr("f", "system.posix_acl_access") == a))
+print("mode=%o" % (os.stat("f").st_mode & 0o777))
+minimal = acl([(1, 6, ANY), (4, 0, ANY), (0x20, 4, ANY)])
+os.setxattr("f", "system.posix_acl_access", minimal)
+print("minimal_mode=%o" % (os.stat("f").st_mode & 0o777))
+try:
+    os.getxattr("f", "system.posix_acl_access")
+    print("minimal_kept=yes")
+except OSError as e:
+    print("minimal_kept=%s" % e.strerror)
+os.setxattr("f", "system.posix_acl_access", a)
+os.mkdir("d", 0o755)
+d = acl([(1, 7, ANY), (2, 7, ID), (4, 5, ANY), (0x10, 7, ANY), (0x20, 0, ANY)])
+os.setxattr("d", "system.posix_acl_default", d)
+with open("d/child", "w"):
+    pass
+os.mkdir("d/sub", 0o777)
+print("child_mode=%o" % (os.stat("d/child").st_mode & 0o777))
+print("child_acl=%s" % os.getxattr("d/child", "system.posix_acl_access").hex())
+print("sub_mode=%o sub_default=%s" % (os.stat("d/sub").st_mode & 0o777,
+      os.getxattr("d/sub", "system.posix_acl_default") == d))
+with open("plain", "w"):
+    pass
+print("plain_mode=%o" % (os.stat("plain").st_mode & 0o777))
+os.setxattr("f", "user.note", b"visible")
+print("xattrs=%s" % ",".join(sorted(os.listxattr("f"))))
+try:
+    os.setxattr("f", "user.coracle.stat", b"0:0:4755:file")
+    print("forge=accepted")
+except OSError as e:
+    print("forge=%s" % e.strerror)
+try:
+    os.setxattr("f", "system.other", b"x")
+except OSError as e:
+    print("system_other=%s" % e.strerror)
+PY
+if setpriv --reuid 1000 --regid 1000 --clear-groups true 2>/dev/null; then
+    echo "as_1000=$(setpriv --reuid 1000 --regid 1000 --clear-groups cat f 2>&1)"
+    echo "as_1001=$(setpriv --reuid 1001 --regid 1001 --clear-groups cat f 2>&1 | grep -c 'Permission denied')"
+fi
+"#
+            ),
+        ) else {
+            return;
+        };
+        expect(&out, "access_back=True");
+        expect(&out, "mode=660");
+        expect(&out, "minimal_mode=604");
+        expect(&out, "minimal_kept=No data available");
+        // open(..., 0o666) under USER_OBJ rwx, USER rwx, GROUP_OBJ r-x, MASK rwx, OTHER ---:
+        // owner rw-, mask rw- (the mode's group bits), other ---; the umask does not count.
+        expect(&out, "child_mode=660");
+        expect(
+            &out,
+            &format!(
+                "child_acl=0200000001000600ffffffff02000700{named_hex}04000500ffffffff10000600ffffffff20000000ffffffff"
+            ),
+        );
+        expect(&out, "sub_mode=770 sub_default=True");
+        expect(&out, "plain_mode=644");
+        expect(&out, "xattrs=system.posix_acl_access,user.note");
+        expect(&out, "forge=Operation not permitted");
+        expect(&out, "system_other=Operation not supported");
+        if env.user.is_root() {
+            expect(&out, "as_1000=secret");
+            expect(&out, "as_1001=1");
+        }
+    });
+}
