@@ -21,7 +21,7 @@ const OTHER: u16 = 0x20;
 /// `default` (posix_acl_create's masking): the ACL to store (`None` when the mode says it
 /// all) and the mode. `None` for a malformed ACL.
 pub(crate) fn inherit(default: &[u8], mode: u32) -> Option<(Option<Vec<u8>>, u32)> {
-    if default.len() < HEADER || (default.len() - HEADER) % ENTRY != 0 {
+    if default.len() < HEADER || !(default.len() - HEADER).is_multiple_of(ENTRY) {
         return None;
     }
     let mut acl = default.to_vec();
@@ -65,7 +65,7 @@ pub(crate) fn inherit(default: &[u8], mode: u32) -> Option<(Option<Vec<u8>>, u32
 /// else `GROUP_OBJ`, other from `OTHER`), and whether it says more than they do (named
 /// entries or a mask). `None` for a malformed ACL.
 pub(crate) fn mode_of(acl: &[u8]) -> Option<(u32, bool)> {
-    if acl.len() < HEADER || (acl.len() - HEADER) % ENTRY != 0 {
+    if acl.len() < HEADER || !(acl.len() - HEADER).is_multiple_of(ENTRY) {
         return None;
     }
     let (mut user, mut group, mut mask, mut other) = (None, None, None, None);
