@@ -11,7 +11,8 @@
 //!
 //! Parts: [`layers`] (fd-based access to layer directories), [`nodes`] (node ids, lookup
 //! counts, inode numbers), [`dir`] (merged listings), [`attr`] (what `stat` shows),
-//! [`copyup`], `write` (operations that change the upper layer), `xattr`, and `fs` (the
+//! [`copyup`], [`links`] (hardlinks across copy-up), `write` (operations that change the
+//! upper layer), `xattr`, [`acl`] (POSIX ACL inheritance), and `fs` (the
 //! `fuser::Filesystem` glue: every reply is an errno or a value, nothing panics).
 //!
 //! The kernel may cache entries, attributes and pages for as long as the mount lives: this

@@ -7,7 +7,8 @@
 //!
 //! Deleting or renaming away a name a lower layer has leaves `.wh.NAME`; a directory made
 //! where a whiteout was becomes opaque. A lower directory is not renamed (`EXDEV`, as kernel
-//! overlayfs without `redirect_dir`), so `mv` copies it instead.
+//! overlayfs without `redirect_dir`), so `mv` copies it instead. `RENAME_NOREPLACE` and
+//! `RENAME_EXCHANGE` are supported, `RENAME_WHITEOUT` is refused (`EINVAL`).
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
