@@ -8,7 +8,7 @@
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
 # Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|monitor-rss|fs|completion regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
-# ['coracle fuse-overlayfs kernel'], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
+# ['coracle fuse-overlayfs kernel'; coracle-wb: coracle with CORACLE_OVERLAY_WRITEBACK=1], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
 # WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'], PODMAN_RUNTIME [runc], CTR_DRIVERS ['overlay vfs'],
 # COMPLETION_COUNT [500], COMPLETION_PODMAN_RUNS [RUNS] (runs of Podman's image completions, ~1.5 min each).
 set -uo pipefail
@@ -184,7 +184,8 @@ FS_INNER='
 set -u
 d=$RUNDIR; mkdir -p "$d/mnt" "$d/upper" "$d/work"; srv=
 case $KIND in
-coracle)
+coracle|coracle-wb)
+    [ "$KIND" = coracle-wb ] && export CORACLE_OVERLAY_WRITEBACK=1
     "$CORACLE" --root "$STORE" --runroot "$RUNROOT" overlay-mount --image "$IMAGE" \
         --upper "$d/upper" --work "$d/work" $THREADS_ARG "$d/mnt" 2>"$d/server.err" &
     srv=$! ;;

@@ -44,7 +44,7 @@ impl Overlay {
         self.upper_dir_locked(path)
     }
 
-    fn upper_dir_locked(&self, path: &[u8]) -> Result<OwnedFd> {
+    pub(crate) fn upper_dir_locked(&self, path: &[u8]) -> Result<OwnedFd> {
         let mut done: Vec<u8> = Vec::new();
         for comp in path.split(|b| *b == b'/').filter(|c| !c.is_empty()) {
             let mut next = done.clone();
@@ -137,7 +137,10 @@ impl Overlay {
             }
         };
         match rustix::fs::renameat_with(work, tmp.as_str(), dst, name, RenameFlags::NOREPLACE) {
-            Ok(()) => Ok(key),
+            Ok(()) => {
+                self.link_up_others(src, path, &st)?;
+                Ok(key)
+            }
             Err(e) => {
                 remove_tmp(work, &tmp, kind == FileType::Directory);
                 tracing::warn!(
@@ -247,19 +250,53 @@ fn remove_tmp(work: &OwnedFd, tmp: &str, dir: bool) {
     }
 }
 
-/// Copies the contents of `input` (`len` bytes) into the empty `out`.
+/// Copies the contents of `input` (`len` bytes) into the empty `out`: a reflink where the
+/// filesystem has them, else the data extents only (`SEEK_DATA`/`SEEK_HOLE`), so a sparse
+/// file stays sparse (`copy_file_range` within ext4 writes holes out as zeros).
 pub(crate) fn copy_data(input: &OwnedFd, out: &OwnedFd, len: u64) -> Result<()> {
+    use rustix::fs::SeekFrom;
     if len == 0 || rustix::fs::ioctl_ficlone(out, input).is_ok() {
         return Ok(());
     }
-    let mut copied = 0u64;
-    while copied < len {
-        let chunk = (len - copied).min(1 << 30) as usize;
-        match rustix::fs::copy_file_range(input, None, out, None, chunk) {
+    let mut pos = 0u64;
+    while pos < len {
+        let start = match rustix::fs::seek(input, SeekFrom::Data(pos)) {
+            Ok(s) => s,
+            // No data past `pos`: the rest is a hole.
+            Err(Sys::NXIO) => break,
+            // No SEEK_DATA here: one extent, the whole file.
+            Err(Sys::INVAL | Sys::OPNOTSUPP) => {
+                copy_range(input, out, 0, len)?;
+                break;
+            }
+            Err(e) => return Err(errno(e)),
+        };
+        let end = match rustix::fs::seek(input, SeekFrom::Hole(start)) {
+            Ok(e) => e.min(len),
+            Err(e) => return Err(errno(e)),
+        };
+        if end <= start {
+            break;
+        }
+        copy_range(input, out, start, end)?;
+        pos = end;
+    }
+    // A trailing hole.
+    rustix::fs::ftruncate(out, len).map_err(errno)
+}
+
+/// Copies bytes `[start, end)` of `input` to the same offsets of `out`.
+fn copy_range(input: &OwnedFd, out: &OwnedFd, start: u64, end: u64) -> Result<()> {
+    let (mut off_in, mut off_out) = (start, start);
+    while off_in < end {
+        let chunk = (end - off_in).min(1 << 30) as usize;
+        match rustix::fs::copy_file_range(input, Some(&mut off_in), out, Some(&mut off_out), chunk)
+        {
             Ok(0) => return Ok(()),
-            Ok(n) => copied += n as u64,
-            Err(Sys::XDEV | Sys::INVAL | Sys::NOSYS | Sys::OPNOTSUPP) if copied == 0 => {
-                return copy_by_reading(input, out);
+            Ok(_) => {}
+            Err(Sys::INTR) => {}
+            Err(Sys::XDEV | Sys::INVAL | Sys::NOSYS | Sys::OPNOTSUPP) => {
+                return copy_by_reading(input, out, off_in, end);
             }
             Err(e) => return Err(errno(e)),
         }
@@ -267,24 +304,31 @@ pub(crate) fn copy_data(input: &OwnedFd, out: &OwnedFd, len: u64) -> Result<()> 
     Ok(())
 }
 
-fn copy_by_reading(input: &OwnedFd, out: &OwnedFd) -> Result<()> {
+fn copy_by_reading(input: &OwnedFd, out: &OwnedFd, mut pos: u64, end: u64) -> Result<()> {
     let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match rustix::io::read(input, &mut buf[..]) {
+    while pos < end {
+        let want = ((end - pos) as usize).min(buf.len());
+        let n = match rustix::io::pread(input, &mut buf[..want], pos) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(Sys::INTR) => continue,
             Err(e) => return Err(errno(e)),
         };
         let mut data = buf.get(..n).ok_or(fuser::Errno::EIO)?;
+        let mut at = pos;
         while !data.is_empty() {
-            match rustix::io::write(out, data) {
-                Ok(w) => data = data.get(w..).ok_or(fuser::Errno::EIO)?,
+            match rustix::io::pwrite(out, data, at) {
+                Ok(w) => {
+                    data = data.get(w..).ok_or(fuser::Errno::EIO)?;
+                    at += w as u64;
+                }
                 Err(Sys::INTR) => {}
                 Err(e) => return Err(errno(e)),
             }
         }
+        pos += n as u64;
     }
+    Ok(())
 }
 
 /// Copies every `user.*` attribute (the image's and coracle's own) from `input` to `out`.

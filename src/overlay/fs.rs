@@ -18,10 +18,11 @@ use crate::archive::FileKind;
 
 const GEN: Generation = Generation(0);
 
-fn caller(req: &Request) -> Caller {
+fn caller(req: &Request, umask: u32) -> Caller {
     Caller {
         uid: req.uid(),
         gid: req.gid(),
+        umask,
     }
 }
 
@@ -43,9 +44,19 @@ impl fuser::Filesystem for Overlay {
             InitFlags::FUSE_CACHE_SYMLINKS,
             InitFlags::FUSE_BIG_WRITES,
             InitFlags::FUSE_ASYNC_READ,
+            // The kernel enforces POSIX ACLs from the stored attributes and leaves the umask
+            // to `make`, which applies a parent's default ACL instead (acl.rs).
+            InitFlags::FUSE_POSIX_ACL,
+            InitFlags::FUSE_DONT_MASK,
         ] {
             // A capability the kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
+        }
+        if self.writeback {
+            // Writes land in the page cache and reach this process in batches: this process
+            // is the only writer of every file, so the kernel's size and times are the
+            // truth (see WRITEBACK_ENV for why it is not the default).
+            let _ = config.add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE);
         }
         let _ = config.set_max_write(1 << 20);
         if let Err(max) = config.set_max_readahead(1 << 20) {
@@ -119,7 +130,7 @@ impl fuser::Filesystem for Overlay {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
@@ -133,7 +144,13 @@ impl fuser::Filesystem for Overlay {
             libc::S_IFBLK => FileKind::Block { major, minor },
             _ => return reply.error(fuser::Errno::EINVAL),
         };
-        match self.make(parent.0, name, caller(req), mode, NewEntry::File(kind)) {
+        match self.make(
+            parent.0,
+            name,
+            caller(req, umask),
+            mode,
+            NewEntry::File(kind),
+        ) {
             Ok((attr, _)) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
@@ -145,10 +162,10 @@ impl fuser::Filesystem for Overlay {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.make(parent.0, name, caller(req), mode, NewEntry::Dir) {
+        match self.make(parent.0, name, caller(req, umask), mode, NewEntry::Dir) {
             Ok((attr, _)) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
@@ -180,7 +197,7 @@ impl fuser::Filesystem for Overlay {
         match self.make(
             parent.0,
             link_name,
-            caller(req),
+            caller(req, 0),
             0o777,
             NewEntry::Symlink(target),
         ) {
@@ -493,14 +510,14 @@ impl fuser::Filesystem for Overlay {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         _flags: i32,
         reply: ReplyCreate,
     ) {
         match self.make(
             parent.0,
             name,
-            caller(req),
+            caller(req, umask),
             mode,
             NewEntry::File(FileKind::File),
         ) {

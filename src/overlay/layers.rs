@@ -38,6 +38,9 @@ pub(crate) struct Layer {
     table_dir: Option<PathBuf>,
     /// Ownership of the symlinks of this layer.
     symlinks: RwLock<SymlinkTable>,
+    /// The names of each multiply-linked file of this (lower) layer, by inode: built on the
+    /// first copy-up of such a file (`links`).
+    pub(crate) hardlinks: std::sync::OnceLock<super::links::LinkIndex>,
 }
 
 /// The layer stack.
@@ -97,7 +100,15 @@ impl Layer {
             dev,
             table_dir,
             symlinks: RwLock::new(symlinks),
+            hardlinks: std::sync::OnceLock::new(),
         })
+    }
+}
+
+impl Layer {
+    /// The layer directory (an `O_PATH` fd).
+    pub(crate) fn root(&self) -> &OwnedFd {
+        &self.root
     }
 }
 
@@ -139,7 +150,7 @@ impl Layers {
         Ok(self.layer(l)?.dev)
     }
 
-    fn layer(&self, l: usize) -> Result<&Layer> {
+    pub(crate) fn layer(&self, l: usize) -> Result<&Layer> {
         self.layers.get(l).ok_or(fuser::Errno::EIO)
     }
 

@@ -7,7 +7,8 @@
 //!
 //! Deleting or renaming away a name a lower layer has leaves `.wh.NAME`; a directory made
 //! where a whiteout was becomes opaque. A lower directory is not renamed (`EXDEV`, as kernel
-//! overlayfs without `redirect_dir`), so `mv` copies it instead.
+//! overlayfs without `redirect_dir`), so `mv` copies it instead. `RENAME_NOREPLACE` and
+//! `RENAME_EXCHANGE` are supported, `RENAME_WHITEOUT` is refused (`EINVAL`).
 
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
@@ -19,7 +20,7 @@ use rustix::io::Errno as Sys;
 
 use super::layers::{UPPER, join, split};
 use super::nodes::Node;
-use super::{Found, Overlay, Result, dir, errno, lock};
+use super::{Found, Overlay, Result, acl, dir, errno, lock};
 use crate::archive::ownership::{self, write_stat};
 use crate::archive::{FileKind, Stat, SymlinkMeta, whiteout};
 
@@ -36,6 +37,9 @@ pub(crate) enum NewEntry<'a> {
 pub(crate) struct Caller {
     pub uid: u32,
     pub gid: u32,
+    /// The caller's umask (the kernel leaves it to the filesystem: `FUSE_DONT_MASK`); not
+    /// applied under a default ACL.
+    pub umask: u32,
 }
 
 /// Refuses names the overlay reserves, and names whose whiteout would not fit.
@@ -102,32 +106,40 @@ impl Overlay {
         Ok(false)
     }
 
-    /// Owner, group and permission bits of a new entry made by `caller` in `parent`.
-    fn new_stat(&self, parent: &Node, caller: Caller, mode: u32, kind: FileKind) -> Result<Stat> {
-        let pattr = self.attr_of_node(parent)?;
+    /// Owner, group and permission bits of a new entry made by `caller` in `parent`, with
+    /// the parent's default ACL (which the entry inherits instead of the umask).
+    fn new_stat(
+        &self,
+        parent: &Node,
+        caller: Caller,
+        mode: u32,
+        kind: FileKind,
+    ) -> Result<(Stat, Option<Vec<u8>>)> {
+        let fd = self.layers.open_meta(parent.layer(), &parent.path)?;
+        let st = rustix::fs::fstat(&fd).map_err(errno)?;
+        let pmeta = ownership::read_stat_fd_mode(&fd, st.st_mode, "")
+            .map_err(|e| super::layers::archive_errno(&e))?;
+        let default = match super::copyup::get_raw_xattr(&fd, acl_stored(acl::DEFAULT).as_bytes()) {
+            Ok(v) => Some(v),
+            Err(e) if e == fuser::Errno::NO_XATTR || e == fuser::Errno::EOPNOTSUPP => None,
+            Err(e) => return Err(e),
+        };
         let mut stat = Stat {
             uid: caller.uid,
             gid: caller.gid,
             mode: mode & 0o7777,
             kind,
         };
-        if pattr.perm & 0o2000 != 0 {
-            stat.gid = pattr.gid;
+        if pmeta.mode & 0o2000 != 0 {
+            stat.gid = pmeta.gid;
             if kind == FileKind::Dir {
                 stat.mode |= 0o2000;
             }
         }
-        Ok(stat)
-    }
-
-    fn attr_of_node(&self, node: &Node) -> Result<FileAttr> {
-        let l = node.layer();
-        let st = self
-            .layers
-            .stat(l, &node.path)?
-            .ok_or(fuser::Errno::ENOENT)?;
-        let meta = self.layers.meta(l, &node.path, &st)?;
-        Ok(super::attr::file_attr(0, &st, &meta))
+        if default.is_none() {
+            stat.mode &= !(caller.umask & 0o777);
+        }
+        Ok((stat, default))
     }
 
     /// Makes `name` in directory node `parent`; the new entry's attributes (one lookup
@@ -143,7 +155,11 @@ impl Overlay {
         self.writable()?;
         check_new_name(name)?;
         let p = self.node(parent)?;
-        if self.find(&p, name)?.is_some() {
+        // A directory only the upper layer has holds no whiteouts that matter and hides
+        // nothing: the rename into place below finds an existing name (EEXIST).
+        // (A symlink's table entry is written before that rename: it checks first.)
+        let upper_only = p.layers == [UPPER] && !matches!(what, NewEntry::Symlink(_));
+        if !upper_only && self.find(&p, name)?.is_some() {
             return Err(fuser::Errno::EEXIST);
         }
         let kind = match what {
@@ -151,6 +167,8 @@ impl Overlay {
             NewEntry::Dir => FileKind::Dir,
             NewEntry::Symlink(_) => FileKind::Symlink,
         };
+        // The inherited access and default ACLs.
+        let mut acls: (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
         let stat = if kind == FileKind::Symlink {
             Stat {
                 uid: caller.uid,
@@ -158,15 +176,22 @@ impl Overlay {
                 ..Stat::SYMLINK_DEFAULT
             }
         } else {
-            self.new_stat(&p, caller, mode, kind)?
+            let (mut stat, default) = self.new_stat(&p, caller, mode, kind)?;
+            if let Some(d) = default {
+                let (access, mode) =
+                    acl::inherit(&d, stat.mode & 0o777).ok_or(fuser::Errno::EIO)?;
+                stat.mode = (stat.mode & !0o777) | mode;
+                acls = (access, (kind == FileKind::Dir).then_some(d));
+            }
+            stat
         };
         let pdir = self.upper_dir(&p.path)?;
         // The copy-up of the parent changed its node (the upper layer is now one of its).
         let p = self.node(parent)?;
         let path = join(&p.path, name);
         let wh = whiteout::whiteout_name(name);
-        let had_whiteout =
-            rustix::fs::statat(&pdir, wh.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        let had_whiteout = !upper_only
+            && rustix::fs::statat(&pdir, wh.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok();
         let work = self.work()?;
         let tmp = self.tmp_name();
         let made: Result<Option<OwnedFd>> = (|| match what {
@@ -185,6 +210,7 @@ impl Overlay {
                 // The umask may have taken bits from the creation mode.
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.disk_mode())).map_err(errno)?;
                 write_stat(&fd, &stat, false).map_err(errno)?;
+                set_acls(&fd, &acls)?;
                 Ok(Some(fd))
             }
             NewEntry::Dir => {
@@ -199,6 +225,7 @@ impl Overlay {
                 .map_err(errno)?;
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(stat.disk_mode())).map_err(errno)?;
                 write_stat(&fd, &stat, false).map_err(errno)?;
+                set_acls(&fd, &acls)?;
                 if had_whiteout {
                     make_whiteout_marker(&fd)?;
                 }
@@ -373,6 +400,11 @@ impl Overlay {
         }
         check_new_name(newname)?;
         let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        if flags == libc::RENAME_EXCHANGE {
+            return self.exchange(parent, name, newparent, newname);
+        }
+        // RENAME_WHITEOUT is overlayfs's own business (and needs CAP_MKNOD): refused, as
+        // filesystems without it do.
         if flags & !libc::RENAME_NOREPLACE != 0 {
             return Err(fuser::Errno::EINVAL);
         }
@@ -458,6 +490,67 @@ impl Overlay {
         Ok(())
     }
 
+    /// `renameat2(RENAME_EXCHANGE)`: both names stay, so no whiteout is needed; a lower
+    /// (merged) directory cannot move (`EXDEV`), a pure upper one that lands on a name a
+    /// lower directory has becomes opaque.
+    fn exchange(&self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr) -> Result<()> {
+        let p = self.node(parent)?;
+        let np = self.node(newparent)?;
+        let a = self.find(&p, name)?.ok_or(fuser::Errno::ENOENT)?;
+        let b = self.find(&np, newname)?.ok_or(fuser::Errno::ENOENT)?;
+        if a.node.key == b.node.key {
+            return Ok(());
+        }
+        for f in [&a, &b] {
+            if f.node.kind == FileKind::Dir && f.node.layers.iter().any(|l| *l != UPPER) {
+                return Err(fuser::Errno::EXDEV);
+            }
+        }
+        self.copy_up_found(&a)?;
+        self.copy_up_found(&b)?;
+        let adir = self.upper_dir(&p.path)?;
+        let bdir = self.upper_dir(&np.path)?;
+        for (f, dir, fname, to_parent, to_name) in [
+            (&a, &adir, name, &np, newname),
+            (&b, &bdir, newname, &p, name),
+        ] {
+            if f.node.kind == FileKind::Dir && self.lower_dir_below(to_parent, to_name)? {
+                let fd = rustix::fs::openat(
+                    dir,
+                    fname,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno)?;
+                make_whiteout_marker(&fd)?;
+            }
+        }
+        rustix::fs::renameat_with(&adir, name, &bdir, newname, RenameFlags::EXCHANGE)
+            .map_err(errno)?;
+        let (apath, bpath) = (a.node.path.clone(), b.node.path.clone());
+        if a.node.kind == FileKind::Symlink || b.node.kind == FileKind::Symlink {
+            let am = self.layers.symlink_meta(UPPER, &apath)?;
+            let bm = self.layers.symlink_meta(UPPER, &bpath)?;
+            let (ak, bk) = (a.node.kind, b.node.kind);
+            self.layers.update_symlinks(|t| {
+                t.remove(&apath);
+                t.remove(&bpath);
+                if ak == FileKind::Symlink {
+                    t.set(&bpath, am);
+                }
+                if bk == FileKind::Symlink {
+                    t.set(&apath, bm);
+                }
+            })?;
+        }
+        // A path no entry can have (a NUL byte) holds one side during the swap.
+        let mut nodes = lock(&self.nodes);
+        nodes.renamed(&apath, b"\0exchange");
+        nodes.renamed(&bpath, &apath);
+        nodes.renamed(b"\0exchange", &bpath);
+        Ok(())
+    }
+
     /// Whether a lower layer has a directory `name` in `parent` (hidden or not).
     fn lower_dir_below(&self, parent: &Node, name: &OsStr) -> Result<bool> {
         let path = join(&parent.path, name);
@@ -489,6 +582,15 @@ impl Overlay {
             || mtime.is_some();
         if !changes {
             return self.attr_of(ino);
+        }
+        // The writeback cache sends the times of a file after its last name is gone (the
+        // ctime of an unlink): a lower file that the merged view no longer shows under its
+        // name has nowhere to be copied to, and nobody can see its times.
+        let before = self.node(ino)?;
+        if !Self::is_upper(&before)
+            && self.resolve(&before.path)?.map(|f| f.node.key) != Some(before.key)
+        {
+            return self.attr_of_open(ino, fh);
         }
         self.copy_up(ino)?;
         let node = self.node(ino)?;
@@ -568,6 +670,15 @@ impl Overlay {
                 last_access: t(atime),
                 last_modification: t(mtime),
             };
+            // Through the handle when there is one: the name may be gone or taken by now. Only
+            // a writable handle is surely the upper copy (a read-only one may predate it).
+            let writable = |h: &super::Handle| {
+                rustix::fs::fcntl_getfl(&h.fd).is_ok_and(|f| f & OFlags::ACCMODE != OFlags::RDONLY)
+            };
+            if let Some(h) = fh.and_then(|fh| self.file(fh).ok()).filter(|h| writable(h)) {
+                rustix::fs::futimens(&h.fd, &times).map_err(errno)?;
+                return self.attr_of_open(ino, fh);
+            }
             let (parent, name) = split(&node.path);
             let (dir, name) = if node.path.is_empty() {
                 (self.layers.open_dir(UPPER, b"")?, OsStr::new("."))
@@ -600,6 +711,27 @@ impl Overlay {
         let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
         rustix::fs::fallocate(&h.fd, flags, offset, length).map_err(errno)
     }
+}
+
+/// The stored name of ACL attribute `name`.
+fn acl_stored(name: &str) -> String {
+    format!("{}{name}", ownership::KEPT_XATTR_PREFIX)
+}
+
+/// Stores the inherited (access, default) ACLs on a new entry.
+fn set_acls(fd: &OwnedFd, acls: &(Option<Vec<u8>>, Option<Vec<u8>>)) -> Result<()> {
+    for (name, value) in [(acl::ACCESS, &acls.0), (acl::DEFAULT, &acls.1)] {
+        if let Some(v) = value {
+            rustix::fs::fsetxattr(
+                fd,
+                acl_stored(name).as_bytes(),
+                v,
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(errno)?;
+        }
+    }
+    Ok(())
 }
 
 /// Puts the opaque marker into the (new, upper) directory `dir`.

@@ -55,12 +55,19 @@ impl Overlay {
     }
 
     pub(crate) fn setxattr(&self, ino: u64, name: &OsStr, value: &[u8], flags: i32) -> Result<()> {
-        // POSIX ACLs would change the mode too; until they are supported, refuse them as a
-        // filesystem without ACLs does (`cp -a` then falls back to chmod).
-        if name.as_bytes().starts_with(b"system.") {
+        // POSIX ACLs are stored like other attributes (the kernel checks them and sends the
+        // mode they imply: acl.rs); no other `system.` attribute means anything here.
+        let n = name.as_bytes();
+        if n.starts_with(b"system.")
+            && n != super::acl::ACCESS.as_bytes()
+            && n != super::acl::DEFAULT.as_bytes()
+        {
             return Err(fuser::Errno::EOPNOTSUPP);
         }
         let stored = stored_xattr_name(name.as_bytes()).ok_or(fuser::Errno::EPERM)?;
+        if n == super::acl::ACCESS.as_bytes() {
+            return self.set_access_acl(ino, value);
+        }
         self.copy_up(ino)?;
         let node = self.node(ino)?;
         let create = flags & libc::XATTR_CREATE != 0;
@@ -94,6 +101,27 @@ impl Overlay {
             XattrFlags::from_bits_retain(flags as u32),
         )
         .map_err(errno)
+    }
+
+    /// An access ACL sets the permission bits it implies (the filesystem's job under
+    /// `FUSE_POSIX_ACL`), and is kept only when it says more than they do.
+    fn set_access_acl(&self, ino: u64, value: &[u8]) -> Result<()> {
+        let (perm, extended) = super::acl::mode_of(value).ok_or(fuser::Errno::EINVAL)?;
+        let old = self.attr_of(ino)?;
+        let mode = (u32::from(old.perm) & !0o777) | perm;
+        self.setattr(ino, Some(mode), None, None, None, None, None, None)?;
+        let name = OsStr::new(super::acl::ACCESS);
+        if extended {
+            let stored = stored_xattr_name(name.as_bytes()).ok_or(fuser::Errno::EPERM)?;
+            let node = self.node(ino)?;
+            let fd = self.layers.open_meta(UPPER, &node.path)?;
+            rustix::fs::fsetxattr(&fd, stored.as_bytes(), value, XattrFlags::empty()).map_err(errno)
+        } else {
+            match self.removexattr(ino, name) {
+                Err(e) if e == fuser::Errno::NO_XATTR => Ok(()),
+                res => res,
+            }
+        }
     }
 
     pub(crate) fn removexattr(&self, ino: u64, name: &OsStr) -> Result<()> {

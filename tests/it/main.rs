@@ -48,6 +48,7 @@ mod mounts;
 mod network;
 mod odd;
 mod overlay;
+mod overlay_files;
 mod package;
 mod pjdfstest;
 mod pod;

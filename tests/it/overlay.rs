@@ -24,7 +24,8 @@ pub(crate) fn unavailable(env: &TestEnv) -> Option<String> {
 
 /// Shell that mounts the odd image at `mnt` (upper layer `up`, work dir `work`) in the
 /// background as `$server` and waits for the mount to appear.
-const START_MOUNT: &str = r#""$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount --image odd:latest \
+/// `$EXTRA` (optional) adds arguments, e.g. `--lower DIR` above the image's layers.
+const START_MOUNT: &str = r#""$CORACLE" --root "$ROOT" --runroot "$RUNROOT" overlay-mount ${EXTRA-} --image odd:latest \
     --upper up --work work mnt 2>server.err &
 server=$!
 i=0
@@ -54,12 +55,19 @@ fn prepare_mount(env: &TestEnv) -> bool {
 /// Loads the odd image, mounts it with an upper layer, runs `checks` in the mount (as the
 /// current directory) and returns what they printed.
 pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
+    with_mount_setup(env, "", checks)
+}
+
+/// As [`with_mount`], with `setup` run first in the namespace (it may make a lower
+/// directory and set `EXTRA`, the mount's extra arguments).
+pub(crate) fn with_mount_setup(env: &TestEnv, setup: &str, checks: &str) -> Option<String> {
     if !prepare_mount(env) {
         return None;
     }
     let script = format!(
         r#"
 set -u
+{setup}
 {START_MOUNT}(cd mnt && {checks}
 ) >checks.out 2>&1
 rc=$?
