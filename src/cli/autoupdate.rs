@@ -42,7 +42,7 @@ pub struct AutoUpdateArgs {
     /// Check for pending updates without pulling or restarting anything
     #[arg(long)]
     pub dry_run: bool,
-    /// Roll back to the previous image when the updated unit fails (accepted for Podman compatibility; not done yet: a failed restart is reported as failed)
+    /// Roll back to the previous image when the container fails to restart on the updated one
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub rollback: bool,
     /// Pretty-print the results using a Go template (fields: Unit, Container, ContainerName, ContainerID, Image, Policy, Updated)

@@ -172,7 +172,7 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
-    /// Provide filter values (e.g. 'label=<key>=<value>')
+    /// Provide filter values (until=, label=, label!=, dangling=)
     #[arg(long = "filter")]
     pub filters: Vec<String>,
 }

@@ -4,7 +4,9 @@
 //! image of the same name for `local` — and, unless `--dry-run`, the image is pulled and the
 //! unit restarted with `systemctl --user restart`. Where no systemd user manager answers, the
 //! container is created again from its create command (`--replace -d`) and the output says
-//! so. Columns as Podman's: UNIT CONTAINER IMAGE POLICY UPDATED.
+//! so. When that restart fails, `--rollback` (the default) gives the name back to the image
+//! the container ran before and restarts it again: `rolled back`. Columns as Podman's: UNIT
+//! CONTAINER IMAGE POLICY UPDATED.
 
 use std::process::Command;
 
@@ -141,7 +143,39 @@ fn check_and_update(
             true,
         )?;
     }
+    let failed = match restart(rec, unit) {
+        Ok(how) => return Ok(how),
+        Err(e) if !args.rollback => return Err(e),
+        Err(e) => e,
+    };
+    rollback(ctx, rec, image, unit).map_err(|e| {
+        e.context(format!(
+            "rolling back to the previous image {} after the update failed ({failed:#})",
+            rec.image_id.hex()
+        ))
+    })?;
+    crate::output::eprint(&format!(
+        "{}: the update failed ({failed:#}); rolled back to image {}\n",
+        rec.names.first().map_or("", String::as_str),
+        rec.image_id.hex()
+    ));
+    Ok("rolled back".into())
+}
+
+/// Gives the container's name for its image back to the image it ran before, and restarts
+/// it on that image (Podman's `--rollback`).
+fn rollback(ctx: &Context, rec: &ContainerRecord, image: &str, unit: &str) -> anyhow::Result<()> {
+    crate::cmd::tag::tag(
+        ctx,
+        &crate::cli::TagArgs {
+            image: rec.image_id.hex().to_string(),
+            names: vec![image.to_string()],
+        },
+    )
+    .with_context(|| format!("tagging the previous image as {image}"))?;
     restart(rec, unit)
+        .map(drop)
+        .context("restarting on the previous image")
 }
 
 /// `systemctl --user restart UNIT`, or (no user manager) the container made again.

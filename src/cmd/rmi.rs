@@ -225,11 +225,12 @@ fn remove_image(
 }
 
 pub fn prune(ctx: &Context, args: &PruneArgs) -> anyhow::Result<ExitStatus> {
-    if !args.filters.is_empty() {
-        bail!("image prune --filter is not supported yet");
-    }
+    let (filters, dangling) = split_dangling(&args.filters)?;
+    let filter = crate::cmd::container_prune::PruneFilter::parse(&filters)?;
+    // `dangling=false` prunes every unused image, as `-a` does (Podman's API reading).
+    let all = dangling.map_or(args.all, |d| !d);
     if !args.force {
-        let what = if args.all {
+        let what = if all {
             "all images not in use by containers"
         } else {
             "all dangling images"
@@ -247,37 +248,44 @@ pub fn prune(ctx: &Context, args: &PruneArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let store = ctx.open_store(LockMode::Exclusive, "image prune")?;
-    let staging = store.staging("prune")?;
-    let mut text = String::new();
-    // Removing a dangling image can leave its parent dangling: repeat until nothing is.
-    loop {
-        let all = store.images().list()?;
-        let used: Vec<_> = store
-            .containers()
-            .list()?
-            .into_iter()
-            .map(|c| c.image_id)
-            .collect();
-        let doomed: Vec<&ImageRecord> = all
-            .iter()
-            .filter(|r| (args.all || r.is_dangling(&all)) && !used.contains(&r.id))
-            .collect();
-        if doomed.is_empty() {
-            break;
-        }
-        for rec in doomed {
-            store.images().remove(staging.path(), &rec.id)?;
-            text.push_str(&format!("{}\n", rec.id.hex()));
-        }
-    }
-    // Lists are images to Podman: `-a` removes them, and a list without a name is dangling.
-    for list in store.lists().list()? {
-        if args.all || list.names.is_empty() {
-            store.lists().remove(staging.path(), &list.id)?;
-            text.push_str(&format!("{}\n", list.id.hex()));
-        }
-    }
-    gc::collect(&store)?;
+    let removed = crate::cmd::system::prune::prune_images(&store, all, &filter)?;
+    let text: String = removed.iter().map(|id| format!("{id}\n")).collect();
     out(&text)?;
     Ok(ExitStatus::Success)
+}
+
+/// Takes `dangling=BOOL` out of `image prune`'s filters (the others are `PruneFilter`'s:
+/// `until=`, `label=`, `label!=`); the last `dangling=` given wins.
+fn split_dangling(filters: &[String]) -> anyhow::Result<(Vec<String>, Option<bool>)> {
+    let mut rest = Vec::new();
+    let mut dangling = None;
+    for f in filters {
+        match f.split_once('=') {
+            Some(("dangling", v)) => {
+                dangling = Some(match v.to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => bail!("invalid filter {f:?}: dangling takes true or false"),
+                });
+            }
+            _ => rest.push(f.clone()),
+        }
+    }
+    Ok((rest, dangling))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_dangling;
+
+    #[test]
+    fn dangling_is_taken_out_of_the_filters() {
+        let f = |v: &[&str]| split_dangling(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let (rest, d) = f(&["label=a=b", "dangling=false", "until=1h"]).unwrap();
+        assert_eq!(rest, vec!["label=a=b".to_string(), "until=1h".to_string()]);
+        assert_eq!(d, Some(false));
+        assert_eq!(f(&["dangling=1"]).unwrap().1, Some(true));
+        assert_eq!(f(&[]).unwrap().1, None);
+        assert!(f(&["dangling=maybe"]).is_err());
+    }
 }

@@ -6,6 +6,8 @@
 //! Recording an event never fails the command that did the thing: errors are logged and
 //! dropped.
 
+pub mod lifecycle;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};

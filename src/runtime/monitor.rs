@@ -419,6 +419,7 @@ fn run_once<L>(
         r.monitor_pid = me.map(|m| m.pid);
         r.monitor_start = me.map(|m| m.start_time);
     });
+    crate::events::lifecycle::started(&args.store.graphroot, &spec.dir, &spec.id, &spec.name);
     // Health checks run from the relay's loop while the container runs.
     let mut checker = spec.health.clone().map(|h| {
         super::health::schedule::Checker::new(
@@ -463,6 +464,7 @@ fn run_once<L>(
         r.exit_code = code;
         r.finished_at = Some(Utc::now());
     });
+    crate::events::lifecycle::died(&args.store.graphroot, &spec.dir, &spec.id, &spec.name, code);
     Once::Exited(exit)
 }
 

@@ -231,3 +231,115 @@ fn a_lock_wait_gives_up_and_names_the_holder() {
         env.ok(&["images"]);
     });
 }
+
+/// `coracle --storage-driver overlay ARGS` (a RUN step needs the overlay driver).
+fn overlay(env: &TestEnv, args: &[&str]) -> Output {
+    env.coracle()
+        .env("CORACLE_LOCK_TIMEOUT", "90")
+        .args(["--storage-driver", "overlay"])
+        .args(args)
+        .output()
+}
+
+#[test]
+fn build_racing_image_prune_and_rmi_of_the_base() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.write("racectx/f", "from the context\n");
+        env.write(
+            "racectx/Containerfile",
+            "FROM busybox\nCOPY f /f\nRUN cat /f > /g && echo ran >> /g\nENV X=1\nCOPY f /h\n",
+        );
+        env.give(&env.path("racectx"));
+        let ctx = env.path("racectx").to_string_lossy().into_owned();
+        let (mut built, mut failed, mut pruned_after) = (0, 0, 0);
+        for round in 0..5 {
+            let tag = format!("localhost/raced:{round}");
+            let done = AtomicBool::new(false);
+            let (build, racers) = thread::scope(|s| {
+                let racer = s.spawn(|| {
+                    // each round's race starts later, to meet the build at another step
+                    thread::sleep(Duration::from_millis(250 * round));
+                    let mut outs = Vec::new();
+                    while !done.load(Ordering::SeqCst) {
+                        outs.push(overlay(env, &["image", "prune", "-a", "-f"]));
+                        outs.push(overlay(env, &["rmi", "busybox"]));
+                        // the base comes back, to be removed again
+                        env.load_image(busybox());
+                    }
+                    outs
+                });
+                // --pull=never: a base removed before FROM is an error, not a pull from the network
+                let b = overlay(
+                    env,
+                    &["build", "--pull=never", "--no-cache", "-t", &tag, &ctx],
+                );
+                done.store(true, Ordering::SeqCst);
+                (b, racer.join().expect("the racing thread"))
+            });
+            for o in &racers {
+                // prune never fails; rmi succeeds, or says the image is in use or gone
+                assert!(
+                    matches!(o.code(), Some(0..=2)),
+                    "round {round}: a racer failed: {o}"
+                );
+            }
+            check_store(env, &format!("build racing prune/rmi, round {round}"));
+            let leftovers = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+            assert!(
+                !leftovers.contains("coracle-build-"),
+                "round {round}: a RUN container stayed: {leftovers}"
+            );
+            let exists = env.coracle().args(["image", "exists", &tag]).output();
+            if build.code() == Some(0) {
+                let id = build
+                    .stdout()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .to_string();
+                if exists.code() == Some(0) {
+                    let o = overlay(
+                        env,
+                        &["run", "--rm", &tag, "sh", "-c", "cat /g /h; echo $X"],
+                    );
+                    assert_eq!(
+                        o.stdout(),
+                        "from the context\nran\nfrom the context\n1\n",
+                        "round {round}: {o}"
+                    );
+                    built += 1;
+                } else {
+                    // only a prune that ran after the build finished may take it
+                    assert!(
+                        racers.iter().any(|o| o.stdout().contains(&id)),
+                        "round {round}: the built image {id} is gone: {build}"
+                    );
+                    pruned_after += 1;
+                }
+            } else {
+                let err = build.stderr();
+                assert_eq!(build.code(), Some(125), "round {round}: {build}");
+                assert!(
+                    err.contains("Error:") && !err.contains("panicked"),
+                    "round {round}: {build}"
+                );
+                assert_ne!(exists.code(), Some(0), "a failed build left {tag}: {build}");
+                let _ = std::io::stderr()
+                    .lock()
+                    .write_all(format!("round {round}: the build failed: {err}").as_bytes());
+                failed += 1;
+            }
+            env.ok(&["rmi", "-i", &tag]);
+        }
+        let _ = std::io::stderr().lock().write_all(
+            format!(
+                "concurrency: build racing image prune -a and rmi of its base as {}: {built} \
+                 built, {pruned_after} built then pruned, {failed} failed cleanly\n",
+                env.user.name()
+            )
+            .as_bytes(),
+        );
+    });
+}

@@ -117,3 +117,76 @@ fn events_stream_as_they_happen() {
         assert_eq!(next, "image tag localhost/live:1");
     });
 }
+
+#[test]
+fn the_monitor_records_start_and_died_with_the_exit_code() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let since = chrono::Utc::now().to_rfc3339();
+        let o = env
+            .coracle()
+            .args(["run", "--name", "dies", "--label", "team=a", "busybox"])
+            .args(["sh", "-c", "exit 3"])
+            .output();
+        assert_eq!(o.code(), Some(3), "{o}");
+        let died = |filter: &str| {
+            env.ok(&[
+                "events",
+                "--since",
+                &since,
+                "--stream=false",
+                "--filter",
+                filter,
+                "--format",
+                "{{.Status}} {{.Name}} {{.ContainerExitCode}}",
+            ])
+        };
+        assert_eq!(died("event=died"), "died dies 3\n");
+        let start = died("event=start");
+        assert!(start.starts_with("start dies "), "{start}");
+        assert_eq!(start.lines().count(), 1, "{start}");
+        // started again: a second start and died, in order after the create
+        env.ok(&["start", "dies"]);
+        env.ok(&["wait", "dies"]);
+        let json = env.ok(&[
+            "events",
+            "--since",
+            &since,
+            "--stream=false",
+            "--filter",
+            "type=container",
+            "--format",
+            "json",
+        ]);
+        let got: Vec<String> = statuses(&json).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(got, ["create", "start", "died", "start", "died"], "{json}");
+        // the container's labels are among the attributes, as Podman's
+        let text = env.ok(&[
+            "events",
+            "--since",
+            &since,
+            "--stream=false",
+            "--filter",
+            "event=died",
+        ]);
+        assert!(text.lines().all(|l| l.contains("team=a")), "{text}");
+        // killed by a signal: 128+N
+        env.ok(&["run", "-d", "--name", "killed", "busybox", "sleep", "1000"]);
+        env.ok(&["kill", "-s", "KILL", "killed"]);
+        env.ok(&["wait", "killed"]);
+        let out = env.ok(&[
+            "events",
+            "--since",
+            &since,
+            "--stream=false",
+            "--filter",
+            "container=killed",
+            "--filter",
+            "event=died",
+            "--format",
+            "{{.ContainerExitCode}}",
+        ]);
+        assert_eq!(out, "137\n");
+        env.ok(&["rm", "-f", "dies", "killed"]);
+    });
+}

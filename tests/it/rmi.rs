@@ -217,3 +217,55 @@ fn rmi_reports_every_failure_and_still_removes_the_rest() {
         assert_eq!(paths_naming(env, &base), Vec::<String>::new());
     });
 }
+
+#[test]
+fn prune_filters_by_label_until_and_dangling() {
+    for_each_user(|env| {
+        let a = derived("localhost/a:1", &[("a/x", "a\n")], json!({"team": "a"}));
+        let b = derived("localhost/b:1", &[("b/x", "b\n")], json!({"team": "b"}));
+        env.load_image(busybox());
+        env.load_image(&a);
+        env.load_image(&b);
+        let prune = |filters: &[&str]| {
+            let mut args = vec!["image", "prune", "-f"];
+            for f in filters {
+                args.extend(["--filter", f]);
+            }
+            let mut out: Vec<String> = env.ok(&args).lines().map(String::from).collect();
+            out.sort();
+            out
+        };
+        // dangling=true is the default (nothing here is dangling); a label alone does not
+        // widen it to named images
+        assert_eq!(prune(&["dangling=true"]), Vec::<String>::new());
+        assert_eq!(prune(&["label=team=a"]), Vec::<String>::new());
+        // dangling=false: unused named images too, as -a; the label narrows it
+        assert_eq!(prune(&["dangling=false", "label=team=a"]), vec![a.id()]);
+        // until= a time before the images were added: none of them
+        assert_eq!(
+            prune(&["dangling=false", "until=2000-01-01T00:00:00Z"]),
+            Vec::<String>::new()
+        );
+        // label!=: the images without the label (busybox)
+        let o = env
+            .coracle()
+            .args(["image", "prune", "-a", "-f", "--filter", "label!=team"])
+            .ok();
+        assert_eq!(o.stdout(), format!("{}\n", busybox().id()));
+        let left = env.ok(&["images", "-a", "-q", "--no-trunc"]);
+        assert!(left.contains(&b.id()) && !left.contains(&a.id()), "{left}");
+        // until= in the future, with -a: the rest
+        assert_eq!(prune(&["dangling=false", "until=2999-01-01"]), vec![b.id()]);
+        assert_eq!(env.image_ids(), Vec::<String>::new());
+        // a key image prune does not know, and a dangling value that is no boolean: 125
+        for bad in ["bogus=1", "dangling=maybe"] {
+            let o = env
+                .coracle()
+                .args(["image", "prune", "-f", "--filter", bad])
+                .output();
+            assert_eq!(o.code(), Some(125), "{bad}: {o}");
+            assert!(o.stderr().contains(bad), "{o}");
+        }
+        env.ok(&["system", "check"]);
+    });
+}
