@@ -16,6 +16,7 @@ mod harness;
 mod attach;
 mod autoupdate;
 mod build;
+mod build_cache_registry;
 mod build_copy;
 mod commit;
 mod completion;

@@ -13,7 +13,7 @@ use super::cache::{self, Key};
 use super::output::Printer;
 use super::run_step::{self, RunStep};
 use super::state::StageState;
-use super::{image, step};
+use super::{image, remote_cache, step};
 use crate::build::context::BuildContext;
 use crate::build::copy::{self, CopyRequest, Source};
 use crate::build::expand;
@@ -300,16 +300,35 @@ impl Executor<'_> {
     }
 
     /// The cached image for `inputs`, if the cache may be used and has one.
-    fn cached(&mut self, inputs: &Value) -> anyhow::Result<(Key, Option<StageState>)> {
+    fn cached(
+        &mut self,
+        inputs: &Value,
+        parent: Option<&Digest>,
+    ) -> anyhow::Result<(Key, Option<StageState>)> {
         let key = Key::of(inputs);
         if !self.use_cache() {
             return Ok((key, None));
         }
         let store = self.ctx.open_store(LockMode::Shared, "build")?;
-        let Some(id) = cache::lookup(&store, &key)? else {
-            self.missed = true;
-            return Ok((key, None));
+        let local = cache::lookup(&store, &key)?;
+        drop(store);
+        let id = match local {
+            Some(id) => {
+                remote_cache::push(self.ctx, self.settings.args, &key, &id)?;
+                id
+            }
+            None => match remote_cache::pull(self.ctx, self.settings.args, &key, parent)? {
+                Some(id) => {
+                    cache::record(self.ctx, &key, &id)?;
+                    id
+                }
+                None => {
+                    self.missed = true;
+                    return Ok((key, None));
+                }
+            },
         };
+        let store = self.ctx.open_store(LockMode::Shared, "build")?;
         let (config, layers) = image::read(&store, &id)?;
         self.out.step(&format!("--> Using cache {}", id.hex()));
         Ok((key, Some(StageState::on_image(id, config, layers))))
@@ -327,6 +346,7 @@ impl Executor<'_> {
         self.written.push(id.clone());
         if self.settings.args.layers {
             cache::record(self.ctx, key, id)?;
+            remote_cache::push(self.ctx, self.settings.args, key, id)?;
         }
         Ok(())
     }
@@ -352,7 +372,7 @@ impl Executor<'_> {
         )?;
         let created_by = step::nop(&text);
         let inputs = self.key_inputs(&next, &created_by);
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut next, hit);
             return Ok(next);
@@ -404,7 +424,7 @@ impl Executor<'_> {
             "env": s.env,
             "annotations": s.annotations,
         });
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, parent.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut state, hit);
             return Ok(state);
@@ -459,7 +479,7 @@ impl Executor<'_> {
             "mounts": run.mounts,
             "network": network,
         });
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut next, hit);
             return Ok(next);
@@ -669,7 +689,7 @@ impl Executor<'_> {
             "step": self.key_inputs(&next, &created_by),
             "sources": digest.to_string(),
         });
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut next, hit);
             return Ok(next);

@@ -10,6 +10,7 @@ mod cache;
 mod executor;
 mod image;
 mod output;
+mod remote_cache;
 mod run_step;
 mod state;
 mod step;
@@ -36,9 +37,6 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     };
     if args.squash || args.squash_all {
         bail!("--squash and --squash-all are not supported yet");
-    }
-    if !args.cache_to.is_empty() || !args.cache_from.is_empty() {
-        bail!("--cache-to and --cache-from are not supported yet");
     }
     let tags = args
         .tags
