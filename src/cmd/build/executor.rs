@@ -13,7 +13,7 @@ use super::cache::{self, Key};
 use super::output::Printer;
 use super::run_step::{self, RunStep};
 use super::state::StageState;
-use super::{image, remote_cache, step};
+use super::{image, onbuild, remote_cache, step};
 use crate::build::context::BuildContext;
 use crate::build::copy::{self, CopyRequest, Source};
 use crate::build::expand;
@@ -224,10 +224,21 @@ impl Executor<'_> {
         let mut state = self
             .from(file, i, base)
             .with_context(|| format!("building at STEP \"{}\"", stage.source))?;
-        for (n, ins) in stage.instructions.iter().enumerate() {
+        // The base's ONBUILD triggers run first, as steps of this stage.
+        let triggers = onbuild::take_triggers(&mut state)?;
+        if !triggers.is_empty() {
+            // The base without its triggers: what a RUN's container starts from.
+            self.without_triggers(&mut state)?;
+        }
+        let instructions: Vec<Instruction> = triggers
+            .into_iter()
+            .chain(stage.instructions.iter().cloned())
+            .collect();
+        let total = instructions.len() + 1;
+        for (n, ins) in instructions.iter().enumerate() {
             self.out
                 .step(&format!("{prefix}STEP {}/{total}: {}", n + 2, ins.source));
-            let final_step = last && n + 1 == stage.instructions.len();
+            let final_step = last && n + 1 == instructions.len();
             state = self
                 .instruction(state, ins)
                 .with_context(|| format!("building at STEP \"{}\"", ins.source))?;
@@ -236,7 +247,7 @@ impl Executor<'_> {
             }
         }
         if last {
-            state = self.finish(state, stage.instructions.is_empty())?;
+            state = self.finish(state, instructions.is_empty())?;
         }
         Ok(state)
     }
@@ -512,6 +523,21 @@ impl Executor<'_> {
         next.config = config;
         next.layers = layers;
         Ok(next)
+    }
+
+    /// An image of `state`'s config (its base's, less the ONBUILD triggers) on its base.
+    fn without_triggers(&mut self, state: &mut StageState) -> anyhow::Result<()> {
+        let rec = image::write(
+            self.ctx,
+            &state.config,
+            &state.layers,
+            state.image.as_ref(),
+            self.settings.schema,
+            &BTreeMap::new(),
+        )?;
+        self.written.push(rec.id.clone());
+        state.image = Some(rec.id);
+        Ok(())
     }
 
     /// An image for the state (a scratch stage has none before its first step).

@@ -9,6 +9,7 @@ mod args;
 mod cache;
 mod executor;
 mod image;
+mod onbuild;
 mod output;
 mod remote_cache;
 mod run_step;
