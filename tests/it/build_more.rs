@@ -88,3 +88,50 @@ fn onbuild_triggers_run_after_the_childs_from() {
         let _ = rootfs_layers;
     });
 }
+
+const SQUASH: &str = "FROM busybox\n\
+                      RUN echo a > /a && rm /bin/ls\n\
+                      RUN echo b > /b\n\
+                      RUN rm /a\n\
+                      ENV X=1\n";
+
+const CHECK: &str = "cat /b; test -e /a || echo no-a; test -e /bin/ls || echo no-ls; echo $X";
+
+#[test]
+fn squash_makes_the_new_layers_one_and_squash_all_everything() {
+    for_users(&[User::Sub], |env| {
+        env.load_image(busybox());
+        let ctx = context(env, "sq", SQUASH);
+        let base = busybox().diff_ids().len();
+        let base_history = env.ok(&["history", "-q", "busybox"]).lines().count();
+        for (flag, tag, layers) in [
+            ("--squash", "sq:1", base + 1),
+            ("--squash-all", "sq:all", 1),
+        ] {
+            let o = env
+                .coracle()
+                .args(["build", "--pull=never", flag, "-t", tag])
+                .arg(&ctx)
+                .ok();
+            let id = o.stdout().lines().last().unwrap_or_default().to_string();
+            let name = format!("localhost/{tag}");
+            let i = env.inspect(&name);
+            assert_eq!(i["Id"], id.as_str(), "{o}");
+            assert_eq!(rootfs_layers(&i).len(), layers, "{flag}: {i}");
+            assert_eq!(run_in(env, &name, CHECK), "b\nno-a\nno-ls\n1\n", "{flag}");
+            // One history line per instruction still, one of them with the new layer.
+            let h = env.ok(&["history", "-q", &name]).lines().count();
+            assert_eq!(h, base_history + 4, "{flag}");
+            let non_empty = i["History"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e.get("empty_layer").is_none())
+                .count();
+            assert_eq!(non_empty, layers, "{flag}: {i}");
+        }
+        // No unsquashed image is left behind.
+        let all = env.ok(&["images", "-a", "-q"]).lines().count();
+        assert_eq!(all, 3, "{}", env.listing());
+    });
+}

@@ -43,6 +43,8 @@ pub struct Built {
     pub image: Digest,
     /// Images this build wrote that are not the final one (`--layers=false` removes them).
     pub intermediate: Vec<Digest>,
+    /// How many layers the target stage's base had (`--squash` keeps them).
+    pub base_layers: usize,
 }
 
 /// Runs the build of `file` up to its target stage.
@@ -89,6 +91,7 @@ pub fn build(
         built: vec![None; file.stages.len()],
         written: Vec::new(),
         missed: false,
+        base_layers: 0,
     };
     let count = needed.len();
     for (n, &i) in needed.iter().enumerate() {
@@ -123,6 +126,7 @@ pub fn build(
     Ok(Built {
         image,
         intermediate,
+        base_layers: executor.base_layers,
     })
 }
 
@@ -193,6 +197,8 @@ struct Executor<'a> {
     written: Vec<Digest>,
     /// A step missed the cache: every later step of the stage runs.
     missed: bool,
+    /// The layer count of the last built stage's base.
+    base_layers: usize,
 }
 
 impl Executor<'_> {
@@ -225,6 +231,7 @@ impl Executor<'_> {
             .from(file, i, base)
             .with_context(|| format!("building at STEP \"{}\"", stage.source))?;
         // The base's ONBUILD triggers run first, as steps of this stage.
+        self.base_layers = state.layers.len();
         let triggers = onbuild::take_triggers(&mut state)?;
         if !triggers.is_empty() {
             // The base without its triggers: what a RUN's container starts from.
