@@ -27,6 +27,11 @@ impl Key {
     pub fn of(inputs: &Value) -> Key {
         Key(Digest::of_bytes(canonical(inputs).to_string().as_bytes()))
     }
+
+    /// The key's hex digits: its tag in a `--cache-to` repository.
+    pub fn hex(&self) -> &str {
+        self.0.hex()
+    }
 }
 
 /// `v` with every object's keys sorted: serde_json keeps insertion order here, and a key

@@ -13,7 +13,7 @@ use super::cache::{self, Key};
 use super::output::Printer;
 use super::run_step::{self, RunStep};
 use super::state::StageState;
-use super::{image, step};
+use super::{image, onbuild, remote_cache, step};
 use crate::build::context::BuildContext;
 use crate::build::copy::{self, CopyRequest, Source};
 use crate::build::expand;
@@ -43,6 +43,8 @@ pub struct Built {
     pub image: Digest,
     /// Images this build wrote that are not the final one (`--layers=false` removes them).
     pub intermediate: Vec<Digest>,
+    /// How many layers the target stage's base had (`--squash` keeps them).
+    pub base_layers: usize,
 }
 
 /// Runs the build of `file` up to its target stage.
@@ -89,6 +91,7 @@ pub fn build(
         built: vec![None; file.stages.len()],
         written: Vec::new(),
         missed: false,
+        base_layers: 0,
     };
     let count = needed.len();
     for (n, &i) in needed.iter().enumerate() {
@@ -123,6 +126,7 @@ pub fn build(
     Ok(Built {
         image,
         intermediate,
+        base_layers: executor.base_layers,
     })
 }
 
@@ -193,6 +197,8 @@ struct Executor<'a> {
     written: Vec<Digest>,
     /// A step missed the cache: every later step of the stage runs.
     missed: bool,
+    /// The layer count of the last built stage's base.
+    base_layers: usize,
 }
 
 impl Executor<'_> {
@@ -224,10 +230,22 @@ impl Executor<'_> {
         let mut state = self
             .from(file, i, base)
             .with_context(|| format!("building at STEP \"{}\"", stage.source))?;
-        for (n, ins) in stage.instructions.iter().enumerate() {
+        // The base's ONBUILD triggers run first, as steps of this stage.
+        self.base_layers = state.layers.len();
+        let triggers = onbuild::take_triggers(&mut state)?;
+        if !triggers.is_empty() {
+            // The base without its triggers: what a RUN's container starts from.
+            self.without_triggers(&mut state)?;
+        }
+        let instructions: Vec<Instruction> = triggers
+            .into_iter()
+            .chain(stage.instructions.iter().cloned())
+            .collect();
+        let total = instructions.len() + 1;
+        for (n, ins) in instructions.iter().enumerate() {
             self.out
                 .step(&format!("{prefix}STEP {}/{total}: {}", n + 2, ins.source));
-            let final_step = last && n + 1 == stage.instructions.len();
+            let final_step = last && n + 1 == instructions.len();
             state = self
                 .instruction(state, ins)
                 .with_context(|| format!("building at STEP \"{}\"", ins.source))?;
@@ -236,7 +254,7 @@ impl Executor<'_> {
             }
         }
         if last {
-            state = self.finish(state, stage.instructions.is_empty())?;
+            state = self.finish(state, instructions.is_empty())?;
         }
         Ok(state)
     }
@@ -300,16 +318,35 @@ impl Executor<'_> {
     }
 
     /// The cached image for `inputs`, if the cache may be used and has one.
-    fn cached(&mut self, inputs: &Value) -> anyhow::Result<(Key, Option<StageState>)> {
+    fn cached(
+        &mut self,
+        inputs: &Value,
+        parent: Option<&Digest>,
+    ) -> anyhow::Result<(Key, Option<StageState>)> {
         let key = Key::of(inputs);
         if !self.use_cache() {
             return Ok((key, None));
         }
         let store = self.ctx.open_store(LockMode::Shared, "build")?;
-        let Some(id) = cache::lookup(&store, &key)? else {
-            self.missed = true;
-            return Ok((key, None));
+        let local = cache::lookup(&store, &key)?;
+        drop(store);
+        let id = match local {
+            Some(id) => {
+                remote_cache::push(self.ctx, self.settings.args, &key, &id)?;
+                id
+            }
+            None => match remote_cache::pull(self.ctx, self.settings.args, &key, parent)? {
+                Some(id) => {
+                    cache::record(self.ctx, &key, &id)?;
+                    id
+                }
+                None => {
+                    self.missed = true;
+                    return Ok((key, None));
+                }
+            },
         };
+        let store = self.ctx.open_store(LockMode::Shared, "build")?;
         let (config, layers) = image::read(&store, &id)?;
         self.out.step(&format!("--> Using cache {}", id.hex()));
         Ok((key, Some(StageState::on_image(id, config, layers))))
@@ -327,6 +364,7 @@ impl Executor<'_> {
         self.written.push(id.clone());
         if self.settings.args.layers {
             cache::record(self.ctx, key, id)?;
+            remote_cache::push(self.ctx, self.settings.args, key, id)?;
         }
         Ok(())
     }
@@ -352,7 +390,7 @@ impl Executor<'_> {
         )?;
         let created_by = step::nop(&text);
         let inputs = self.key_inputs(&next, &created_by);
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut next, hit);
             return Ok(next);
@@ -404,7 +442,7 @@ impl Executor<'_> {
             "env": s.env,
             "annotations": s.annotations,
         });
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, parent.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut state, hit);
             return Ok(state);
@@ -459,7 +497,7 @@ impl Executor<'_> {
             "mounts": run.mounts,
             "network": network,
         });
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut next, hit);
             return Ok(next);
@@ -492,6 +530,21 @@ impl Executor<'_> {
         next.config = config;
         next.layers = layers;
         Ok(next)
+    }
+
+    /// An image of `state`'s config (its base's, less the ONBUILD triggers) on its base.
+    fn without_triggers(&mut self, state: &mut StageState) -> anyhow::Result<()> {
+        let rec = image::write(
+            self.ctx,
+            &state.config,
+            &state.layers,
+            state.image.as_ref(),
+            self.settings.schema,
+            &BTreeMap::new(),
+        )?;
+        self.written.push(rec.id.clone());
+        state.image = Some(rec.id);
+        Ok(())
     }
 
     /// An image for the state (a scratch stage has none before its first step).
@@ -669,7 +722,7 @@ impl Executor<'_> {
             "step": self.key_inputs(&next, &created_by),
             "sources": digest.to_string(),
         });
-        let (key, hit) = self.cached(&inputs)?;
+        let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
         if let Some(hit) = hit {
             Self::adopt(&mut next, hit);
             return Ok(next);

@@ -9,8 +9,11 @@ mod args;
 mod cache;
 mod executor;
 mod image;
+mod onbuild;
 mod output;
+mod remote_cache;
 mod run_step;
+mod squash;
 mod state;
 mod step;
 
@@ -34,11 +37,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
         "docker" => Schema::Docker,
         other => bail!("unrecognized image type {other:?}"),
     };
-    if args.squash || args.squash_all {
-        bail!("--squash and --squash-all are not supported yet");
-    }
-    if !args.cache_to.is_empty() || !args.cache_from.is_empty() {
-        bail!("--cache-to and --cache-from are not supported yet");
+    if args.squash && args.squash_all {
+        bail!("cannot specify --squash-all with --squash");
     }
     let tags = args
         .tags
@@ -91,7 +91,28 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
             let _ = std::fs::remove_file(path);
         }
     }
-    let built = built?;
+    let mut built = built?;
+    if args.squash || args.squash_all {
+        let keep = if args.squash_all {
+            0
+        } else {
+            built.base_layers
+        };
+        let squashed = squash::squash(
+            ctx,
+            &built.image,
+            keep,
+            settings.schema,
+            &settings.annotations,
+        )?;
+        // The unsquashed image goes with the other intermediate ones, as Podman builds a
+        // squash without layers.
+        if squashed != built.image {
+            built
+                .intermediate
+                .push(std::mem::replace(&mut built.image, squashed));
+        }
+    }
     if !tags.is_empty() {
         out.step(&format!("COMMIT {}", args.tags.join(", ")));
     } else {
@@ -100,7 +121,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     image::tag(ctx, &built.image, &tags)?;
     crate::failpoint!("build.tagged");
     out.id_line(Some(&built.image));
-    if !args.layers {
+    if !args.layers || args.squash || args.squash_all {
         remove_intermediate(ctx, &built)?;
     }
     for t in &tags {
