@@ -109,32 +109,10 @@ fn open_decompressed(path: &Path) -> std::io::Result<Option<Decompressed>> {
     }))
 }
 
-/// Whether `block` is a tar header: its checksum is right and it names something.
+/// Whether `block` is a tar header that names something (an empty archive's zero block is
+/// not an archive to unpack).
 fn is_tar_header(block: &[u8]) -> bool {
-    if block.len() < 512 || block[0] == 0 {
-        return false;
-    }
-    let field = &block[148..156];
-    let text: String = field
-        .iter()
-        .take_while(|b| **b != 0)
-        .map(|b| *b as char)
-        .collect();
-    let Ok(want) = u32::from_str_radix(text.trim(), 8) else {
-        return false;
-    };
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(*b)
-            }
-        })
-        .sum();
-    sum == want
+    block.first().is_some_and(|b| *b != 0) && crate::transfer::scan::is_tar_header(block)
 }
 
 /// An error and its sources, `: `-separated.
