@@ -34,6 +34,22 @@ pub struct HealthArgs {
     /// Disable any health check, the image's included
     #[arg(long)]
     pub no_healthcheck: bool,
+    /// Command of a startup check that runs instead of the regular one until it passes (a
+    /// string run by /bin/sh -c, or a JSON array)
+    #[arg(long, value_name = "COMMAND")]
+    pub health_startup_cmd: Option<String>,
+    /// Time between two startup checks (default 30s); disable: only with `healthcheck run`
+    #[arg(long, value_name = "INTERVAL")]
+    pub health_startup_interval: Option<String>,
+    /// Failed startup checks before the container is restarted (default 0: never)
+    #[arg(long, value_name = "RETRIES")]
+    pub health_startup_retries: Option<u32>,
+    /// Passed startup checks before the regular check starts (default 0: the first pass)
+    #[arg(long, value_name = "RETRIES")]
+    pub health_startup_success: Option<u32>,
+    /// Longest a startup check may run before it counts as failed (default 30s)
+    #[arg(long, value_name = "TIMEOUT")]
+    pub health_startup_timeout: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,4 +72,7 @@ pub struct HealthProbeArgs {
     /// The container's directory in the store
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// Run the startup check's command instead of the regular one
+    #[arg(long)]
+    pub startup: bool,
 }

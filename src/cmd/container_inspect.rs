@@ -88,6 +88,9 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
     let mut config = config;
     if let Some(hc) = health_config(&dir) {
         config["Healthcheck"] = hc.to_inspect();
+        if let Some(startup) = &hc.startup {
+            config["StartupHealthCheck"] = startup.to_inspect();
+        }
     }
     json!({
         "Id": rec.id,

@@ -3,6 +3,7 @@
 //! handled here, the container side in a child whose root is the container's
 //! (`runtime::join::enter_root`); a tar stream on a pipe joins them (`runtime::copy`).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -165,6 +166,16 @@ fn copy_out(ctx: &Context, name: &str, path: &str, host: &Side) -> anyhow::Resul
         }
         _ => (None, None, None),
     };
+    // A tar stream shows the files' owners as the container sees them, the true ones where
+    // its root cannot (`podman cp CTR:PATH -`); extracted on the host they are the caller's.
+    let owners = match dir {
+        Some(_) => HashMap::new(),
+        None => {
+            let (_, spec) = container_and_spec(ctx, Some(name))?;
+            crate::cmd::diff::container::true_owners(&spec)
+                .with_context(|| format!("reading the owners of container {name}"))?
+        }
+    };
     let body = |_: &ContainerSpec| {
         let src = in_container(path);
         move || -> Result<(), Report> {
@@ -172,7 +183,7 @@ fn copy_out(ctx: &Context, name: &str, path: &str, host: &Side) -> anyhow::Resul
             if dir_src && dest_kind == Some(DestKind::File) {
                 return Err(copy_report(CopyError::DirOntoFile(src.clone())));
             }
-            copy::write_tar(&src, top.as_deref(), to_host).map_err(copy_report)
+            copy::write_tar_owned(&src, top.as_deref(), &owners, to_host).map_err(copy_report)
         }
     };
     let host_side = move || -> anyhow::Result<()> {

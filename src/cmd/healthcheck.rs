@@ -37,7 +37,32 @@ fn run_check(ctx: &Context, args: &HealthcheckRunArgs) -> anyhow::Result<ExitSta
     if view.state != State::Running {
         anyhow::bail!("container {} is not running", view.id());
     }
-    let entry = Probe::spawn(&spec.dir, config.timeout())
+    let graphroot = ctx.paths()?.graphroot;
+    let subject = Subject::read(&spec.dir, &graphroot);
+    // Until its startup check passed, a container's check is that one (Podman's).
+    if let Some(startup) = config
+        .startup
+        .as_ref()
+        .filter(|_| health::in_startup(&spec.dir, &config))
+    {
+        let entry = Probe::spawn(&spec.dir, startup.timeout(), true)
+            .and_then(Probe::wait)
+            .with_context(|| {
+                format!(
+                    "running the startup health check of {}",
+                    short_id(view.id())
+                )
+            })?;
+        let (state, outcome) = health::record_startup(&spec.dir, &config, entry)?;
+        if let Some(s) = &subject {
+            s.health_status(&state.status);
+        }
+        if outcome == health::StartupOutcome::Restart {
+            act(&spec.dir, &view.rec, OnFailure::Restart)?;
+        }
+        return finish_check(&state);
+    }
+    let entry = Probe::spawn(&spec.dir, config.timeout(), false)
         .and_then(Probe::wait)
         .with_context(|| format!("running the health check of {}", short_id(view.id())))?;
     let since = view
@@ -45,13 +70,16 @@ fn run_check(ctx: &Context, args: &HealthcheckRunArgs) -> anyhow::Result<ExitSta
         .started_at
         .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
         .unwrap_or_default();
-    let graphroot = ctx.paths()?.graphroot;
-    let subject = Subject::read(&spec.dir, &graphroot);
     let (state, turned_unhealthy) =
         schedule::apply(&spec.dir, &config, entry, since, subject.as_ref())?;
     if turned_unhealthy {
         act(&spec.dir, &view.rec, config.on_failure)?;
     }
+    finish_check(&state)
+}
+
+/// `healthcheck run`'s status: 0 when healthy, else the status printed and 1.
+fn finish_check(state: &health::HealthState) -> anyhow::Result<ExitStatus> {
     if state.status == health::HEALTHY {
         return Ok(ExitStatus::Success);
     }
@@ -95,8 +123,13 @@ pub fn probe(args: &HealthProbeArgs) -> anyhow::Result<ExitStatus> {
     };
     let init = join::find_init(&rec)?;
     let flags = init.foreign_namespaces()?;
+    let argv = match (&config.startup, args.startup) {
+        (Some(startup), true) => startup.argv(),
+        (None, true) => anyhow::bail!("container {} has no startup healthcheck", rec.id),
+        _ => config.argv(),
+    };
     let process = ExecProcess {
-        args: config.argv(),
+        args: argv,
         env: spec.process.env.clone(),
         cwd: spec.process.cwd.clone(),
         user: spec.process.user.clone(),
@@ -135,6 +168,11 @@ pub(crate) fn for_create(args: &RunArgs, image: &Value) -> anyhow::Result<Option
             timeout: h.health_timeout.as_deref(),
             on_failure: h.health_on_failure.as_deref(),
             disabled: h.no_healthcheck,
+            startup_cmd: h.health_startup_cmd.as_deref(),
+            startup_interval: h.health_startup_interval.as_deref(),
+            startup_retries: h.health_startup_retries,
+            startup_success: h.health_startup_success,
+            startup_timeout: h.health_startup_timeout.as_deref(),
         },
     )?;
     if args.sdnotify == Some(SdNotifyMode::Healthy) && config.is_none() {

@@ -13,7 +13,9 @@
 //! that does not exist (its parent must) becomes the copy; a file may replace a file, never
 //! a directory a file or the other way round. Copied into a container, files belong to
 //! the container's user (`--archive`, the default) or keep the ids of the tar
-//! (`--archive=false`); copied out, to the calling user.
+//! (`--archive=false`; an id the container's user namespace does not map is refused), with
+//! set-id bits kept; copied out, to the calling user, or in a tar stream on standard output
+//! as the container sees them (the true owners where its root cannot show them).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -47,6 +49,11 @@ pub enum CopyError {
     NotADir(String),
     #[error("{0}: a path in the tar stream leaves the destination")]
     Escapes(String),
+    #[error(
+        "{path}: the owner {uid}:{gid} of the tar stream is not mapped in the container's user \
+         namespace (copy with --archive to give it to the container's user)"
+    )]
+    Unmapped { path: String, uid: u64, gid: u64 },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CopyError + use<> {
@@ -139,6 +146,77 @@ pub fn write_tar(path: &str, top: Option<&OsStr>, out: impl Write) -> Result<(),
     res.and_then(|()| b.finish()).map_err(io_err(p))
 }
 
+/// [`write_tar`] in the container's root (`/` is its root): each entry's owner as the
+/// container sees it, or the true one from `owners` (by path from the root without the
+/// leading `/`, `diff::container::true_owners`) where the root file system cannot show it,
+/// for the entries of the root's own mount (a volume's files are its own); entries in
+/// name order.
+pub fn write_tar_owned(
+    path: &str,
+    top: Option<&OsStr>,
+    owners: &HashMap<Vec<u8>, (u32, u32)>,
+    out: impl Write,
+) -> Result<(), CopyError> {
+    let p = Path::new(path);
+    let name = top.map(OsStr::to_os_string).unwrap_or_else(|| base_name(p));
+    let follow = source_is_dir(path)?;
+    let real = real_path(p, follow).map_err(io_err(p))?;
+    let root_mount = (!owners.is_empty())
+        .then(|| mount_id(Path::new("/")))
+        .transpose()
+        .map_err(io_err(Path::new("/")))?;
+    let mut b = tar::Builder::new(out);
+    let mut stack = vec![(p.to_path_buf(), real, PathBuf::from(&name))];
+    let mut first = true;
+    while let Some((src, real, rel)) = stack.pop() {
+        let meta = if std::mem::take(&mut first) && follow {
+            fs::metadata(&src)
+        } else {
+            fs::symlink_metadata(&src)
+        }
+        .map_err(io_err(&src))?;
+        let owner = match root_mount {
+            Some(root) if mount_id(&src).map_err(io_err(&src))? == root => {
+                let key = real.strip_prefix("/").unwrap_or(&real);
+                owners.get(key.as_os_str().as_bytes()).copied()
+            }
+            _ => None,
+        };
+        append_entry(&mut b, &src, &rel, &meta, owner, None).map_err(io_err(&src))?;
+        if meta.is_dir() {
+            let mut names: Vec<OsString> = fs::read_dir(&src)
+                .map_err(io_err(&src))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<io::Result<_>>()
+                .map_err(io_err(&src))?;
+            names.sort();
+            for n in names.into_iter().rev() {
+                stack.push((src.join(&n), real.join(&n), rel.join(&n)));
+            }
+        }
+    }
+    b.finish().map_err(io_err(p))
+}
+
+/// Where `path` really is from the root: its parent resolved (and itself, when `follow`).
+fn real_path(path: &Path, follow: bool) -> io::Result<PathBuf> {
+    if follow {
+        return fs::canonicalize(path);
+    }
+    match path.file_name() {
+        Some(n) => Ok(fs::canonicalize(parent_of(path))?.join(n)),
+        None => fs::canonicalize(path),
+    }
+}
+
+/// The id of the mount `path` (not followed) is on: bind mounts of one file system share a
+/// device number, not a mount id.
+fn mount_id(path: &Path) -> io::Result<u64> {
+    use rustix::fs::{AtFlags, CWD, StatxFlags};
+    let st = rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID)?;
+    Ok(st.stx_mnt_id)
+}
+
 /// Writes a tar of the whole file system below `/` (the container's root, in the child) to
 /// `out`, for `export`: owners as the container sees them unless `owners` has the true ones
 /// (by path without the leading `/`), entries sorted by name, a file linked more than once
@@ -174,7 +252,8 @@ pub fn write_root_tar(
             }
             let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
             let owner = owners.get(rel.as_os_str().as_bytes()).copied();
-            append_entry(&mut b, &path, &rel, &meta, owner, &mut links).map_err(io_err(&path))?;
+            append_entry(&mut b, &path, &rel, &meta, owner, Some(&mut links))
+                .map_err(io_err(&path))?;
             if meta.is_dir() && !mounted {
                 subdirs.push(path);
             }
@@ -184,15 +263,16 @@ pub fn write_root_tar(
     b.finish().map_err(io_err(root))
 }
 
-/// One entry of [`write_root_tar`]: its header from `meta` (ids replaced by `owner`), a
-/// link to the first path of an inode seen before.
+/// One entry of a tar: its header from `meta` (ids replaced by `owner`); with `links`, a
+/// link to the first path of an inode seen before (`cp`'s extraction, which may rename the
+/// top entry, takes every file as a file).
 fn append_entry(
     b: &mut tar::Builder<impl Write>,
     path: &Path,
     rel: &Path,
     meta: &fs::Metadata,
     owner: Option<(u32, u32)>,
-    links: &mut HashMap<(u64, u64), PathBuf>,
+    links: Option<&mut HashMap<(u64, u64), PathBuf>>,
 ) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt as _;
 
@@ -203,7 +283,10 @@ fn append_entry(
         h.set_gid(gid.into());
     }
     let ft = meta.file_type();
-    if ft.is_file() && meta.nlink() > 1 {
+    if let Some(links) = links
+        && ft.is_file()
+        && meta.nlink() > 1
+    {
         let key = (meta.dev(), meta.ino());
         if let Some(first) = links.get(&key) {
             h.set_entry_type(tar::EntryType::Link);
@@ -248,11 +331,16 @@ pub fn extract(
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
-    archive.set_preserve_ownerships(owners == Owners::FromTar);
+    // Owners are given here (`own`), where an id the namespace does not map is a clear error.
+    archive.set_preserve_ownerships(false);
     let entries = archive.entries().map_err(io_err(dir))?;
     for entry in entries {
         let mut entry = entry.map_err(io_err(dir))?;
         let name = entry.path().map_err(io_err(dir))?.into_owned();
+        let header = entry.header();
+        let ids = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+        let mode = header.mode().unwrap_or(0);
+        let symlink = header.entry_type().is_symlink();
         let target = match rename {
             None => {
                 if !entry.unpack_in(dir).map_err(io_err(&dir.join(&name)))? {
@@ -268,9 +356,35 @@ pub fn extract(
                 target
             }
         };
-        if let Owners::Set(uid, gid) = owners {
-            std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(io_err(&target))?;
-        }
+        let (uid, gid) = match owners {
+            Owners::Caller => continue,
+            Owners::Set(uid, gid) => (uid.into(), gid.into()),
+            Owners::FromTar => ids,
+        };
+        own(&target, uid, gid, (!symlink).then_some(mode))?;
+    }
+    Ok(())
+}
+
+/// Gives `target` to `uid`:`gid`, then its `mode` again when it has set-id bits (a chown
+/// clears them).
+fn own(target: &Path, uid: u64, gid: u64, mode: Option<u32>) -> Result<(), CopyError> {
+    let unmapped = || CopyError::Unmapped {
+        path: target.display().to_string(),
+        uid,
+        gid,
+    };
+    let (Ok(u), Ok(g)) = (u32::try_from(uid), u32::try_from(gid)) else {
+        return Err(unmapped());
+    };
+    match std::os::unix::fs::lchown(target, Some(u), Some(g)) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Err(unmapped()),
+        res => res.map_err(io_err(target))?,
+    }
+    if let Some(mode) = mode.filter(|m| m & 0o6000 != 0) {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(target, fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(io_err(target))?;
     }
     Ok(())
 }
@@ -298,6 +412,29 @@ fn renamed(name: &Path, new: &OsStr) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_id_bits_survive_the_chown() {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o4755);
+        b.append_data(&mut h, "suid", &b"x"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
+        extract(
+            &tar[..],
+            tmp.path(),
+            None,
+            Owners::Set(uid.as_raw(), gid.as_raw()),
+        )
+        .unwrap();
+        let m = fs::metadata(tmp.path().join("suid")).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
+        assert_eq!(m.uid(), uid.as_raw());
+    }
 
     #[test]
     fn names_are_renamed_inside() {

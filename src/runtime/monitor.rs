@@ -350,8 +350,13 @@ fn run_once<L>(
     let net_starting = match gate.start(spec, pid) {
         Ok(h) => h,
         Err(r) => {
+            // An init that failed at once (an unknown user) is gone before the helper
+            // could join its namespace: its own report, if it sent one, is the error. Read
+            // once it is dead: the overlay is not served yet, an init waiting on it would
+            // never report.
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
+            let r = init_report_or(&from_init, r);
             return fail(relay, r);
         }
     };
@@ -372,11 +377,7 @@ fn run_once<L>(
         Err(r) => {
             // The gate is closed: the init reports its own failure (which explains the
             // helper's, e.g. a container that ended during its set-up) or ends silently.
-            let own = from_init
-                .try_clone()
-                .ok()
-                .and_then(|mut f| channel::recv(&mut f).ok().flatten());
-            let r = own.unwrap_or(r);
+            let r = init_report_or(&from_init, r);
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
             unmount(spec, background, relay);
@@ -532,6 +533,16 @@ fn bind(run_dir: &Path) -> std::io::Result<UnixListener> {
     let dir = File::open(run_dir)?;
     let _ = std::fs::remove_file(run_dir.join(attach::SOCKET));
     UnixListener::bind(attach::proc_fd_path(&dir))
+}
+
+/// The init's own failure report if it sent one (it has ended or will, the gate being
+/// closed), else `other`.
+fn init_report_or(from_init: &File, other: Report) -> Report {
+    from_init
+        .try_clone()
+        .ok()
+        .and_then(|mut f| channel::recv(&mut f).ok().flatten())
+        .unwrap_or(other)
 }
 
 /// With `--rm`, removes the root file system (as container root: a `vfs` copy holds files

@@ -9,13 +9,18 @@
 //! network namespace of our own; else the host's bind-mounted and remounted read-only,
 //! crun's fallback), the generated `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, and
 //! the masked and read-only paths (`Security::masked_paths`: Podman's of `/proc` and `/sys`
-//! unless `--privileged`, with `--security-opt mask=`/`unmask=`).
+//! unless `--privileged`, with `--security-opt mask=`/`unmask=`), each opened inside the
+//! root (`openat2(RESOLVE_IN_ROOT)`, a missing one skipped, nothing created) and mounted on
+//! through its descriptor. (The init first made `/proc`, `/dev`, `/sys` and the generated
+//! files real directories and files of the root, `rootfs::mount_point`: no symlink of the
+//! image's stands there.)
 //!
 //! Then `pivot_root(".", ".")` from inside the new root stacks the old root on top of it, and
 //! a lazy unmount of "." detaches it (the technique of runc, LXC and bubblewrap): no directory
 //! for the old root is needed in the container's tree.
 
 use std::fs::{self, File};
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -109,51 +114,92 @@ pub fn setup(
             MsFlags::empty(),
         )?;
     }
+    // Opened after the binds above: a walk from it crosses the new /proc and /sys.
+    let root = rustix::fs::open(
+        rootfs,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| io_fail(format!("opening {}", rootfs.display()))(e.into()))?;
     for path in masked {
-        mask(rootfs, path)?;
+        mask(root.as_fd(), path)?;
     }
     for path in read_only_paths {
-        read_only(rootfs, path)?;
+        read_only(root.as_fd(), path)?;
     }
     Ok(())
 }
 
-/// The path `path` (absolute in the container) below `rootfs`, if it exists there (a path
-/// this kernel does not have is skipped, as crun does). `/proc` and `/sys` are new mounts of
-/// the kernel's own, whose entries are not symlinks an image could plant.
-fn existing(rootfs: &Path, path: &str) -> Result<Option<(std::path::PathBuf, bool)>> {
-    let target = rootfs.join(path.trim_start_matches('/'));
-    match fs::symlink_metadata(&target) {
-        Ok(m) => Ok(Some((target, m.is_dir()))),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(None),
-        Err(e) => Err(io_fail(format!("looking up {}", target.display()))(e)),
-    }
+/// `path` (absolute in the container) opened below `root`, if it exists there (a path this
+/// kernel does not have is skipped, as crun does), and whether it is a directory. Every
+/// symlink on the way is resolved inside the root and no magic link is followed
+/// (`sys::mount::open_in_root`): a `mask=` path, or an image whose `/etc/x` leads to
+/// `/host/file` or up a `../..` chain, never puts a mount outside the root.
+fn existing(root: BorrowedFd<'_>, path: &str) -> Result<Option<(OwnedFd, bool)>> {
+    let fd = match crate::sys::mount::open_in_root(root, Path::new(path)) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(io_fail(format!("resolving {path} in the container"))(e)),
+    };
+    let st = rustix::fs::fstat(&fd)
+        .map_err(|e| io_fail(format!("looking up {path} in the container"))(e.into()))?;
+    let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory;
+    Ok(Some((fd, is_dir)))
 }
 
 /// Hides `path`: an empty read-only tmpfs over a directory, `/dev/null` over a file.
-fn mask(rootfs: &Path, path: &str) -> Result<()> {
-    match existing(rootfs, path)? {
-        None => Ok(()),
-        Some((target, true)) => mount(
-            "tmpfs",
+fn mask(root: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let Some((fd, is_dir)) = existing(root, path)? else {
+        return Ok(());
+    };
+    let target = crate::sys::mount::fd_path(fd.as_fd());
+    let failed = |what: &str| fail(format!("masking {path} ({what})"));
+    if is_dir {
+        nix::mount::mount(
+            Some("tmpfs"),
             &target,
             Some("tmpfs"),
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             Some("mode=0555"),
-        ),
-        Some((target, false)) => bind(Path::new("/dev/null"), &target, MsFlags::empty()),
+        )
+        .map_err(failed("an empty tmpfs"))
+    } else {
+        nix::mount::mount(
+            Some("/dev/null"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(failed("/dev/null"))
     }
 }
 
-/// Makes `path` read-only: bound onto itself, remounted read-only.
-fn read_only(rootfs: &Path, path: &str) -> Result<()> {
-    match existing(rootfs, path)? {
-        None => Ok(()),
-        Some((target, _)) => {
-            bind(&target, &target, MsFlags::MS_REC)?;
-            remount_read_only_tree(&target)
-        }
-    }
+/// Makes `path` read-only: bound onto itself, then the new mount (opened again: the first
+/// descriptor still refers to what lies below it) and every mount below it made read-only.
+fn read_only(root: BorrowedFd<'_>, path: &str) -> Result<()> {
+    let Some((fd, _)) = existing(root, path)? else {
+        return Ok(());
+    };
+    let target = crate::sys::mount::fd_path(fd.as_fd());
+    nix::mount::mount(
+        Some(&target),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail(format!("bind-mounting {path} onto itself")))?;
+    let Some((top, _)) = existing(root, path)? else {
+        return Err(MountFailure {
+            detail: format!("{path} vanished while it was made read-only"),
+            errno: Errno::ENOENT,
+        });
+    };
+    crate::sys::mount::make_read_only_recursive_fd(top.as_fd())
+        .map_err(io_fail(format!("making {path} read-only")))
 }
 
 fn dev(dev: &Path, mapping: &UserMapping) -> Result<()> {

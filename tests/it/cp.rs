@@ -195,3 +195,147 @@ fn cp_into_a_created_container() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+/// busybox and a layer of files owned by other users than root, and a symlink to them.
+fn owned_image() -> crate::harness::images::Image {
+    use crate::harness::images::{History, Image, busybox_layer, busybox_run_config};
+    use crate::harness::layer::{Entry, LayerBuilder};
+    let layer = LayerBuilder::new()
+        .extend([
+            Entry::dir("home/u").owner(1000, 1000),
+            Entry::file("home/u/file", b"mine\n".to_vec()).owner(1000, 1000),
+            Entry::file("srv-file", b"group\n".to_vec()).owner(0, 5678),
+            Entry::symlink("u-link", "/home/u"),
+        ])
+        .finish();
+    Image::new(
+        vec![busybox_layer().clone(), layer],
+        vec![
+            History::layer("/bin/sh -c #(nop) ADD file:busybox in / "),
+            History::layer("/bin/sh -c #(nop) COPY owned files"),
+        ],
+        busybox_run_config(),
+        &["localhost/owned:latest"],
+    )
+}
+
+/// The (uid, gid) of each entry of a tar, by name.
+fn owners(tar: &[u8]) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let h = e.header();
+            (
+                name.trim_end_matches('/').to_string(),
+                (h.uid().unwrap(), h.gid().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Owners both ways, running and stopped, on both drivers, for every user. Out as a tar
+/// stream: as the container sees them, the true ones where its user namespace cannot show
+/// them (a single mapping shows the image's uid 1000 as the overflow id), through a symlink
+/// too (`podman cp CTR:PATH -`); out to a directory: the caller's. In: the container's
+/// user's (`--archive`, the default; `-u` where the ids are mapped), or the tar's with
+/// `--archive=false` (refused where the namespace does not map them).
+#[test]
+fn cp_owners_both_ways() {
+    for_each_user(|env| {
+        env.load_image(&owned_image());
+        let mapped = env.user != crate::harness::User::NoSub;
+        let stream = |driver: &str, path: &str| {
+            owners(&coracle(env, driver, &["cp", path, "-"]).ok().stdout.clone())
+        };
+        let tar_in = crate::harness::images::tar_of_files(&[("in-tar".into(), b"t\n".to_vec())]);
+        // The tar's entry belongs to 1000:1000.
+        let tar_in = {
+            let mut a = tar::Archive::new(&tar_in[..]);
+            let mut b = tar::Builder::new(Vec::new());
+            for e in a.entries().unwrap() {
+                let mut e = e.unwrap();
+                let mut h = e.header().clone();
+                h.set_uid(1000);
+                h.set_gid(1000);
+                let path = e.path().unwrap().into_owned();
+                b.append_data(&mut h, path, &mut e).unwrap();
+            }
+            b.into_inner().unwrap()
+        };
+        let src = env.write("owners-src/file.txt", "host\n");
+        for driver in DRIVERS {
+            for running in [true, false] {
+                let user_flags: &[&str] = if mapped { &["-u", "2:3"] } else { &[] };
+                let mut run_args = user_flags.to_vec();
+                run_args.push("localhost/owned");
+                let bg = if running {
+                    run_args.extend(["sleep", "1000"]);
+                    Some(Background::start(env, driver, "own", &run_args))
+                } else {
+                    let mut args = vec!["run", "--name", "own"];
+                    args.extend(&run_args);
+                    args.push("true");
+                    coracle(env, driver, &args).ok();
+                    None
+                };
+                let what = format!("{driver} running={running}");
+                let out = stream(driver, "own:/home/u");
+                assert_eq!(out.get("u"), Some(&(1000, 1000)), "{what}: {out:?}");
+                assert_eq!(out.get("u/file"), Some(&(1000, 1000)), "{what}: {out:?}");
+                let out = stream(driver, "own:/u-link/");
+                assert_eq!(
+                    out.get("u-link/file"),
+                    Some(&(1000, 1000)),
+                    "{what}: {out:?}"
+                );
+                let out = stream(driver, "own:/srv-file");
+                assert_eq!(out.get("srv-file"), Some(&(0, 5678)), "{what}: {out:?}");
+                assert_eq!(
+                    stream(driver, "own:/bin/busybox").get("busybox"),
+                    Some(&(0, 0)),
+                    "{what}"
+                );
+                // Extracted on the host: the caller's.
+                let host = env.mkdir(format!("owners-out-{driver}-{running}"));
+                coracle(env, driver, &["cp", "own:/home/u", host.to_str().unwrap()]).ok();
+                assert_eq!(
+                    fs::metadata(host.join("u/file")).unwrap().uid(),
+                    env.account.uid,
+                    "{what}"
+                );
+                // In: the container's user (2:3 where mapped), or the tar's ids.
+                coracle(env, driver, &["cp", src.to_str().unwrap(), "own:/tmp/in-a"]).ok();
+                let want = if mapped { (2, 3) } else { (0, 0) };
+                assert_eq!(
+                    stream(driver, "own:/tmp/in-a").get("in-a"),
+                    Some(&want),
+                    "{what}"
+                );
+                let o = coracle(env, driver, &["cp", "--archive=false", "-", "own:/tmp"])
+                    .stdin(tar_in.clone())
+                    .output();
+                if mapped {
+                    assert_eq!(o.code(), Some(0), "{what}: {o}");
+                    assert_eq!(
+                        stream(driver, "own:/tmp/in-tar").get("in-tar"),
+                        Some(&(1000, 1000)),
+                        "{what}"
+                    );
+                } else {
+                    assert_eq!(o.code(), Some(125), "{what}: {o}");
+                    o.assert_stderr_contains("1000:1000 of the tar stream is not mapped");
+                }
+                match bg {
+                    Some(bg) => bg.remove(),
+                    None => {
+                        coracle(env, driver, &["rm", "own"]).ok();
+                    }
+                }
+            }
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}

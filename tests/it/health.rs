@@ -285,3 +285,156 @@ fn bad_health_flags_and_stopped_containers_are_125() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+/// `--health-startup-*`: the startup check runs instead of the regular one (its failures
+/// keep the container `starting`, `healthcheck run` runs it too) until it passed
+/// `--health-startup-success` times, then the regular check takes over; with
+/// `--health-startup-retries` failures the container is restarted; the flags need a
+/// regular check and a startup command.
+#[test]
+fn startup_checks_gate_the_regular_one() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let c = Background::start(
+            env,
+            "vfs",
+            "slow",
+            &[
+                "--health-cmd",
+                "echo regular",
+                "--health-interval",
+                "1s",
+                "--health-startup-cmd",
+                "echo startup; test -f /tmp/up",
+                "--health-startup-interval",
+                "1s",
+                "--health-startup-success",
+                "2",
+                "--health-startup-timeout",
+                "5s",
+                "busybox",
+                "sleep",
+                "1000",
+            ],
+        );
+        let outputs = |h: &Value| -> Vec<String> {
+            h["Log"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|e| {
+                            format!("{}:{}", e["ExitCode"], e["Output"].as_str().unwrap_or(""))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            eventually(15, || health(&c)["Log"]
+                .as_array()
+                .is_some_and(|l| l.len() >= 2)),
+            "{}",
+            health(&c)
+        );
+        let h = health(&c);
+        assert_eq!(h["Status"], "starting", "{h}");
+        assert_eq!(h["FailingStreak"], 0, "{h}");
+        assert!(
+            outputs(&h).iter().all(|o| o == "1:startup\n"),
+            "only the startup check ran: {h}"
+        );
+        let o = c.coracle(&["healthcheck", "run", "slow"]).fails(1);
+        assert_eq!(o.stdout(), "starting\n", "{o}");
+        let cfg = c
+            .coracle(&[
+                "inspect",
+                "--format",
+                "{{json .Config.StartupHealthCheck}}",
+                "slow",
+            ])
+            .stdout();
+        assert!(
+            cfg.contains("\"Successes\":2") && cfg.contains("test -f /tmp/up"),
+            "{cfg}"
+        );
+
+        c.exec(&[], &["touch", "/tmp/up"]).ok();
+        assert!(
+            eventually(15, || outputs(&health(&c))
+                .iter()
+                .any(|o| o == "0:regular\n")),
+            "{}",
+            health(&c)
+        );
+        let h = health(&c);
+        assert_eq!(h["Status"], "healthy", "{h}");
+        let log = outputs(&h);
+        let first_regular = log.iter().position(|o| o == "0:regular\n").unwrap();
+        assert!(
+            log[first_regular..].iter().all(|o| o == "0:regular\n"),
+            "once the regular check ran, the startup check is over: {h}"
+        );
+        c.coracle(&["healthcheck", "run", "slow"]).ok();
+        c.remove();
+
+        // Failing its retries, the container is restarted.
+        let c = Background::start(
+            env,
+            "vfs",
+            "restarted",
+            &[
+                "--health-cmd",
+                "true",
+                "--health-startup-cmd",
+                "false",
+                "--health-startup-interval",
+                "1s",
+                "--health-startup-retries",
+                "2",
+                "busybox",
+                "sh",
+                "-c",
+                "echo x >> /starts; exec sleep 1000",
+            ],
+        );
+        let starts = || {
+            c.exec(&[], &["cat", "/starts"])
+                .output()
+                .stdout()
+                .lines()
+                .count()
+        };
+        assert!(eventually(20, || starts() >= 2), "{}", starts());
+        c.remove();
+
+        for flags in [
+            &["--health-startup-cmd", "true"][..],
+            &["--no-healthcheck", "--health-startup-cmd", "true"][..],
+            &["--health-cmd", "true", "--health-startup-interval", "1s"][..],
+            &[
+                "--health-cmd",
+                "true",
+                "--health-startup-cmd",
+                "true",
+                "--health-startup-timeout",
+                "10ms",
+            ][..],
+            &[
+                "--health-cmd",
+                "true",
+                "--health-startup-cmd",
+                "true",
+                "--health-startup-interval",
+                "0s",
+            ][..],
+        ] {
+            env.coracle()
+                .args(["create"])
+                .args(flags)
+                .args(["busybox", "true"])
+                .fails(125)
+                .assert_stderr_contains("--health-startup");
+        }
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}

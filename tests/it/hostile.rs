@@ -484,3 +484,76 @@ fn bad_json() {
         refused(env, "bad-manifest-blob.tar", &oci_tar(&files), &[&digest]);
     });
 }
+
+/// An image whose mount targets are symlinks out of the root: `/proc`, `/sys`, `/dev`, the
+/// generated `/etc/hosts` and `/etc/hostname`, a volume's destination and `mask=` paths, as
+/// absolute host paths and `../..` chains. Every mount lands inside the root (a symlink
+/// followed as if the root were `/`, or the image's link replaced by a real mount point);
+/// the host's files are untouched and nothing is created next to them.
+#[test]
+fn mount_targets_symlinked_out_of_the_root() {
+    for_each_user(|env| {
+        let outside = env.mkdir("outside");
+        let sentinel = env.write("outside/sentinel", "host\n");
+        let out = outside.display().to_string();
+        let up = "../../../../../../../../..".to_string() + &out;
+        let layer = LayerBuilder::new()
+            .push(Entry::symlink("proc", &out))
+            .push(Entry::symlink("sys", &up))
+            .push(Entry::symlink("dev", &out))
+            .push(Entry::symlink("etc/hosts", &format!("{out}/hosts-made")))
+            .push(Entry::symlink(
+                "etc/hostname",
+                &format!("{up}/hostname-made"),
+            ))
+            .push(Entry::symlink("data", &out))
+            .push(Entry::symlink("etc/mask-abs", &format!("{out}/sentinel")))
+            .push(Entry::symlink("etc/mask-up", &format!("{up}/sentinel")))
+            .push(Entry::file("etc/real-a", "a\n"))
+            .push(Entry::file("etc/real-b", "b\n"))
+            .push(Entry::symlink("etc/mask-in", "/etc/real-a"))
+            .push(Entry::symlink(
+                "etc/mask-in-up",
+                "../../../../../etc/real-b",
+            ))
+            .finish();
+        env.load_image(&image_with(layer));
+        for driver in ["vfs", "overlay"] {
+            let o = env
+                .coracle()
+                .args(["--storage-driver", driver, "run", "--rm"])
+                .args(["--hostname", "h1", "-v", "vol:/data/vol"])
+                .args([
+                    "--security-opt",
+                    "mask=/etc/mask-abs:/etc/mask-up:/etc/mask-in:/etc/mask-in-up",
+                ])
+                .args([
+                    "evil",
+                    "sh",
+                    "-c",
+                    "cat /etc/hostname; grep -c h1 /etc/hosts; wc -c < /etc/real-a; \
+                     wc -c < /etc/real-b; test -e /proc/self/status && echo proc; \
+                     test -e /sys/kernel && echo sys; test -c /dev/null && echo dev; \
+                     touch /data/vol/x && echo vol",
+                ])
+                .output();
+            assert_eq!(
+                o.stdout(),
+                "h1\n1\n0\n0\nproc\nsys\ndev\nvol\n",
+                "{driver}: {o}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&sentinel).unwrap(),
+                "host\n",
+                "{driver}"
+            );
+            let mut names: Vec<_> = std::fs::read_dir(&outside)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(names, ["sentinel"], "{driver}: made outside the root");
+        }
+    });
+}

@@ -27,6 +27,8 @@ use serde_json::Value;
 /// The state file, beside `container.json`.
 pub const STATE_FILE: &str = "health.json";
 const LOCK_FILE: &str = "health.lock";
+/// The startup check's progress ([`StartupState`]), beside it.
+const STARTUP_FILE: &str = "health-startup.json";
 /// Podman keeps this many results.
 pub const MAX_LOG_ENTRIES: usize = 5;
 /// Podman keeps this much of a check's output.
@@ -81,18 +83,66 @@ pub struct HealthConfig {
     pub retries: u32,
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// `--health-startup-*`: the check that runs instead of this one until it passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<StartupConfig>,
+}
+
+/// Podman's startup health check: run every `interval` from the container's start until it
+/// passed `successes` times (any pass when 0), which starts the regular check; after
+/// `retries` failures (never when 0) the container is restarted. Its results are logged
+/// as the regular check's within its start period: a pass makes the container healthy, a
+/// failure does not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartupConfig {
+    pub test: Vec<String>,
+    /// Zero: no timer (`--health-startup-interval=disable`).
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub retries: u32,
+    pub successes: u32,
+}
+
+impl StartupConfig {
+    pub fn argv(&self) -> Vec<String> {
+        argv_of(&self.test)
+    }
+
+    pub fn interval(&self) -> Option<Duration> {
+        (self.interval_ns > 0).then(|| Duration::from_nanos(self.interval_ns))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_nanos(self.timeout_ns)
+    }
+
+    /// Podman's `Config.StartupHealthCheck` of `inspect`.
+    pub fn to_inspect(&self) -> Value {
+        serde_json::json!({
+            "Test": self.test,
+            "Interval": self.interval_ns,
+            "Timeout": self.timeout_ns,
+            "Retries": self.retries,
+            "Successes": self.successes,
+        })
+    }
+}
+
+/// What a check's `test` executes in the container.
+fn argv_of(test: &[String]) -> Vec<String> {
+    match test.split_first() {
+        Some((kind, rest)) if kind == "CMD-SHELL" => {
+            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+        }
+        Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
+        _ => test.to_vec(),
+    }
 }
 
 impl HealthConfig {
     /// What the probe executes in the container.
     pub fn argv(&self) -> Vec<String> {
-        match self.test.split_first() {
-            Some((kind, rest)) if kind == "CMD-SHELL" => {
-                vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
-            }
-            Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
-            _ => self.test.clone(),
-        }
+        argv_of(&self.test)
     }
 
     pub fn interval(&self) -> Option<Duration> {
@@ -134,6 +184,8 @@ pub enum HealthError {
         #[source]
         source: io::Error,
     },
+    #[error("the container has no startup healthcheck")]
+    NoStartup,
     #[error("{path} is not a valid health state")]
     Parse {
         path: PathBuf,
@@ -152,6 +204,11 @@ pub struct HealthFlags<'a> {
     pub timeout: Option<&'a str>,
     pub on_failure: Option<&'a str>,
     pub disabled: bool,
+    pub startup_cmd: Option<&'a str>,
+    pub startup_interval: Option<&'a str>,
+    pub startup_retries: Option<u32>,
+    pub startup_success: Option<u32>,
+    pub startup_timeout: Option<&'a str>,
 }
 
 /// The container's check: the image's `Healthcheck` (`config` object of the image) with
@@ -177,10 +234,20 @@ pub fn resolve(
         })
         .unwrap_or_default();
     let test = match flags.cmd {
-        Some(cmd) => parse_cmd(cmd)?,
+        Some(cmd) => parse_cmd("--health-cmd", cmd)?,
         None => image_test,
     };
+    let startup = startup(flags)?;
     if flags.disabled || test.is_empty() || test[0] == "NONE" {
+        if startup.is_some() {
+            return Err(HealthError::Flag {
+                flag: "--health-startup-cmd",
+                value: flags.startup_cmd.unwrap_or_default().into(),
+                why: "a startup healthcheck needs a regular one (--health-cmd or the image's \
+                      HEALTHCHECK)"
+                    .into(),
+            });
+        }
         return Ok(None);
     }
     let image_ns = |key: &str| {
@@ -248,16 +315,76 @@ pub fn resolve(
         start_period_ns,
         retries,
         on_failure,
+        startup,
+    }))
+}
+
+/// The `--health-startup-*` flags; the others without `--health-startup-cmd` are refused.
+fn startup(flags: &HealthFlags<'_>) -> Result<Option<StartupConfig>, HealthError> {
+    let Some(cmd) = flags.startup_cmd else {
+        let given = [
+            (
+                "--health-startup-interval",
+                flags.startup_interval.is_some(),
+            ),
+            ("--health-startup-retries", flags.startup_retries.is_some()),
+            ("--health-startup-success", flags.startup_success.is_some()),
+            ("--health-startup-timeout", flags.startup_timeout.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(HealthError::Flag {
+                flag,
+                value: String::new(),
+                why: "needs --health-startup-cmd".into(),
+            });
+        }
+        return Ok(None);
+    };
+    let test = parse_cmd("--health-startup-cmd", cmd)?;
+    if test[0] == "NONE" {
+        return Ok(None);
+    }
+    let interval_ns = match flags.startup_interval {
+        Some("disable") => 0,
+        Some(v) => match parse_duration("--health-startup-interval", v)? {
+            0 => {
+                return Err(HealthError::Flag {
+                    flag: "--health-startup-interval",
+                    value: v.into(),
+                    why: "must be greater than 0 (or disable)".into(),
+                });
+            }
+            ns => ns,
+        },
+        None => DEFAULT_INTERVAL.as_nanos() as u64,
+    };
+    let timeout_ns = match flags.startup_timeout {
+        Some(v) => parse_duration("--health-startup-timeout", v)?,
+        None => DEFAULT_TIMEOUT.as_nanos() as u64,
+    };
+    if timeout_ns < 1_000_000_000 {
+        return Err(HealthError::Flag {
+            flag: "--health-startup-timeout",
+            value: flags.startup_timeout.unwrap_or_default().into(),
+            why: "must be at least 1 second".into(),
+        });
+    }
+    Ok(Some(StartupConfig {
+        test,
+        interval_ns,
+        timeout_ns,
+        retries: flags.startup_retries.unwrap_or(0),
+        successes: flags.startup_success.unwrap_or(0),
     }))
 }
 
 /// `--health-cmd`: a JSON array is taken as given (`CMD` first, or `CMD` added), anything
 /// else is a shell command; `none` disables.
-fn parse_cmd(cmd: &str) -> Result<Vec<String>, HealthError> {
+fn parse_cmd(flag: &'static str, cmd: &str) -> Result<Vec<String>, HealthError> {
     let trimmed = cmd.trim();
     if trimmed.is_empty() {
         return Err(HealthError::Flag {
-            flag: "--health-cmd",
+            flag,
             value: cmd.into(),
             why: "must not be empty".into(),
         });
@@ -273,7 +400,7 @@ fn parse_cmd(cmd: &str) -> Result<Vec<String>, HealthError> {
             Some(_) => std::iter::once("CMD".to_string()).chain(list).collect(),
             None => {
                 return Err(HealthError::Flag {
-                    flag: "--health-cmd",
+                    flag,
                     value: cmd.into(),
                     why: "the command list is empty".into(),
                 });
@@ -365,11 +492,18 @@ pub fn update(
     dir: &Path,
     change: impl FnOnce(&mut HealthState),
 ) -> Result<(String, HealthState), HealthError> {
+    locked(dir, || {
+        let mut state = read_state(dir)?.unwrap_or_default();
+        let before = state.status.clone();
+        change(&mut state);
+        write_json(&dir.join(STATE_FILE), &state)?;
+        Ok((before, state))
+    })
+}
+
+/// `work` under the container's health lock.
+fn locked<T>(dir: &Path, work: impl FnOnce() -> Result<T, HealthError>) -> Result<T, HealthError> {
     let lock_path = dir.join(LOCK_FILE);
-    let io_err = |what, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| HealthError::Io { what, path, source }
-    };
     let lock = File::options()
         .create(true)
         .truncate(false)
@@ -378,27 +512,116 @@ pub fn update(
         .map_err(io_err("opening", &lock_path))?;
     let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| io_err("locking", &lock_path)(e.into()))?;
-    let mut state = read_state(dir)?.unwrap_or_default();
-    let before = state.status.clone();
-    change(&mut state);
-    let path = dir.join(STATE_FILE);
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-    let bytes = serde_json::to_vec(&state).map_err(|source| HealthError::Parse {
-        path: path.clone(),
-        source,
-    })?;
-    std::fs::write(&tmp, bytes).map_err(io_err("writing", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err("replacing", &path))?;
-    Ok((before, state))
+    work()
 }
 
-/// A container (re)started: its check starts over (`starting`), its log is kept.
-pub fn reset(dir: &Path) -> Result<(), HealthError> {
-    update(dir, |s| {
-        s.status = STARTING.into();
-        s.failing_streak = 0;
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> HealthError + use<> {
+    let path = path.to_path_buf();
+    move |source| HealthError::Io { what, path, source }
+}
+
+/// Writes `value` to `path` whole (a temporary file renamed over it).
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), HealthError> {
+    let bytes = serde_json::to_vec(value).map_err(|source| HealthError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(io_err("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("replacing", path))
+}
+
+/// The progress of a startup check since the container started (Podman keeps it in the
+/// container's state, not in `State.Health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StartupState {
+    pub passed: bool,
+    pub successes: u32,
+    pub failures: u32,
+}
+
+/// What a startup check's result leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupOutcome {
+    /// Not yet decided: the next startup check runs at its interval.
+    Pending,
+    /// Passed: the regular check takes over.
+    Passed,
+    /// Failed its retries: the container is restarted.
+    Restart,
+}
+
+/// Whether the container in `dir` must still pass its startup check.
+pub fn in_startup(dir: &Path, config: &HealthConfig) -> bool {
+    config.startup.is_some() && !read_startup(dir).passed
+}
+
+fn read_startup(dir: &Path) -> StartupState {
+    std::fs::read(dir.join(STARTUP_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Records a startup check's `entry` for the container in `dir`: in the log as a check of
+/// the start period, and in its progress; returns the new state and what follows.
+pub fn record_startup(
+    dir: &Path,
+    config: &HealthConfig,
+    entry: LogEntry,
+) -> Result<(HealthState, StartupOutcome), HealthError> {
+    let Some(startup) = &config.startup else {
+        return Err(HealthError::NoStartup);
+    };
+    locked(dir, || {
+        let mut progress = read_startup(dir);
+        let passed = entry.exit_code == 0;
+        let mut state = read_state(dir)?.unwrap_or_default();
+        state.record(entry, config.retries, true);
+        write_json(&dir.join(STATE_FILE), &state)?;
+        let outcome = if progress.passed {
+            StartupOutcome::Passed
+        } else if passed {
+            progress.successes += 1;
+            if progress.successes >= startup.successes {
+                progress = StartupState {
+                    passed: true,
+                    ..StartupState::default()
+                };
+                StartupOutcome::Passed
+            } else {
+                StartupOutcome::Pending
+            }
+        } else {
+            progress.failures += 1;
+            if startup.retries != 0 && progress.failures >= startup.retries {
+                StartupOutcome::Restart
+            } else {
+                StartupOutcome::Pending
+            }
+        };
+        write_json(&dir.join(STARTUP_FILE), &progress)?;
+        Ok((state, outcome))
     })
-    .map(drop)
+}
+
+/// A container (re)started: its check starts over (`starting`; the startup check, if any,
+/// runs again), its log is kept.
+pub fn reset(dir: &Path) -> Result<(), HealthError> {
+    locked(dir, || {
+        let mut state = read_state(dir)?.unwrap_or_default();
+        state.status = STARTING.into();
+        state.failing_streak = 0;
+        write_json(&dir.join(STATE_FILE), &state)?;
+        match std::fs::remove_file(dir.join(STARTUP_FILE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("removing", &dir.join(STARTUP_FILE))(e))
+            }
+            _ => Ok(()),
+        }
+    })
 }
 
 /// Keeps at most [`MAX_OUTPUT`] bytes of `output`, cut at a character boundary.
@@ -593,6 +816,47 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
         assert!(text.contains("\"FailingStreak\":0"), "{text}");
         assert_eq!(read_state(dir.path()).unwrap().unwrap(), after);
+    }
+
+    #[test]
+    fn startup_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = resolve(
+            &json!({}),
+            &HealthFlags {
+                cmd: Some("true"),
+                startup_cmd: Some("test -f /up"),
+                startup_success: Some(2),
+                startup_retries: Some(2),
+                ..flags()
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.startup.as_ref().unwrap().argv()[2], "test -f /up");
+        reset(dir.path()).unwrap();
+        let record = |code| record_startup(dir.path(), &config, entry(code)).unwrap();
+        assert!(in_startup(dir.path(), &config));
+        let (state, outcome) = record(1);
+        assert_eq!(
+            (state.status.as_str(), outcome),
+            (STARTING, StartupOutcome::Pending)
+        );
+        assert_eq!(state.failing_streak, 0);
+        assert_eq!(record(0).1, StartupOutcome::Pending);
+        let (state, outcome) = record(0);
+        assert_eq!(
+            (state.status.as_str(), outcome),
+            (HEALTHY, StartupOutcome::Passed)
+        );
+        assert!(!in_startup(dir.path(), &config));
+        // A restart starts it over; failures reach the retries.
+        reset(dir.path()).unwrap();
+        assert!(in_startup(dir.path(), &config));
+        assert_eq!(record(1).1, StartupOutcome::Pending);
+        assert_eq!(record(1).1, StartupOutcome::Restart);
+        config.startup = None;
+        assert!(!in_startup(dir.path(), &config));
     }
 
     #[test]

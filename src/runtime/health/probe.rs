@@ -32,8 +32,9 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Starts the check of the container in `dir`, which may take `timeout`.
-    pub fn spawn(dir: &Path, timeout: Duration) -> io::Result<Probe> {
+    /// Starts the check (its startup check with `startup`) of the container in `dir`, which
+    /// may take `timeout`.
+    pub fn spawn(dir: &Path, timeout: Duration, startup: bool) -> io::Result<Probe> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let write2: OwnedFd = write.try_clone()?;
         let null = File::open("/dev/null")?;
@@ -44,9 +45,11 @@ impl Probe {
         // and its own process group, which the command it starts in the container stays in,
         // so a check over time is killed whole.
         crate::sys::session::new_session(&mut cmd);
+        cmd.arg("healthcheck-probe").arg(dir);
+        if startup {
+            cmd.arg("--startup");
+        }
         let child = cmd
-            .arg("healthcheck-probe")
-            .arg(dir)
             .stdin(Stdio::from(null))
             .stdout(Stdio::from(write))
             .stderr(Stdio::from(write2))

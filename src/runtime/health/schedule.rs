@@ -1,5 +1,6 @@
 //! The monitor's health checks: a [`Timer`] of its poll loop that starts a probe every
-//! interval (the first right after the start), records each result, emits
+//! interval (the first right after the start; with a startup check, that one at its own
+//! interval until it passed, then the regular one at once), records each result, emits
 //! `health_status`, acts once the container turns unhealthy (`--health-on-failure`) and,
 //! for `--sdnotify=healthy`, tells systemd `READY=1` at the first passing check.
 
@@ -11,7 +12,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::probe::Probe;
-use super::{HealthConfig, HealthState, LogEntry, OnFailure, UNHEALTHY};
+use super::{HealthConfig, HealthState, LogEntry, OnFailure, StartupOutcome, UNHEALTHY};
 use crate::events::{Event, EventLog};
 use crate::runtime::relay::Timer;
 use crate::runtime::sdnotify::Notifier;
@@ -90,6 +91,8 @@ pub struct Checker {
     started: Instant,
     next: Option<Instant>,
     probe: Option<Probe>,
+    /// Whether the probe under way is the startup check.
+    probe_startup: bool,
     subject: Option<Subject>,
     /// `--sdnotify=healthy`: sent `MAINPID`+`READY=1` at the first pass, then dropped.
     ready: Option<Notifier>,
@@ -110,20 +113,28 @@ impl Checker {
         let _ = super::reset(dir);
         let _ = take_restart(dir);
         let now = Instant::now();
+        let first = match &config.startup {
+            Some(s) => s.interval(),
+            None => config.interval(),
+        };
         Checker {
-            next: config.interval().map(|_| now),
+            next: first.map(|_| now),
             config,
             dir: dir.to_path_buf(),
             init,
             started: now,
             probe: None,
+            probe_startup: false,
             subject: Subject::read(dir, graphroot),
             ready,
             escalate: None,
         }
     }
 
-    fn finish(&mut self, entry: LogEntry) {
+    fn finish(&mut self, entry: LogEntry, startup: bool) {
+        if startup {
+            return self.finish_startup(entry);
+        }
         let passed = entry.exit_code == 0;
         let since = self.started.elapsed();
         let Ok((_, turned_unhealthy)) =
@@ -136,6 +147,40 @@ impl Checker {
         }
         if turned_unhealthy {
             self.act();
+        }
+    }
+
+    fn finish_startup(&mut self, entry: LogEntry) {
+        let passed = entry.exit_code == 0;
+        let Ok((state, outcome)) = super::record_startup(&self.dir, &self.config, entry) else {
+            return;
+        };
+        if let Some(s) = &self.subject {
+            s.health_status(&state.status);
+        }
+        if passed && let Some(n) = self.ready.take() {
+            let _ = n.notify(&format!("MAINPID={}\nREADY=1", std::process::id()));
+        }
+        match outcome {
+            StartupOutcome::Pending => {}
+            StartupOutcome::Passed => {
+                self.next = self.config.interval().map(|_| Instant::now());
+            }
+            StartupOutcome::Restart => {
+                request_restart(&self.dir);
+                let _ = nix::sys::signal::kill(self.init, Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// The interval and timeout of the next check, and whether it is the startup check
+    /// (until it passed, here or by `healthcheck run`).
+    fn next_check(&self) -> (Option<Duration>, Duration, bool) {
+        match &self.config.startup {
+            Some(s) if super::in_startup(&self.dir, &self.config) => {
+                (s.interval(), s.timeout(), true)
+            }
+            _ => (self.config.interval(), self.config.timeout(), false),
         }
     }
 
@@ -189,18 +234,22 @@ impl Timer for Checker {
                 Ok(None) => return,
                 Ok(Some(entry)) => {
                     self.probe = None;
-                    self.finish(entry);
+                    self.finish(entry, self.probe_startup);
                 }
                 Err(_) => self.probe = None,
             }
         }
-        if let (Some(at), Some(interval)) = (self.next, self.config.interval())
+        if let Some(at) = self.next
             && now >= at
             && self.probe.is_none()
         {
-            self.next = Some(now + interval);
-            match Probe::spawn(&self.dir, self.config.timeout()) {
-                Ok(p) => self.probe = Some(p),
+            let (interval, timeout, startup) = self.next_check();
+            self.next = interval.map(|i| now + i);
+            match Probe::spawn(&self.dir, timeout, startup) {
+                Ok(p) => {
+                    self.probe = Some(p);
+                    self.probe_startup = startup;
+                }
                 Err(e) => {
                     let entry = LogEntry {
                         start: chrono::Utc::now(),
@@ -208,7 +257,7 @@ impl Timer for Checker {
                         exit_code: 125,
                         output: format!("starting the health check: {e}"),
                     };
-                    self.finish(entry);
+                    self.finish(entry, startup);
                 }
             }
         }
