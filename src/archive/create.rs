@@ -194,7 +194,12 @@ impl<'a, W: Write> EntryWriter<'a, W> {
         self.0.header(e)
     }
 
-    pub(crate) fn content(&mut self, file: File, path: &[u8], size: u64) -> Result<(), ArchiveError> {
+    pub(crate) fn content(
+        &mut self,
+        file: File,
+        path: &[u8],
+        size: u64,
+    ) -> Result<(), ArchiveError> {
         self.0.content(file, path, size)
     }
 

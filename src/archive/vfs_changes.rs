@@ -494,9 +494,9 @@ impl<'a> Planner<'a> {
                         || i.mtime.1 == 0
                         || st.st_mtime_nsec == 0)
             });
-            let opaque = children.first().is_some_and(|(n, _)| {
-                n.as_slice() == whiteout::OPAQUE_MARKER.as_bytes()
-            });
+            let opaque = children
+                .first()
+                .is_some_and(|(n, _)| n.as_slice() == whiteout::OPAQUE_MARKER.as_bytes());
             if same && children.is_empty() {
                 return Ok(None);
             }
@@ -679,11 +679,16 @@ impl<W: Write> Emitter<'_, W> {
                     FileKind::File => {
                         e.size = st.st_size as u64;
                         self.put(&e)?;
-                        let fd = rustix::fs::openat(&self.root_fd, path.as_slice(), FILE_OPEN, Mode::empty())
-                            .map_err(|source| ArchiveError::Io {
-                                path: self.root.join(entry_display(path)),
-                                source: source.into(),
-                            })?;
+                        let fd = rustix::fs::openat(
+                            &self.root_fd,
+                            path.as_slice(),
+                            FILE_OPEN,
+                            Mode::empty(),
+                        )
+                        .map_err(|source| ArchiveError::Io {
+                            path: self.root.join(entry_display(path)),
+                            source: source.into(),
+                        })?;
                         self.w.content(File::from(fd), path, e.size)
                     }
                     FileKind::Symlink => {
@@ -777,7 +782,11 @@ impl Lister {
             self.listed.insert(path.to_vec());
         }
         if kind != ChangeKind::Changed {
-            for (i, _) in path.iter().enumerate().filter(|(i, b)| **b == b'/' && *i > 0) {
+            for (i, _) in path
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| **b == b'/' && *i > 0)
+            {
                 let dir = &path[..i];
                 if self.listed.insert(dir.to_vec()) {
                     self.changes.push(absolute(ChangeKind::Changed, dir));

@@ -164,7 +164,10 @@ pub fn commit_container(
     let layer_dir = staging.path().join("layers").join("commit");
     let new_layer = if vfs {
         let spec = super::vfs_layer::load_spec(dir)?;
-        let mut exclude: Vec<Vec<u8>> = MOUNT_TARGETS.iter().map(|t| t.as_bytes().to_vec()).collect();
+        let mut exclude: Vec<Vec<u8>> = MOUNT_TARGETS
+            .iter()
+            .map(|t| t.as_bytes().to_vec())
+            .collect();
         exclude.extend(
             opts.exclude
                 .iter()

@@ -254,10 +254,23 @@ fn commit_on_vfs_gives_the_overlay_layer() {
         // The committed vfs image runs with the changes.
         let o = env
             .coracle()
-            .args(["--storage-driver", "vfs", "run", "--rm", "localhost/snap-vfs:1"])
-            .args(["sh", "-c", "cat /new /etc/passwd; test -e /etc/group || echo gone"])
+            .args([
+                "--storage-driver",
+                "vfs",
+                "run",
+                "--rm",
+                "localhost/snap-vfs:1",
+            ])
+            .args([
+                "sh",
+                "-c",
+                "cat /new /etc/passwd; test -e /etc/group || echo gone",
+            ])
             .ok();
-        assert!(o.stdout().starts_with("new\n") && o.stdout().ends_with("x\ngone\n"), "{o}");
+        assert!(
+            o.stdout().starts_with("new\n") && o.stdout().ends_with("x\ngone\n"),
+            "{o}"
+        );
         assert_eq!(env.store_tmp_entries(), Vec::<String>::new());
     });
 }
