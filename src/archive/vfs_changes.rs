@@ -810,3 +810,91 @@ fn absolute(kind: ChangeKind, rel: &[u8]) -> Change {
     path.extend_from_slice(rel);
     Change { kind, path }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{UserMapping, rootfs};
+    use std::fs;
+
+    fn layer(root: &Path, name: &str, files: &[(&str, &str)], dirs: &[&str]) -> PathBuf {
+        let l = root.join(name);
+        let diff = l.join(DIFF_DIR);
+        fs::create_dir_all(&diff).unwrap();
+        for d in dirs {
+            fs::create_dir_all(diff.join(d)).unwrap();
+        }
+        for (f, text) in files {
+            fs::write(diff.join(f), text).unwrap();
+        }
+        l
+    }
+
+    #[test]
+    fn copy_changes_become_a_layer_of_exactly_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = layer(
+            tmp.path(),
+            "base",
+            &[
+                ("d/a", "a"),
+                ("d/b", "b"),
+                ("d/c", "c"),
+                ("e/x", "x"),
+                ("same", "s"),
+            ],
+            &["d", "e"],
+        );
+        let top = layer(tmp.path(), "top", &[("d/.wh.b", ""), ("top", "t")], &["d"]);
+        let layers = [base, top];
+        let rootfs = tmp.path().join("rootfs");
+        rootfs::build(&layers, &rootfs, &UserMapping::current().unwrap()).unwrap();
+        let yes = |_: u32| true;
+        let root = VfsRoot {
+            rootfs: &rootfs,
+            layers: &layers,
+            uid_mapped: &yes,
+            gid_mapped: &yes,
+            exclude: &[b"mnt/point".to_vec()],
+        };
+        assert_eq!(vfs_changes(&root).unwrap(), Vec::new(), "a fresh copy");
+
+        // The same size and content, a new time: a change, as a touch on the overlay.
+        fs::write(rootfs.join("top"), "T").unwrap();
+        fs::remove_file(rootfs.join("d/a")).unwrap();
+        fs::write(rootfs.join("d/new"), "n").unwrap();
+        fs::remove_file(rootfs.join("e/x")).unwrap();
+        fs::create_dir_all(rootfs.join("mnt")).unwrap();
+        fs::write(rootfs.join("mnt/point"), "").unwrap();
+        fs::write(rootfs.join(".wh.sneaky"), "").unwrap();
+        let shown: Vec<String> = vfs_changes(&root)
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            ["C /d", "D /d/a", "A /d/new", "D /e", "C /top"],
+            "the mount point and the reserved name are left out"
+        );
+
+        let (summary, tar) = create_vfs_layer(&root, Some(7), Vec::new()).unwrap();
+        assert_eq!(summary.tar_size, tar.len() as u64);
+        let mut a = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u64)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                (name, e.header().mtime().unwrap())
+            })
+            .collect();
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["d/", "d/.wh.a", "d/new", "e/", "e/.wh..wh..opq", "top"]
+        );
+        assert!(entries.iter().all(|(_, t)| *t == 7), "{entries:?}");
+    }
+}
