@@ -1,5 +1,6 @@
-//! `commit CONTAINER IMAGE` with the overlay driver: the container's changes become one new
-//! layer on top of its image (exactly those changes, true owners), with Podman's history entry,
+//! `commit CONTAINER IMAGE` on both drivers (vfs: the copied root compared with the image
+//! gives the overlay's layer): the container's changes become one new layer on top of its
+//! image (exactly those changes, true owners), with Podman's history entry,
 //! `--change`, `-m`, `-a`; the image runs, and Podman loads what `save` writes of it.
 
 use std::fs;
