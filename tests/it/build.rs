@@ -1,8 +1,7 @@
 //! `build`: images from a Containerfile — one image per step with one history line per
 //! instruction, RUN in a container of the step's image (overlay; vfs gives the same tree), the
 //! layer cache (hits when nothing changed, misses from the first changed step on), multi-stage
-//! builds and
-//! `--target`, `--timestamp` reproducibility, `-q`/`--iidfile`, and images Podman loads.
+//! builds and `--target`, `--timestamp` reproducibility, `-q`/`--iidfile`, and images Podman loads.
 
 use std::fs;
 
