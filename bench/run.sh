@@ -7,7 +7,7 @@
 #       PATH=/usr/bin:/bin XDG_RUNTIME_DIR=/tmp/xdg-run-$(id -u tester) \
 #       CORACLE=/usr/local/bin/coracle bash bench/run.sh
 #
-# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|monitor-rss|fs|completion regex], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
+# Knobs: RUNS [5], ONLY [load|pull|push|images|save|start|exec|build|monitor-rss|fs|completion regex], BUILD_VFS [0], REGISTRY [localhost:5000], WARMUP [1] (fs), FS_KINDS
 # ['coracle fuse-overlayfs kernel'; coracle-wb: coracle with CORACLE_OVERLAY_WRITEBACK=1], FS_THREADS [coracle's default], SETTLE [36 s], BENCH_DATA [/var/tmp/bench-data],
 # WORK [/var/tmp/coracle-bench-$UID], PODMAN_DRIVERS ['fuse overlay'], PODMAN_RUNTIME [runc], CTR_DRIVERS ['overlay vfs'],
 # COMPLETION_COUNT [500], COMPLETION_PODMAN_RUNS [RUNS] (runs of Podman's image completions, ~1.5 min each).
@@ -368,6 +368,47 @@ if [[ exec =~ $ONLY ]]; then
         eval "podman $pf rm -f -t 0 $pid" >/dev/null
         ratio2 exec coracle "podman-$pd"
     done
+fi
+
+# ---- build: issue 7's Speed section -----------------------------------------------------------
+# The reference scenarios' Containerfile (../shared/bench/scenarios.sh, build.*): FROM bb, RUN,
+# COPY of 50 small files, ENV, RUN. Per tool and store: `build --no-cache`, a fully cached
+# rebuild, and a rebuild after one file under the COPY source changed (the change made untimed
+# before each run). coracle's overlay store against Podman's fuse-overlayfs and kernel overlay;
+# BUILD_VFS=1 adds coracle on vfs against Podman on vfs.
+if [[ build =~ $ONLY ]]; then
+    bctx=$WORK/build-ctx
+    if [ ! -e "$bctx/Containerfile" ]; then
+        mkdir -p "$bctx/payload"
+        for i in $(seq 50); do head -c 2048 /dev/urandom | base64 >"$bctx/payload/file$i.txt"; done
+        echo initial >"$bctx/payload/changing.txt"
+        cat >"$bctx/Containerfile" <<EOF
+FROM $BB
+RUN mkdir -p /app && echo built >/app/stamp && ls -R /bin >/app/bin-list
+COPY payload/ /app/payload/
+ENV APP_MODE=bench
+RUN cat /app/stamp /app/payload/* | wc -c >/app/size
+EOF
+    fi
+    change_copy_source() { echo "change $RANDOM $N" >"$bctx/payload/changing.txt"; }
+    build_tools="coracle:overlay"
+    for pd in $PODMAN_DRIVERS; do build_tools+=" podman:$pd"; done
+    [ "${BUILD_VFS:-0}" = 1 ] && build_tools+=" coracle:vfs podman:vfs"
+    for td in $build_tools; do
+        t=${td%%:*} d=${td#*:} label=$t-$d
+        [ "$td" = coracle:overlay ] && label=coracle
+        f=$(ctr_store "$t" "$d")
+        if [ "$t" = coracle ]; then cmd="$CORACLE $f build -q"; else cmd="podman $f build -q --runtime $PODMAN_RUNTIME"; fi
+        bench build.nocache "$label" "$cmd --no-cache -t bench-build $bctx"
+        eval "$cmd -t bench-build $bctx" >/dev/null 2>&1
+        bench build.cached "$label" "$cmd -t bench-build $bctx"
+        PREP=change_copy_source bench build.copy-changed "$label" "$cmd -t bench-build $bctx"
+    done
+    for m in nocache cached copy-changed; do
+        for pd in $PODMAN_DRIVERS; do ratio2 "build.$m" coracle "podman-$pd"; done
+        [ "${BUILD_VFS:-0}" = 1 ] && ratio2 "build.$m" coracle-vfs podman-vfs
+    done
+    echo "# load after build: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 
 # rss_kib PID... : the sum of the processes' VmRSS, KiB

@@ -162,14 +162,73 @@ pub(crate) fn read_names(fd: &OwnedFd) -> Result<Vec<Vec<u8>>, Errno> {
 }
 
 /// One tar entry to write.
-struct Entry {
-    name: Vec<u8>,
-    link: Vec<u8>,
-    flag: u8,
-    stat: Stat,
-    size: u64,
-    mtime: i64,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+pub(crate) struct Entry {
+    pub(crate) name: Vec<u8>,
+    pub(crate) link: Vec<u8>,
+    pub(crate) flag: u8,
+    pub(crate) stat: Stat,
+    pub(crate) size: u64,
+    pub(crate) mtime: i64,
+    pub(crate) xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The canonical writer for entries chosen elsewhere (a vfs container's changes,
+/// [`super::vfs_changes`]): the same headers, contents and hardlink handling as
+/// [`create_layer`].
+pub(crate) struct EntryWriter<'a, W: Write>(Writer<'a, W>);
+
+impl<'a, W: Write> EntryWriter<'a, W> {
+    /// `tree` names the source in errors; `symlinks` is not consulted.
+    pub(crate) fn new(tree: &'a Path, symlinks: &'a SymlinkTable, out: W) -> Self {
+        EntryWriter(Writer {
+            tree,
+            out: BufWriter::with_capacity(256 << 10, HashingWriter::new(out)),
+            symlinks,
+            exclude: &[],
+            links: HashMap::new(),
+            entries: 0,
+        })
+    }
+
+    pub(crate) fn header(&mut self, e: &Entry) -> Result<(), ArchiveError> {
+        self.0.header(e)
+    }
+
+    pub(crate) fn content(
+        &mut self,
+        file: File,
+        path: &[u8],
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        self.0.content(file, path, size)
+    }
+
+    /// See [`Writer::first_link`].
+    pub(crate) fn first_link(&mut self, st: &rustix::fs::Stat, path: &[u8]) -> Option<Vec<u8>> {
+        self.0.first_link(st, path)
+    }
+
+    /// Writes the end of the archive; what was written and `out`, flushed.
+    pub(crate) fn finish(self) -> Result<(CreateSummary, W), ArchiveError> {
+        let mut w = self.0;
+        let tree = w.tree;
+        let write_err = |source: io::Error| ArchiveError::Write {
+            layer: tree.to_path_buf(),
+            source,
+        };
+        w.out.write_all(&[0u8; 1024]).map_err(write_err)?;
+        let hashing = w.out.into_inner().map_err(|e| write_err(e.into_error()))?;
+        let (diff_id, tar_size, mut out) = hashing.finish();
+        out.flush().map_err(write_err)?;
+        Ok((
+            CreateSummary {
+                diff_id,
+                tar_size,
+                entries: w.entries,
+            },
+            out,
+        ))
+    }
 }
 
 struct Writer<'a, W: Write> {

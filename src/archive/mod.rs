@@ -27,6 +27,7 @@ mod resolve;
 mod split;
 mod stream;
 pub mod symlinks;
+pub mod vfs_changes;
 pub mod whiteout;
 
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use reassemble::reassemble_layer;
 pub use split::{SHADOW_DIR, SPLIT_FILE};
 pub use symlinks::SYMLINK_TABLE;
 pub use symlinks::{SymlinkMeta, SymlinkTable};
+pub use vfs_changes::{VfsRoot, create_vfs_layer, vfs_changes};
 
 use crate::oci::digest::Digest;
 

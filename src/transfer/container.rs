@@ -16,8 +16,9 @@
 //! `--message` and the `--change` instructions; the manifest lists uncompressed layers named
 //! by their diff IDs, as Podman's local commits do. [`super::commit`] makes it visible.
 //!
-//! With the `vfs` driver the container has a copied root and no upper directory; computing
-//! its changes against the layer stack is not done yet, and [`CommitError::Vfs`] says so.
+//! With the `vfs` driver the container has a copied root and no upper directory: the copy is
+//! compared with the image's layers ([`super::vfs_layer`]), which gives the layer the overlay
+//! driver would (the same mount targets left out), at the cost of a walk of the whole root.
 
 use std::fs;
 use std::path::Path;
@@ -57,6 +58,11 @@ pub struct CommitOptions {
     pub created_by: Option<String>,
     /// Recorded as the new image's parent (a build step's image).
     pub parent: Option<Digest>,
+    /// vfs only (the overlay's callers clean the upper directory themselves): further mount
+    /// points (absolute paths) left out of the layer where the image has nothing there.
+    pub exclude: Vec<String>,
+    /// vfs only: every entry's time in the new layer (`--timestamp`).
+    pub timestamp: Option<i64>,
 }
 
 impl Default for CommitOptions {
@@ -70,6 +76,8 @@ impl Default for CommitOptions {
             created: None,
             created_by: None,
             parent: None,
+            exclude: Vec::new(),
+            timestamp: None,
         }
     }
 }
@@ -81,10 +89,8 @@ pub enum CommitError {
         "container {0} is running: committing a running container is not supported yet; stop it first"
     )]
     Running(String),
-    #[error(
-        "container {0} uses the vfs storage driver: committing a copied root (comparing it with the image's layers) is not supported yet; run the container with the overlay driver to commit it"
-    )]
-    Vfs(String),
+    #[error(transparent)]
+    Vfs(#[from] super::vfs_layer::VfsLayerError),
     #[error("container {name} has no writable layer at {path}")]
     NoUpper { name: String, path: String },
     #[error("the image {image} of container {name} is no longer in the store")]
@@ -113,11 +119,9 @@ pub fn commit_container(
     if container.state == State::Running {
         return Err(CommitError::Running(name));
     }
-    if container.driver == "vfs" {
-        return Err(CommitError::Vfs(name));
-    }
+    let vfs = container.driver == "vfs";
     let upper = dir.join("upper");
-    if !upper.is_dir() {
+    if !vfs && !upper.is_dir() {
         return Err(CommitError::NoUpper {
             name,
             path: upper.display().to_string(),
@@ -158,7 +162,22 @@ pub fn commit_container(
     let staging = store.staging("commit").map_err(TransferError::from)?;
     crate::failpoint!("commit.staging-created");
     let layer_dir = staging.path().join("layers").join("commit");
-    let new_layer = tar_upper(dir, &upper, &layer_dir, &origin)?;
+    let new_layer = if vfs {
+        let spec = super::vfs_layer::load_spec(dir)?;
+        let mut exclude: Vec<Vec<u8>> = MOUNT_TARGETS
+            .iter()
+            .map(|t| t.as_bytes().to_vec())
+            .collect();
+        exclude.extend(
+            opts.exclude
+                .iter()
+                .map(|t| t.trim_start_matches('/').as_bytes().to_vec())
+                .filter(|t| !t.is_empty()),
+        );
+        super::vfs_layer::stage(&spec, &exclude, opts.timestamp, &layer_dir)?
+    } else {
+        tar_upper(dir, &upper, &layer_dir, &origin)?
+    };
     let layer = new_layer.diff_id.clone();
     crate::failpoint!("commit.layer-tarred");
     layers.push(new_layer);

@@ -14,6 +14,7 @@ pub mod pull;
 pub mod push;
 pub mod save;
 pub mod scan;
+pub mod vfs_layer;
 
 use std::io;
 

@@ -338,6 +338,7 @@ fn diff_of_containers_on_both_drivers() {
     use crate::harness::images::busybox;
     for_each_user(|env| {
         env.load_image(busybox());
+        let mut texts = Vec::new();
         for driver in crate::exec::DRIVERS {
             let coracle = |args: &[&str]| {
                 let mut c = env.coracle();
@@ -377,6 +378,7 @@ fn diff_of_containers_on_both_drivers() {
             let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
             assert!(at("A /newdir") < at("A /newdir/f"), "{text}");
             assert_eq!(coracle(&["container", "diff", "d"]).stdout(), text);
+            texts.push(text.clone());
             let doc: serde_json::Value =
                 serde_json::from_str(&coracle(&["diff", "--format", "json", "d"]).stdout())
                     .unwrap();
@@ -403,6 +405,8 @@ fn diff_of_containers_on_both_drivers() {
             assert!(text.lines().any(|l| l == "A /tmp/live"), "{driver}: {text}");
             c.remove();
         }
+        // The copied root compared with the image lists what the upper directory lists.
+        assert_eq!(texts[0], texts[1], "{:?}", crate::exec::DRIVERS);
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }

@@ -1,12 +1,13 @@
 //! RUN: the command runs in a container of the step's image, made and run by `coracle run`'s
 //! own code (an argument vector parsed into [`RunArgs`]), its output streamed to the user;
-//! the container's writable layer then becomes the step's layer
+//! the container's writable layer (vfs: its copied root compared with the image) then
+//! becomes the step's layer
 //! ([`crate::transfer::container::commit_container`]) and the container is removed, whatever
 //! happened.
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 
@@ -56,14 +57,6 @@ struct RunCli {
 
 /// Runs the step; returns the new image's ID. A command that fails gives its exit status.
 pub fn run(ctx: &Context, step: &RunStep) -> anyhow::Result<Digest> {
-    {
-        let store = ctx.open_store(LockMode::Shared, "build")?;
-        if store.paths().driver == "vfs" {
-            bail!(
-                "RUN with the vfs storage driver is not supported yet: a step's layer is the container's overlay upper directory; build with --storage-driver overlay"
-            );
-        }
-    }
     let name = format!("coracle-build-{}", &containers::new_id()?[..12]);
     let mut argv: Vec<String> = vec![
         "--name".into(),
@@ -131,7 +124,10 @@ fn commit(ctx: &Context, name: &str, step: &RunStep) -> anyhow::Result<Digest> {
         .map(|d| store.layers().path(d))
         .collect();
     remove_mount_points(&upper, &lower, &step.mount_targets)?;
-    if let Some(t) = step.timestamp {
+    // vfs: the commit leaves the mount points out and sets the times itself.
+    if let Some(t) = step.timestamp
+        && upper.is_dir()
+    {
         clamp_times(&upper, t)?;
     }
     let opts = CommitOptions {
@@ -139,6 +135,8 @@ fn commit(ctx: &Context, name: &str, step: &RunStep) -> anyhow::Result<Digest> {
         created: Some(step.created),
         created_by: Some(step.created_by.clone()),
         parent: Some(step.image.clone()),
+        exclude: step.mount_targets.clone(),
+        timestamp: step.timestamp,
         ..Default::default()
     };
     crate::failpoint!("build.run.committing");

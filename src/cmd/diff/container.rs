@@ -4,16 +4,13 @@
 //!
 //! - overlay: the upper directory against the image's layers, as an image's top layer
 //!   (`archive::layer_changes`: whiteouts and opaque directories);
-//! - vfs: the copied root against the image's layers merged: what the copy lacks is `D`,
-//!   what the layers lack `A`, an entry whose kind, permission bits, size (files), link
-//!   target or modification time differs `C` (containers/storage's `ChangesDirs` rules;
-//!   owners are left out, since a single mapping cannot represent them in the copy); the
-//!   directory of every change is listed as `C` before it.
+//! - vfs: the copied root against the image's layers merged (`archive::vfs_changes`): the
+//!   lines the layer `commit` would write gives, so both drivers list the same changes.
 //!
 //! Podman's container-only paths (mount points of the files it generates, `/proc`, `/sys`,
 //! `/dev`, `/run/.containerenv`...) are left out, as Podman leaves them out (`initInodes`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read as _, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -141,14 +138,16 @@ fn compute(spec: &ContainerSpec) -> anyhow::Result<Vec<Change>> {
             if !spec.rootfs.is_dir() {
                 return Ok(Vec::new());
             }
-            let image = merged(&spec.layers)?;
-            let mut w = VfsWalk {
-                image: &image,
-                changes: Vec::new(),
-                listed: HashSet::new(),
-            };
-            w.dir(&spec.rootfs, b"")?;
-            Ok(w.changes)
+            let m = &spec.mapping;
+            let uid_mapped = |id: u32| m.uid.to_host(id).is_some();
+            let gid_mapped = |id: u32| m.gid.to_host(id).is_some();
+            Ok(crate::archive::vfs_changes(&crate::archive::VfsRoot {
+                rootfs: &spec.rootfs,
+                layers: &spec.layers,
+                uid_mapped: &uid_mapped,
+                gid_mapped: &gid_mapped,
+                exclude: &[],
+            })?)
         }
     }
 }
@@ -168,23 +167,6 @@ struct Meta {
 impl Meta {
     fn is_dir(&self) -> bool {
         self.kind == FileKind::Dir
-    }
-
-    /// Whether `copy` (the root's entry) leaves `self` (the image's) as it was.
-    fn same_as(&self, copy: &Meta) -> bool {
-        let kinds = self.kind == copy.kind
-            // Devices the copy could not make, and sockets, are empty files there.
-            || (self.kind.is_placeholder() && copy.kind == FileKind::File && copy.size == 0);
-        if !kinds {
-            return false;
-        }
-        if self.kind == FileKind::Symlink {
-            return self.target == copy.target;
-        }
-        let times = self.mtime.0 == copy.mtime.0
-            && (self.mtime.1 == copy.mtime.1 || self.mtime.1 == 0 || copy.mtime.1 == 0);
-        let size = self.kind != FileKind::File || self.size == copy.size;
-        self.perms == copy.perms && times && size
     }
 }
 
@@ -299,72 +281,6 @@ fn apply(
     Ok(())
 }
 
-struct VfsWalk<'a> {
-    image: &'a BTreeMap<Vec<u8>, Meta>,
-    changes: Vec<Change>,
-    listed: HashSet<Vec<u8>>,
-}
-
-impl VfsWalk<'_> {
-    fn dir(&mut self, dir: &Path, rel: &[u8]) -> anyhow::Result<()> {
-        let mut names: BTreeSet<Vec<u8>> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .map(|e| e.map(|e| e.file_name().as_bytes().to_vec()))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("reading {}", dir.display()))?;
-        let prefix = child_prefix(rel);
-        let below: Vec<Vec<u8>> = self
-            .image
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, _)| k[prefix.len()..].to_vec())
-            .filter(|rest| !rest.contains(&b'/'))
-            .collect();
-        let present: HashSet<Vec<u8>> = names.iter().cloned().collect();
-        names.extend(below);
-        for name in names {
-            let child = join(rel, &name);
-            let theirs = self.image.get(&child);
-            if !present.contains(&name) {
-                self.record(ChangeKind::Deleted, &child);
-                continue;
-            }
-            let path = dir.join(std::ffi::OsStr::from_bytes(&name));
-            let md = std::fs::symlink_metadata(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let ours = on_disk(&path, &md)?;
-            match theirs {
-                None => self.record(ChangeKind::Added, &child),
-                Some(t) if !t.same_as(&ours) => self.record(ChangeKind::Changed, &child),
-                Some(_) => {}
-            }
-            if ours.is_dir() {
-                self.dir(&path, &child)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Lists `rel`, after its directories not listed yet.
-    fn record(&mut self, kind: ChangeKind, rel: &[u8]) {
-        for (i, _) in rel.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            let dir = &rel[..i];
-            if self.listed.insert(dir.to_vec()) {
-                self.changes.push(change(ChangeKind::Changed, dir));
-            }
-        }
-        if self.listed.insert(rel.to_vec()) {
-            self.changes.push(change(kind, rel));
-        }
-    }
-}
-
-fn change(kind: ChangeKind, rel: &[u8]) -> Change {
-    let mut path = b"/".to_vec();
-    path.extend_from_slice(rel);
-    Change { kind, path }
-}
-
 /// Changes on the pipe: a letter, a 4-byte length, the path.
 fn encode(changes: &[Change]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -403,6 +319,12 @@ fn decode(mut bytes: &[u8]) -> anyhow::Result<Vec<Change>> {
 mod tests {
     use super::*;
 
+    fn change(kind: ChangeKind, rel: &[u8]) -> Change {
+        let mut path = b"/".to_vec();
+        path.extend_from_slice(rel);
+        Change { kind, path }
+    }
+
     #[test]
     fn changes_cross_the_pipe() {
         let cs = vec![
@@ -412,20 +334,5 @@ mod tests {
         ];
         assert_eq!(decode(&encode(&cs)).unwrap(), cs);
         assert!(decode(b"A\x09\0\0\0/x").is_err());
-    }
-
-    #[test]
-    fn a_directory_is_listed_once_before_its_changes() {
-        let image = BTreeMap::new();
-        let mut w = VfsWalk {
-            image: &image,
-            changes: Vec::new(),
-            listed: HashSet::new(),
-        };
-        w.record(ChangeKind::Added, b"a/b/c");
-        w.record(ChangeKind::Deleted, b"a/b/d");
-        w.record(ChangeKind::Changed, b"a");
-        let shown: Vec<String> = w.changes.iter().map(|c| c.to_string()).collect();
-        assert_eq!(shown, ["C /a", "C /a/b", "A /a/b/c", "D /a/b/d"]);
     }
 }
