@@ -189,6 +189,11 @@ fn setup_and_exec(
     }
     nix::unistd::chdir(p.cwd.as_str()).map_err(errno_report(Step::Workdir, p.cwd.clone()))?;
 
+    // The network helper started while the container was being built; the command must
+    // find the network configured. Waited for before the user switch: the monitor opens
+    // this process's network namespace, which a process that changed its credentials (not
+    // dumpable any more) no longer lets it do.
+    gate.wait();
     let who = container_user::identity(&user, &p.group_add, &spec.mapping)?;
     security::confine(&spec.security, &who, &spec.mapping).map_err(|e| Report::Failed {
         step: e.step,
@@ -200,9 +205,6 @@ fn setup_and_exec(
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     cloexec_from(3).map_err(|e| Report::failed_io(Step::Privileges, &e, "close_range"))?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    // The network helper started while the container was being built; the command must
-    // find the network configured.
-    gate.wait();
 
     if p.init {
         super::init_process::fork_reaper()?;
