@@ -18,6 +18,7 @@ mod autoupdate;
 mod build;
 mod build_cache_registry;
 mod build_copy;
+mod build_interop;
 mod build_more;
 mod commit;
 mod completion;
