@@ -17,6 +17,7 @@ mod attach;
 mod autoupdate;
 mod build;
 mod build_cache_registry;
+mod build_context;
 mod build_copy;
 mod build_interop;
 mod build_more;
