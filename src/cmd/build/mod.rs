@@ -84,6 +84,11 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let parsed = parse::parse(&file.text, &file.name)?;
     let out = output::Printer { quiet: args.quiet };
+    // Started under the store lock, so that no prune can take the new pin file for a stale one.
+    let pins = {
+        let store = ctx.open_store(LockMode::Shared, "build")?;
+        crate::store::pins::BuildPins::start(store.graphroot())?
+    };
     let built = executor::build(ctx, &settings, &context, &parsed, &out);
     // `--secret env=`: the files made for the build go with it, whatever happened.
     for path in settings.secrets.values() {
@@ -132,6 +137,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
     crate::cmd::out(&format!("{}\n", built.image.hex()))?;
+    drop(pins);
     Ok(ExitStatus::Success)
 }
 
