@@ -32,6 +32,9 @@ use crate::oci::reference;
 use crate::store::LockMode;
 
 pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
+    // Ctrl-C stops a RUN's container and ends the build cleanly, never halfway through a
+    // commit (the signals are taken only where the build looks for them).
+    crate::runtime::attach::block_interrupts().context("blocking SIGINT and SIGTERM")?;
     let schema = match args.format.as_str() {
         "oci" => Schema::Oci,
         "docker" => Schema::Docker,
@@ -97,6 +100,9 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let mut built = built?;
+    if let Some(sig) = crate::runtime::attach::interrupted() {
+        return Err(run_step::interrupted(sig));
+    }
     if args.squash || args.squash_all {
         let keep = if args.squash_all {
             0
