@@ -92,6 +92,13 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<ExitStatus> {
                 2,
                 format!("image {} has dependent child images: remove them first", rec.id.short()),
             )),
+            _ if crate::store::pins::pinned(&store).contains(&rec.id) => failures.push((
+                2,
+                format!(
+                    "image {} is in use by a running build: wait for it to finish",
+                    rec.id.short()
+                ),
+            )),
             _ => {
                 let views = crate::cmd::containers::all(&store)?;
                 let users: Vec<&ContainerView> =
@@ -195,13 +202,14 @@ fn remove_list(
     }
 }
 
-/// Whether a container was made from `rec`.
+/// Whether a container was made from `rec`, or a running build needs it.
 fn in_use(store: &Store, rec: &ImageRecord) -> anyhow::Result<bool> {
     Ok(store
         .containers()
         .list()?
         .iter()
-        .any(|c| c.image_id == rec.id))
+        .any(|c| c.image_id == rec.id)
+        || crate::store::pins::pinned(store).contains(&rec.id))
 }
 
 /// Removes one image record; returns the `Untagged:`/`Deleted:` lines.

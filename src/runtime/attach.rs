@@ -369,8 +369,30 @@ pub fn relay(
         });
     }
 
+    let interrupt = interrupt_fd()?;
     let mut reader = FrameReader::resume(&sock, ahead);
     loop {
+        // An interruptible command (build) waits for its signals here, without a thread: the
+        // container is killed and the session goes on to its end.
+        if let Some(sfd) = &interrupt
+            && reader.dec.is_empty()
+        {
+            let ready = crate::sys::poll::poll(
+                &[
+                    (sock.as_fd(), crate::sys::poll::IN),
+                    (sfd.as_fd(), crate::sys::poll::IN),
+                ],
+                None,
+            )?;
+            if ready.get(1).is_some_and(|r| *r != 0) {
+                if take_interrupts(sfd) {
+                    let _ = send_frame(&Frame::Signal(nix::sys::signal::Signal::SIGKILL as i32));
+                }
+                if ready.first().is_none_or(|r| *r == 0) {
+                    continue;
+                }
+            }
+        }
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
@@ -395,4 +417,63 @@ pub fn relay(
         return Ok(SessionEnd::Detached);
     }
     Ok(SessionEnd::Ended)
+}
+
+/// Signals that interrupt a command made interruptible by [`block_interrupts`].
+fn interrupt_set() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+static INTERRUPTIBLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Makes this command interruptible between and during its attached sessions: SIGINT,
+/// SIGTERM and SIGHUP are blocked (call before any thread starts, so that every thread has
+/// them blocked) and taken only where [`interrupted`] or a session's relay looks for them.
+/// A session that sees one kills its container.
+pub fn block_interrupts() -> io::Result<()> {
+    use nix::sys::signal::SigmaskHow;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&interrupt_set()), None)
+        .map_err(io::Error::from)?;
+    INTERRUPTIBLE.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+fn interrupt_fd() -> io::Result<Option<nix::sys::signalfd::SignalFd>> {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    if !INTERRUPTIBLE.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
+    SignalFd::with_flags(
+        &interrupt_set(),
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    )
+    .map(Some)
+    .map_err(io::Error::from)
+}
+
+/// Reads the pending interrupts; whether there was one.
+fn take_interrupts(sfd: &nix::sys::signalfd::SignalFd) -> bool {
+    let mut any = false;
+    while let Ok(Some(info)) = sfd.read_signal() {
+        INTERRUPTED.store(info.ssi_signo as i32, std::sync::atomic::Ordering::SeqCst);
+        any = true;
+    }
+    any
+}
+
+/// The signal that interrupted this command (taking any that is pending now), if one did.
+pub fn interrupted() -> Option<i32> {
+    if let Ok(Some(sfd)) = interrupt_fd() {
+        take_interrupts(&sfd);
+    }
+    match INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        n => Some(n),
+    }
 }

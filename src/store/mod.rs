@@ -19,6 +19,7 @@ pub mod layers;
 pub mod lists;
 pub mod lock;
 pub mod lookup;
+pub mod pins;
 pub mod reset;
 pub mod staging;
 pub mod usage;

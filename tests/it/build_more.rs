@@ -135,3 +135,77 @@ fn squash_makes_the_new_layers_one_and_squash_all_everything() {
         assert_eq!(all, 3, "{}", env.listing());
     });
 }
+
+/// SIGINT or SIGTERM while a RUN runs: the RUN's container is killed and removed, the build
+/// exits 128 + the signal, no image is tagged, no container, mount or staging entry is left,
+/// and the next build works.
+#[test]
+fn a_signal_during_run_stops_the_build_cleanly() {
+    use std::time::{Duration, Instant};
+    crate::harness::for_each_user(|env| {
+        env.load_image(busybox());
+        let ctx = context(env, "sig", "FROM busybox\nRUN touch /started && sleep 60\n");
+        for (sig, name) in [(2, "INT"), (15, "TERM")] {
+            let mut c = env.coracle();
+            c.args(["--storage-driver", "overlay", "build", "-t", "interrupted"])
+                .arg(&ctx);
+            let mut child = c
+                .command()
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("starting the build");
+            let start = Instant::now();
+            while !env
+                .ok(&["ps", "-a", "--format", "{{.Names}}"])
+                .contains("coracle-build-")
+            {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "no RUN container"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let sent = std::process::Command::new("kill")
+                .args([&format!("-{name}"), &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success());
+            let start = Instant::now();
+            let status = loop {
+                if let Some(s) = child.try_wait().expect("waiting for the build") {
+                    break s;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "SIG{name}: the build did not end"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut err)
+                .expect("reading stderr");
+            assert_eq!(status.code(), Some(128 + sig), "SIG{name}: {err}");
+            assert!(err.contains("interrupted by signal"), "SIG{name}: {err}");
+            assert_eq!(env.ok(&["ps", "-a", "-q"]), "", "SIG{name}");
+            assert_eq!(env.container_leftovers(), Vec::<String>::new(), "SIG{name}");
+            let o = env
+                .coracle()
+                .args(["image", "exists", "interrupted"])
+                .output();
+            assert_eq!(o.code(), Some(1), "SIG{name}: {o}");
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+            assert!(
+                !mounts.contains(env.dir().to_string_lossy().as_ref()),
+                "SIG{name}: a mount is left: {mounts}"
+            );
+        }
+        // The store is fine for the next build.
+        let ok = context(env, "after", "FROM busybox\nRUN echo after > /a\n");
+        env.coracle()
+            .args(["--storage-driver", "overlay", "build", "-q", "-t", "after"])
+            .arg(&ok)
+            .ok();
+        assert_eq!(run_in(env, "after", "cat /a"), "after\n");
+    });
+}

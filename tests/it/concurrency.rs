@@ -325,6 +325,12 @@ fn build_racing_image_prune_and_rmi_of_the_base() {
                     err.contains("Error:") && !err.contains("panicked"),
                     "round {round}: {build}"
                 );
+                // The build pins every image it has resolved: only a base removed before
+                // its FROM was resolved can fail it.
+                assert!(
+                    err.contains("STEP \"FROM busybox\""),
+                    "round {round}: the build failed after its base was resolved: {build}"
+                );
                 assert_ne!(exists.code(), Some(0), "a failed build left {tag}: {build}");
                 let _ = std::io::stderr()
                     .lock()
@@ -341,5 +347,78 @@ fn build_racing_image_prune_and_rmi_of_the_base() {
             )
             .as_bytes(),
         );
+    });
+}
+
+/// A running build pins the images it resolved and wrote: `image prune -a` and `rmi` while a
+/// RUN sleeps leave them (rmi says why, exit 2), and the build finishes. A pin file whose lock
+/// nobody holds (a build that died) pins nothing and is removed.
+#[test]
+fn a_running_build_pins_its_images() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.write("pinctx/f", "from the context\n");
+        env.write(
+            "pinctx/Containerfile",
+            "FROM busybox\nCOPY f /f\nRUN touch /started && sleep 3\nCOPY f /h\n",
+        );
+        env.give(&env.path("pinctx"));
+        let ctx = env.path("pinctx").to_string_lossy().into_owned();
+        let mut c = env.coracle();
+        c.env("CORACLE_LOCK_TIMEOUT", "90")
+            .args([
+                "--storage-driver",
+                "overlay",
+                "build",
+                "--no-cache",
+                "-t",
+                "pinned",
+            ])
+            .arg(&ctx);
+        let build = thread::scope(|s| {
+            let b = s.spawn(move || c.output());
+            // Wait for the RUN's container, then race it.
+            let start = Instant::now();
+            while !env
+                .ok(&["ps", "-a", "--format", "{{.Names}}"])
+                .contains("coracle-build-")
+            {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "no RUN container"
+                );
+                thread::sleep(Duration::from_millis(100));
+            }
+            let pruned = overlay(env, &["image", "prune", "-a", "-f"]);
+            assert_eq!(pruned.code(), Some(0), "{pruned}");
+            let rmi = overlay(env, &["rmi", "-f", &busybox().id()]);
+            assert_eq!(rmi.code(), Some(2), "{rmi}");
+            assert!(rmi.stderr().contains("in use by a running build"), "{rmi}");
+            b.join().expect("the build thread")
+        });
+        assert_eq!(build.code(), Some(0), "{build}");
+        let o = overlay(env, &["run", "--rm", "pinned", "cat", "/f", "/h"]);
+        assert_eq!(o.stdout(), "from the context\nfrom the context\n", "{o}");
+        let active = env.root().join("build/active");
+        let left: Vec<_> = std::fs::read_dir(&active)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "pin files left: {left:?}");
+
+        // A dead build's pins: ignored, and removed by the prune.
+        env.write("stale.lock", "");
+        env.write("stale.json", format!("[\"sha256:{}\"]", busybox().id()));
+        std::fs::create_dir_all(&active).expect("mkdir");
+        for f in ["stale.lock", "stale.json"] {
+            std::fs::rename(env.path(f), active.join(format!("1-1.{}", &f[6..])))
+                .expect("placing the stale pin");
+        }
+        env.ok(&["rmi", "pinned"]);
+        let o = overlay(env, &["image", "prune", "-a", "-f"]);
+        assert!(o.stdout().contains(&busybox().id()), "{o}");
+        let left: Vec<_> = std::fs::read_dir(&active)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "stale pin files left: {left:?}");
     });
 }

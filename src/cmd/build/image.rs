@@ -22,6 +22,8 @@ pub fn read(store: &Store, id: &Digest) -> anyhow::Result<(Map<String, Value>, V
     let Some(rec) = store.images().get(id)? else {
         bail!("image {} is no longer in the store", id.hex());
     };
+    // Read under the store lock: pinned in the same hold, a prune cannot take it from here on.
+    crate::store::pins::pin(id)?;
     let bytes = store
         .blobs()
         .read(rec.config_digest())
@@ -145,6 +147,9 @@ fn write_image(
         );
     }
     let mut records = commit::commit(&mut store, &staging, vec![plan])?;
+    for r in &records {
+        crate::store::pins::pin(&r.id)?;
+    }
     crate::failpoint!("build.image.committed");
     Ok(records.remove(0))
 }

@@ -32,6 +32,9 @@ use crate::oci::reference;
 use crate::store::LockMode;
 
 pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
+    // Ctrl-C stops a RUN's container and ends the build cleanly, never halfway through a
+    // commit (the signals are taken only where the build looks for them).
+    crate::runtime::attach::block_interrupts().context("blocking SIGINT and SIGTERM")?;
     let schema = match args.format.as_str() {
         "oci" => Schema::Oci,
         "docker" => Schema::Docker,
@@ -84,6 +87,11 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let parsed = parse::parse(&file.text, &file.name)?;
     let out = output::Printer { quiet: args.quiet };
+    // Started under the store lock, so that no prune can take the new pin file for a stale one.
+    let pins = {
+        let store = ctx.open_store(LockMode::Shared, "build")?;
+        crate::store::pins::BuildPins::start(store.graphroot())?
+    };
     let built = executor::build(ctx, &settings, &context, &parsed, &out);
     // `--secret env=`: the files made for the build go with it, whatever happened.
     for path in settings.secrets.values() {
@@ -92,6 +100,9 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let mut built = built?;
+    if let Some(sig) = crate::runtime::attach::interrupted() {
+        return Err(run_step::interrupted(sig));
+    }
     if args.squash || args.squash_all {
         let keep = if args.squash_all {
             0
@@ -132,6 +143,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("writing the image ID to {}", path.display()))?;
     }
     crate::cmd::out(&format!("{}\n", built.image.hex()))?;
+    drop(pins);
     Ok(ExitStatus::Success)
 }
 

@@ -57,6 +57,9 @@ struct RunCli {
 
 /// Runs the step; returns the new image's ID. A command that fails gives its exit status.
 pub fn run(ctx: &Context, step: &RunStep) -> anyhow::Result<Digest> {
+    if let Some(sig) = crate::runtime::attach::interrupted() {
+        return Err(interrupted(sig));
+    }
     let name = format!("coracle-build-{}", &containers::new_id()?[..12]);
     let mut argv: Vec<String> = vec![
         "--name".into(),
@@ -89,6 +92,9 @@ pub fn run(ctx: &Context, step: &RunStep) -> anyhow::Result<Digest> {
     let cli = RunCli::try_parse_from(&argv).context("preparing the RUN container")?;
     crate::failpoint!("build.run.before");
     let outcome = crate::cmd::run::run(ctx, &cli.run).and_then(|status| match status {
+        _ if crate::runtime::attach::interrupted().is_some() => Err(interrupted(
+            crate::runtime::attach::interrupted().unwrap_or_default(),
+        )),
         ExitStatus::Success => commit(ctx, &name, step),
         ExitStatus::Code(n) => Err(StatusError::wrap(
             n,
@@ -103,6 +109,15 @@ pub fn run(ctx: &Context, step: &RunStep) -> anyhow::Result<Digest> {
         (Err(e), Ok(())) => Err(e),
         (Err(e), Err(rm)) => Err(e.context(format!("also: {rm:#}"))),
     }
+}
+
+/// The error of a build a signal interrupted: exit 128 + the signal, as a shell reports a
+/// command killed by it.
+pub(super) fn interrupted(sig: i32) -> anyhow::Error {
+    StatusError::wrap(
+        u8::try_from(128 + sig).unwrap_or(u8::MAX),
+        anyhow::anyhow!("the build was interrupted by signal {sig}"),
+    )
 }
 
 /// The stopped container's changes as the step's image.

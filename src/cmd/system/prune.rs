@@ -94,12 +94,14 @@ pub(crate) fn prune_images(
     let mut removed = Vec::new();
     loop {
         let images = store.images().list()?;
-        let used: HashSet<_> = store
+        let mut used: HashSet<_> = store
             .containers()
             .list()?
             .into_iter()
             .map(|c| c.image_id)
             .collect();
+        // The images running builds still need.
+        used.extend(crate::store::pins::pinned(store));
         let doomed: Vec<&ImageRecord> = images
             .iter()
             .filter(|r| (all || r.is_dangling(&images)) && !used.contains(&r.id))
