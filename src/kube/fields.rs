@@ -54,8 +54,9 @@ pub fn unsupported(raw: &Value, allowed: &[String]) -> Vec<String> {
 fn walk_allowed(v: &Value, pattern: &str, shown: &str, allowed: &[String], out: &mut Vec<String>) {
     if !pattern.is_empty()
         && allowed.iter().any(|a| {
-            a.strip_suffix(".*")
-                .is_some_and(|prefix| prefix == pattern || pattern.starts_with(&format!("{prefix}.")))
+            a.strip_suffix(".*").is_some_and(|prefix| {
+                prefix == pattern || pattern.starts_with(&format!("{prefix}."))
+            })
         })
     {
         return;
@@ -71,7 +72,13 @@ fn walk_allowed(v: &Value, pattern: &str, shown: &str, allowed: &[String], out: 
         }
         Value::Array(a) => {
             for (i, v) in a.iter().enumerate() {
-                walk_allowed(v, &format!("{pattern}[]"), &format!("{shown}[{i}]"), allowed, out);
+                walk_allowed(
+                    v,
+                    &format!("{pattern}[]"),
+                    &format!("{shown}[{i}]"),
+                    allowed,
+                    out,
+                );
             }
         }
         _ => {
@@ -211,7 +218,10 @@ mod tests {
         let bad = unsupported(&raw, &allowed("Pod"));
         assert_eq!(
             bad,
-            vec!["metadata.namespace", "spec.containers[0].livenessProbe.exec"]
+            vec![
+                "metadata.namespace",
+                "spec.containers[0].livenessProbe.exec"
+            ]
         );
     }
 }

@@ -2,6 +2,6 @@
 //! coracle's containers and pods, with typed objects from `k8s-openapi` serialised by
 //! `serde-saphyr`; `play` runs Pods and Deployments from such YAML.
 
-pub mod generate;
 pub mod fields;
+pub mod generate;
 pub mod play;

@@ -19,7 +19,9 @@ pub enum PlayError {
     Yaml(#[source] serde_saphyr::Error),
     #[error("document {index}: no kind")]
     NoKind { index: usize },
-    #[error("document {index}: kind {kind} is not supported by kube play (Pod, Deployment, ConfigMap, Secret and PersistentVolumeClaim are)")]
+    #[error(
+        "document {index}: kind {kind} is not supported by kube play (Pod, Deployment, ConfigMap, Secret and PersistentVolumeClaim are)"
+    )]
     Kind { index: usize, kind: String },
     #[error("{kind} {name}: not a valid {kind}")]
     Invalid {
@@ -85,7 +87,10 @@ pub fn parse(text: &str) -> Result<Objects, PlayError> {
             .unwrap_or("")
             .to_string();
         if name.is_empty() {
-            return Err(bad(format!("{kind} (document {index})"), "metadata.name is missing"));
+            return Err(bad(
+                format!("{kind} (document {index})"),
+                "metadata.name is missing",
+            ));
         }
         match kind.as_str() {
             "Pod" => {
@@ -110,7 +115,10 @@ pub fn parse(text: &str) -> Result<Objects, PlayError> {
                     ));
                 }
                 let pod = spec.template.spec.ok_or_else(|| {
-                    bad(format!("Deployment {name}"), "spec.template.spec is missing")
+                    bad(
+                        format!("Deployment {name}"),
+                        "spec.template.spec is missing",
+                    )
                 })?;
                 let labels = spec
                     .template
@@ -225,7 +233,11 @@ fn plan_pod(
         pod.extend(["--label".into(), format!("{k}={v}")]);
     }
     let mut published = Vec::new();
-    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
         for p in c.ports.iter().flatten() {
             let Some(host) = p.host_port else { continue };
             let proto = match p.protocol.as_deref().unwrap_or("TCP") {
@@ -238,7 +250,11 @@ fn plan_pod(
                     ));
                 }
             };
-            let ip = p.host_ip.as_deref().map(|ip| format!("{ip}:")).unwrap_or_default();
+            let ip = p
+                .host_ip
+                .as_deref()
+                .map(|ip| format!("{ip}:"))
+                .unwrap_or_default();
             let flag = format!("{ip}{host}:{}/{proto}", p.container_port);
             if !published.contains(&flag) {
                 published.push(flag);
@@ -310,12 +326,14 @@ fn volume(
     }
     if let Some(c) = &v.config_map {
         let files = match config_map(objects, &c.name) {
-            Some(m) => m
-                .into_iter()
-                .map(|(k, v)| (k, v.into_bytes()))
-                .collect(),
+            Some(m) => m.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
             None if c.optional == Some(true) => Vec::new(),
-            None => return Err(bad(what, format!("ConfigMap {} is not in the YAML", c.name))),
+            None => {
+                return Err(bad(
+                    what,
+                    format!("ConfigMap {} is not in the YAML", c.name),
+                ));
+            }
         };
         let d = dir.join(&v.name);
         plan.dirs.push((d.clone(), files));
@@ -422,7 +440,12 @@ fn container(
             match config_map(objects, &r.name) {
                 Some(m) => m.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
                 None if r.optional == Some(true) => BTreeMap::new(),
-                None => return Err(bad(&what, format!("ConfigMap {} is not in the YAML", r.name))),
+                None => {
+                    return Err(bad(
+                        &what,
+                        format!("ConfigMap {} is not in the YAML", r.name),
+                    ));
+                }
             }
         } else if let Some(r) = &e.secret_ref {
             match secret(objects, &r.name) {
@@ -448,7 +471,10 @@ fn container(
                         None => {
                             return Err(bad(
                                 &what,
-                                format!("env {}: key {} of ConfigMap {} is not in the YAML", e.name, r.key, r.name),
+                                format!(
+                                    "env {}: key {} of ConfigMap {} is not in the YAML",
+                                    e.name, r.key, r.name
+                                ),
                             ));
                         }
                     }
@@ -459,7 +485,10 @@ fn container(
                         None => {
                             return Err(bad(
                                 &what,
-                                format!("env {}: key {} of Secret {} is not in the YAML", e.name, r.key, r.name),
+                                format!(
+                                    "env {}: key {} of Secret {} is not in the YAML",
+                                    e.name, r.key, r.name
+                                ),
                             ));
                         }
                     }

@@ -1,4 +1,7 @@
-//! `kube generate`: Kubernetes YAML from containers or a pod (`crate::kube::generate`).
+//! `kube generate`: Kubernetes YAML from containers or a pod (`crate::kube::generate`);
+//! `kube play` and `kube down` (`play`).
+
+mod play;
 
 use anyhow::{Context as _, bail};
 
@@ -14,6 +17,8 @@ use crate::store::LockMode;
 pub fn run(ctx: &Context, command: &KubeCommand) -> anyhow::Result<ExitStatus> {
     match command {
         KubeCommand::Generate(a) => generate_cmd(ctx, a),
+        KubeCommand::Play(a) => play::play(ctx, a),
+        KubeCommand::Down(a) => play::down(ctx, &a.file, a.force),
     }
 }
 
