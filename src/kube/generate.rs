@@ -171,7 +171,12 @@ fn container(
                     claim_name: claim.clone(),
                     read_only: None,
                 });
-                claims.push(claim_for(&claim));
+                if !claims
+                    .iter()
+                    .any(|c| c.metadata.name.as_deref() == Some(claim.as_str()))
+                {
+                    claims.push(claim_for(&claim));
+                }
             }
             "bind" => {
                 let is_dir = std::path::Path::new(&m.source).is_dir();

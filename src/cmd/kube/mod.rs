@@ -35,10 +35,12 @@ fn generate_cmd(ctx: &Context, args: &KubeGenerateArgs) -> anyhow::Result<ExitSt
         record::find_in(&pods, &args.names[0]),
     ) {
         ([_], Ok(pod)) => {
-            let members: Vec<&ContainerView> = views
+            let mut members: Vec<&ContainerView> = views
                 .iter()
                 .filter(|v| v.rec.pod.as_deref() == Some(pod.id.as_str()))
                 .collect();
+            // In the order they were created, which `kube play` keeps.
+            members.sort_by_key(|v| v.rec.created);
             let host = pod.shares("uts").then(|| pod.hostname.clone());
             (pod.name.clone(), host, members)
         }
