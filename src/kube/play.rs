@@ -181,6 +181,9 @@ where
     Ok(obj)
 }
 
+/// Files of a ConfigMap or Secret volume: name and content.
+pub type Files = Vec<(String, Vec<u8>)>;
+
 /// What to do for one pod: command lines (after `coracle`) and files to write first.
 #[derive(Debug, Default)]
 pub struct PodPlan {
@@ -192,7 +195,7 @@ pub struct PodPlan {
     /// `create ...` of each container.
     pub containers: Vec<Vec<String>>,
     /// Directories to (re)create with these files: ConfigMap and Secret volumes, emptyDir.
-    pub dirs: Vec<(PathBuf, Vec<(String, Vec<u8>)>)>,
+    pub dirs: Vec<(PathBuf, Files)>,
     /// hostPath volumes with their type, checked or created before the containers.
     pub host_paths: Vec<(PathBuf, String)>,
 }

@@ -167,11 +167,10 @@ fn host_path(path: &Path, kind: &str) -> anyhow::Result<()> {
         "DirectoryOrCreate" => {
             std::fs::create_dir_all(path).with_context(|| format!("creating {shown}"))?
         }
-        "FileOrCreate" => {
-            if !path.exists() {
-                std::fs::write(path, b"").with_context(|| format!("creating {shown}"))?;
-            }
+        "FileOrCreate" if !path.exists() => {
+            std::fs::write(path, b"").with_context(|| format!("creating {shown}"))?
         }
+        "FileOrCreate" => {}
         "Directory" if !path.is_dir() => bail!("hostPath {shown} is not a directory"),
         "File" if !path.is_file() => bail!("hostPath {shown} is not a file"),
         _ if !path.exists() => bail!("hostPath {shown} does not exist"),
