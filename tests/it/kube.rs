@@ -302,3 +302,30 @@ fn unsupported_kinds_and_fields_are_errors_naming_them() {
             .fails(1);
     });
 }
+
+#[test]
+fn a_failing_init_container_fails_the_play_and_leaves_no_pod() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: initfail\nspec:\n  initContainers:\n  - name: check\n    image: busybox\n    command: [\"sh\", \"-c\", \"exit 3\"]\n  containers:\n  - name: main\n    image: busybox\n    command: [\"sleep\", \"100\"]\n";
+        let out = env
+            .coracle()
+            .args(["--storage-driver", "vfs", "kube", "play", "-"])
+            .stdin(yaml)
+            .fails(125);
+        assert!(
+            out.stderr()
+                .contains("init container initfail-check failed (exit code 3)"),
+            "{}",
+            out.stderr()
+        );
+        env.coracle()
+            .args(["--storage-driver", "vfs", "pod", "exists", "initfail"])
+            .fails(1);
+        assert!(running(env).is_empty());
+        assert!(vfs(env, &["ps", "-a", "-q"]).is_empty());
+    });
+}

@@ -93,7 +93,16 @@ pub fn play(ctx: &Context, args: &KubePlayArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     for p in &plans {
-        play_pod(ctx, p).with_context(|| format!("playing pod {}", p.name))?;
+        if let Err(e) = play_pod(ctx, p) {
+            // A pod half played (an init container failed, an image is missing) goes again.
+            if let Err(cleanup) = remove(ctx, &p.name) {
+                crate::output::eprint(&format!(
+                    "WARN: removing pod {} after the failure: {cleanup:#}\n",
+                    p.name
+                ));
+            }
+            return Err(e.context(format!("playing pod {}", p.name)));
+        }
     }
     Ok(ExitStatus::Success)
 }
