@@ -329,3 +329,34 @@ fn a_failing_init_container_fails_the_play_and_leaves_no_pod() {
         assert!(vfs(env, &["ps", "-a", "-q"]).is_empty());
     });
 }
+
+#[test]
+fn host_path_and_memory_empty_dir_volumes() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let host = env.dir().join("hp");
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vols\nspec:\n  containers:\n  - name: main\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo hi > /host/out && sleep 100\"]\n    volumeMounts:\n    - name: host\n      mountPath: /host\n    - name: cache\n      mountPath: /cache\n  volumes:\n  - name: host\n    hostPath:\n      path: {}\n      type: DirectoryOrCreate\n  - name: cache\n    emptyDir:\n      medium: Memory\n",
+            host.display()
+        );
+        let file = env.dir().join("vols.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        vfs(env, &["kube", "play", file.to_str().unwrap()]);
+        let fs = vfs(
+            env,
+            &[
+                "exec",
+                "vols-main",
+                "sh",
+                "-c",
+                "sleep 0.5; cat /host/out; grep ' /cache ' /proc/mounts | cut -d' ' -f3",
+            ],
+        );
+        assert_eq!(fs, "hi\ntmpfs\n");
+        assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "hi\n");
+        vfs(env, &["kube", "down", file.to_str().unwrap()]);
+    });
+}
