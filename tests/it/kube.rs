@@ -169,6 +169,7 @@ fn generate_down_play_round_trips_a_running_pod() {
             .fails(1);
         let played = vfs(env, &["kube", "play", file.to_str().unwrap()]);
         assert!(played.starts_with("Pod:\n"), "{played}");
+        assert!(played.contains("\nContainer:\n"), "{played}");
         assert_eq!(running(env), before);
         let again = vfs(env, &["kube", "generate", "rt"]);
         assert_eq!(again, yaml, "generate after play differs");

@@ -137,7 +137,7 @@ fn play_pod(ctx: &Context, p: &PodPlan) -> anyhow::Result<()> {
         .find(|v| v.rec.id == pod.id)
         .context("the pod just created is gone")?;
     crate::cmd::pod::start_pod(ctx, &view)?;
-    out(&format!("Pod:\n{}\nContainers:\n", pod.id))?;
+    out(&format!("Pod:\n{}\nContainer:\n", pod.id))?;
     for id in ids {
         out(&format!("{id}\n"))?;
     }
