@@ -6,6 +6,33 @@ use clap::{Args, Subcommand};
 pub enum KubeCommand {
     /// Generate Kubernetes YAML based on containers or pods
     Generate(KubeGenerateArgs),
+    /// Create pods and containers based on Kubernetes YAML
+    Play(KubePlayArgs),
+    /// Remove pods based on Kubernetes YAML
+    Down(KubeDownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubePlayArgs {
+    /// Remove the pods the YAML creates (as `kube down`)
+    #[arg(long)]
+    pub down: bool,
+    /// Replace pods of the same names that exist
+    #[arg(long)]
+    pub replace: bool,
+    /// The Kubernetes YAML file, or - for standard input
+    #[arg(value_name = "FILE")]
+    pub file: String,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeDownArgs {
+    /// Also remove the volumes of the YAML's PersistentVolumeClaims
+    #[arg(long)]
+    pub force: bool,
+    /// The Kubernetes YAML file, or - for standard input
+    #[arg(value_name = "FILE")]
+    pub file: String,
 }
 
 #[derive(Debug, Args)]

@@ -76,6 +76,11 @@ pub fn run(ctx: &Context, args: &WaitArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// Waits until the container in `dir` is not running; its exit code (`None` when removed).
+pub(crate) fn wait_exit(dir: &Path) -> anyhow::Result<Option<i32>> {
+    wait_one(dir, &[Condition::Stopped], Duration::from_millis(250))
+}
+
 /// Waits for the container in `dir`; what to print, `None` when it was removed before any
 /// condition held (`run --rm`: its exit code went with it).
 fn wait_one(

@@ -66,10 +66,20 @@ pub fn generate(
     let labels = BTreeMap::from([("app".to_string(), app.clone())]);
     let mut volumes: Vec<Volume> = Vec::new();
     let mut claims = Vec::new();
-    let containers: Vec<Container> = sources
+    let mut containers: Vec<Container> = sources
         .iter()
         .map(|s| container(s, &mut volumes, &mut claims))
         .collect();
+    // `kube play` names a pod's containers `<pod>-<container>`: the prefix goes, so that
+    // generate and play round-trip.
+    let prefix = format!("{app}-");
+    for c in &mut containers {
+        if let Some(rest) = c.name.strip_prefix(&prefix)
+            && !rest.is_empty()
+        {
+            c.name = rest.to_string();
+        }
+    }
     let restart = sources
         .first()
         .map(|s| match s.spec.lifecycle.restart {
@@ -161,7 +171,12 @@ fn container(
                     claim_name: claim.clone(),
                     read_only: None,
                 });
-                claims.push(claim_for(&claim));
+                if !claims
+                    .iter()
+                    .any(|c| c.metadata.name.as_deref() == Some(claim.as_str()))
+                {
+                    claims.push(claim_for(&claim));
+                }
             }
             "bind" => {
                 let is_dir = std::path::Path::new(&m.source).is_dir();

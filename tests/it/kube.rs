@@ -94,3 +94,270 @@ fn generate_a_pod_with_service_and_claim_that_validates() {
         }
     });
 }
+
+fn vfs(env: &crate::harness::TestEnv, args: &[&str]) -> String {
+    env.coracle()
+        .args(["--storage-driver", "vfs"])
+        .args(args)
+        .stdout()
+}
+
+/// Names, images and commands of the running containers, sorted.
+fn running(env: &crate::harness::TestEnv) -> Vec<String> {
+    let mut v: Vec<String> = vfs(
+        env,
+        &[
+            "ps",
+            "--format",
+            "{{.Names}} {{.Image}} {{.Command}} {{.Status}}",
+        ],
+    )
+    .lines()
+    .map(|l| {
+        // The status reads "Up N seconds": only "Up" is the same from run to run.
+        let l = l.split(" Up ").next().unwrap_or(l);
+        l.to_string()
+    })
+    .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn generate_down_play_round_trips_a_running_pod() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        vfs(env, &["pod", "create", "--name", "rt"]);
+        for (name, cmd) in [("rt-web", "sleep 1000"), ("rt-side", "sleep 2000")] {
+            vfs(
+                env,
+                &[
+                    "run",
+                    "-d",
+                    "--pod",
+                    "rt",
+                    "--name",
+                    name,
+                    "-e",
+                    "GREETING=hi",
+                    "-v",
+                    "rtdata:/data",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    cmd,
+                ],
+            );
+        }
+        let before = running(env);
+        assert_eq!(before.len(), 2, "{before:?}");
+        let file = env.dir().join("rt.yaml");
+        vfs(
+            env,
+            &["kube", "generate", "-f", file.to_str().unwrap(), "rt"],
+        );
+        let yaml = std::fs::read_to_string(&file).unwrap();
+        assert!(yaml.contains("name: web\n"), "{yaml}");
+        let down = vfs(env, &["kube", "down", file.to_str().unwrap()]);
+        assert!(down.contains("Pods removed:"), "{down}");
+        assert!(running(env).is_empty());
+        env.coracle()
+            .args(["--storage-driver", "vfs", "pod", "exists", "rt"])
+            .fails(1);
+        let played = vfs(env, &["kube", "play", file.to_str().unwrap()]);
+        assert!(played.starts_with("Pod:\n"), "{played}");
+        assert!(played.contains("\nContainer:\n"), "{played}");
+        assert_eq!(running(env), before);
+        let again = vfs(env, &["kube", "generate", "rt"]);
+        assert_eq!(again, yaml, "generate after play differs");
+        assert_eq!(
+            vfs(env, &["exec", "rt-web", "sh", "-c", "echo $GREETING"]),
+            "hi\n"
+        );
+        // A second play refuses, --replace replaces, play --down removes.
+        env.coracle()
+            .args(["--storage-driver", "vfs", "kube", "play"])
+            .arg(&file)
+            .fails(125);
+        vfs(env, &["kube", "play", "--replace", file.to_str().unwrap()]);
+        assert_eq!(running(env), before);
+        vfs(env, &["kube", "play", "--down", file.to_str().unwrap()]);
+        assert!(running(env).is_empty());
+    });
+}
+
+#[test]
+fn documentation_style_examples_play_as_is() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let pod = env.dir().join("pod-configmap.yaml");
+        std::fs::write(&pod, include_str!("../kube/pod-configmap.yaml")).unwrap();
+        let p = pod.to_str().unwrap();
+        vfs(env, &["kube", "play", p]);
+        let ctr = "configmap-demo-pod-demo";
+        assert_eq!(
+            vfs(
+                env,
+                &[
+                    "exec",
+                    ctr,
+                    "sh",
+                    "-c",
+                    "echo $PLAYER_INITIAL_LIVES $UI_PROPERTIES_FILE_NAME"
+                ]
+            ),
+            "3 user-interface.properties\n"
+        );
+        assert!(
+            vfs(env, &["exec", ctr, "cat", "/config/game.properties"])
+                .contains("enemy.types=aliens")
+        );
+        // The init container prepared the emptyDir both containers share.
+        assert_eq!(vfs(env, &["exec", ctr, "cat", "/work/ready"]), "prepared\n");
+        assert_eq!(
+            vfs(
+                env,
+                &["exec", "configmap-demo-pod-sidecar", "cat", "/shared/ready"]
+            ),
+            "prepared\n"
+        );
+        // Only the two containers remain: the init container ran and went.
+        assert_eq!(running(env).len(), 2, "{:?}", running(env));
+        vfs(env, &["kube", "down", p]);
+        assert!(running(env).is_empty());
+
+        let dep = env.dir().join("deployment-secret.yaml");
+        std::fs::write(&dep, include_str!("../kube/deployment-secret.yaml")).unwrap();
+        let d = dep.to_str().unwrap();
+        vfs(env, &["kube", "play", d]);
+        let ctr = "busybox-deployment-pod-busybox";
+        assert_eq!(
+            vfs(
+                env,
+                &[
+                    "exec",
+                    ctr,
+                    "sh",
+                    "-c",
+                    "echo $SECRET_USERNAME $ALL_password"
+                ]
+            ),
+            "backend-admin s3cr3t\n"
+        );
+        assert_eq!(
+            vfs(env, &["exec", ctr, "cat", "/etc/secret-volume/username"]),
+            "backend-admin"
+        );
+        assert_eq!(vfs(env, &["exec", ctr, "cat", "/data/log"]), "started\n");
+        // The claim's volume outlives the pod: a second play appends to it.
+        vfs(env, &["kube", "play", "--replace", d]);
+        assert_eq!(
+            vfs(env, &["exec", ctr, "cat", "/data/log"]),
+            "started\nstarted\n"
+        );
+        vfs(env, &["kube", "down", "--force", d]);
+        assert!(running(env).is_empty());
+        assert!(!vfs(env, &["volume", "ls"]).contains("task-pv-claim"));
+    });
+}
+
+#[test]
+fn unsupported_kinds_and_fields_are_errors_naming_them() {
+    for_each_user(|env| {
+        let file = env.dir().join("bad.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n  - name: c\n    image: busybox\n    livenessProbe:\n      exec:\n        command: [\"true\"]\n",
+        )
+        .unwrap();
+        let out = env
+            .coracle()
+            .args(["--storage-driver", "vfs", "kube", "play"])
+            .arg(&file)
+            .fails(125);
+        assert!(
+            out.stderr()
+                .contains("spec.containers[0].livenessProbe.exec.command[0]"),
+            "{}",
+            out.stderr()
+        );
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n",
+        )
+        .unwrap();
+        let out = env
+            .coracle()
+            .args(["--storage-driver", "vfs", "kube", "play"])
+            .arg(&file)
+            .fails(125);
+        assert!(out.stderr().contains("kind Service"), "{}", out.stderr());
+        env.coracle()
+            .args(["--storage-driver", "vfs", "pod", "exists", "bad"])
+            .fails(1);
+    });
+}
+
+#[test]
+fn a_failing_init_container_fails_the_play_and_leaves_no_pod() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: initfail\nspec:\n  initContainers:\n  - name: check\n    image: busybox\n    command: [\"sh\", \"-c\", \"exit 3\"]\n  containers:\n  - name: main\n    image: busybox\n    command: [\"sleep\", \"100\"]\n";
+        let out = env
+            .coracle()
+            .args(["--storage-driver", "vfs", "kube", "play", "-"])
+            .stdin(yaml)
+            .fails(125);
+        assert!(
+            out.stderr()
+                .contains("init container initfail-check failed (exit code 3)"),
+            "{}",
+            out.stderr()
+        );
+        env.coracle()
+            .args(["--storage-driver", "vfs", "pod", "exists", "initfail"])
+            .fails(1);
+        assert!(running(env).is_empty());
+        assert!(vfs(env, &["ps", "-a", "-q"]).is_empty());
+    });
+}
+
+#[test]
+fn host_path_and_memory_empty_dir_volumes() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let host = env.dir().join("hp");
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vols\nspec:\n  containers:\n  - name: main\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo hi > /host/out && sleep 100\"]\n    volumeMounts:\n    - name: host\n      mountPath: /host\n    - name: cache\n      mountPath: /cache\n  volumes:\n  - name: host\n    hostPath:\n      path: {}\n      type: DirectoryOrCreate\n  - name: cache\n    emptyDir:\n      medium: Memory\n",
+            host.display()
+        );
+        let file = env.dir().join("vols.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        vfs(env, &["kube", "play", file.to_str().unwrap()]);
+        let fs = vfs(
+            env,
+            &[
+                "exec",
+                "vols-main",
+                "sh",
+                "-c",
+                "sleep 0.5; cat /host/out; grep ' /cache ' /proc/mounts | cut -d' ' -f3",
+            ],
+        );
+        assert_eq!(fs, "hi\ntmpfs\n");
+        assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "hi\n");
+        vfs(env, &["kube", "down", file.to_str().unwrap()]);
+    });
+}

@@ -242,7 +242,7 @@ pub fn create(ctx: &Context, args: &PodCreateArgs) -> anyhow::Result<PodRecord> 
 }
 
 /// Starts the infra and every container of the pod.
-fn start_pod(ctx: &Context, view: &PodView) -> anyhow::Result<()> {
+pub(crate) fn start_pod(ctx: &Context, view: &PodView) -> anyhow::Result<()> {
     let dir = pods(ctx)?.path(&view.rec.id);
     crate::pod::infra::ensure(&dir)?;
     for c in &view.containers {
@@ -322,7 +322,7 @@ fn kill(ctx: &Context, args: &PodKillArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// Removes the pod's containers (killed if running), its infra and its record.
-fn remove_pod(ctx: &Context, view: &PodView, force: bool) -> anyhow::Result<()> {
+pub(crate) fn remove_pod(ctx: &Context, view: &PodView, force: bool) -> anyhow::Result<()> {
     let running = view.containers.iter().any(|c| c.state == State::Running);
     if running && !force {
         bail!(

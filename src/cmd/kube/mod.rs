@@ -1,4 +1,7 @@
-//! `kube generate`: Kubernetes YAML from containers or a pod (`crate::kube::generate`).
+//! `kube generate`: Kubernetes YAML from containers or a pod (`crate::kube::generate`);
+//! `kube play` and `kube down` (`play`).
+
+mod play;
 
 use anyhow::{Context as _, bail};
 
@@ -14,6 +17,8 @@ use crate::store::LockMode;
 pub fn run(ctx: &Context, command: &KubeCommand) -> anyhow::Result<ExitStatus> {
     match command {
         KubeCommand::Generate(a) => generate_cmd(ctx, a),
+        KubeCommand::Play(a) => play::play(ctx, a),
+        KubeCommand::Down(a) => play::down(ctx, &a.file, a.force),
     }
 }
 
@@ -30,10 +35,12 @@ fn generate_cmd(ctx: &Context, args: &KubeGenerateArgs) -> anyhow::Result<ExitSt
         record::find_in(&pods, &args.names[0]),
     ) {
         ([_], Ok(pod)) => {
-            let members: Vec<&ContainerView> = views
+            let mut members: Vec<&ContainerView> = views
                 .iter()
                 .filter(|v| v.rec.pod.as_deref() == Some(pod.id.as_str()))
                 .collect();
+            // In the order they were created, which `kube play` keeps.
+            members.sort_by_key(|v| v.rec.created);
             let host = pod.shares("uts").then(|| pod.hostname.clone());
             (pod.name.clone(), host, members)
         }
