@@ -63,7 +63,13 @@ struct DirCache {
     generation: u64,
     /// Path, fd, and whether the fd is readable (not `O_PATH`: xattrs can be read on it).
     entries: Vec<(Vec<u8>, Arc<OwnedFd>, bool)>,
+    /// What a new entry inherits from a cached directory: its metadata and default ACL
+    /// (bumping `generation` after a change of a directory's metadata drops these).
+    inherit: Vec<(Vec<u8>, Inherit)>,
 }
+
+/// A directory's ownership metadata and stored default ACL.
+pub(crate) type Inherit = (Stat, Option<Vec<u8>>);
 
 /// A relative path as the system calls want it: the root is `.`.
 pub(crate) fn rel(path: &[u8]) -> &OsStr {
@@ -254,7 +260,8 @@ impl Layers {
         let mut c = super::lock(&self.dir_cache);
         if c.generation == generation && !c.entries.iter().any(|e| e.0 == path) {
             if c.entries.len() >= DIR_CACHE_SIZE {
-                c.entries.remove(0);
+                let (gone, _, _) = c.entries.remove(0);
+                c.inherit.retain(|(p, _)| *p != gone);
             }
             c.entries.push((path.to_vec(), fd.clone(), readable));
         }
@@ -267,6 +274,33 @@ impl Layers {
         let mut c = super::lock(&self.dir_cache);
         c.generation += 1;
         c.entries.clear();
+        c.inherit.clear();
+    }
+
+    /// What a new entry of upper directory `path` inherits, cached beside its fd; `read`
+    /// reads it from the directory's readable fd.
+    pub(crate) fn upper_dir_inherit(
+        &self,
+        path: &[u8],
+        read: impl FnOnce(&OwnedFd) -> Result<Inherit>,
+    ) -> Result<Inherit> {
+        let generation = {
+            let c = super::lock(&self.dir_cache);
+            if let Some((_, i)) = c.inherit.iter().find(|e| e.0 == path) {
+                return Ok(i.clone());
+            }
+            c.generation
+        };
+        let fd = self.upper_dir_meta(path)?;
+        let got = read(&fd)?;
+        let mut c = super::lock(&self.dir_cache);
+        if c.generation == generation
+            && c.entries.iter().any(|e| e.0 == path)
+            && !c.inherit.iter().any(|e| e.0 == path)
+        {
+            c.inherit.push((path.to_vec(), got.clone()));
+        }
+        Ok(got)
     }
 
     /// A readable fd of directory `path` of the upper layer (for its xattrs), from the cache.

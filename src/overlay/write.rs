@@ -13,13 +13,12 @@
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::Arc;
 
 use fuser::{FileAttr, TimeOrNow};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Timespec, Timestamps};
 use rustix::io::Errno as Sys;
 
-use super::layers::{UPPER, join, split};
+use super::layers::{Inherit, UPPER, join, split};
 use super::nodes::Node;
 use super::{Found, Overlay, Result, acl, dir, errno, lock};
 use crate::archive::ownership::{self, write_stat};
@@ -116,18 +115,22 @@ impl Overlay {
         mode: u32,
         kind: FileKind,
     ) -> Result<(Stat, Option<Vec<u8>>)> {
-        let fd = if parent.layer() == UPPER && self.layers.has_upper() {
-            self.layers.upper_dir_meta(&parent.path)?
-        } else {
-            Arc::new(self.layers.open_meta(parent.layer(), &parent.path)?)
+        let read = |fd: &OwnedFd| -> Result<Inherit> {
+            let st = rustix::fs::fstat(fd).map_err(errno)?;
+            let pmeta = ownership::read_stat_fd_mode(fd, st.st_mode, "")
+                .map_err(|e| super::layers::archive_errno(&e))?;
+            let default =
+                match super::copyup::get_raw_xattr(fd, acl_stored(acl::DEFAULT).as_bytes()) {
+                    Ok(v) => Some(v),
+                    Err(e) if e == fuser::Errno::NO_XATTR || e == fuser::Errno::EOPNOTSUPP => None,
+                    Err(e) => return Err(e),
+                };
+            Ok((pmeta, default))
         };
-        let st = rustix::fs::fstat(&fd).map_err(errno)?;
-        let pmeta = ownership::read_stat_fd_mode(&fd, st.st_mode, "")
-            .map_err(|e| super::layers::archive_errno(&e))?;
-        let default = match super::copyup::get_raw_xattr(&fd, acl_stored(acl::DEFAULT).as_bytes()) {
-            Ok(v) => Some(v),
-            Err(e) if e == fuser::Errno::NO_XATTR || e == fuser::Errno::EOPNOTSUPP => None,
-            Err(e) => return Err(e),
+        let (pmeta, default) = if parent.layer() == UPPER && self.layers.has_upper() {
+            self.layers.upper_dir_inherit(&parent.path, read)?
+        } else {
+            read(&self.layers.open_meta(parent.layer(), &parent.path)?)?
         };
         let mut stat = Stat {
             uid: caller.uid,
