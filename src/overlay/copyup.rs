@@ -9,6 +9,7 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Timespec, Timestamps};
@@ -25,16 +26,17 @@ impl Overlay {
 
     /// A fresh name in the work directory.
     pub(crate) fn tmp_name(&self) -> String {
+        static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
         format!(
             "tmp-{}-{}",
-            std::process::id(),
+            PID.get_or_init(std::process::id),
             self.tmp_seq.fetch_add(1, Ordering::Relaxed)
         )
     }
 
     /// The upper copy of directory `path` (copied up with its parents when missing), as an
     /// `O_PATH` fd for `*at` calls.
-    pub(crate) fn upper_dir(&self, path: &[u8]) -> Result<OwnedFd> {
+    pub(crate) fn upper_dir(&self, path: &[u8]) -> Result<Arc<OwnedFd>> {
         self.writable()?;
         match self.layers.open_dir(UPPER, path) {
             Err(e) if e == fuser::Errno::ENOENT => {}
@@ -44,7 +46,7 @@ impl Overlay {
         self.upper_dir_locked(path)
     }
 
-    pub(crate) fn upper_dir_locked(&self, path: &[u8]) -> Result<OwnedFd> {
+    pub(crate) fn upper_dir_locked(&self, path: &[u8]) -> Result<Arc<OwnedFd>> {
         let mut done: Vec<u8> = Vec::new();
         for comp in path.split(|b| *b == b'/').filter(|c| !c.is_empty()) {
             let mut next = done.clone();

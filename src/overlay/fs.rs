@@ -112,7 +112,10 @@ impl fuser::Filesystem for Overlay {
             mtime,
             fh.map(|f| f.0),
         ) {
-            Ok(attr) => reply.attr(&TTL, &attr),
+            Ok(attr) => {
+                self.meta_changed(ino.0);
+                reply.attr(&TTL, &attr)
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -484,7 +487,10 @@ impl fuser::Filesystem for Overlay {
         reply: ReplyEmpty,
     ) {
         match Overlay::setxattr(self, ino.0, name, value, flags) {
-            Ok(()) => reply.ok(),
+            Ok(()) => {
+                self.meta_changed(ino.0);
+                reply.ok()
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -499,7 +505,10 @@ impl fuser::Filesystem for Overlay {
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         match Overlay::removexattr(self, ino.0, name) {
-            Ok(()) => reply.ok(),
+            Ok(()) => {
+                self.meta_changed(ino.0);
+                reply.ok()
+            }
             Err(e) => reply.error(e),
         }
     }

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno as Sys;
@@ -47,7 +47,29 @@ pub(crate) struct Layer {
 pub(crate) struct Layers {
     layers: Vec<Layer>,
     has_upper: bool,
+    /// Open fds of recently used upper directories, so that a burst of requests in one
+    /// directory (creating 10k files is GETATTR, LOOKUP, CREATE and RELEASE per file) does
+    /// not walk the path from the layer root for each: see [`Layers::dirs_changed`].
+    dir_cache: Mutex<DirCache>,
 }
+
+/// How many upper directories [`DirCache`] keeps open.
+const DIR_CACHE_SIZE: usize = 16;
+
+#[derive(Default)]
+struct DirCache {
+    /// Bumped by every change that can move or remove a directory: an fd opened before a
+    /// bump is not cached, as its path may name another directory by then.
+    generation: u64,
+    /// Path, fd, and whether the fd is readable (not `O_PATH`: xattrs can be read on it).
+    entries: Vec<(Vec<u8>, Arc<OwnedFd>, bool)>,
+    /// What a new entry inherits from a cached directory: its metadata and default ACL
+    /// (bumping `generation` after a change of a directory's metadata drops these).
+    inherit: Vec<(Vec<u8>, Inherit)>,
+}
+
+/// A directory's ownership metadata and stored default ACL.
+pub(crate) type Inherit = (Stat, Option<Vec<u8>>);
 
 /// A relative path as the system calls want it: the root is `.`.
 pub(crate) fn rel(path: &[u8]) -> &OsStr {
@@ -129,6 +151,7 @@ impl Layers {
         Ok(Layers {
             layers,
             has_upper: upper.is_some(),
+            dir_cache: Mutex::new(DirCache::default()),
         })
     }
 
@@ -189,8 +212,12 @@ impl Layers {
         Ok(self.stat(l, path)?.is_some())
     }
 
-    /// An `O_PATH` fd of the directory `path` in layer `l`, for `*at` calls.
-    pub(crate) fn open_dir(&self, l: usize, path: &[u8]) -> Result<OwnedFd> {
+    /// An fd of the directory `path` in layer `l`, for `*at` calls (from the cache for the
+    /// upper layer).
+    pub(crate) fn open_dir(&self, l: usize, path: &[u8]) -> Result<Arc<OwnedFd>> {
+        if l == UPPER && self.has_upper {
+            return Ok(self.upper_dir_fd(path)?.0);
+        }
         let layer = self.layer(l)?;
         rustix::fs::openat2(
             &layer.root,
@@ -199,7 +226,89 @@ impl Layers {
             Mode::empty(),
             RESOLVE,
         )
+        .map(Arc::new)
         .map_err(errno)
+    }
+
+    /// The upper directory `path` (cached) and whether xattrs can be read on its fd.
+    fn upper_dir_fd(&self, path: &[u8]) -> Result<(Arc<OwnedFd>, bool)> {
+        let generation = {
+            let c = super::lock(&self.dir_cache);
+            if let Some((_, fd, readable)) = c.entries.iter().find(|e| e.0 == path) {
+                return Ok((fd.clone(), *readable));
+            }
+            c.generation
+        };
+        let layer = self.layer(UPPER)?;
+        let open = |flags: OFlags| {
+            rustix::fs::openat2(
+                &layer.root,
+                rel(path),
+                flags | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            )
+        };
+        // A directory the server may not read (mode 0300 owned by another id) is still
+        // usable for `*at` calls through `O_PATH`.
+        let (fd, readable) = match open(OFlags::RDONLY) {
+            Ok(fd) => (fd, true),
+            Err(Sys::ACCESS) | Err(Sys::PERM) => (open(OFlags::PATH).map_err(errno)?, false),
+            Err(e) => return Err(errno(e)),
+        };
+        let fd = Arc::new(fd);
+        let mut c = super::lock(&self.dir_cache);
+        if c.generation == generation && !c.entries.iter().any(|e| e.0 == path) {
+            if c.entries.len() >= DIR_CACHE_SIZE {
+                let (gone, _, _) = c.entries.remove(0);
+                c.inherit.retain(|(p, _)| *p != gone);
+            }
+            c.entries.push((path.to_vec(), fd.clone(), readable));
+        }
+        Ok((fd, readable))
+    }
+
+    /// Forgets the cached upper directories: called before and after anything that renames
+    /// or removes a directory of the upper layer.
+    pub(crate) fn dirs_changed(&self) {
+        let mut c = super::lock(&self.dir_cache);
+        c.generation += 1;
+        c.entries.clear();
+        c.inherit.clear();
+    }
+
+    /// What a new entry of upper directory `path` inherits, cached beside its fd; `read`
+    /// reads it from the directory's readable fd.
+    pub(crate) fn upper_dir_inherit(
+        &self,
+        path: &[u8],
+        read: impl FnOnce(&OwnedFd) -> Result<Inherit>,
+    ) -> Result<Inherit> {
+        let generation = {
+            let c = super::lock(&self.dir_cache);
+            if let Some((_, i)) = c.inherit.iter().find(|e| e.0 == path) {
+                return Ok(i.clone());
+            }
+            c.generation
+        };
+        let fd = self.upper_dir_meta(path)?;
+        let got = read(&fd)?;
+        let mut c = super::lock(&self.dir_cache);
+        if c.generation == generation
+            && c.entries.iter().any(|e| e.0 == path)
+            && !c.inherit.iter().any(|e| e.0 == path)
+        {
+            c.inherit.push((path.to_vec(), got.clone()));
+        }
+        Ok(got)
+    }
+
+    /// A readable fd of directory `path` of the upper layer (for its xattrs), from the cache.
+    pub(crate) fn upper_dir_meta(&self, path: &[u8]) -> Result<Arc<OwnedFd>> {
+        match self.upper_dir_fd(path)? {
+            (fd, true) => Ok(fd),
+            _ => self.open_meta(UPPER, path).map(Arc::new),
+        }
     }
 
     /// Opens `path` in layer `l` with `flags` (never following a symlink).
@@ -242,7 +351,11 @@ impl Layers {
                             .map_err(|e| archive_errno(&e));
                     }
                 }
-                let fd = self.open_meta(l, path)?;
+                let fd = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                    self.upper_dir_meta(path)?
+                } else {
+                    Arc::new(self.open_meta(l, path)?)
+                };
                 ownership::read_stat_fd_mode(&fd, st.st_mode, "").map_err(|e| archive_errno(&e))
             }
         }

@@ -312,6 +312,13 @@ impl Overlay {
         }
     }
 
+    /// After a change of node `ino`'s metadata: a directory's cached inheritance is stale.
+    pub(crate) fn meta_changed(&self, ino: u64) {
+        if self.node(ino).map_or(true, |n| n.kind == FileKind::Dir) {
+            self.layers.dirs_changed();
+        }
+    }
+
     pub(crate) fn forget(&self, ino: u64, n: u64) {
         lock(&self.nodes).forget(ino, n);
     }

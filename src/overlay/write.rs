@@ -18,7 +18,7 @@ use fuser::{FileAttr, TimeOrNow};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Timespec, Timestamps};
 use rustix::io::Errno as Sys;
 
-use super::layers::{UPPER, join, split};
+use super::layers::{Inherit, UPPER, join, split};
 use super::nodes::Node;
 use super::{Found, Overlay, Result, acl, dir, errno, lock};
 use crate::archive::ownership::{self, write_stat};
@@ -115,14 +115,22 @@ impl Overlay {
         mode: u32,
         kind: FileKind,
     ) -> Result<(Stat, Option<Vec<u8>>)> {
-        let fd = self.layers.open_meta(parent.layer(), &parent.path)?;
-        let st = rustix::fs::fstat(&fd).map_err(errno)?;
-        let pmeta = ownership::read_stat_fd_mode(&fd, st.st_mode, "")
-            .map_err(|e| super::layers::archive_errno(&e))?;
-        let default = match super::copyup::get_raw_xattr(&fd, acl_stored(acl::DEFAULT).as_bytes()) {
-            Ok(v) => Some(v),
-            Err(e) if e == fuser::Errno::NO_XATTR || e == fuser::Errno::EOPNOTSUPP => None,
-            Err(e) => return Err(e),
+        let read = |fd: &OwnedFd| -> Result<Inherit> {
+            let st = rustix::fs::fstat(fd).map_err(errno)?;
+            let pmeta = ownership::read_stat_fd_mode(fd, st.st_mode, "")
+                .map_err(|e| super::layers::archive_errno(&e))?;
+            let default =
+                match super::copyup::get_raw_xattr(fd, acl_stored(acl::DEFAULT).as_bytes()) {
+                    Ok(v) => Some(v),
+                    Err(e) if e == fuser::Errno::NO_XATTR || e == fuser::Errno::EOPNOTSUPP => None,
+                    Err(e) => return Err(e),
+                };
+            Ok((pmeta, default))
+        };
+        let (pmeta, default) = if parent.layer() == UPPER && self.layers.has_upper() {
+            self.layers.upper_dir_inherit(&parent.path, read)?
+        } else {
+            read(&self.layers.open_meta(parent.layer(), &parent.path)?)?
         };
         let mut stat = Stat {
             uid: caller.uid,
@@ -140,6 +148,46 @@ impl Overlay {
             stat.mode &= !(caller.umask & 0o777);
         }
         Ok((stat, default))
+    }
+
+    /// Creates the regular file `name` of upper-only directory `p` in place: it needs no
+    /// metadata beyond its mode, so nothing would be seen half-made (no work directory and
+    /// rename), and a name that exists fails the `O_EXCL`. The server's umask can only take
+    /// bits away: they are put back after.
+    fn make_plain_file(
+        &self,
+        pdir: &OwnedFd,
+        p: &Node,
+        name: &OsStr,
+        stat: Stat,
+    ) -> Result<(FileAttr, Option<OwnedFd>)> {
+        let mode = stat.disk_mode();
+        let fd = rustix::fs::openat(
+            pdir,
+            name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(errno)?;
+        let mut st = rustix::fs::fstat(&fd).map_err(errno)?;
+        if st.st_mode & 0o7777 != mode {
+            if let Err(e) = rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)) {
+                let _ = rustix::fs::unlinkat(pdir, name, AtFlags::empty());
+                return Err(errno(e));
+            }
+            st.st_mode = (st.st_mode & !0o7777) | mode;
+        }
+        let found = Found {
+            node: Node {
+                path: join(&p.path, name),
+                layers: vec![UPPER],
+                kind: FileKind::File,
+                key: (st.st_dev, st.st_ino),
+            },
+            st,
+            meta: stat,
+        };
+        Ok((self.register(found), Some(fd)))
     }
 
     /// Makes `name` in directory node `parent`; the new entry's attributes (one lookup
@@ -186,6 +234,14 @@ impl Overlay {
             stat
         };
         let pdir = self.upper_dir(&p.path)?;
+        if upper_only
+            && matches!(what, NewEntry::File(FileKind::File))
+            && !stat.needs_xattr()
+            && acls.0.is_none()
+            && acls.1.is_none()
+        {
+            return self.make_plain_file(&pdir, &p, name, stat);
+        }
         // The copy-up of the parent changed its node (the upper layer is now one of its).
         let p = self.node(parent)?;
         let path = join(&p.path, name);
@@ -378,7 +434,14 @@ impl Overlay {
         let lower = self.lower_has(&p, name)?;
         let pdir = self.upper_dir(&p.path)?;
         if Self::is_upper(&found.node) {
-            self.remove_upper(&pdir, name, &found)?;
+            if is_dir {
+                self.layers.dirs_changed();
+            }
+            let removed = self.remove_upper(&pdir, name, &found);
+            if is_dir {
+                self.layers.dirs_changed();
+            }
+            removed?;
         }
         if lower {
             make_whiteout(&pdir, name)?;
@@ -387,6 +450,21 @@ impl Overlay {
     }
 
     pub(crate) fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: u32,
+    ) -> Result<()> {
+        // A renamed directory, or one replaced by the rename, leaves its cached path stale.
+        self.layers.dirs_changed();
+        let res = self.rename_entry(parent, name, newparent, newname, flags);
+        self.layers.dirs_changed();
+        res
+    }
+
+    fn rename_entry(
         &self,
         parent: u64,
         name: &OsStr,

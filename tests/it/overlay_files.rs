@@ -103,6 +103,10 @@ test -e odd/epoch || echo "noreplace_src=absent"
 echo "whiteout_flag=$(r2 odd/epoch2 odd/epoch3 $WHITEOUT)"
 busybox mv odd/file-becomes-dir odd/moved && echo "busybox_mv_dir=$(cat odd/moved/now)"
 test -e odd/file-becomes-dir || echo "moved_src=absent"
+# the server keeps directories it created in open: a renamed or removed one is not reused
+mkdir ra && touch ra/f1 && busybox mv ra rb && touch rb/f2 && mkdir ra && touch ra/f3
+echo "dir_cache=$(ls rb | tr '\n' ,)/$(ls ra | tr '\n' ,)/$(ls ../up/rb | tr '\n' ,)"
+rm ra/f3 && rmdir ra && mkdir ra && touch ra/f4 && echo "recreated=$(ls ra)/$(ls ../up/ra)"
 "#
         );
         let Some(out) = with_mount_setup(env, "", &checks) else {
@@ -121,6 +125,8 @@ test -e odd/file-becomes-dir || echo "moved_src=absent"
         expect(&out, "whiteout_flag=Invalid argument");
         expect(&out, "busybox_mv_dir=a dir now");
         expect(&out, "moved_src=absent");
+        expect(&out, "dir_cache=f1,f2,/f3,/f1,f2,");
+        expect(&out, "recreated=f4/f4");
     });
 }
 
@@ -332,6 +338,21 @@ print("sub_mode=%o sub_default=%s" % (os.stat("d/sub").st_mode & 0o777,
 with open("plain", "w"):
     pass
 print("plain_mode=%o" % (os.stat("plain").st_mode & 0o777))
+# what a directory passes on is cached by the server: a new default ACL must still count
+os.mkdir("e", 0o755)
+with open("e/before", "w"):
+    pass
+os.setxattr("e", "system.posix_acl_default", d)
+with open("e/after", "w"):
+    pass
+print("after_default=%s %o" % (
+    os.getxattr("e/after", "system.posix_acl_access")
+    == os.getxattr("d/child", "system.posix_acl_access"),
+    os.stat("e/after").st_mode & 0o777))
+os.removexattr("e", "system.posix_acl_default")
+with open("e/plain", "w"):
+    pass
+print("after_removed=%o" % (os.stat("e/plain").st_mode & 0o777))
 os.setxattr("f", "user.note", b"visible")
 print("xattrs=%s" % ",".join(sorted(os.listxattr("f"))))
 try:
@@ -368,6 +389,8 @@ fi
         );
         expect(&out, "sub_mode=770 sub_default=True");
         expect(&out, "plain_mode=644");
+        expect(&out, "after_default=True 660");
+        expect(&out, "after_removed=644");
         expect(&out, "xattrs=system.posix_acl_access,user.note");
         expect(&out, "forge=Operation not permitted");
         expect(&out, "system_other=Operation not supported");
