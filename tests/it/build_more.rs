@@ -209,3 +209,38 @@ fn a_signal_during_run_stops_the_build_cleanly() {
         assert_eq!(run_in(env, "after", "cat /a"), "after\n");
     });
 }
+
+#[test]
+fn from_platform_chooses_the_stage_platform() {
+    for_users(&[User::NoSub], |env| {
+        env.load_image(busybox());
+        // An ARG before FROM and the predefined BUILDPLATFORM expand in --platform.
+        let ctx = context(
+            env,
+            "plat",
+            "ARG P=linux/arm64\nFROM --platform=$P scratch AS other\nCOPY Containerfile /\n\
+             FROM --platform=$BUILDPLATFORM busybox\nRUN true\n",
+        );
+        env.coracle()
+            .args([
+                "build",
+                "--pull=never",
+                "--target",
+                "other",
+                "-t",
+                "localhost/plat:arm",
+            ])
+            .arg(&ctx)
+            .ok();
+        let i = env.inspect("localhost/plat:arm");
+        assert_eq!(i["Architecture"], "arm64", "{i}");
+        assert_eq!(i["Os"], "linux", "{i}");
+        env.coracle()
+            .args(["build", "--pull=never", "-t", "localhost/plat:host"])
+            .arg(&ctx)
+            .ok();
+        env.coracle()
+            .args(["image", "exists", "localhost/plat:host"])
+            .ok();
+    });
+}

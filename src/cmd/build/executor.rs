@@ -275,13 +275,28 @@ impl Executor<'_> {
             s.cmd_set = false;
             return Ok(s);
         }
+        // `FROM --platform=...` (ARGs before FROM and the predefined platform ARGs expand in
+        // it) chooses the base's platform; otherwise `build --platform` and the host's do.
+        let platform = match &file.stages[i].platform {
+            Some(raw) => {
+                let lookup = |n: &str| self.values.global(n);
+                let p = expand::word_with_escape(raw, file.escape.0, &lookup)
+                    .with_context(|| format!("expanding FROM --platform={raw}"))?;
+                Some(p)
+            }
+            None => None,
+        };
         if base.eq_ignore_ascii_case("scratch") {
-            return Ok(StageState::scratch((
-                &self.settings.platform.0,
-                &self.settings.platform.1,
-            )));
+            let (os, arch) = match platform
+                .as_deref()
+                .map(|p| p.split('/').collect::<Vec<_>>())
+            {
+                Some(parts) if parts.len() >= 2 => (parts[0].to_string(), parts[1].to_string()),
+                _ => self.settings.platform.clone(),
+            };
+            return Ok(StageState::scratch((&os, &arch)));
         }
-        let id = self.image_id(base)?;
+        let id = self.image_id_on(base, platform.as_deref())?;
         let store = self.ctx.open_store(LockMode::Shared, "build")?;
         let (config, layers) = image::read(&store, &id)?;
         Ok(StageState::on_image(id, config, layers))
@@ -289,13 +304,25 @@ impl Executor<'_> {
 
     /// The ID of image `name`, pulled when the policy says so.
     fn image_id(&self, name: &str) -> anyhow::Result<Digest> {
+        self.image_id_on(name, None)
+    }
+
+    /// [`Self::image_id`] for `platform` (`os/arch[/variant]`) instead of the build's.
+    fn image_id_on(&self, name: &str, platform: Option<&str>) -> anyhow::Result<Digest> {
         let a = self.settings.args;
+        let chosen = match platform {
+            Some(p) => crate::cli::pull::PlatformArgs {
+                platform: Some(p.to_string()),
+                ..Default::default()
+            },
+            None => a.platform.clone(),
+        };
         let pulled = crate::cmd::pull::for_run(
             self.ctx,
             name,
             a.pull,
             &a.registry,
-            &a.platform,
+            &chosen,
             self.out.quiet,
         )?;
         let store = self.ctx.open_store(LockMode::Shared, "build")?;
