@@ -105,16 +105,18 @@ fn registry_policy_updates_and_rolls_back_a_failed_restart() {
         return;
     }
     let reg = RegistryServer::start(RegistryOpts::http());
-    let name = reg.image_ref("auto/app:latest");
     let (v1, v2, broken) = (
         versioned_app("1", None),
         versioned_app("2", None),
         versioned_app("3", Some("/no/such/entrypoint")),
     );
     let fmt = "{{.Unit}} {{.ContainerName}} {{.Image}} {{.Policy}} {{.Updated}}";
-    let row = |updated: &str| format!("app.service app {name} registry {updated}\n");
     for_each_user(|env| {
-        reg.push_image(&v1, "auto/app:latest");
+        // The users run at the same time: each has its own repository on the one registry.
+        let repo = format!("auto/app-{}:latest", env.user.name());
+        let name = reg.image_ref(&repo);
+        let row = |updated: &str| format!("app.service app {name} registry {updated}\n");
+        reg.push_image(&v1, &repo);
         env.coracle()
             .env("PODMAN_SYSTEMD_UNIT", "app.service")
             .args(["--storage-driver", "vfs", "run", "-d", "--tls-verify=false"])
@@ -137,7 +139,7 @@ fn registry_policy_updates_and_rolls_back_a_failed_restart() {
         assert_eq!(app_env(), "1\n");
 
         // v2 under the same tag: pending, then pulled and the container made again on it
-        reg.push_image(&v2, "auto/app:latest");
+        reg.push_image(&v2, &repo);
         assert_eq!(auto(&["--dry-run"]).stdout(), row("pending"));
         assert_eq!(app_env(), "1\n", "--dry-run changed nothing");
         let o = auto(&[]);
@@ -151,7 +153,7 @@ fn registry_policy_updates_and_rolls_back_a_failed_restart() {
         assert_eq!(head, ["UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"]);
 
         // an update that cannot start: back on v2, whose image has the name again
-        reg.push_image(&broken, "auto/app:latest");
+        reg.push_image(&broken, &repo);
         let o = auto(&[]);
         assert_eq!(o.code(), Some(0), "{o}");
         assert_eq!(o.stdout(), row("rolled back"), "{o}");
