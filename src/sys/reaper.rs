@@ -42,3 +42,30 @@ pub fn close_from_before_exit(first: u32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Puts every signal back to its default action. Ignored signals stay ignored across `execve`
+/// (a `nohup`'d caller ignores SIGHUP), and a shell cannot trap a signal ignored at its start:
+/// a container's command must begin with the dispositions a fresh process has, as runc and
+/// crun give it.
+pub fn default_dispositions() -> nix::Result<()> {
+    let action = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler, so no code of ours runs in signal context.
+        unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+    }
+    for raw in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+        // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask; the old
+        // action is not asked for (null).
+        let ret = unsafe {
+            let act: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(raw, &act, std::ptr::null_mut())
+        };
+        if ret == -1 {
+            return Err(nix::errno::Errno::last());
+        }
+    }
+    Ok(())
+}
