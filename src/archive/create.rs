@@ -124,22 +124,7 @@ pub fn create_layer_excluding<W: Write>(
         })?;
     }
     w.dir(&root, b"")?;
-    let write_err = |source: io::Error| ArchiveError::Write {
-        layer: tree.to_path_buf(),
-        source,
-    };
-    w.out.write_all(&[0u8; 1024]).map_err(write_err)?;
-    let hashing = w.out.into_inner().map_err(|e| write_err(e.into_error()))?;
-    let (diff_id, tar_size, mut out) = hashing.finish();
-    out.flush().map_err(write_err)?;
-    Ok((
-        CreateSummary {
-            diff_id,
-            tar_size,
-            entries: w.entries,
-        },
-        out,
-    ))
+    w.finish()
 }
 
 /// The emission order of a directory's children: `.wh.` names first, each group by bytes.
@@ -210,24 +195,7 @@ impl<'a, W: Write> EntryWriter<'a, W> {
 
     /// Writes the end of the archive; what was written and `out`, flushed.
     pub(crate) fn finish(self) -> Result<(CreateSummary, W), ArchiveError> {
-        let mut w = self.0;
-        let tree = w.tree;
-        let write_err = |source: io::Error| ArchiveError::Write {
-            layer: tree.to_path_buf(),
-            source,
-        };
-        w.out.write_all(&[0u8; 1024]).map_err(write_err)?;
-        let hashing = w.out.into_inner().map_err(|e| write_err(e.into_error()))?;
-        let (diff_id, tar_size, mut out) = hashing.finish();
-        out.flush().map_err(write_err)?;
-        Ok((
-            CreateSummary {
-                diff_id,
-                tar_size,
-                entries: w.entries,
-            },
-            out,
-        ))
+        self.0.finish()
     }
 }
 
@@ -243,6 +211,30 @@ struct Writer<'a, W: Write> {
 }
 
 impl<W: Write> Writer<'_, W> {
+    /// Writes the end of the archive; what was written and `out`, flushed.
+    fn finish(mut self) -> Result<(CreateSummary, W), ArchiveError> {
+        let tree = self.tree;
+        let write_err = |source: io::Error| ArchiveError::Write {
+            layer: tree.to_path_buf(),
+            source,
+        };
+        self.out.write_all(&[0u8; 1024]).map_err(write_err)?;
+        let hashing = self
+            .out
+            .into_inner()
+            .map_err(|e| write_err(e.into_error()))?;
+        let (diff_id, tar_size, mut out) = hashing.finish();
+        out.flush().map_err(write_err)?;
+        Ok((
+            CreateSummary {
+                diff_id,
+                tar_size,
+                entries: self.entries,
+            },
+            out,
+        ))
+    }
+
     fn write_err(&self, source: io::Error) -> ArchiveError {
         ArchiveError::Write {
             layer: self.tree.to_path_buf(),
