@@ -43,22 +43,7 @@ pub(crate) struct Tree {
     umask: u32,
 }
 
-/// `openat2` retrying `EAGAIN`, which the kernel returns when a rename raced the lookup.
-pub(crate) fn openat2_retry<Fd: AsFd>(
-    dirfd: Fd,
-    path: &[u8],
-    flags: OFlags,
-    resolve: ResolveFlags,
-) -> Result<OwnedFd, Errno> {
-    let path: &[u8] = if path.is_empty() { b"." } else { path };
-    let mut tries = 0;
-    loop {
-        match rustix::fs::openat2(dirfd.as_fd(), path, flags, Mode::empty(), resolve) {
-            Err(Errno::AGAIN) if tries < 16 => tries += 1,
-            other => return other,
-        }
-    }
-}
+pub(crate) use crate::sys::openat::openat2_retry;
 
 impl Tree {
     pub fn open(root: &Path, umask: u32) -> std::io::Result<Tree> {

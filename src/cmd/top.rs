@@ -405,20 +405,13 @@ fn read_in_root(root: &Path, rel: &str) -> Option<String> {
         Mode::empty(),
     )
     .ok()?;
-    let open = || {
-        rustix::fs::openat2(
-            &dir,
-            rel.trim_start_matches('/'),
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-    };
-    // EAGAIN: a rename raced the lookup.
-    let fd = (0..16)
-        .map(|_| open())
-        .find(|r| !matches!(r, Err(rustix::io::Errno::AGAIN)))
-        .and_then(Result::ok)?;
+    let fd = crate::sys::openat::openat2_retry(
+        &dir,
+        rel.trim_start_matches('/').as_bytes(),
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
     let st = rustix::fs::fstat(&fd).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return None;

@@ -4,6 +4,7 @@
 
 pub mod mount;
 pub mod net;
+pub mod openat;
 pub mod pidfd;
 pub mod poll;
 pub mod process;

@@ -53,18 +53,13 @@ pub fn make_read_only_recursive(path: &Path) -> io::Result<()> {
 /// (`RESOLVE_IN_ROOT`: an absolute target or a `..` chain stays inside it), /proc's magic
 /// links refused (`RESOLVE_NO_MAGICLINKS`). Nothing is created.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::fs::{OFlags, ResolveFlags};
+    use std::os::unix::ffi::OsStrExt as _;
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    rustix::fs::openat2(
+    super::openat::openat2_retry(
         root,
-        rel,
+        rel.as_os_str().as_bytes(),
         OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
     .map_err(io::Error::from)
