@@ -28,8 +28,10 @@
 //!    then the container's directory under the store lock; the clients are closed last, so
 //!    a command that read end of file finds everything done.
 //!
-//! Every outcome goes to the clients as a [`Report`]; the monitor's own exit status is 0
-//! when everything it had to say was sent.
+//! Every outcome goes to the clients as a [`Report`]. The monitor's own exit status is the
+//! container's last exit status, as conmon's is: under systemd (`--sdnotify=conmon`) the
+//! monitor is the unit's main process, and `Restart=on-failure` must see a container that
+//! died as a failure. It is 1 when the container could not be started or the monitor failed.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -160,19 +162,16 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
         Ok(r) => r,
         Err(_) => return 1,
     };
-    let mut status = 0;
-    match (signals, early.is_empty()) {
-        (Some(signals), true) => {
-            run_container(spec, &mut args, &mut relay, &signals, store_lock);
-        }
+    let mut status = match (signals, early.is_empty()) {
+        (Some(signals), true) => run_container(spec, &mut args, &mut relay, &signals, store_lock),
         _ => {
             drop(store_lock);
             for r in &early {
                 relay.broadcast(r);
             }
-            status = 1;
+            1
         }
-    }
+    };
     if cleanup(spec, &args.store, &mut relay) != 0 {
         status = 1;
     }
@@ -191,24 +190,26 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
     status
 }
 
-/// Starts the container, and again as its restart policy says.
+/// Starts the container, and again as its restart policy says; the last exit status (1 when
+/// the container could not be started).
 fn run_container<L>(
     spec: &ContainerSpec,
     args: &mut MonitorArgs,
     relay: &mut Relay,
     signals: &SignalFd,
     store_lock: L,
-) {
+) -> i32 {
     let mut lock = Some(store_lock);
     let mut backoff = Duration::from_millis(100);
     loop {
         let exit = match run_once(spec, args, relay, signals, &mut lock) {
-            Once::Failed => return,
+            Once::Failed => return 1,
             Once::Exited(exit) => exit,
         };
         let status = exit.as_ref().map_or(-1, |e| i32::from(e.status()));
+        let last = if status < 0 { 1 } else { status };
         let Ok(rec) = containers::read(&spec.dir) else {
-            return;
+            return last;
         };
         // `--health-on-failure=restart` restarts whatever the policy says.
         let health_restart = super::health::schedule::take_restart(&spec.dir);
@@ -218,17 +219,17 @@ fn run_container<L>(
                 .restart
                 .restarts(status, rec.restart_count, rec.stop_requested)
         {
-            return;
+            return last;
         }
         // Attached commands end with this exit; the container goes on without them.
         relay.flush(FLUSH_LIMIT);
         relay.close_clients();
         if sleep_unless_stopped(signals, backoff) {
-            return;
+            return last;
         }
         // A stop recorded while the container ended, before the pause could see its signal.
         if containers::read(&spec.dir).is_ok_and(|r| r.stop_requested) {
-            return;
+            return last;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         let _ = containers::update(&spec.dir, |r| r.restart_count += 1);

@@ -1,7 +1,7 @@
 //! `generate systemd`: the units pass `systemd-analyze --user verify`, and the commands of a
-//! `--new` unit, run as systemd runs them (with a `NOTIFY_SOCKET` the test binds: no systemd
-//! manager can run here, as there is no system one to give it a cgroup), start the
+//! `--new` unit, run as systemd runs them (with a `NOTIFY_SOCKET` the test binds), start the
 //! container, say `MAINPID=<a live process>` and `READY=1`, and stop and remove it again.
+//! tests/it/systemd_user.rs runs a generated unit under a real `systemd --user`.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixDatagram;

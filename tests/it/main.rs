@@ -75,6 +75,7 @@ mod security;
 mod stop;
 mod system_check;
 mod system_reset;
+mod systemd_user;
 mod tag;
 mod top;
 mod tty;
