@@ -68,6 +68,10 @@ pub struct StopArgs {
     /// Act on the latest container coracle is aware of
     #[arg(short, long)]
     pub latest: bool,
+    /// Stop the containers that pass the filter (e.g. restart-policy=always; can be given
+    /// several times)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
     /// Seconds to wait for stop before killing the container (-1: wait forever)
     #[arg(
         short = 't',

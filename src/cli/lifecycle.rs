@@ -93,8 +93,19 @@ pub struct StartArgs {
     #[arg(long = "sig-proxy", value_name = "BOOL", num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub sig_proxy: Option<bool>,
+    /// Start all containers that are not running
+    #[arg(long)]
+    pub all: bool,
+    /// Start the containers that pass the filter (e.g. restart-policy=always; can be given
+    /// several times)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Act on the latest container coracle is aware of
+    #[arg(short, long)]
+    pub latest: bool,
     /// The containers (names or IDs)
-    #[arg(value_name = "CONTAINER", required = true, add = ArgValueCompleter::new(complete::containers))]
+    #[arg(value_name = "CONTAINER", required_unless_present_any = ["all", "filters", "latest"],
+          add = ArgValueCompleter::new(complete::containers))]
     pub containers: Vec<String>,
 }
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::cli::control::RunControlArgs;
 use crate::cmd::Context;
+use crate::cmd::container_filter::Filters;
 use crate::cmd::containers::{self, ContainerView};
 use crate::runtime::cgroups::CgroupSupport;
 use crate::runtime::control::ControlSettings;
@@ -28,6 +29,8 @@ pub struct Target {
 
 /// How the containers are named on the command line.
 pub struct Selection<'a> {
+    /// `--filter`s: like `--all`, the containers that pass them (and `keep`).
+    pub filters: &'a [String],
     pub all: bool,
     pub latest: bool,
     pub cidfiles: &'a [PathBuf],
@@ -46,18 +49,20 @@ impl Selection<'_> {
         keep: impl Fn(&ContainerView) -> bool,
     ) -> anyhow::Result<(Vec<Target>, Containers)> {
         let explicit = !self.names.is_empty() || !self.cidfiles.is_empty();
-        if (self.all || self.latest) && explicit {
-            bail!("--all, --latest and containers cannot be used together");
+        let filtered = !self.filters.is_empty();
+        if (self.all || self.latest || filtered) && explicit {
+            bail!("--all, --latest, --filter and containers cannot be used together");
         }
-        if !self.all && !self.latest && !explicit {
+        if !self.all && !self.latest && !filtered && !explicit {
             bail!("you must provide at least one container name or ID");
         }
+        let filters = Filters::parse(self.filters)?;
         let store = ctx.open_store(LockMode::Shared, purpose)?;
-        let views = containers::all(&store)?;
+        let views = filters.apply(&store, containers::all(&store)?)?;
         let handle = store.containers().clone();
         drop(store);
         let with = |t: Vec<Target>| Ok((t, handle.clone()));
-        if self.all {
+        if self.all || filtered {
             return with(
                 views
                     .into_iter()

@@ -12,6 +12,7 @@ use crate::store::containers::{self, State};
 pub fn run(ctx: &Context, args: &KillArgs) -> anyhow::Result<ExitStatus> {
     let signal = signals::parse(&args.signal)?;
     let selection = Selection {
+        filters: &[],
         all: args.all,
         latest: args.latest,
         cidfiles: &args.cidfile,

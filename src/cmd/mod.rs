@@ -5,6 +5,7 @@ mod auto_update;
 mod build;
 mod commit;
 pub mod completion;
+pub(crate) mod container_filter;
 mod container_inspect;
 mod container_prune;
 pub(crate) mod containers;

@@ -44,6 +44,7 @@ fn each(
     refusal: impl Fn(State) -> anyhow::Error,
 ) -> anyhow::Result<ExitStatus> {
     let selection = Selection {
+        filters: &[],
         all: args.all,
         latest: args.latest,
         cidfiles: &[],

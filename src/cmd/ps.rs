@@ -1,18 +1,19 @@
 //! `ps` / `container list`: Podman's columns, `--format` fields and JSON, and its filters
-//! (the same key given twice matches either value; different keys must all match).
+//! (`cmd::container_filter`).
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::cli::PsArgs;
+use crate::cmd::container_filter::{self, Filters};
 use crate::cmd::containers::{self, ContainerView};
 use crate::cmd::images::go_time;
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::output::{self, JsonStyle, ListFormat};
+use crate::store::LockMode;
 use crate::store::containers::State;
-use crate::store::{LockMode, lookup};
 
 const PS_FORMAT: ListFormat = ListFormat {
     default: "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
@@ -28,137 +29,22 @@ const PS_FORMAT: ListFormat = ListFormat {
     json: JsonStyle::LIST,
 };
 
-/// One `--filter`.
-#[derive(Debug)]
-enum Filter {
-    Status(State),
-    Name(String),
-    Id(String),
-    Ancestor(String),
-    Exited(i32),
-    /// `healthy`, `unhealthy`, `starting`, or `none` (no health check).
-    Health(String),
-}
-
-impl Filter {
-    fn key(&self) -> &'static str {
-        match self {
-            Filter::Status(_) => "status",
-            Filter::Name(_) => "name",
-            Filter::Id(_) => "id",
-            Filter::Ancestor(_) => "ancestor",
-            Filter::Exited(_) => "exited",
-            Filter::Health(_) => "health",
-        }
-    }
-}
-
-fn parse_filter(spec: &str) -> anyhow::Result<Filter> {
-    let Some((key, value)) = spec.split_once('=') else {
-        bail!("invalid filter {spec:?}: filters are key=value");
-    };
-    Ok(match key {
-        "status" => Filter::Status(match value {
-            "created" => State::Created,
-            "running" => State::Running,
-            "exited" | "stopped" => State::Exited,
-            "paused" | "unknown" | "removing" => bail!(
-                "filter status={value}: coracle's containers are never {value}; use created, \
-                 running or exited"
-            ),
-            _ => bail!(
-                "invalid filter {spec:?}: status must be one of created, running, exited, \
-                 stopped, paused, unknown, removing"
-            ),
-        }),
-        "name" => Filter::Name(value.to_string()),
-        "id" => Filter::Id(value.to_ascii_lowercase()),
-        "ancestor" => Filter::Ancestor(value.to_string()),
-        "exited" => match value.parse() {
-            Ok(code) => Filter::Exited(code),
-            Err(_) => bail!("invalid filter {spec:?}: exited takes an exit code"),
-        },
-        "health" => match value {
-            "healthy" | "unhealthy" | "starting" | "none" => Filter::Health(value.to_string()),
-            _ => bail!(
-                "invalid filter {spec:?}: health must be one of healthy, unhealthy, starting, none"
-            ),
-        },
-        _ => bail!(
-            "invalid filter {spec:?}: supported are status, name, id, ancestor, exited, health"
-        ),
-    })
-}
-
-/// `ancestor=`: the image named (resolved among the stored images when it can be), its ID
-/// or ID prefix, or a part of the container's image name.
-fn ancestor_matches(
-    view: &ContainerView,
-    wanted: &str,
-    images: &[crate::store::ImageRecord],
-) -> bool {
-    if let Ok((img, _)) = lookup::find(images, wanted)
-        && img.id == view.rec.image_id
-    {
-        return true;
-    }
-    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-    (!hex.is_empty() && view.rec.image_id.hex().starts_with(hex))
-        || view.image().contains(wanted)
-        || view.rec.image == wanted
-}
-
-fn passes(
-    view: &ContainerView,
-    filter: &Filter,
-    images: &[crate::store::ImageRecord],
-    health: &Health,
-) -> bool {
-    match filter {
-        Filter::Health(h) => match health.get(view.id()) {
-            Some(status) => status == h,
-            None => h == "none",
-        },
-        Filter::Status(s) => view.state == *s,
-        // Podman matches names with an unanchored regular expression; a plain name is a
-        // substring match there too.
-        Filter::Name(n) => view.rec.names.iter().any(|name| name.contains(n.as_str())),
-        Filter::Id(prefix) => view.id().starts_with(prefix.as_str()),
-        Filter::Ancestor(a) => ancestor_matches(view, a, images),
-        Filter::Exited(code) => view.state == State::Exited && view.exit_code == *code,
-    }
-}
-
 pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
     if args.size {
         bail!("--size: container sizes are not computed yet");
     }
-    let filters = args
-        .filters
-        .iter()
-        .map(|f| parse_filter(f))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let filters = Filters::parse(&args.filters)?;
     let store = ctx.open_store(LockMode::Shared, "ps")?;
-    let images = store.images().list()?;
     let pods = crate::pod::Pods::new(&store.paths().graphroot).list()?;
     let mut views = containers::all(&store)?;
-    let health = health_statuses(&store, &views);
+    let health = container_filter::health_statuses(&store, &views);
+    views = filters.apply(&store, views)?;
     drop(store);
     // -l and -n pick among all containers, whatever their state (Podman).
     let all = args.all || args.latest || args.last >= 0;
     if !all {
         views.retain(|v| v.state == State::Running);
     }
-    views.retain(|v| {
-        let mut keys: Vec<&str> = filters.iter().map(Filter::key).collect();
-        keys.dedup();
-        keys.iter().all(|k| {
-            filters
-                .iter()
-                .filter(|f| f.key() == *k)
-                .any(|f| passes(v, f, &images, &health))
-        })
-    });
     if args.latest {
         views.truncate(1);
     } else if args.last >= 0 {
@@ -200,19 +86,6 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
     )?;
     out(&text)?;
     Ok(ExitStatus::Success)
-}
-
-/// The health status of each container that has a check (`runtime::health`), by ID.
-type Health = std::collections::HashMap<String, String>;
-
-fn health_statuses(store: &crate::store::Store, views: &[ContainerView]) -> Health {
-    views
-        .iter()
-        .filter_map(|v| {
-            let state = crate::runtime::health::read_state(&store.containers().path(v.id()));
-            Some((v.id().to_string(), state.ok()??.status))
-        })
-        .collect()
 }
 
 /// Podman's command column: the command line, cut to 17 characters and `...` unless
@@ -318,20 +191,5 @@ mod tests {
             command_column(&c("sh -c echo hello world"), true),
             "sh -c echo hello world"
         );
-    }
-
-    #[test]
-    fn filters_parse() {
-        assert!(matches!(
-            parse_filter("status=exited").unwrap(),
-            Filter::Status(State::Exited)
-        ));
-        assert!(matches!(
-            parse_filter("exited=3").unwrap(),
-            Filter::Exited(3)
-        ));
-        assert!(parse_filter("status=bogus").is_err());
-        assert!(parse_filter("label=x").is_err());
-        assert!(parse_filter("name").is_err());
     }
 }

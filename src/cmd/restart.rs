@@ -12,6 +12,7 @@ use crate::store::containers::State;
 
 pub fn run(ctx: &Context, args: &RestartArgs) -> anyhow::Result<ExitStatus> {
     let selection = Selection {
+        filters: &[],
         all: args.all,
         latest: args.latest,
         cidfiles: &[],

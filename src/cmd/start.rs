@@ -185,11 +185,24 @@ fn start_one(
 
 /// `coracle start`.
 pub fn run(ctx: &Context, args: &StartArgs) -> anyhow::Result<ExitStatus> {
-    if args.attach && args.containers.len() > 1 {
+    let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
+    let inputs = if args.all || args.latest || !args.filters.is_empty() {
+        let selection = crate::cmd::control::Selection {
+            filters: &args.filters,
+            all: args.all,
+            latest: args.latest,
+            cidfiles: &[],
+            names: &args.containers,
+        };
+        let (targets, _) = selection.resolve(ctx, "start", |v| v.state != State::Running)?;
+        targets.into_iter().map(|t| t.input).collect()
+    } else {
+        args.containers.clone()
+    };
+    if args.attach && inputs.len() > 1 {
         anyhow::bail!("you cannot start and attach multiple containers at once");
     }
-    let detach_keys = parse_detach_keys(args.detach_keys.as_deref())?;
-    for input in &args.containers {
+    for input in &inputs {
         if !args.attach {
             start_detached(ctx, input)?;
             crate::failpoint!("start.started");

@@ -17,6 +17,7 @@ use crate::store::containers::{LookupError, State};
 
 pub fn run(ctx: &Context, args: &StopArgs) -> anyhow::Result<ExitStatus> {
     let selection = Selection {
+        filters: &args.filters,
         all: args.all,
         latest: args.latest,
         cidfiles: &args.cidfile,

@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, args: &WaitArgs) -> anyhow::Result<ExitStatus> {
         conditions.push(Condition::Stopped);
     }
     let selection = Selection {
+        filters: &[],
         all: false,
         latest: args.latest,
         cidfiles: &[],

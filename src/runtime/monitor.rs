@@ -408,10 +408,11 @@ fn run_once<L>(
         unmount(spec, background, relay);
         return fail(relay, r);
     }
-    relay.broadcast(&Report::Started { pid: pid.as_raw() });
     let me = ProcessIdentity::current().ok();
     // `stop_requested` is left as it is: the starting command cleared it, and a stop that
-    // came while the root was built holds for this run.
+    // came while the root was built holds for this run. Recorded before the clients hear of
+    // the start: a `ps` or `inspect` right after `start` returned must not see the previous
+    // run's end.
     let _ = containers::update(&spec.dir, |r| {
         r.state = State::Running;
         r.pid = Some(pid.as_raw());
@@ -421,6 +422,7 @@ fn run_once<L>(
         r.monitor_pid = me.map(|m| m.pid);
         r.monitor_start = me.map(|m| m.start_time);
     });
+    relay.broadcast(&Report::Started { pid: pid.as_raw() });
     crate::events::lifecycle::started(&args.store.graphroot, &spec.dir, &spec.id, &spec.name);
     // Health checks run from the relay's loop while the container runs.
     let mut checker = spec.health.clone().map(|h| {

@@ -353,3 +353,72 @@ fn ps_shows_running_containers_and_dead_monitors() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+/// `--filter label=` and `restart-policy=` select in `ps`, `start` and `stop` alike, as
+/// Podman's do; a filter with names, or an unknown key, is an error (125).
+#[test]
+fn label_and_restart_policy_filters_select_for_ps_start_and_stop() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let trap = "trap 'exit 0' TERM; while :; do sleep 1; done";
+        env.ok(&[
+            "create",
+            "--name",
+            "web",
+            "--label",
+            "tier=front",
+            "--restart=always",
+            "busybox",
+            "sh",
+            "-c",
+            trap,
+        ]);
+        env.ok(&[
+            "create",
+            "--name",
+            "db",
+            "--label",
+            "tier=back",
+            "--restart=on-failure:3",
+            "busybox",
+            "sh",
+            "-c",
+            trap,
+        ]);
+        let names = |filters: &[&str]| {
+            let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+            for f in filters {
+                args.extend(["--filter", f]);
+            }
+            let mut v: Vec<String> = env.ok(&args).lines().map(String::from).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&["label=tier"]), ["db", "web"]);
+        assert_eq!(names(&["label=tier=front"]), ["web"]);
+        assert_eq!(
+            names(&["label=tier=front", "label=tier=back"]),
+            ["db", "web"]
+        );
+        assert_eq!(names(&["restart-policy=on-failure"]), ["db"]);
+        assert_eq!(names(&["restart-policy=no"]), Vec::<String>::new());
+        assert_eq!(names(&["label=tier", "restart-policy=always"]), ["web"]);
+
+        env.ok(&["start", "--filter", "restart-policy=always"]);
+        assert_eq!(names(&["status=running"]), ["web"]);
+        env.ok(&["start", "--all"]);
+        assert_eq!(names(&["status=running"]), ["db", "web"]);
+        env.ok(&["stop", "--filter", "label=tier=back"]);
+        assert_eq!(names(&["status=running"]), ["web"]);
+
+        let o = env
+            .coracle()
+            .args(["stop", "--filter", "label=x", "web"])
+            .output();
+        assert_eq!(o.code(), Some(125), "{o}");
+        let o = env.coracle().args(["ps", "--filter", "volume=x"]).output();
+        assert_eq!(o.code(), Some(125), "{o}");
+        assert!(o.stderr().contains("restart-policy"), "{o}");
+        env.ok(&["rm", "-f", "-a"]);
+    });
+}

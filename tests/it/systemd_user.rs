@@ -1,6 +1,7 @@
 //! A real systemd user manager runs coracle's generated unit: `systemctl --user start` returns
 //! once the container said `READY=1`, a container that dies is restarted by systemd
-//! (`Restart=on-failure`), `stop` removes it and `restart` brings it back.
+//! (`Restart=on-failure`), `stop` removes it and `restart` brings it back; and the shipped
+//! coracle-restart.service starts the `--restart=always` containers.
 //!
 //! No system manager runs on the test machines (PID 1 is not systemd), and `systemd --user`
 //! refuses to start without one: it checks for `/run/systemd/system` and creates its own
@@ -273,5 +274,58 @@ fn a_user_manager_starts_restarts_and_stops_the_generated_unit() {
         assert_eq!(env.ok(&["logs", "web"]), "started\n");
         manager.ok(&["stop", "container-web.service"]);
         assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    });
+}
+
+/// packaging/systemd/coracle-restart.service (Podman's podman-restart.service) starts the
+/// `--restart=always` containers, and only those, and stops them again.
+#[test]
+fn the_restart_unit_starts_and_stops_the_always_containers() {
+    for_users(&[User::Sub], |env| {
+        let manager = match UserManager::start(env) {
+            Ok(m) => m,
+            Err(reason) => return skip(&env.test, env.user.name(), &reason),
+        };
+        env.load_image(busybox());
+        let trap = "trap 'exit 0' TERM; while :; do sleep 1; done";
+        env.ok(&[
+            "create",
+            "--name",
+            "always",
+            "--restart=always",
+            "busybox",
+            "sh",
+            "-c",
+            trap,
+        ]);
+        env.ok(&["create", "--name", "never", "busybox", "sh", "-c", trap]);
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/systemd/coracle-restart.service"),
+        )
+        .unwrap();
+        // The installed unit runs /usr/bin/coracle on the user's default store; here, the
+        // binary under test on the test's store.
+        let here = format!(
+            "{} --root {} --runroot {}",
+            crate::harness::users::binary().display(),
+            env.root().display(),
+            env.runroot().display()
+        );
+        assert!(shipped.contains("=/usr/bin/coracle "), "{shipped}");
+        let unit = shipped.replace("=/usr/bin/coracle ", &format!("={here} "));
+        let units = env.mkdir("home/.config/systemd/user");
+        env.write("home/.config/systemd/user/coracle-restart.service", &unit);
+        env.give(&units);
+        manager.ok(&["daemon-reload"]);
+        manager.ok(&["start", "coracle-restart.service"]);
+        let ps = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+        let mut lines: Vec<&str> = ps.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["always running", "never created"], "{ps}");
+        manager.ok(&["stop", "coracle-restart.service"]);
+        let ps = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+        let mut lines: Vec<&str> = ps.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["always exited", "never created"], "{ps}");
     });
 }
