@@ -1,6 +1,6 @@
 //! `auto-update` with the `local` policy: a container whose image name now points to a newer
 //! image is reported `pending` with `--dry-run` and, without, is created again from its create
-//! command on the new image (no systemd user manager runs here, see `generate`).
+//! command on the new image (without a systemd user manager; systemd_user.rs has one).
 
 use crate::harness::for_each_user;
 use crate::harness::images::{History, Image, busybox, busybox_layer};
@@ -65,7 +65,7 @@ fn local_policy_finds_and_applies_a_newer_image() {
 }
 
 /// `localhost/app:latest`, an image other than busybox: its configuration sets `APP=2`.
-fn second_app() -> Image {
+pub(crate) fn second_app() -> Image {
     Image::new(
         vec![busybox_layer().clone()],
         vec![History::layer("ADD busybox")],

@@ -1,7 +1,8 @@
 //! A real systemd user manager runs coracle's generated unit: `systemctl --user start` returns
 //! once the container said `READY=1`, a container that dies is restarted by systemd
 //! (`Restart=on-failure`), `stop` removes it and `restart` brings it back; and the shipped
-//! coracle-restart.service starts the `--restart=always` containers.
+//! coracle-restart.service starts the `--restart=always` containers, and `auto-update`
+//! restarts a unit through the manager.
 //!
 //! No system manager runs on the test machines (PID 1 is not systemd), and `systemd --user`
 //! refuses to start without one: it checks for `/run/systemd/system` and creates its own
@@ -102,20 +103,38 @@ impl<'a> UserManager<'a> {
         std::fs::read_to_string(self.env.path("user-manager.log")).unwrap_or_default()
     }
 
-    /// `systemctl --user ARGS` as the user, inside the manager's mount namespace.
-    fn systemctl(&self, args: &[&str]) -> Cmd {
+    /// `PROGRAM` as the user, inside the manager's mount namespace: as in the user's
+    /// session, where `systemctl --user` finds its manager.
+    fn in_session(&self, program: &Path, shown: &str) -> Cmd {
         let mut c = Command::new("nsenter");
         c.arg(format!("--mount=/proc/{}/ns/mnt", self.child.id()))
             .arg("--")
             .arg("setpriv")
             .arg(format!("--reuid={}", self.env.account.uid))
             .arg(format!("--regid={}", self.env.account.gid))
-            .args(["--init-groups", "--", "systemctl", "--user", "--no-pager"])
-            .args(args)
+            .args(["--init-groups", "--"])
+            .arg(program)
             .env_clear()
             .envs(self.env.environment())
             .current_dir(self.env.dir());
-        Cmd::wrap(c, "systemctl --user", self.env.user.name())
+        Cmd::wrap(c, shown, self.env.user.name())
+    }
+
+    /// `systemctl --user ARGS` in the session.
+    fn systemctl(&self, args: &[&str]) -> Cmd {
+        let mut c = self.in_session(Path::new("systemctl"), "systemctl --user");
+        c.args(["--user", "--no-pager"]).args(args);
+        c
+    }
+
+    /// The binary under test on the test's store, in the session.
+    fn coracle(&self) -> Cmd {
+        let mut c = self.in_session(crate::harness::users::binary(), "coracle");
+        c.arg("--root")
+            .arg(self.env.root())
+            .arg("--runroot")
+            .arg(self.env.runroot());
+        c
     }
 
     /// `systemctl --user ARGS`, asserting success; its stdout.
@@ -327,5 +346,55 @@ fn the_restart_unit_starts_and_stops_the_always_containers() {
         let mut lines: Vec<&str> = ps.lines().collect();
         lines.sort_unstable();
         assert_eq!(lines, ["always exited", "never created"], "{ps}");
+    });
+}
+
+/// `auto-update` in the user's session restarts the unit through the manager: the new
+/// container runs on the new image, under a new main process of the same unit.
+#[test]
+fn auto_update_restarts_the_unit_through_the_manager() {
+    for_users(&[User::NoSub], |env| {
+        let manager = match UserManager::start(env) {
+            Ok(m) => m,
+            Err(reason) => return skip(&env.test, env.user.name(), &reason),
+        };
+        env.load_image(busybox());
+        env.ok(&["tag", "busybox", "localhost/app:latest"]);
+        env.ok(&[
+            "create",
+            "--name",
+            "app",
+            "--label",
+            "io.containers.autoupdate=local",
+            "localhost/app:latest",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 1; done",
+        ]);
+        let unit = env.ok(&["generate", "systemd", "--new", "--name", "app"]);
+        let units = env.mkdir("home/.config/systemd/user");
+        env.write("home/.config/systemd/user/container-app.service", &unit);
+        env.give(&units);
+        manager.ok(&["daemon-reload"]);
+        manager.ok(&["start", "container-app.service"]);
+        let before = manager.main_pid("container-app.service");
+
+        env.load_image(&crate::autoupdate::second_app());
+        let fmt = "{{.Unit}} {{.ContainerName}} {{.Policy}} {{.Updated}}";
+        let o = manager
+            .coracle()
+            .args(["auto-update", "--format", fmt])
+            .ok();
+        assert_eq!(o.stdout(), "container-app.service app local true\n");
+        assert!(!o.stderr().contains("no systemd user manager"), "{o}");
+        assert_eq!(
+            manager.ok(&["is-active", "container-app.service"]).trim(),
+            "active"
+        );
+        let after = manager.main_pid("container-app.service");
+        assert!(after != 0 && after != before, "MainPID {before} -> {after}");
+        assert_eq!(env.ok(&["exec", "app", "sh", "-c", "echo $APP"]), "2\n");
+        manager.ok(&["stop", "container-app.service"]);
+        assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     });
 }
