@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use crate::oci::config::ImageConfig;
 use crate::oci::digest::Digest;
+use crate::oci::manifest::{self, Manifest, Schema};
 use crate::store::blobs::{self};
 use crate::store::layers::{self, LayerRecord};
 use crate::store::staging;
@@ -92,6 +93,33 @@ impl ImagePlan {
             parent: None,
         })
     }
+}
+
+/// The manifest of an image made here (commit, build, import), whose layers are stored
+/// uncompressed: each named by its diff ID and tar size, with `schema`'s layer type.
+pub fn uncompressed_manifest(
+    schema: Schema,
+    config: &[u8],
+    layers: &[StagedLayer],
+) -> (Vec<u8>, Manifest) {
+    let media_type = match schema {
+        Schema::Oci => manifest::OCI_LAYER,
+        Schema::Docker => manifest::DOCKER_LAYER,
+    };
+    let descriptors: Vec<_> = layers
+        .iter()
+        .map(|l| manifest::LayerDescriptor {
+            media_type: media_type.into(),
+            digest: l.diff_id.clone(),
+            size: l.tar_size,
+        })
+        .collect();
+    manifest::build(
+        schema,
+        &Digest::of_bytes(config),
+        config.len() as u64,
+        &descriptors,
+    )
 }
 
 /// Commits every plan; returns the resulting image records in plan order.

@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::archive::{self, SymlinkTable};
 use crate::oci::digest::Digest;
-use crate::oci::manifest::{self, Schema};
+use crate::oci::manifest::Schema;
 use crate::store::containers::{ContainerRecord, State};
 use crate::store::{ImageRecord, Store};
 use crate::transfer::TransferError;
@@ -205,25 +205,7 @@ pub fn commit_container(
         message,
     })?;
     let config_bytes = serde_json::to_vec(&config).map_err(json_err("the new config".into()))?;
-    let config_digest = Digest::of_bytes(&config_bytes);
-    let layer_type = match opts.schema {
-        Schema::Oci => manifest::OCI_LAYER,
-        Schema::Docker => manifest::DOCKER_LAYER,
-    };
-    let descriptors: Vec<_> = layers
-        .iter()
-        .map(|l| manifest::LayerDescriptor {
-            media_type: layer_type.into(),
-            digest: l.diff_id.clone(),
-            size: l.tar_size,
-        })
-        .collect();
-    let (manifest_bytes, m) = manifest::build(
-        opts.schema,
-        &config_digest,
-        config_bytes.len() as u64,
-        &descriptors,
-    );
+    let (manifest_bytes, m) = commit::uncompressed_manifest(opts.schema, &config_bytes, &layers);
     let mut plan = ImagePlan::new(
         config_bytes,
         manifest_bytes,
@@ -434,7 +416,7 @@ mod tests {
             names: Vec::new(),
             names_history: Vec::new(),
             digest: Digest::from_hex(&"b".repeat(64)).unwrap(),
-            manifest_media_type: manifest::OCI_MANIFEST.into(),
+            manifest_media_type: crate::oci::manifest::OCI_MANIFEST.into(),
             layers: Vec::new(),
             size: 0,
             added: Utc::now(),

@@ -58,17 +58,10 @@ pub fn import<R: Read>(
         path: "config".into(),
         source: e.into(),
     })?;
-    let config_digest = crate::oci::digest::Digest::of_bytes(&config_bytes);
-    let layer_descriptor = manifest::LayerDescriptor {
-        media_type: manifest::OCI_LAYER.into(),
-        digest: layer.diff_id.clone(),
-        size: layer.tar_size,
-    };
-    let (manifest_bytes, _) = manifest::build(
+    let (manifest_bytes, _) = crate::transfer::commit::uncompressed_manifest(
         manifest::Schema::Oci,
-        &config_digest,
-        config_bytes.len() as u64,
-        &[layer_descriptor],
+        &config_bytes,
+        std::slice::from_ref(&layer),
     );
     let names = opts.name.iter().cloned().collect();
     let plan = ImagePlan::new(

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::cmd::Context;
 use crate::oci::digest::Digest;
-use crate::oci::manifest::{self, Schema};
+use crate::oci::manifest::Schema;
 use crate::store::{ImageRecord, LockMode, Staging, Store};
 use crate::transfer::commit::{self, ImagePlan};
 use crate::transfer::pipe;
@@ -100,25 +100,7 @@ fn write_image(
         serde_json::json!({"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()}),
     );
     let config_bytes = serde_json::to_vec(&config).context("encoding the image config")?;
-    let config_digest = Digest::of_bytes(&config_bytes);
-    let layer_type = match schema {
-        Schema::Oci => manifest::OCI_LAYER,
-        Schema::Docker => manifest::DOCKER_LAYER,
-    };
-    let descriptors: Vec<_> = staged
-        .iter()
-        .map(|l| manifest::LayerDescriptor {
-            media_type: layer_type.into(),
-            digest: l.diff_id.clone(),
-            size: l.tar_size,
-        })
-        .collect();
-    let (mut manifest_bytes, m) = manifest::build(
-        schema,
-        &config_digest,
-        config_bytes.len() as u64,
-        &descriptors,
-    );
+    let (mut manifest_bytes, m) = commit::uncompressed_manifest(schema, &config_bytes, &staged);
     if !annotations.is_empty() {
         let mut v: Map<String, Value> =
             serde_json::from_slice(&manifest_bytes).context("re-reading the new manifest")?;
