@@ -280,15 +280,22 @@ fn remount_read_only_tree(target: &Path) -> Result<()> {
     )))
 }
 
-/// Remounts the bind mount `target` read-only. Inside a user namespace the flags the mount
-/// came with from the host (nosuid, nodev, noexec, atime) are locked: the remount must repeat
-/// them or fail with `EPERM` (bubblewrap's `bind_mount`).
+/// Remounts the bind mount `target` read-only.
 fn remount_read_only(target: &Path) -> Result<()> {
+    remount_bind(target, MsFlags::MS_RDONLY)
+}
+
+/// Remounts the bind mount `target` with `add` (`MS_RDONLY`, `MS_NOSUID`...) added. Inside a
+/// user namespace the flags the mount came with from the host (read-only, nosuid, nodev,
+/// noexec, atime) are locked: the remount must repeat them or fail with `EPERM`
+/// (bubblewrap's `bind_mount`).
+pub(crate) fn remount_bind(target: &Path, add: MsFlags) -> Result<()> {
     let st = nix::sys::statvfs::statvfs(target)
         .map_err(fail(format!("reading the flags of {}", target.display())))?;
     let have = st.flags();
-    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | add;
     for (st_flag, ms_flag) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
@@ -301,7 +308,7 @@ fn remount_read_only(target: &Path) -> Result<()> {
         }
     }
     nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .map_err(fail(format!("remounting {} read-only", target.display())))
+        .map_err(fail(format!("remounting {}", target.display())))
 }
 
 /// Makes `rootfs` the root: `pivot_root(".", ".")`, then detaches the old root stacked on it.

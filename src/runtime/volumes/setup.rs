@@ -23,11 +23,10 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
-use nix::sys::statvfs::FsFlags;
 
 use super::copy::{self, CopyError};
 use super::{Mount, MountFlags, MountKind, Propagation, Storage, Ulimit, parse::Resource};
-use crate::runtime::mounts::{MountFailure, Result, bind, fail, io_fail};
+use crate::runtime::mounts::{MountFailure, Result, bind, fail, io_fail, remount_bind};
 use crate::runtime::user::{self, UserSpec};
 
 fn copy_fail(e: CopyError) -> MountFailure {
@@ -331,29 +330,9 @@ fn mount(
     )))
 }
 
-/// Remounts the bind mount `target` with `flags` added. Inside a user namespace the flags a
-/// mount came with (nosuid, nodev, noexec, atime) are locked: the remount repeats them or
-/// fails with `EPERM` (bubblewrap's `bind_mount`).
+/// Remounts the bind mount `target` with `flags` added (the locked ones kept).
 fn remount(target: &Path, flags: MountFlags) -> Result<()> {
-    let st = nix::sys::statvfs::statvfs(target)
-        .map_err(fail(format!("reading the flags of {}", target.display())))?;
-    let have = st.flags();
-    let mut ms = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | ms_flags(flags);
-    for (st_flag, ms_flag) in [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if have.contains(st_flag) {
-            ms |= ms_flag;
-        }
-    }
-    nix::mount::mount(None::<&str>, target, None::<&str>, ms, None::<&str>)
-        .map_err(fail(format!("remounting {}", target.display())))
+    remount_bind(target, ms_flags(flags))
 }
 
 fn rustix_resource(r: Resource) -> rustix::process::Resource {
