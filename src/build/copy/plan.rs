@@ -13,6 +13,7 @@ use crate::archive::ownership::{FileKind, Stat};
 use crate::build::ignore::{self, Ignore};
 use crate::build::scratch::Scratch;
 
+use super::chmod::Chmod;
 use super::tree::{self, DirTree, LayerTree, Node, Tree};
 use super::{CopyError, CopyRequest, Source, add, users};
 
@@ -52,7 +53,7 @@ pub(crate) struct Plan {
 /// `--chown` and `--chmod` and `--timestamp`, applied to every copied entry.
 struct Options {
     owner: Option<(u32, u32)>,
-    chmod: Option<u32>,
+    chmod: Option<Chmod>,
     timestamp: Option<i64>,
 }
 
@@ -93,7 +94,7 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
             .as_deref()
             .map(|spec| users::resolve(spec, &base))
             .transpose()?,
-        chmod: copy.chmod.as_deref().map(parse_chmod).transpose()?,
+        chmod: copy.chmod.as_deref().map(Chmod::parse).transpose()?,
         timestamp: req.timestamp,
     };
     let exclude = Ignore::from_patterns(copy.exclude.iter().map(String::as_str))
@@ -208,9 +209,12 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
                     dest.clone()
                 };
                 e.parents(&target)?;
+                // --chown and --chmod apply to heredocs and downloads too, as BuildKit does.
+                let (uid, gid) = e.opts.owner.unwrap_or((0, 0));
+                let mode = e.opts.chmod.as_ref().map_or(mode, |c| c.apply(mode, false));
                 let stat = Stat {
-                    uid: 0,
-                    gid: 0,
+                    uid,
+                    gid,
                     mode,
                     kind: FileKind::File,
                 };
@@ -348,10 +352,10 @@ impl Emitter<'_> {
             stat.uid = uid;
             stat.gid = gid;
         }
-        if let Some(mode) = self.opts.chmod
+        if let Some(chmod) = &self.opts.chmod
             && stat.kind != FileKind::Symlink
         {
-            stat.mode = mode;
+            stat.mode = chmod.apply(stat.mode, stat.kind == FileKind::Dir);
         }
         let mtime = self.opts.timestamp.unwrap_or(node.mtime);
         let body = match stat.kind {
@@ -410,15 +414,6 @@ fn file_body(node: &Node) -> Body {
     }
 }
 
-/// `--chmod`: octal (`755`, `0644`, `0o4755`).
-fn parse_chmod(spec: &str) -> Result<u32, CopyError> {
-    let digits = spec.strip_prefix("0o").unwrap_or(spec);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if !digits.is_empty() && mode <= 0o7777 => Ok(mode),
-        _ => Err(CopyError::Chmod(spec.to_string())),
-    }
-}
-
 fn has_meta(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -471,19 +466,4 @@ fn expand_source(tree: &dyn Tree, raw: &str) -> Result<Vec<String>, CopyError> {
         return Err(CopyError::NoMatch(raw.to_string()));
     }
     Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chmod_values() {
-        assert_eq!(parse_chmod("755").unwrap(), 0o755);
-        assert_eq!(parse_chmod("0644").unwrap(), 0o644);
-        assert_eq!(parse_chmod("4755").unwrap(), 0o4755);
-        for bad in ["", "u+x", "999", "17777", "-1"] {
-            assert!(parse_chmod(bad).is_err(), "{bad}");
-        }
-    }
 }

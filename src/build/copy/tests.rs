@@ -192,7 +192,12 @@ fn chown_and_chmod() {
     let err = sources_digest(&s.req(&c)).unwrap_err();
     assert!(matches!(err, CopyError::Chown { .. }), "{err}");
     c.chown = None;
-    c.chmod = Some("u+x".into());
+    // Symbolic: each entry's own mode changes (`X` gives directories execute).
+    c.chmod = Some("u+x,g-w,o=r".into());
+    assert_eq!(find(&s.layer(&c), "out/f").mode, 0o744);
+    c.chmod = Some("go-rx".into());
+    assert_eq!(find(&s.layer(&c), "out/").mode & 0o777, 0o700);
+    c.chmod = Some("u+q".into());
     assert!(matches!(
         sources_digest(&s.req(&c)),
         Err(CopyError::Chmod(_))

@@ -1,0 +1,109 @@
+//! `build` features of Buildah and BuildKit beyond the basics, each as a user runs it, on
+//! both storage drivers where it touches files: `--chmod` with symbolic modes, `RUN --mount`
+//! binds that are writable or come from a stage or an image, `COPY --link` (a layer that
+//! does not depend on its base, reused on another base), `ADD` of a git repository and
+//! `COPY --parents`.
+
+use crate::harness::images::busybox;
+use crate::harness::{TestEnv, for_each_user};
+
+const DRIVERS: [&str; 2] = ["vfs", "overlay"];
+
+/// Writes `text` as the Containerfile of the context directory `dir`; returns it.
+fn context(env: &TestEnv, dir: &str, text: &str) -> std::path::PathBuf {
+    env.write(format!("{dir}/Containerfile"), text);
+    let p = env.path(dir);
+    env.give(&p);
+    p
+}
+
+/// `coracle --storage-driver DRIVER build --pull=never ARGS CONTEXT`.
+fn build(env: &TestEnv, driver: &str, args: &[&str], ctx: &std::path::Path) -> crate::harness::Cmd {
+    let mut c = env.coracle();
+    c.args(["--storage-driver", driver, "build", "--pull=never"])
+        .args(args)
+        .arg(ctx);
+    c
+}
+
+/// What `sh -c SCRIPT` prints in a container of `image`.
+fn run_in(env: &TestEnv, driver: &str, image: &str, script: &str) -> String {
+    env.coracle()
+        .args([
+            "--storage-driver",
+            driver,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+        ])
+        .args([image, "sh", "-c", script])
+        .ok()
+        .stdout()
+}
+
+fn cache_hits(o: &crate::harness::cmd::Output) -> usize {
+    o.stdout().matches("--> Using cache").count()
+}
+
+/// Symbolic modes change each copied entry's own mode as chmod(1) would (Podman 4.3 only
+/// takes octal ones: `Error parsing chmod u+x`); a bad mode is an error naming its line and
+/// column, before any step runs.
+#[test]
+fn copy_chmod_takes_symbolic_modes() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.write("chm/a.txt", "a\n");
+        env.write("chm/d/e/f.txt", "f\n");
+        let ctx = context(
+            env,
+            "chm",
+            "FROM busybox\nCOPY --chmod=u+x,g-w,o=r a.txt /a\nCOPY --chmod=a+rX d /d\n\
+             ARG M=go-rwx\nCOPY --chmod=$M a.txt /m\n",
+        );
+        std::fs::set_permissions(
+            ctx.join("a.txt"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o664),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            ctx.join("d/e"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            ctx.join("d/e/f.txt"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        for driver in DRIVERS {
+            let tag = format!("localhost/chmod-{driver}");
+            build(env, driver, &["-q", "-t", &tag], &ctx).ok();
+            assert_eq!(
+                run_in(env, driver, &tag, "stat -c '%n %a' /a /d/e /d/e/f.txt /m"),
+                "/a 744\n/d/e 755\n/d/e/f.txt 644\n/m 600\n",
+                "{driver}"
+            );
+        }
+        let bad = context(
+            env,
+            "chmbad",
+            "FROM busybox\nRUN true\nCOPY --chmod=u+q a /a\n",
+        );
+        let o = build(env, "vfs", &["-t", "localhost/chmbad"], &bad).fails(125);
+        o.assert_error()
+            .assert_stderr_contains("Containerfile:3:6: invalid --chmod \"u+q\"");
+        assert!(!o.stdout().contains("STEP"), "{o}");
+        // A variable's bad value: the error names the step.
+        let bad = context(
+            env,
+            "chmbad2",
+            "FROM busybox\nARG M=u+q\nCOPY --chmod=$M Containerfile /a\n",
+        );
+        build(env, "vfs", &["-t", "localhost/chmbad"], &bad)
+            .fails(125)
+            .assert_stderr_contains(
+                "building at STEP \"COPY --chmod=$M Containerfile /a\": invalid --chmod \"u+q\"",
+            );
+    });
+}
