@@ -107,3 +107,42 @@ fn copy_chmod_takes_symbolic_modes() {
             );
     });
 }
+
+/// `COPY --parents` keeps each source's directories below the context or below `--from`'s
+/// root (Podman 5's and BuildKit's flag; Podman 4.3 refuses it), `/./` marking where the kept
+/// part starts.
+#[test]
+fn copy_parents_keeps_the_source_directories() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.write("par/x/a.txt", "xa\n");
+        env.write("par/y/a.txt", "ya\n");
+        env.write("par/x/sub/b", "b\n");
+        let ctx = context(
+            env,
+            "par",
+            "FROM busybox AS other\nRUN mkdir -p /made/deep && echo m > /made/deep/m\n\
+             FROM busybox\nCOPY --parents */a.txt /p/\nCOPY --parents x/./sub /q/\n\
+             COPY --from=other --parents /made/deep/m /r/\n",
+        );
+        for driver in DRIVERS {
+            let tag = format!("localhost/parents-{driver}");
+            build(env, driver, &["-q", "-t", &tag], &ctx).ok();
+            assert_eq!(
+                run_in(
+                    env,
+                    driver,
+                    &tag,
+                    "cd / && find p q r -type f | sort | xargs cat"
+                ),
+                "xa\nya\nb\nm\n",
+                "{driver}"
+            );
+            assert_eq!(
+                run_in(env, driver, &tag, "cd / && find p q r | sort"),
+                "p\np/x\np/x/a.txt\np/y\np/y/a.txt\nq\nq/sub\nq/sub/b\nr\nr/made\nr/made/deep\nr/made/deep/m\n",
+                "{driver}"
+            );
+        }
+    });
+}

@@ -70,11 +70,12 @@ struct Emitter<'a> {
 /// One thing to copy.
 enum Src {
     /// A path of the source tree (symlinks already resolved), the name the source gave it
-    /// and its entry.
+    /// and its entry; with `--parents`, the path below the destination it keeps.
     Path {
         path: String,
         name: String,
         node: Node,
+        keep: Option<String>,
     },
     /// A file made here: a heredoc or a download.
     Made {
@@ -135,16 +136,19 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
             continue;
         }
         let found = expand_source(tree.as_ref(), raw)?;
+        let pivot = copy.parents.then(|| parents_pivot(raw));
         for path in found {
             let resolved = tree::resolve(tree.as_ref(), &path, true)?;
             let node = tree
                 .node(&resolved)?
                 .ok_or_else(|| CopyError::NoSuchSource(path.clone()))?;
             // A source keeps its own name, not its symlink target's.
+            let keep = pivot.as_ref().map(|p| kept_path(&path, p));
             srcs.push(Src::Path {
                 name: tree::split(&path).1.to_string(),
                 path: resolved,
                 node,
+                keep,
             });
         }
     }
@@ -186,6 +190,7 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
         || dest.is_empty()
         || srcs.len() > 1
         || named_sources(copy) > 1
+        || copy.parents
         || base_dir;
 
     let mut e = Emitter {
@@ -224,6 +229,23 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
                 path,
                 name: base_name,
                 node,
+                keep: Some(rel),
+            } => {
+                // --parents: the source's path below the context (or the pivot) is kept.
+                let target = tree::join(&dest, &rel);
+                if node.stat.kind == FileKind::Dir {
+                    e.parents(&target)?;
+                    e.entry(&target, &node)?;
+                    e.walk(tree.as_ref(), &path, &target, "", &exclude)?;
+                } else {
+                    e.file(false, &target, &base_name, &node, &exclude)?;
+                }
+            }
+            Src::Path {
+                path,
+                name: base_name,
+                node,
+                keep: None,
             } => {
                 if node.stat.kind == FileKind::Dir {
                     e.parents(&dest)?;
@@ -411,6 +433,29 @@ fn file_body(node: &Node) -> Body {
         }
     } else {
         Body::Empty
+    }
+}
+
+/// The leading part of a `--parents` source that is not kept: what comes before a `/./`
+/// in it (BuildKit's pivot, `a/./b/c` keeps `b/c`), else nothing.
+fn parents_pivot(raw: &str) -> String {
+    let raw = raw.trim_start_matches('/');
+    match raw.find("/./").map(|i| ignore::clean(&raw[..i])) {
+        Some(p) if p != "." => p,
+        _ => String::new(),
+    }
+}
+
+/// The part of `path` (a matched source, relative to the tree's root) a `--parents` copy
+/// keeps below the destination.
+fn kept_path(path: &str, pivot: &str) -> String {
+    if pivot.is_empty() {
+        return path.to_string();
+    }
+    match path.strip_prefix(pivot) {
+        Some("") => String::new(),
+        Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+        _ => path.to_string(),
     }
 }
 

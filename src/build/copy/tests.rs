@@ -480,3 +480,35 @@ fn add_downloads_urls() {
         Err(CopyError::Download { .. })
     ));
 }
+
+#[test]
+fn parents_keep_the_sources_directories() {
+    let s = setup(&[
+        ("x/a.txt", "xa", 0o644),
+        ("y/a.txt", "ya", 0o644),
+        ("x/sub/b", "b", 0o600),
+    ]);
+    let mut c = copy(&["x/a.txt", "./y/a.txt"], "/p");
+    c.parents = true;
+    assert_eq!(
+        names(&s.layer(&c)),
+        ["p/", "p/x/", "p/x/a.txt", "p/y/", "p/y/a.txt"]
+    );
+    // Globs keep what they matched; one source is still put below the destination.
+    let mut c = copy(&["*/a.txt"], "/q");
+    c.parents = true;
+    assert_eq!(
+        names(&s.layer(&c)),
+        ["q/", "q/x/", "q/x/a.txt", "q/y/", "q/y/a.txt"]
+    );
+    let mut c = copy(&["x/sub"], "/d/");
+    c.parents = true;
+    assert_eq!(names(&s.layer(&c)), ["d/", "d/x/", "d/x/sub/", "d/x/sub/b"]);
+    // `/./` pivots: only what follows it is kept.
+    let mut c = copy(&["x/./sub/b"], "/r/");
+    c.parents = true;
+    assert_eq!(names(&s.layer(&c)), ["r/", "r/sub/", "r/sub/b"]);
+    // Without --parents, only the names.
+    let c = copy(&["x/a.txt"], "/n/");
+    assert_eq!(names(&s.layer(&c)), ["n/", "n/a.txt"]);
+}
