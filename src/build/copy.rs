@@ -15,6 +15,7 @@
 //! - [`write`]: the plan as a tar, and as a digest.
 
 mod add;
+pub mod bind;
 pub mod chmod;
 mod plan;
 mod tree;

@@ -146,3 +146,79 @@ fn copy_parents_keeps_the_source_directories() {
         }
     });
 }
+
+/// `RUN --mount=type=bind`: `rw` lets the step write into a private copy of the bound path
+/// (the context is untouched, nothing reaches the layer), `from=` binds a path of an
+/// earlier stage or of an image. Without `rw` the bind is read-only. As Podman: a RUN's
+/// cache key has the mount as written, not the bound files' content; coracle adds the
+/// `from=` image, so a rebuilt stage misses.
+#[test]
+fn run_mount_bind_rw_and_from() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.write("bind/a.txt", "from the context\n");
+        let ctx = context(
+            env,
+            "bind",
+            "FROM busybox AS stage\nARG V=1\nRUN echo \"stage $V\" > /st && mkdir /dir && echo in > /dir/f\n\
+             FROM busybox\n\
+             RUN --mount=type=bind,target=/c,rw echo w > /c/new && echo changed > /c/a.txt && cat /c/new > /saw\n\
+             RUN --mount=type=bind,from=stage,source=/st,target=/m cat /m >> /saw\n\
+             RUN --mount=type=bind,from=stage,source=dir,target=/d,rw echo x > /d/g && ls /d >> /saw\n\
+             RUN --mount=type=bind,from=busybox,target=/bb ls /bb/bin/sh >> /saw\n\
+             RUN ls /c /m /d /bb 2>/dev/null | wc -l >> /saw\n",
+        );
+        for driver in DRIVERS {
+            let tag = format!("localhost/bind-{driver}");
+            build(env, driver, &["-t", &tag], &ctx).ok();
+            assert_eq!(
+                run_in(env, driver, &tag, "cat /saw"),
+                "w\nstage 1\nf\ng\n/bb/bin/sh\n0\n",
+                "{driver}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(ctx.join("a.txt")).unwrap(),
+                "from the context\n"
+            );
+            assert!(!ctx.join("new").exists());
+            // Unchanged: every step from the cache; the stage's ARG changed: the stage's
+            // steps miss, and in the last stage the first RUN binding it and all after it.
+            let again = build(env, driver, &["-t", &tag], &ctx).ok();
+            assert_eq!(cache_hits(&again), 7, "{again}");
+            // (The drivers share the cache: each its own value.)
+            let v = format!("V={driver}");
+            let changed = build(env, driver, &["--build-arg", &v, "-t", &tag], &ctx).ok();
+            assert_eq!(cache_hits(&changed), 1, "{changed}");
+            assert_eq!(
+                run_in(env, driver, &tag, "sed -n 2p /saw"),
+                format!("stage {driver}\n"),
+                "{driver}"
+            );
+        }
+        // Read-only without rw; a source outside the context is refused.
+        let ro = context(
+            env,
+            "bindro",
+            "FROM busybox\nRUN --mount=type=bind,target=/c touch /c/x\n",
+        );
+        let o = build(env, "vfs", &["-t", "localhost/bindro"], &ro).output();
+        assert_eq!(o.code(), Some(1), "{o}");
+        let out = context(
+            env,
+            "bindout",
+            "FROM busybox\nRUN --mount=type=bind,source=../bind,target=/c true\n",
+        );
+        build(env, "vfs", &["-t", "localhost/bindout"], &out)
+            .fails(125)
+            .assert_stderr_contains("outside the build context");
+        let missing = context(
+            env,
+            "bindmiss",
+            "FROM busybox\nRUN --mount=type=bind,from=busybox,source=/nope,target=/c true\n",
+        );
+        build(env, "vfs", &["-t", "localhost/bindmiss"], &missing)
+            .fails(125)
+            .assert_stderr_contains("nope");
+        assert_eq!(env.container_leftovers(), Vec::<String>::new());
+    });
+}
