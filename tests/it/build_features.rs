@@ -222,3 +222,84 @@ fn run_mount_bind_rw_and_from() {
         assert_eq!(env.container_leftovers(), Vec::<String>::new());
     });
 }
+
+/// The diff IDs of `image`.
+fn layers(env: &TestEnv, image: &str) -> Vec<String> {
+    let i = env.inspect(image);
+    serde_json::from_value(i["RootFS"]["Layers"].clone()).expect("RootFS.Layers")
+}
+
+/// `COPY --link` / `ADD --link`: the layer is made without looking at the base (its parent
+/// directories are entries of their own), so it is the same on any base; after the base
+/// changed, the step reports the cache and the new image is the new base plus the same
+/// layer. Podman 4.3 refuses `--link`.
+#[test]
+fn copy_link_layers_are_the_same_on_any_base() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        env.write("link/a.txt", "linked\n");
+        let base = context(
+            env,
+            "linkbase",
+            "FROM busybox\nARG B\nRUN echo \"$B\" > /base\n",
+        );
+        let ctx = context(
+            env,
+            "link",
+            "FROM localhost/linkbase\nCOPY --link a.txt /x/y/a\nADD --link a.txt /z/\nRUN cat /base /x/y/a /z/a.txt > /all\n",
+        );
+        for driver in DRIVERS {
+            let mut seen = Vec::new();
+            for b in ["one", "two"] {
+                let arg = format!("B={b}-{driver}");
+                build(
+                    env,
+                    driver,
+                    &["-q", "--build-arg", &arg, "-t", "localhost/linkbase"],
+                    &base,
+                )
+                .ok();
+                let tag = format!("localhost/link-{b}-{driver}");
+                let o = build(env, driver, &["-t", &tag], &ctx).ok();
+                assert_eq!(
+                    run_in(env, driver, &tag, "cat /all"),
+                    format!("{b}-{driver}\nlinked\nlinked\n"),
+                );
+                seen.push((o, layers(env, &tag)));
+            }
+            let (first, l1) = &seen[0];
+            let (second, l2) = &seen[1];
+            let n = l1.len();
+            assert_eq!(l2.len(), n);
+            assert_ne!(l1[n - 4], l2[n - 4], "the bases differ");
+            assert_eq!(
+                l1[n - 3..n - 1],
+                l2[n - 3..n - 1],
+                "the linked layers are the same"
+            );
+            // The drivers share the cache: the second driver's first build reuses the first's
+            // linked layers on its own base.
+            let expect = if driver == DRIVERS[0] { 0 } else { 2 };
+            assert_eq!(cache_hits(first), expect, "{first}");
+            // COPY and ADD from the cache (rebased), the RUN after them runs on the new base.
+            assert_eq!(cache_hits(second), 2, "{second}");
+        }
+        // Without --link, the same COPY on another base is another layer whenever the base
+        // decides a parent: here /x exists in one base only.
+        let b1 = context(
+            env,
+            "nolink1",
+            "FROM busybox\nRUN mkdir -m 700 /x\nCOPY a.txt /x/a\n",
+        );
+        env.write("nolink1/a.txt", "a\n");
+        let b2 = context(env, "nolink2", "FROM busybox\nRUN true\nCOPY a.txt /x/a\n");
+        env.write("nolink2/a.txt", "a\n");
+        build(env, "vfs", &["-q", "-t", "localhost/nolink1"], &b1).ok();
+        build(env, "vfs", &["-q", "-t", "localhost/nolink2"], &b2).ok();
+        let (l1, l2) = (
+            layers(env, "localhost/nolink1"),
+            layers(env, "localhost/nolink2"),
+        );
+        assert_ne!(l1.last(), l2.last());
+    });
+}

@@ -89,6 +89,14 @@ enum Src {
 pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
     let copy = req.copy;
     let base = LayerTree::new(req.base);
+    // --link: the layer is made as if on an empty base (every parent written, the
+    // destination a directory only when the instruction says so), so that it is the same on
+    // any base. `--chown` names still come from the base's files.
+    let shape = if copy.link {
+        LayerTree::new(&[])
+    } else {
+        LayerTree::new(req.base)
+    };
     let opts = Options {
         owner: copy
             .chown
@@ -180,8 +188,8 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
         format!("{}/{raw_dest}", req.workdir)
     };
     let cleaned = ignore::clean(&absolute);
-    let dest = tree::resolve(&base, cleaned.trim_start_matches('/'), true)?;
-    let base_dir = base
+    let dest = tree::resolve(&shape, cleaned.trim_start_matches('/'), true)?;
+    let base_dir = shape
         .node(&dest)?
         .is_some_and(|n| n.stat.kind == FileKind::Dir);
     let named_dir = raw_dest.ends_with('/')
@@ -194,7 +202,7 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
         || base_dir;
 
     let mut e = Emitter {
-        base: &base,
+        base: &shape,
         opts,
         plan: Plan::default(),
         dirs: HashSet::new(),

@@ -512,3 +512,36 @@ fn parents_keep_the_sources_directories() {
     let c = copy(&["x/a.txt"], "/n/");
     assert_eq!(names(&s.layer(&c)), ["n/", "n/a.txt"]);
 }
+
+#[test]
+fn link_layers_do_not_look_at_the_base() {
+    let s = setup(&[("f", "x", 0o644)]);
+    // The base has /app (a directory) and /link -> /app.
+    let mut c = copy(&["f"], "/app");
+    assert_eq!(names(&s.layer(&c)), ["app/f"]);
+    c.link = true;
+    assert_eq!(names(&s.layer(&c)), ["app"]);
+    let mut c = copy(&["f"], "/app/sub/");
+    c.link = true;
+    c.chown = Some("app".into());
+    let seen = s.layer(&c);
+    assert_eq!(names(&seen), ["app/", "app/sub/", "app/sub/f"]);
+    assert_eq!(
+        (find(&seen, "app/").uid, find(&seen, "app/").mode),
+        (0, 0o755)
+    );
+    assert_eq!(find(&seen, "app/sub/f").uid, 1000);
+    // The same layer (so the same digest) whatever the base.
+    let mut on_empty = s.req(&c);
+    on_empty.base = &[];
+    let mut c2 = c.clone();
+    c2.chown = Some("1000".into());
+    assert_eq!(
+        s.digest(&c2),
+        sources_digest(&CopyRequest {
+            copy: &c2,
+            ..on_empty
+        })
+        .unwrap()
+    );
+}

@@ -786,10 +786,41 @@ impl Executor<'_> {
             Self::adopt(&mut next, hit);
             return Ok(next);
         }
+        // --link: the layer does not depend on the base (see `copy::plan`), so its key has
+        // only what the layer holds, and a layer made on another base is put on this one, as
+        // BuildKit rebases a linked step. `--no-cache` and `--layers=false` still rebuild.
+        let link_key = expanded.link.then(|| {
+            Key::of(&json!({
+                "link": digest.to_string(),
+                "created_by": created_by,
+                "timestamp": self.settings.timestamp,
+            }))
+        });
         let created = self.created();
         let created_text = created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         next.push_history(json!({"created": created_text, "created_by": created_by}));
         next.config.insert("created".into(), json!(created_text));
+        if let Some(link_key) = &link_key
+            && let Some(layer) = self.linked_layer(link_key)?
+        {
+            let mut layers = next.layers.clone();
+            layers.push(layer);
+            let rec = image::write(
+                self.ctx,
+                &next.config,
+                &layers,
+                state.image.as_ref(),
+                self.settings.schema,
+                &BTreeMap::new(),
+            )?;
+            self.out.step(&format!("--> Using cache {}", rec.id.hex()));
+            self.remember(&key, &rec.id)?;
+            next.image = Some(rec.id.clone());
+            next.layers = rec.layers.clone();
+            let rootfs = json!({"type": "layers", "diff_ids": next.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
+            next.config.insert("rootfs".into(), rootfs);
+            return Ok(next);
+        }
         let rec = image::write_with_layer(
             self.ctx,
             &next.config,
@@ -799,11 +830,35 @@ impl Executor<'_> {
             &|w| copy::write_layer(&request, w).map_err(std::io::Error::other),
         )?;
         self.remember(&key, &rec.id)?;
+        if let Some(link_key) = &link_key
+            && self.settings.args.layers
+        {
+            cache::record(self.ctx, link_key, &rec.id)?;
+        }
         next.image = Some(rec.id.clone());
         next.layers = rec.layers.clone();
         let rootfs = json!({"type": "layers", "diff_ids": next.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
         next.config.insert("rootfs".into(), rootfs);
         Ok(next)
+    }
+
+    /// The layer an earlier `--link` step with `key` made (the last of the image it
+    /// recorded), if the cache may be used and the store still has it. Unlike other steps,
+    /// an earlier miss in the stage does not matter: the layer does not depend on the base.
+    fn linked_layer(&self, key: &Key) -> anyhow::Result<Option<Digest>> {
+        let a = self.settings.args;
+        if !a.layers || a.no_cache {
+            return Ok(None);
+        }
+        let store = self.ctx.open_store(LockMode::Shared, "build")?;
+        let Some(id) = cache::lookup(&store, key)? else {
+            return Ok(None);
+        };
+        let (_, layers) = image::read(&store, &id)?;
+        Ok(layers
+            .last()
+            .filter(|d| store.layers().get(d).is_ok())
+            .cloned())
     }
 
     /// The image (`None` for an empty scratch stage) and layers of an earlier stage or an
