@@ -89,6 +89,9 @@ pub enum CopyError {
     },
     #[error("--checksum needs an http(s) URL source")]
     ChecksumWithoutUrl,
+    /// ADD of a git repository that could not be cloned (the message names it).
+    #[error("{0}")]
+    Git(String),
     #[error("downloading {url}: {reason}")]
     Download { url: String, reason: String },
     #[error("reading the archive {path}: {reason}")]

@@ -303,3 +303,90 @@ fn copy_link_layers_are_the_same_on_any_base() {
         assert_ne!(l1.last(), l2.last());
     });
 }
+
+/// `ADD <git repository> <dest>`: cloned at the `#ref` (a branch here), `.git` left out
+/// unless `--keep-git-dir=true`; the same commit gives the same layer (a rebuild hits the
+/// cache), a new commit on the ref misses; a repository that is not there names its URL.
+#[test]
+fn add_of_a_git_repository() {
+    use crate::build_context::{HttpServer, git};
+    for_each_user(|env| {
+        env.load_image(busybox());
+        let work = env.mkdir("work");
+        env.write("work/a.txt", "main\n");
+        env.write("work/sub/b.txt", "b\n");
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-qm", "one"]);
+        git(&work, &["checkout", "-q", "-b", "feature"]);
+        env.write("work/a.txt", "feature\n");
+        git(&work, &["commit", "-qam", "two"]);
+        env.mkdir("www");
+        // Published with `main` as the default branch.
+        let publish = |env: &TestEnv| {
+            git(&env.path("work"), &["checkout", "-q", "main"]);
+            let _ = std::fs::remove_dir_all(env.path("www/repo.git"));
+            git(
+                env.dir(),
+                &["clone", "-q", "--bare", "work", "www/repo.git"],
+            );
+            git(&env.path("www/repo.git"), &["update-server-info"]);
+        };
+        publish(env);
+        let server = HttpServer::start(&env.path("www"));
+        let repo = server.url("repo.git");
+        let ctx = context(
+            env,
+            "addgit",
+            &format!(
+                "FROM busybox\nADD {repo}#feature /src/\nADD --keep-git-dir=true {repo} /kept\n"
+            ),
+        );
+        for driver in DRIVERS {
+            let tag = format!("localhost/addgit-{driver}");
+            build(env, driver, &["-q", "-t", &tag], &ctx).ok();
+            assert_eq!(
+                run_in(
+                    env,
+                    driver,
+                    &tag,
+                    "cat /src/a.txt /src/sub/b.txt /kept/a.txt; ls -A /src; test -d /kept/.git && echo git"
+                ),
+                "feature\nb\nmain\na.txt\nsub\ngit\n",
+                "{driver}"
+            );
+        }
+        let again = build(env, "vfs", &["-t", "localhost/addgit-again"], &ctx).ok();
+        // The same commit: the first ADD comes from the cache (a kept `.git` differs per
+        // clone, so the second runs again).
+        let out = again.stdout();
+        let after_step2 = out.split("STEP 2/3").nth(1).unwrap_or_default();
+        assert!(
+            after_step2
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .starts_with("--> Using cache"),
+            "{again}"
+        );
+        // A new commit on the ref: the ADD runs again and has it.
+        git(&work, &["checkout", "-q", "feature"]);
+        env.write("work/a.txt", "feature 2\n");
+        git(&work, &["commit", "-qam", "three"]);
+        publish(env);
+        build(env, "vfs", &["-q", "-t", "localhost/addgit-new"], &ctx).ok();
+        assert_eq!(
+            run_in(env, "vfs", "localhost/addgit-new", "cat /src/a.txt"),
+            "feature 2\n"
+        );
+        let bad = context(
+            env,
+            "addgitbad",
+            &format!("FROM busybox\nADD {} /x/\n", server.url("nothere.git")),
+        );
+        build(env, "vfs", &["-t", "localhost/addgitbad"], &bad)
+            .fails(125)
+            .assert_error()
+            .assert_stderr_contains("nothere.git");
+    });
+}

@@ -77,6 +77,9 @@ enum Src {
         node: Node,
         keep: Option<String>,
     },
+    /// A directory of this host whose contents are copied: ADD's clone of a git
+    /// repository.
+    HostDir { root: PathBuf },
     /// A file made here: a heredoc or a download.
     Made {
         name: String,
@@ -127,6 +130,13 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
     let mut srcs = Vec::new();
     for raw in &copy.sources {
         if raw.starts_with("<<") && !copy.heredocs.is_empty() {
+            continue;
+        }
+        if req.add && context_tree && crate::build::context::remote::is_git(raw) {
+            let (root, dir) = crate::build::context::remote::clone(raw, copy.keep_git_dir)
+                .map_err(|e| CopyError::Git(e.to_string()))?;
+            srcs.push(Src::HostDir { root });
+            scratch.push(dir);
             continue;
         }
         if req.add && add::is_url(raw) && context_tree {
@@ -232,6 +242,24 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
                     kind: FileKind::File,
                 };
                 e.push(target, stat, mtime, body);
+            }
+            Src::HostDir { root } => {
+                e.parents(&dest)?;
+                if !e.base_has_dir(&dest)? {
+                    e.dir(&dest, 0o755, e.opts.timestamp.unwrap_or(0));
+                }
+                let none = Ignore::default();
+                let tree = DirTree {
+                    root: &root,
+                    ignore: &none,
+                };
+                // A clone's files carry the time of the clone: they get the epoch (or
+                // --timestamp) instead, so the same commit gives the same layer and key.
+                let own = e.opts.timestamp;
+                e.opts.timestamp = Some(own.unwrap_or(0));
+                let walked = e.walk(&tree, "", &dest, "", &exclude);
+                e.opts.timestamp = own;
+                walked?;
             }
             Src::Path {
                 path,
