@@ -390,3 +390,43 @@ fn add_of_a_git_repository() {
             .assert_stderr_contains("nothere.git");
     });
 }
+
+/// STEP N/M with ONBUILD triggers, as Podman 4.3 prints them (seen with `podman build`
+/// here): the FROM line counts the stage's own instructions, the lines after it count the
+/// triggers too (`STEP 1/2: FROM base`, then `STEP 2/4: RUN <trigger>` ... `STEP 4/4`).
+#[test]
+fn onbuild_triggers_are_counted_as_podman_counts_them() {
+    crate::harness::for_users(&[crate::harness::User::Sub], |env| {
+        env.load_image(busybox());
+        let base = context(
+            env,
+            "obbase",
+            "FROM busybox\nONBUILD RUN echo trig\nONBUILD RUN echo trig2\n",
+        );
+        build(
+            env,
+            "vfs",
+            &["--format", "docker", "-t", "localhost/obbase"],
+            &base,
+        )
+        .ok();
+        let child = context(env, "obchild", "FROM localhost/obbase\nRUN echo after\n");
+        let o = build(env, "vfs", &["-t", "localhost/obchild"], &child).ok();
+        let steps: Vec<String> = o
+            .stdout()
+            .lines()
+            .filter(|l| l.starts_with("STEP "))
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "STEP 1/2: FROM localhost/obbase",
+                "STEP 2/4: RUN echo trig",
+                "STEP 3/4: RUN echo trig2",
+                "STEP 4/4: RUN echo after",
+            ],
+            "{o}"
+        );
+    });
+}
