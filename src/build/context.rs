@@ -12,7 +12,7 @@
 //! `<Containerfile>.dockerignore` beside the Containerfile (as buildah), else
 //! `.containerignore`, else `.dockerignore` in the context.
 
-mod remote;
+pub(crate) mod remote;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

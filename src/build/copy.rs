@@ -15,6 +15,8 @@
 //! - [`write`]: the plan as a tar, and as a digest.
 
 mod add;
+pub mod bind;
+pub mod chmod;
 mod plan;
 mod tree;
 mod users;
@@ -73,8 +75,8 @@ pub enum CopyError {
     SymlinkLoop(String),
     #[error("invalid --chown {spec:?}: {reason}")]
     Chown { spec: String, reason: String },
-    #[error("invalid --chmod {0:?}: expected an octal mode such as 0755")]
-    Chmod(String),
+    #[error(transparent)]
+    Chmod(#[from] chmod::BadChmod),
     #[error("invalid --exclude pattern")]
     Exclude(#[source] super::ignore::PatternError),
     #[error("invalid --checksum {0:?}: expected sha256:<64 hex digits>")]
@@ -87,6 +89,9 @@ pub enum CopyError {
     },
     #[error("--checksum needs an http(s) URL source")]
     ChecksumWithoutUrl,
+    /// ADD of a git repository that could not be cloned (the message names it).
+    #[error("{0}")]
+    Git(String),
     #[error("downloading {url}: {reason}")]
     Download { url: String, reason: String },
     #[error("reading the archive {path}: {reason}")]

@@ -65,13 +65,13 @@ fn builds_both(env: &TestEnv, spec: &str, tag: &str) {
 }
 
 /// `python3 -m http.server` on a free port serving `dir`; stopped when dropped.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
     port: u16,
 }
 
 impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
+    pub(crate) fn start(dir: &Path) -> HttpServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -96,7 +96,7 @@ impl HttpServer {
         s
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/{path}", self.port)
     }
 }
@@ -177,7 +177,7 @@ fn build_from_an_http_url_of_a_tar() {
     });
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let o = Command::new("git")
         .arg("-C")
         .arg(dir)

@@ -19,6 +19,7 @@ mod build;
 mod build_cache_registry;
 mod build_context;
 mod build_copy;
+mod build_features;
 mod build_interop;
 mod build_more;
 mod commit;

@@ -2,7 +2,7 @@
 //! repositories.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{BuildContext, ContextError};
@@ -12,7 +12,7 @@ use crate::build::unpack;
 
 /// Whether `spec` names a git repository (Podman's rules: `git://`, `git@`, `github.com/`,
 /// or a URL whose path ends in `.git`, before any `#ref:subdir` fragment).
-pub(super) fn is_git(spec: &str) -> bool {
+pub(crate) fn is_git(spec: &str) -> bool {
     if spec.starts_with("git://") || spec.starts_with("git@") || spec.starts_with("github.com/") {
         return true;
     }
@@ -70,6 +70,14 @@ pub(super) fn url(url: &str) -> Result<BuildContext, ContextError> {
 
 /// A git repository, `URL#ref:subdir`, cloned with `git`; the `.git` directory is left out.
 pub(super) fn git(spec: &str) -> Result<BuildContext, ContextError> {
+    let (root, scratch) = clone(spec, false)?;
+    Ok(BuildContext::unpacked(root, scratch))
+}
+
+/// Clones the repository of `spec` (`URL#ref:subdir`) at its ref; returns the directory
+/// `subdir` names (the work tree by default) and the scratch directory holding it. `.git` is
+/// removed unless `keep_git_dir`.
+pub(crate) fn clone(spec: &str, keep_git_dir: bool) -> Result<(PathBuf, Scratch), ContextError> {
     let (url, fragment) = split_fragment(spec);
     let (reference, subdir) = match fragment {
         Some(f) => match f.split_once(':') {
@@ -124,7 +132,9 @@ pub(super) fn git(spec: &str) -> Result<BuildContext, ContextError> {
         ]))
         .map_err(fail)?;
     }
-    std::fs::remove_dir_all(repo.join(".git")).map_err(|e| fail(e.to_string()))?;
+    if !keep_git_dir {
+        std::fs::remove_dir_all(repo.join(".git")).map_err(|e| fail(e.to_string()))?;
+    }
     let sub = crate::build::ignore::clean(subdir.trim_start_matches('/'));
     if sub == ".." || sub.starts_with("../") {
         return Err(fail(format!(
@@ -135,7 +145,7 @@ pub(super) fn git(spec: &str) -> Result<BuildContext, ContextError> {
     if !root.is_dir() {
         return Err(fail(format!("no directory {subdir:?} in the repository")));
     }
-    Ok(BuildContext::unpacked(root, scratch))
+    Ok((root, scratch))
 }
 
 fn run_git(cmd: &mut Command) -> Result<(), String> {

@@ -13,6 +13,7 @@ use crate::archive::ownership::{FileKind, Stat};
 use crate::build::ignore::{self, Ignore};
 use crate::build::scratch::Scratch;
 
+use super::chmod::Chmod;
 use super::tree::{self, DirTree, LayerTree, Node, Tree};
 use super::{CopyError, CopyRequest, Source, add, users};
 
@@ -52,7 +53,7 @@ pub(crate) struct Plan {
 /// `--chown` and `--chmod` and `--timestamp`, applied to every copied entry.
 struct Options {
     owner: Option<(u32, u32)>,
-    chmod: Option<u32>,
+    chmod: Option<Chmod>,
     timestamp: Option<i64>,
 }
 
@@ -69,12 +70,16 @@ struct Emitter<'a> {
 /// One thing to copy.
 enum Src {
     /// A path of the source tree (symlinks already resolved), the name the source gave it
-    /// and its entry.
+    /// and its entry; with `--parents`, the path below the destination it keeps.
     Path {
         path: String,
         name: String,
         node: Node,
+        keep: Option<String>,
     },
+    /// A directory of this host whose contents are copied: ADD's clone of a git
+    /// repository.
+    HostDir { root: PathBuf },
     /// A file made here: a heredoc or a download.
     Made {
         name: String,
@@ -87,13 +92,21 @@ enum Src {
 pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
     let copy = req.copy;
     let base = LayerTree::new(req.base);
+    // --link: the layer is made as if on an empty base (every parent written, the
+    // destination a directory only when the instruction says so), so that it is the same on
+    // any base. `--chown` names still come from the base's files.
+    let shape = if copy.link {
+        LayerTree::new(&[])
+    } else {
+        LayerTree::new(req.base)
+    };
     let opts = Options {
         owner: copy
             .chown
             .as_deref()
             .map(|spec| users::resolve(spec, &base))
             .transpose()?,
-        chmod: copy.chmod.as_deref().map(parse_chmod).transpose()?,
+        chmod: copy.chmod.as_deref().map(Chmod::parse).transpose()?,
         timestamp: req.timestamp,
     };
     let exclude = Ignore::from_patterns(copy.exclude.iter().map(String::as_str))
@@ -119,6 +132,13 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
         if raw.starts_with("<<") && !copy.heredocs.is_empty() {
             continue;
         }
+        if req.add && context_tree && crate::build::context::remote::is_git(raw) {
+            let (root, dir) = crate::build::context::remote::clone(raw, copy.keep_git_dir)
+                .map_err(|e| CopyError::Git(e.to_string()))?;
+            srcs.push(Src::HostDir { root });
+            scratch.push(dir);
+            continue;
+        }
         if req.add && add::is_url(raw) && context_tree {
             let (file, dir) = add::download(raw, copy.checksum.as_deref())?;
             srcs.push(Src::Made {
@@ -134,16 +154,19 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
             continue;
         }
         let found = expand_source(tree.as_ref(), raw)?;
+        let pivot = copy.parents.then(|| parents_pivot(raw));
         for path in found {
             let resolved = tree::resolve(tree.as_ref(), &path, true)?;
             let node = tree
                 .node(&resolved)?
                 .ok_or_else(|| CopyError::NoSuchSource(path.clone()))?;
             // A source keeps its own name, not its symlink target's.
+            let keep = pivot.as_ref().map(|p| kept_path(&path, p));
             srcs.push(Src::Path {
                 name: tree::split(&path).1.to_string(),
                 path: resolved,
                 node,
+                keep,
             });
         }
     }
@@ -175,8 +198,8 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
         format!("{}/{raw_dest}", req.workdir)
     };
     let cleaned = ignore::clean(&absolute);
-    let dest = tree::resolve(&base, cleaned.trim_start_matches('/'), true)?;
-    let base_dir = base
+    let dest = tree::resolve(&shape, cleaned.trim_start_matches('/'), true)?;
+    let base_dir = shape
         .node(&dest)?
         .is_some_and(|n| n.stat.kind == FileKind::Dir);
     let named_dir = raw_dest.ends_with('/')
@@ -185,10 +208,11 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
         || dest.is_empty()
         || srcs.len() > 1
         || named_sources(copy) > 1
+        || copy.parents
         || base_dir;
 
     let mut e = Emitter {
-        base: &base,
+        base: &shape,
         opts,
         plan: Plan::default(),
         dirs: HashSet::new(),
@@ -208,18 +232,56 @@ pub(crate) fn plan(req: &CopyRequest<'_>) -> Result<Plan, CopyError> {
                     dest.clone()
                 };
                 e.parents(&target)?;
+                // --chown and --chmod apply to heredocs and downloads too, as BuildKit does.
+                let (uid, gid) = e.opts.owner.unwrap_or((0, 0));
+                let mode = e.opts.chmod.as_ref().map_or(mode, |c| c.apply(mode, false));
                 let stat = Stat {
-                    uid: 0,
-                    gid: 0,
+                    uid,
+                    gid,
                     mode,
                     kind: FileKind::File,
                 };
                 e.push(target, stat, mtime, body);
             }
+            Src::HostDir { root } => {
+                e.parents(&dest)?;
+                if !e.base_has_dir(&dest)? {
+                    e.dir(&dest, 0o755, e.opts.timestamp.unwrap_or(0));
+                }
+                let none = Ignore::default();
+                let tree = DirTree {
+                    root: &root,
+                    ignore: &none,
+                };
+                // A clone's files carry the time of the clone: they get the epoch (or
+                // --timestamp) instead, so the same commit gives the same layer and key.
+                let own = e.opts.timestamp;
+                e.opts.timestamp = Some(own.unwrap_or(0));
+                let walked = e.walk(&tree, "", &dest, "", &exclude);
+                e.opts.timestamp = own;
+                walked?;
+            }
             Src::Path {
                 path,
                 name: base_name,
                 node,
+                keep: Some(rel),
+            } => {
+                // --parents: the source's path below the context (or the pivot) is kept.
+                let target = tree::join(&dest, &rel);
+                if node.stat.kind == FileKind::Dir {
+                    e.parents(&target)?;
+                    e.entry(&target, &node)?;
+                    e.walk(tree.as_ref(), &path, &target, "", &exclude)?;
+                } else {
+                    e.file(false, &target, &base_name, &node, &exclude)?;
+                }
+            }
+            Src::Path {
+                path,
+                name: base_name,
+                node,
+                keep: None,
             } => {
                 if node.stat.kind == FileKind::Dir {
                     e.parents(&dest)?;
@@ -348,10 +410,10 @@ impl Emitter<'_> {
             stat.uid = uid;
             stat.gid = gid;
         }
-        if let Some(mode) = self.opts.chmod
+        if let Some(chmod) = &self.opts.chmod
             && stat.kind != FileKind::Symlink
         {
-            stat.mode = mode;
+            stat.mode = chmod.apply(stat.mode, stat.kind == FileKind::Dir);
         }
         let mtime = self.opts.timestamp.unwrap_or(node.mtime);
         let body = match stat.kind {
@@ -410,12 +472,26 @@ fn file_body(node: &Node) -> Body {
     }
 }
 
-/// `--chmod`: octal (`755`, `0644`, `0o4755`).
-fn parse_chmod(spec: &str) -> Result<u32, CopyError> {
-    let digits = spec.strip_prefix("0o").unwrap_or(spec);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if !digits.is_empty() && mode <= 0o7777 => Ok(mode),
-        _ => Err(CopyError::Chmod(spec.to_string())),
+/// The leading part of a `--parents` source that is not kept: what comes before a `/./`
+/// in it (BuildKit's pivot, `a/./b/c` keeps `b/c`), else nothing.
+fn parents_pivot(raw: &str) -> String {
+    let raw = raw.trim_start_matches('/');
+    match raw.find("/./").map(|i| ignore::clean(&raw[..i])) {
+        Some(p) if p != "." => p,
+        _ => String::new(),
+    }
+}
+
+/// The part of `path` (a matched source, relative to the tree's root) a `--parents` copy
+/// keeps below the destination.
+fn kept_path(path: &str, pivot: &str) -> String {
+    if pivot.is_empty() {
+        return path.to_string();
+    }
+    match path.strip_prefix(pivot) {
+        Some("") => String::new(),
+        Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+        _ => path.to_string(),
     }
 }
 
@@ -471,19 +547,4 @@ fn expand_source(tree: &dyn Tree, raw: &str) -> Result<Vec<String>, CopyError> {
         return Err(CopyError::NoMatch(raw.to_string()));
     }
     Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chmod_values() {
-        assert_eq!(parse_chmod("755").unwrap(), 0o755);
-        assert_eq!(parse_chmod("0644").unwrap(), 0o644);
-        assert_eq!(parse_chmod("4755").unwrap(), 0o4755);
-        for bad in ["", "u+x", "999", "17777", "-1"] {
-            assert!(parse_chmod(bad).is_err(), "{bad}");
-        }
-    }
 }

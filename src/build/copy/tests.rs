@@ -192,7 +192,12 @@ fn chown_and_chmod() {
     let err = sources_digest(&s.req(&c)).unwrap_err();
     assert!(matches!(err, CopyError::Chown { .. }), "{err}");
     c.chown = None;
-    c.chmod = Some("u+x".into());
+    // Symbolic: each entry's own mode changes (`X` gives directories execute).
+    c.chmod = Some("u+x,g-w,o=r".into());
+    assert_eq!(find(&s.layer(&c), "out/f").mode, 0o744);
+    c.chmod = Some("go-rx".into());
+    assert_eq!(find(&s.layer(&c), "out/").mode & 0o777, 0o700);
+    c.chmod = Some("u+q".into());
     assert!(matches!(
         sources_digest(&s.req(&c)),
         Err(CopyError::Chmod(_))
@@ -474,4 +479,69 @@ fn add_downloads_urls() {
         sources_digest(&req),
         Err(CopyError::Download { .. })
     ));
+}
+
+#[test]
+fn parents_keep_the_sources_directories() {
+    let s = setup(&[
+        ("x/a.txt", "xa", 0o644),
+        ("y/a.txt", "ya", 0o644),
+        ("x/sub/b", "b", 0o600),
+    ]);
+    let mut c = copy(&["x/a.txt", "./y/a.txt"], "/p");
+    c.parents = true;
+    assert_eq!(
+        names(&s.layer(&c)),
+        ["p/", "p/x/", "p/x/a.txt", "p/y/", "p/y/a.txt"]
+    );
+    // Globs keep what they matched; one source is still put below the destination.
+    let mut c = copy(&["*/a.txt"], "/q");
+    c.parents = true;
+    assert_eq!(
+        names(&s.layer(&c)),
+        ["q/", "q/x/", "q/x/a.txt", "q/y/", "q/y/a.txt"]
+    );
+    let mut c = copy(&["x/sub"], "/d/");
+    c.parents = true;
+    assert_eq!(names(&s.layer(&c)), ["d/", "d/x/", "d/x/sub/", "d/x/sub/b"]);
+    // `/./` pivots: only what follows it is kept.
+    let mut c = copy(&["x/./sub/b"], "/r/");
+    c.parents = true;
+    assert_eq!(names(&s.layer(&c)), ["r/", "r/sub/", "r/sub/b"]);
+    // Without --parents, only the names.
+    let c = copy(&["x/a.txt"], "/n/");
+    assert_eq!(names(&s.layer(&c)), ["n/", "n/a.txt"]);
+}
+
+#[test]
+fn link_layers_do_not_look_at_the_base() {
+    let s = setup(&[("f", "x", 0o644)]);
+    // The base has /app (a directory) and /link -> /app.
+    let mut c = copy(&["f"], "/app");
+    assert_eq!(names(&s.layer(&c)), ["app/f"]);
+    c.link = true;
+    assert_eq!(names(&s.layer(&c)), ["app"]);
+    let mut c = copy(&["f"], "/app/sub/");
+    c.link = true;
+    c.chown = Some("app".into());
+    let seen = s.layer(&c);
+    assert_eq!(names(&seen), ["app/", "app/sub/", "app/sub/f"]);
+    assert_eq!(
+        (find(&seen, "app/").uid, find(&seen, "app/").mode),
+        (0, 0o755)
+    );
+    assert_eq!(find(&seen, "app/sub/f").uid, 1000);
+    // The same layer (so the same digest) whatever the base.
+    let mut on_empty = s.req(&c);
+    on_empty.base = &[];
+    let mut c2 = c.clone();
+    c2.chown = Some("1000".into());
+    assert_eq!(
+        s.digest(&c2),
+        sources_digest(&CopyRequest {
+            copy: &c2,
+            ..on_empty
+        })
+        .unwrap()
+    );
 }

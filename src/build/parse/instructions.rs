@@ -262,6 +262,14 @@ fn copy(line: &Line<'_>, reader: &mut Reader<'_>) -> Result<Copy> {
         parents: flags.bool("parents"),
         ..Copy::default()
     };
+    // A mode without variables is checked here, so the error names its line and column; one
+    // with `$` is checked once expanded, at its step.
+    if let Some((mode, at)) = flags.value_at("chmod")
+        && !mode.contains('$')
+        && let Err(e) = crate::build::copy::chmod::Chmod::parse(&mode)
+    {
+        return Err(line.err(at, e.to_string()));
+    }
     let usage = format!("{} needs a source and a destination", line.keyword);
     if let Some(mut list) = words::json_array(line.args) {
         let Some(dest) = list.pop().filter(|_| !list.is_empty()) else {

@@ -685,3 +685,16 @@ fn mangled_input_never_panics() {
     }
     assert!(count > 10_000, "{count} mutations");
 }
+
+#[test]
+fn chmod_is_checked_where_it_is_written() {
+    let (line, column, message) = bad("FROM a\nCOPY a /a\nCOPY --chmod=u+q a /b\n");
+    assert_eq!((line, column), (3, 6), "{message}");
+    assert!(message.contains("invalid --chmod \"u+q\""), "{message}");
+    // Symbolic modes parse; a mode with a variable waits for its step.
+    let Kind::Copy(c) = one("COPY --chmod=u+x,g-w,o=r a /b\n") else {
+        panic!("not COPY")
+    };
+    assert_eq!(c.chmod.as_deref(), Some("u+x,g-w,o=r"));
+    assert!(matches!(one("ADD --chmod=$MODE a /b\n"), Kind::Add(_)));
+}

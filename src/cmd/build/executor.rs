@@ -518,10 +518,14 @@ impl Executor<'_> {
             .network
             .clone()
             .or_else(|| self.settings.args.network.clone());
-        let (mounts, targets) = self.run_mounts(&next, &run.mounts)?;
+        let mounts = self.run_mounts(&next, &run.mounts)?;
+        // The key has the mount options as written and the image a `from=` names, not the
+        // content a bind shows: Podman does not key RUN on it either, so a changed context
+        // file under a bind does not miss (`--no-cache` rebuilds).
         let inputs = json!({
             "step": self.key_inputs(&next, &created_by),
             "mounts": run.mounts,
+            "mount_from": mounts.from_images,
             "network": network,
         });
         let (key, hit) = self.cached(&inputs, next.image.as_ref())?;
@@ -540,8 +544,8 @@ impl Executor<'_> {
                 env,
                 network,
                 no_hosts: self.settings.args.no_hosts,
-                mounts,
-                mount_targets: targets,
+                mounts: mounts.flags,
+                mount_targets: mounts.targets,
                 created_by,
                 created: self.created(),
                 timestamp: self.settings.timestamp,
@@ -592,14 +596,11 @@ impl Executor<'_> {
         Ok(rec.id)
     }
 
-    /// RUN --mount values as the container's `--mount` flags, and their targets.
-    fn run_mounts(
-        &self,
-        state: &StageState,
-        raw: &[String],
-    ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-        let mut mounts = Vec::new();
-        let mut targets = Vec::new();
+    /// RUN --mount values as the container's `--mount` flags, their targets and the trees
+    /// made for them.
+    fn run_mounts(&self, state: &StageState, raw: &[String]) -> anyhow::Result<RunMounts> {
+        let mut out = RunMounts::default();
+        let (mounts, targets) = (&mut out.flags, &mut out.targets);
         for m in raw {
             let m = step::expand_in(state, m)?;
             let mut kind = "bind".to_string();
@@ -624,22 +625,53 @@ impl Executor<'_> {
             let flag = match kind.as_str() {
                 "bind" => {
                     let target = target.with_context(|| format!("RUN --mount={m}: no target"))?;
-                    if opts.contains_key("from") {
-                        bail!("RUN --mount={m}: from= is not supported yet");
-                    }
-                    let src = opts
+                    let source = opts
                         .get("source")
                         .or_else(|| opts.get("src"))
                         .map(String::as_str)
                         .unwrap_or("");
-                    let src = self.context.root.join(src.trim_start_matches('/'));
-                    let src = std::fs::canonicalize(&src)
-                        .with_context(|| format!("RUN --mount={m}: {}", src.display()))?;
-                    if rw {
-                        bail!("RUN --mount={m}: read-write bind mounts are not supported yet");
-                    }
+                    let src = match opts.get("from") {
+                        Some(from) => {
+                            let (id, layers) = self
+                                .image_of(from)
+                                .with_context(|| format!("RUN --mount={m}: from={from}"))?;
+                            out.from_images.push(id.map(|d| d.to_string()));
+                            let store = self.ctx.open_store(LockMode::Shared, "build")?;
+                            let dirs: Vec<PathBuf> =
+                                layers.iter().map(|d| store.layers().path(d)).collect();
+                            drop(store);
+                            let tree = copy::bind::from_layers(&dirs, source)
+                                .with_context(|| format!("RUN --mount={m}"))?;
+                            let path = tree.path.clone();
+                            out.trees.push(tree);
+                            path
+                        }
+                        None => {
+                            let src = self.context.root.join(source.trim_start_matches('/'));
+                            let src = std::fs::canonicalize(&src)
+                                .with_context(|| format!("RUN --mount={m}: {}", src.display()))?;
+                            let root = std::fs::canonicalize(&self.context.root)
+                                .context("resolving the build context")?;
+                            if !src.starts_with(&root) {
+                                bail!(
+                                    "RUN --mount={m}: forbidden path outside the build context: {source}"
+                                );
+                            }
+                            if rw {
+                                let tree = copy::bind::writable_copy(&src)
+                                    .with_context(|| format!("RUN --mount={m}"))?;
+                                let path = tree.path.clone();
+                                out.trees.push(tree);
+                                path
+                            } else {
+                                src
+                            }
+                        }
+                    };
                     targets.push(target.clone());
-                    format!("type=bind,src={},dst={target},ro", src.display())
+                    // Writable binds are private copies: what the step writes is dropped.
+                    let mode = if rw { "rw" } else { "ro" };
+                    format!("type=bind,src={},dst={target},{mode}", src.display())
                 }
                 "cache" => {
                     let target = target.with_context(|| format!("RUN --mount={m}: no target"))?;
@@ -676,7 +708,7 @@ impl Executor<'_> {
             };
             mounts.push(flag);
         }
-        Ok((mounts, targets))
+        Ok(out)
     }
 
     /// The directory of a RUN --mount=type=cache, kept between builds.
@@ -754,10 +786,41 @@ impl Executor<'_> {
             Self::adopt(&mut next, hit);
             return Ok(next);
         }
+        // --link: the layer does not depend on the base (see `copy::plan`), so its key has
+        // only what the layer holds, and a layer made on another base is put on this one, as
+        // BuildKit rebases a linked step. `--no-cache` and `--layers=false` still rebuild.
+        let link_key = expanded.link.then(|| {
+            Key::of(&json!({
+                "link": digest.to_string(),
+                "created_by": created_by,
+                "timestamp": self.settings.timestamp,
+            }))
+        });
         let created = self.created();
         let created_text = created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         next.push_history(json!({"created": created_text, "created_by": created_by}));
         next.config.insert("created".into(), json!(created_text));
+        if let Some(link_key) = &link_key
+            && let Some(layer) = self.linked_layer(link_key)?
+        {
+            let mut layers = next.layers.clone();
+            layers.push(layer);
+            let rec = image::write(
+                self.ctx,
+                &next.config,
+                &layers,
+                state.image.as_ref(),
+                self.settings.schema,
+                &BTreeMap::new(),
+            )?;
+            self.out.step(&format!("--> Using cache {}", rec.id.hex()));
+            self.remember(&key, &rec.id)?;
+            next.image = Some(rec.id.clone());
+            next.layers = rec.layers.clone();
+            let rootfs = json!({"type": "layers", "diff_ids": next.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
+            next.config.insert("rootfs".into(), rootfs);
+            return Ok(next);
+        }
         let rec = image::write_with_layer(
             self.ctx,
             &next.config,
@@ -767,6 +830,11 @@ impl Executor<'_> {
             &|w| copy::write_layer(&request, w).map_err(std::io::Error::other),
         )?;
         self.remember(&key, &rec.id)?;
+        if let Some(link_key) = &link_key
+            && self.settings.args.layers
+        {
+            cache::record(self.ctx, link_key, &rec.id)?;
+        }
         next.image = Some(rec.id.clone());
         next.layers = rec.layers.clone();
         let rootfs = json!({"type": "layers", "diff_ids": next.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>()});
@@ -774,17 +842,56 @@ impl Executor<'_> {
         Ok(next)
     }
 
-    /// The layers of `--from`'s stage or image.
-    fn layers_of(&mut self, from: &str) -> anyhow::Result<Vec<Digest>> {
+    /// The layer an earlier `--link` step with `key` made (the last of the image it
+    /// recorded), if the cache may be used and the store still has it. Unlike other steps,
+    /// an earlier miss in the stage does not matter: the layer does not depend on the base.
+    fn linked_layer(&self, key: &Key) -> anyhow::Result<Option<Digest>> {
+        let a = self.settings.args;
+        if !a.layers || a.no_cache {
+            return Ok(None);
+        }
+        let store = self.ctx.open_store(LockMode::Shared, "build")?;
+        let Some(id) = cache::lookup(&store, key)? else {
+            return Ok(None);
+        };
+        let (_, layers) = image::read(&store, &id)?;
+        Ok(layers
+            .last()
+            .filter(|d| store.layers().get(d).is_ok())
+            .cloned())
+    }
+
+    /// The image (`None` for an empty scratch stage) and layers of an earlier stage or an
+    /// image.
+    fn image_of(&self, from: &str) -> anyhow::Result<(Option<Digest>, Vec<Digest>)> {
         if let Some(j) = stage_index(self.file, from, self.current)
             && let Some(s) = &self.built[j]
         {
-            return Ok(s.layers.clone());
+            return Ok((s.image.clone(), s.layers.clone()));
         }
         let id = self.image_id(from)?;
         let store = self.ctx.open_store(LockMode::Shared, "build")?;
-        Ok(image::read(&store, &id)?.1)
+        let layers = image::read(&store, &id)?.1;
+        Ok((Some(id), layers))
     }
+
+    /// The layers of `--from`'s stage or image.
+    fn layers_of(&self, from: &str) -> anyhow::Result<Vec<Digest>> {
+        Ok(self.image_of(from)?.1)
+    }
+}
+
+/// A RUN's mounts.
+#[derive(Default)]
+struct RunMounts {
+    /// The container's `--mount` values.
+    flags: Vec<String>,
+    /// Their targets.
+    targets: Vec<String>,
+    /// The images `from=` binds name (a cache key input).
+    from_images: Vec<Option<String>>,
+    /// Trees made for the binds, removed when the step is done.
+    trees: Vec<copy::bind::BindTree>,
 }
 
 /// The shell script of a RUN with here-documents: the command line followed by each

@@ -112,7 +112,8 @@ pub fn run(ctx: &Context, step: &RunStep) -> anyhow::Result<Digest> {
 }
 
 /// The error of a build a signal interrupted: exit 128 + the signal, as a shell reports a
-/// command killed by it.
+/// command killed by it. Podman 4.3 differs and is not followed: it exits 1 on SIGINT and 0
+/// (success, with no image) on SIGTERM, and leaves its working containers behind.
 pub(super) fn interrupted(sig: i32) -> anyhow::Error {
     StatusError::wrap(
         u8::try_from(128 + sig).unwrap_or(u8::MAX),
