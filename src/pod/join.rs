@@ -26,7 +26,7 @@ pub struct PodJoin {
     pub id: String,
     /// The pod's directory (`<graphroot>/pods/<id>`).
     pub dir: PathBuf,
-    /// The namespaces shared: of `ipc`, `net`, `uts`.
+    /// The namespaces shared: of `ipc`, `net`, `pid`, `uts`.
     pub share: Vec<String>,
 }
 
@@ -38,6 +38,7 @@ impl PodJoin {
             flags |= match s.as_str() {
                 "ipc" => CloneFlags::CLONE_NEWIPC,
                 "net" => CloneFlags::CLONE_NEWNET,
+                "pid" => CloneFlags::CLONE_NEWPID,
                 "uts" => CloneFlags::CLONE_NEWUTS,
                 _ => CloneFlags::empty(),
             };
