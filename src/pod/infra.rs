@@ -142,8 +142,7 @@ fn infra_main(dir: &Path, rec: &PodRecord, to_cli: File) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(format!("creating a pipe: {e}")),
     };
-    let mut flags =
-        CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if rec.shares("pid") {
         // The pause process is then PID 1 of the containers' PID namespace, and reaps.
         flags |= CloneFlags::CLONE_NEWPID;

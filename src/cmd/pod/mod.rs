@@ -453,7 +453,11 @@ fn top(ctx: &Context, args: &PodTopArgs) -> anyhow::Result<ExitStatus> {
     if running.is_empty() {
         bail!("pod {} is not running", v.rec.name);
     }
-    out(&crate::cmd::top::pod_table(ctx, &running, &args.descriptors)?)?;
+    out(&crate::cmd::top::pod_table(
+        ctx,
+        &running,
+        &args.descriptors,
+    )?)?;
     Ok(ExitStatus::Success)
 }
 
