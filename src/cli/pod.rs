@@ -50,7 +50,7 @@ pub struct PodCreateArgs {
     #[arg(long, value_name = "NAMESPACES", default_value = "ipc,net,uts")]
     pub share: String,
     /// Use the pod as the containers' cgroup parent (refused: coracle manages no cgroups)
-    #[arg(long = "share-parent", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[arg(long = "share-parent", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub share_parent: Option<bool>,
     /// Create an infra process (coracle's pods always have one)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]

@@ -448,3 +448,94 @@ fn a_service_publishes_its_node_port_for_the_deployment_it_selects() {
         std::net::TcpListener::bind(("127.0.0.1", port)).expect("the node port is released");
     });
 }
+
+/// What `/built` holds in the played pod's container (the build that made its image).
+fn built(env: &crate::harness::TestEnv) -> String {
+    vfs(env, &["exec", "kb-main", "cat", "/built"])
+}
+
+#[test]
+fn play_builds_images_from_a_directory_named_after_them() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let containerfile = |dir: &str, word: &str| {
+            env.write(
+                format!("{dir}/kubeapp/Containerfile"),
+                format!("FROM busybox\nRUN echo {word} > /built\nCMD [\"sleep\", \"1000\"]\n"),
+            );
+        };
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kb\nspec:\n  containers:\n  - name: main\n    image: localhost/kubeapp:latest\n    imagePullPolicy: Never\n";
+        env.write("kb/app.yaml", yaml);
+        containerfile("kb", "one");
+        containerfile("other", "three");
+        env.give(&env.path("kb"));
+        env.give(&env.path("other"));
+        let file = env.path("kb/app.yaml");
+        let f = file.to_str().unwrap();
+
+        // --build=false: the missing image is not built (and never pulled).
+        env.coracle()
+            .args([
+                "--storage-driver",
+                "vfs",
+                "kube",
+                "play",
+                "--build=false",
+                f,
+            ])
+            .fails(125);
+        env.coracle()
+            .args(["--storage-driver", "vfs", "pod", "exists", "kb"])
+            .fails(1);
+        // By default a missing image is built from the directory beside the YAML...
+        let played = vfs(env, &["kube", "play", f]);
+        assert!(
+            played.contains("STEP 2/3: RUN echo one > /built"),
+            "{played}"
+        );
+        assert_eq!(built(env), "one\n");
+        vfs(env, &["kube", "down", f]);
+        // ... and one in the store is used as it is.
+        containerfile("kb", "two");
+        let played = vfs(env, &["kube", "play", f]);
+        assert!(!played.contains("STEP"), "{played}");
+        assert_eq!(built(env), "one\n");
+        // --build builds it again.
+        vfs(env, &["kube", "play", "--replace", "--build", f]);
+        assert_eq!(built(env), "two\n");
+        vfs(env, &["kube", "down", f]);
+        // --context-dir: the build directories are there (the YAML from standard input).
+        let other = env.path("other");
+        env.coracle()
+            .args([
+                "--storage-driver",
+                "vfs",
+                "kube",
+                "play",
+                "--build",
+                "--context-dir",
+            ])
+            .arg(&other)
+            .arg("-")
+            .stdin(yaml)
+            .ok();
+        assert_eq!(built(env), "three\n");
+        vfs(env, &["kube", "down", f]);
+        env.coracle()
+            .args([
+                "--storage-driver",
+                "vfs",
+                "kube",
+                "play",
+                "--build=false",
+                "--context-dir",
+            ])
+            .arg(&other)
+            .arg(f)
+            .fails(125)
+            .assert_stderr_contains("--context-dir cannot be used with --build=false");
+    });
+}
