@@ -150,14 +150,7 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
         views.retain(|v| v.state == State::Running);
     }
     views.retain(|v| {
-        let mut keys: Vec<&str> = filters.iter().map(Filter::key).collect();
-        keys.dedup();
-        keys.iter().all(|k| {
-            filters
-                .iter()
-                .filter(|f| f.key() == *k)
-                .any(|f| passes(v, f, &images, &health))
-        })
+        output::filters::pass_all(&filters, |f| f.key(), |f| passes(v, f, &images, &health))
     });
     if args.latest {
         views.truncate(1);

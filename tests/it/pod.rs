@@ -317,32 +317,59 @@ fn share_ipc_only_leaves_uts_and_the_hostname_to_each_container() {
                 "none",
             ],
         );
-        let ns = |name: &str| {
-            coracle(
-                env,
-                &[
-                    "run",
-                    "--rm",
-                    "--pod",
-                    "si",
-                    "--network",
-                    "none",
-                    "--hostname",
-                    name,
-                    "busybox",
-                    "sh",
-                    "-c",
-                    "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname",
-                ],
-            )
-        };
-        let one = ns("one");
-        let two = ns("two");
+        let show = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; hostname";
+        // Both live at once: a namespace's inode number is reused once it is gone.
+        coracle(
+            env,
+            &[
+                "run",
+                "-d",
+                "--pod",
+                "si",
+                "--network",
+                "none",
+                "--hostname",
+                "one",
+                "--name",
+                "one",
+                "busybox",
+                "sleep",
+                "1000",
+            ],
+        );
+        let one = coracle(env, &["exec", "one", "sh", "-c", show]);
+        let two = coracle(
+            env,
+            &[
+                "run",
+                "--rm",
+                "--pod",
+                "si",
+                "--network",
+                "none",
+                "--hostname",
+                "two",
+                "busybox",
+                "sh",
+                "-c",
+                show,
+            ],
+        );
         let (one, two): (Vec<&str>, Vec<&str>) = (one.lines().collect(), two.lines().collect());
         assert_eq!(one.len(), 3, "{one:?}");
         assert_eq!(one[0], two[0], "the IPC namespace is not shared");
         assert_ne!(one[1], two[1], "the UTS namespace is shared");
         assert_eq!((one[2], two[2]), ("one", "two"));
+        // Filters: one key's values are alternatives, different keys all hold.
+        let names = |filters: &[&str]| {
+            let mut a = vec!["pod", "ps", "--format", "{{.Name}}"];
+            for f in filters {
+                a.extend(["--filter", f]);
+            }
+            coracle(env, &a)
+        };
+        assert_eq!(names(&["name=nomatch", "name=si"]), "si\n");
+        assert_eq!(names(&["name=si", "status=exited"]), "");
         // Podman's refusals.
         env.coracle()
             .args(["pod", "create", "--share", "mnt"])
