@@ -145,6 +145,7 @@ fn pod_spec(prefix: &str) -> Vec<String> {
     let mut v: Vec<String> = [
         "hostname",
         "restartPolicy",
+        "shareProcessNamespace",
         "volumes[].name",
         "volumes[].hostPath.path",
         "volumes[].hostPath.type",

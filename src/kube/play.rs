@@ -329,6 +329,9 @@ fn plan_pod(
     if let Some(h) = &spec.hostname {
         pod.extend(["--hostname".into(), h.clone()]);
     }
+    if spec.share_process_namespace == Some(true) {
+        pod.extend(["--share".into(), "+pid".into()]);
+    }
     for (k, v) in labels {
         pod.extend(["--label".into(), format!("{k}={v}")]);
     }
@@ -807,6 +810,16 @@ spec:
         let lb = yaml.replace("type: NodePort", "type: LoadBalancer");
         let e = parse(&lb).unwrap_err().to_string();
         assert!(e.contains("type LoadBalancer is not supported"), "{e}");
+        let shared = yaml.replace(
+            "spec:\n  restartPolicy",
+            "spec:\n  shareProcessNamespace: true\n  restartPolicy",
+        );
+        let p = plan(&parse(&shared).unwrap(), Path::new("/k")).unwrap();
+        assert!(
+            p[0].pod_create.join(" ").contains(" --share +pid"),
+            "{:?}",
+            p[0].pod_create
+        );
         let ip = yaml.replace(
             "  type: NodePort\n",
             "  type: NodePort\n  clusterIP: 10.0.0.1\n",
