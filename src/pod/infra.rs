@@ -92,16 +92,32 @@ pub fn ensure(dir: &Path) -> Result<PodRecord, InfraError> {
     Ok(rec)
 }
 
-/// Ends the infra of the pod in `dir` (SIGKILL to its monitor; the pause process and pasta
-/// die with it) and records it gone.
+/// Ends the infra of the pod in `dir` and records it gone: SIGKILL to the pause process,
+/// after which its monitor ends pasta and waits for it, so that the pod's ports are free
+/// when this returns (SIGKILL to the monitor itself, if it outlives that, leaves pasta to
+/// die with it a moment later).
 pub fn stop(dir: &Path) -> Result<(), InfraError> {
     let rec = record::read(dir)?;
     if let Some(infra) = rec.infra {
         let monitor = infra.monitor();
-        let _ = monitor.kill();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while monitor.is_alive() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        match super::join::pause_pidfd(&rec) {
+            Ok(pause) => {
+                let _ = rustix::process::pidfd_send_signal(&pause, rustix::process::Signal::KILL);
+            }
+            Err(_) => {
+                let _ = monitor.kill();
+            }
+        }
+        let wait = |secs: u64| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+            while monitor.is_alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        wait(5);
+        if monitor.is_alive() {
+            let _ = monitor.kill();
+            wait(10);
         }
         if monitor.is_alive() {
             return Err(InfraError::Failed {

@@ -71,7 +71,7 @@ pub enum JoinError {
 }
 
 /// A pidfd of the pod's pause process, checked to be the infra monitor's living child.
-fn pause_pidfd(rec: &PodRecord) -> Result<OwnedFd, JoinError> {
+pub(super) fn pause_pidfd(rec: &PodRecord) -> Result<OwnedFd, JoinError> {
     let infra = rec
         .live_infra()
         .ok_or_else(|| JoinError::NotRunning(rec.name.clone()))?;
