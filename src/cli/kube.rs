@@ -20,6 +20,12 @@ pub struct KubePlayArgs {
     /// Replace pods of the same names that exist
     #[arg(long)]
     pub replace: bool,
+    /// Build images even if they are found in the local storage (--build=false: never build)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub build: Option<bool>,
+    /// Path of the directory holding the images' build directories (default: the YAML's)
+    #[arg(long = "context-dir", value_name = "PATH")]
+    pub context_dir: Option<std::path::PathBuf>,
     /// The Kubernetes YAML file, or - for standard input
     #[arg(value_name = "FILE")]
     pub file: String,

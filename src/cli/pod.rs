@@ -45,9 +45,13 @@ pub struct PodCreateArgs {
     /// Set the pod's hostname (default: the pod's name)
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// The namespaces the pod's containers share (of ipc, net, uts, cgroup)
+    /// The namespaces the pod's containers share (of cgroup, ipc, net, pid, uts; +NS adds to
+    /// the default ones)
     #[arg(long, value_name = "NAMESPACES", default_value = "ipc,net,uts")]
     pub share: String,
+    /// Use the pod as the containers' cgroup parent (refused: coracle manages no cgroups)
+    #[arg(long = "share-parent", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub share_parent: Option<bool>,
     /// Create an infra process (coracle's pods always have one)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub infra: bool,

@@ -1,5 +1,5 @@
-//! Podman's container `--filter`s, shared by `ps`, `start` and `stop`: the same key given
-//! twice matches either value; different keys must all match.
+//! Podman's container `--filter`s, shared by `ps`, `start` and `stop` (the same key given
+//! twice matches either value; different keys must all match: `output::filters`).
 
 use std::collections::HashMap;
 
@@ -117,16 +117,12 @@ impl Filters {
         }
         let images = store.images().list()?;
         let health = health_statuses(store, &views);
-        let mut keys: Vec<&str> = self.0.iter().map(Filter::key).collect();
-        keys.sort_unstable();
-        keys.dedup();
         views.retain(|v| {
-            keys.iter().all(|k| {
-                self.0
-                    .iter()
-                    .filter(|f| f.key() == *k)
-                    .any(|f| passes(v, f, &images, &health, store))
-            })
+            crate::output::filters::pass_all(
+                &self.0,
+                |f| f.key(),
+                |f| passes(v, f, &images, &health, store),
+            )
         });
         Ok(views)
     }

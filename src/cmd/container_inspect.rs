@@ -102,7 +102,7 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "ImageDigest": rec.image_id.to_string(),
         "ImageName": v.image(),
         "Rootfs": "",
-        "Pod": "",
+        "Pod": rec.pod.clone().unwrap_or_default(),
         "ResolvConfPath": path_of(userdata.join("resolv.conf")),
         "HostnamePath": path_of(userdata.join("hostname")),
         "HostsPath": path_of(userdata.join("hosts")),

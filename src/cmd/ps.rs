@@ -82,7 +82,18 @@ pub fn run(ctx: &Context, args: &PsArgs) -> anyhow::Result<ExitStatus> {
         &PS_FORMAT,
         &rows,
         args.noheading,
-        || Value::Array(views.iter().map(|v| json_entry(v, now)).collect()),
+        || {
+            Value::Array(
+                views
+                    .iter()
+                    .map(|v| {
+                        let mut entry = json_entry(v, now);
+                        crate::cmd::pod::ps_columns(&mut entry, v, &pods, true);
+                        entry
+                    })
+                    .collect(),
+            )
+        },
     )?;
     out(&text)?;
     Ok(ExitStatus::Success)

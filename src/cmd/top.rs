@@ -121,18 +121,7 @@ pub fn run(ctx: &Context, args: &TopArgs) -> anyhow::Result<ExitStatus> {
         };
         (containers::find(&views, name)?, rest)
     };
-    // Descriptors may come as one comma- or space-separated argument too (Podman).
-    let mut columns = Vec::new();
-    for d in descriptors
-        .iter()
-        .flat_map(|d| d.split([',', ' ']))
-        .filter(|d| !d.is_empty())
-    {
-        columns.push(column(d).ok_or_else(|| anyhow::anyhow!("unknown descriptor: {d}"))?);
-    }
-    if columns.is_empty() {
-        columns = DEFAULT.iter().filter_map(|d| column(d)).collect();
-    }
+    let columns = columns(descriptors)?;
     let init = match view.state {
         State::Running => Init::open(&view.rec)?,
         _ => None,
@@ -148,6 +137,57 @@ pub fn run(ctx: &Context, args: &TopArgs) -> anyhow::Result<ExitStatus> {
         .with_context(|| format!("listing the processes of container {}", view.id()))?;
     out(&crate::output::align(&table))?;
     Ok(ExitStatus::Success)
+}
+
+/// The columns `descriptors` name (Podman's defaults for none).
+fn columns(descriptors: &[String]) -> anyhow::Result<Vec<Column>> {
+    // Descriptors may come as one comma- or space-separated argument too (Podman).
+    let mut columns = Vec::new();
+    for d in descriptors
+        .iter()
+        .flat_map(|d| d.split([',', ' ']))
+        .filter(|d| !d.is_empty())
+    {
+        columns.push(column(d).ok_or_else(|| anyhow::anyhow!("unknown descriptor: {d}"))?);
+    }
+    if columns.is_empty() {
+        columns = DEFAULT.iter().filter_map(|d| column(d)).collect();
+    }
+    Ok(columns)
+}
+
+/// `pod top`: the processes of every running container of `views` in one aligned table
+/// (one header; a PID namespace several of them share is listed once).
+pub(crate) fn pod_table(
+    ctx: &Context,
+    views: &[&ContainerView],
+    descriptors: &[String],
+) -> anyhow::Result<String> {
+    let columns = columns(descriptors)?;
+    let store = ctx.open_store(LockMode::Shared, "pod top")?;
+    let mut seen = Vec::new();
+    let mut table = String::new();
+    for view in views {
+        let Some(init) = Init::open(&view.rec)? else {
+            continue;
+        };
+        let ns = fs::read_link(format!("/proc/{}/ns/pid", init.pid()))
+            .with_context(|| format!("reading /proc/{}/ns/pid", init.pid()))?;
+        if seen.contains(&ns) {
+            continue;
+        }
+        seen.push(ns);
+        let dir = store.containers().path(view.id());
+        let part = processes(init.pid(), &dir, &columns)
+            .with_context(|| format!("listing the processes of container {}", view.id()))?;
+        let rows = if table.is_empty() {
+            &part[..]
+        } else {
+            part.split_once('\n').map_or("", |(_, rows)| rows)
+        };
+        table.push_str(rows);
+    }
+    Ok(crate::output::align(&table))
 }
 
 /// The table (tab-separated cells) of the processes in the PID namespace of `init`.

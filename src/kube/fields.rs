@@ -145,6 +145,7 @@ fn pod_spec(prefix: &str) -> Vec<String> {
     let mut v: Vec<String> = [
         "hostname",
         "restartPolicy",
+        "shareProcessNamespace",
         "volumes[].name",
         "volumes[].hostPath.path",
         "volumes[].hostPath.type",
@@ -166,10 +167,19 @@ fn pod_spec(prefix: &str) -> Vec<String> {
 
 /// The fields coracle supports in an object of `kind`.
 pub fn allowed(kind: &str) -> Vec<String> {
-    let mut v: Vec<String> = ["apiVersion", "kind", "metadata.name", "metadata.labels.*"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    // A status and a creation time are what a cluster reports (Podman's generated YAML holds
+    // them); Kubernetes ignores them on creation too.
+    let mut v: Vec<String> = [
+        "apiVersion",
+        "kind",
+        "metadata.name",
+        "metadata.labels.*",
+        "metadata.creationTimestamp",
+        "status.*",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     match kind {
         "Pod" => v.extend(pod_spec("spec")),
         "Deployment" => {
@@ -187,6 +197,19 @@ pub fn allowed(kind: &str) -> Vec<String> {
         }
         "ConfigMap" => v.push("data.*".into()),
         "Secret" => v.extend(["data.*".into(), "stringData.*".into(), "type".into()]),
+        "Service" => v.extend(
+            [
+                "spec.type",
+                "spec.selector.*",
+                "spec.ports[].name",
+                "spec.ports[].port",
+                "spec.ports[].targetPort",
+                "spec.ports[].nodePort",
+                "spec.ports[].protocol",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        ),
         "PersistentVolumeClaim" => v.extend([
             "spec.accessModes[]".into(),
             "spec.resources.requests.storage".into(),

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, PersistentVolumeClaim, Pod, PodSpec, Secret, Volume,
+    ConfigMap, Container, PersistentVolumeClaim, Pod, PodSpec, Secret, Service, Volume,
 };
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use super::fields;
@@ -20,7 +21,7 @@ pub enum PlayError {
     #[error("document {index}: no kind")]
     NoKind { index: usize },
     #[error(
-        "document {index}: kind {kind} is not supported by kube play (Pod, Deployment, ConfigMap, Secret and PersistentVolumeClaim are)"
+        "document {index}: kind {kind} is not supported by kube play (Pod, Deployment, Service, ConfigMap, Secret and PersistentVolumeClaim are)"
     )]
     Kind { index: usize, kind: String },
     #[error("{kind} {name}: not a valid {kind}")]
@@ -65,6 +66,8 @@ pub struct Objects {
     pub config_maps: Vec<ConfigMap>,
     pub secrets: Vec<Secret>,
     pub claims: Vec<PersistentVolumeClaim>,
+    /// Their nodePorts are published on the host for the pods they select.
+    pub services: Vec<Service>,
 }
 
 /// Reads every document of `text` (separated by `---`).
@@ -141,6 +144,17 @@ pub fn parse(text: &str) -> Result<Objects, PlayError> {
                 objects.secrets.push(s);
             }
             "PersistentVolumeClaim" => objects.claims.push(typed(&raw, &kind, &name)?),
+            "Service" => {
+                let s: Service = typed(&raw, &kind, &name)?;
+                let t = s.spec.as_ref().and_then(|s| s.type_.as_deref());
+                if let Some(t) = t.filter(|t| !matches!(*t, "ClusterIP" | "NodePort")) {
+                    return Err(bad(
+                        format!("Service {name}"),
+                        format!("type {t} is not supported (ClusterIP and NodePort are)"),
+                    ));
+                }
+                objects.services.push(s);
+            }
             _ => return Err(PlayError::Kind { index, kind }),
         }
     }
@@ -203,11 +217,94 @@ pub struct PodPlan {
 /// The plan of every pod of `objects`; `files` is the directory that holds a pod's
 /// ConfigMap, Secret and emptyDir volumes (one subdirectory per pod).
 pub fn plan(objects: &Objects, files: &Path) -> Result<Vec<PodPlan>, PlayError> {
-    objects
+    let mut plans = objects
         .pods
         .iter()
         .map(|(name, spec, labels)| plan_pod(objects, name, spec, labels, &files.join(name)))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    for s in &objects.services {
+        publish_service(objects, s, &mut plans)?;
+    }
+    Ok(plans)
+}
+
+/// Publishes a Service's nodePorts on the host for each pod it selects (the port the
+/// Service sends to, `targetPort`, in the pod), as Podman does: a one-machine cluster's
+/// node is the host. A Service without nodePorts publishes nothing (its cluster IP has no
+/// meaning on one machine); one with nodePorts must select a pod of the YAML.
+fn publish_service(objects: &Objects, s: &Service, plans: &mut [PodPlan]) -> Result<(), PlayError> {
+    let name = s.metadata.name.clone().unwrap_or_default();
+    let what = format!("Service {name}");
+    let Some(spec) = &s.spec else { return Ok(()) };
+    let node_ports: Vec<_> = spec
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.node_port.is_some())
+        .collect();
+    if node_ports.is_empty() {
+        return Ok(());
+    }
+    let selector = spec.selector.clone().unwrap_or_default();
+    let mut selected = 0;
+    for ((_, pod, labels), plan) in objects.pods.iter().zip(plans.iter_mut()) {
+        if selector.is_empty() || !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            continue;
+        }
+        selected += 1;
+        for p in &node_ports {
+            let proto = match p.protocol.as_deref().unwrap_or("TCP") {
+                "TCP" => "tcp",
+                "UDP" => "udp",
+                other => {
+                    return Err(bad(
+                        &what,
+                        format!("protocol {other} is not supported (TCP and UDP are)"),
+                    ));
+                }
+            };
+            let target = match &p.target_port {
+                None => p.port,
+                Some(IntOrString::Int(n)) => *n,
+                Some(IntOrString::String(port_name)) => pod
+                    .containers
+                    .iter()
+                    .flat_map(|c| c.ports.iter().flatten())
+                    .find(|cp| cp.name.as_deref() == Some(port_name.as_str()))
+                    .map(|cp| cp.container_port)
+                    .ok_or_else(|| {
+                        bad(
+                            &what,
+                            format!(
+                                "targetPort {port_name} names no container port of pod {}",
+                                plan.name
+                            ),
+                        )
+                    })?,
+            };
+            let node = p.node_port.unwrap_or_default();
+            let flag = format!("{node}:{target}/{proto}");
+            let listed = plan
+                .pod_create
+                .windows(2)
+                .any(|w| w[0] == "--publish" && w[1] == flag);
+            if !listed {
+                plan.pod_create.extend(["--publish".into(), flag]);
+            }
+        }
+    }
+    match selected {
+        0 => Err(bad(
+            what,
+            "its selector matches no Pod or Deployment of the YAML, so its nodePorts would publish nothing",
+        )),
+        // One host port cannot go to two pods.
+        1 => Ok(()),
+        _ => Err(bad(
+            what,
+            "its selector matches more than one pod: a nodePort can be published for one only",
+        )),
+    }
 }
 
 /// How a volume is mounted: the `-v`/`--tmpfs` source, or a tmpfs.
@@ -231,6 +328,9 @@ fn plan_pod(
     let mut pod = vec!["pod".into(), "create".into(), "--name".into(), name.into()];
     if let Some(h) = &spec.hostname {
         pod.extend(["--hostname".into(), h.clone()]);
+    }
+    if spec.share_process_namespace == Some(true) {
+        pod.extend(["--share".into(), "+pid".into()]);
     }
     for (k, v) in labels {
         pod.extend(["--label".into(), format!("{k}={v}")]);
@@ -639,10 +739,10 @@ spec:
             e,
             "Pod web: field not supported by coracle: spec.containers[0].livenessProbe.exec.command[0]"
         );
-        let e = parse("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n")
+        let e = parse("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: s\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("kind Service is not supported"), "{e}");
+        assert!(e.contains("kind StatefulSet is not supported"), "{e}");
     }
 
     #[test]
@@ -652,5 +752,82 @@ spec:
         assert!(e.contains("replicas: 2"), "{e}");
         let objects = parse(&d.replace("replicas: 2", "replicas: 1")).unwrap();
         assert_eq!(objects.pods[0].0, "d-pod");
+    }
+
+    const SERVICE: &str = "
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-svc
+spec:
+  type: NodePort
+  selector:
+    app: web
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+    nodePort: 30080
+  - port: 9000
+    targetPort: metrics
+    nodePort: 30090
+    protocol: UDP
+  - port: 7000
+";
+
+    #[test]
+    fn a_service_publishes_its_node_ports_for_the_pod_it_selects() {
+        let yaml = format!(
+            "{SERVICE}---\n{}",
+            POD.replace("    - containerPort: 80\n      hostPort: 8080\n",
+                "    - containerPort: 8080\n    - containerPort: 9100\n      name: metrics\n      protocol: UDP\n")
+        );
+        let objects = parse(&yaml).unwrap();
+        assert_eq!(objects.services.len(), 1);
+        assert_eq!(objects.config_maps.len(), 1);
+        let plans = plan(&objects, Path::new("/k")).unwrap();
+        assert_eq!(
+            plans[0].pod_create.join(" "),
+            "pod create --name web --label app=web --publish 30080:8080/tcp --publish 30090:9100/udp"
+        );
+        // A selector matching no pod, a named port no container has, a load balancer.
+        let other = yaml.replace("    app: web\n  ports", "    app: other\n  ports");
+        let e = plan(&parse(&other).unwrap(), Path::new("/k"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("Service web-svc: its selector matches no Pod"),
+            "{e}"
+        );
+        let unnamed = yaml.replace("      name: metrics\n", "");
+        let e = plan(&parse(&unnamed).unwrap(), Path::new("/k"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("targetPort metrics names no container port of pod web"),
+            "{e}"
+        );
+        let lb = yaml.replace("type: NodePort", "type: LoadBalancer");
+        let e = parse(&lb).unwrap_err().to_string();
+        assert!(e.contains("type LoadBalancer is not supported"), "{e}");
+        let shared = yaml.replace(
+            "spec:\n  restartPolicy",
+            "spec:\n  shareProcessNamespace: true\n  restartPolicy",
+        );
+        let p = plan(&parse(&shared).unwrap(), Path::new("/k")).unwrap();
+        assert!(
+            p[0].pod_create.join(" ").contains(" --share +pid"),
+            "{:?}",
+            p[0].pod_create
+        );
+        let ip = yaml.replace(
+            "  type: NodePort\n",
+            "  type: NodePort\n  clusterIP: 10.0.0.1\n",
+        );
+        let e = parse(&ip).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "Service web-svc: field not supported by coracle: spec.clusterIP"
+        );
     }
 }

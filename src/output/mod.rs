@@ -6,6 +6,7 @@
 //! [`render_object`]; the returned string goes to the [`Printer`]. Nothing here writes to a
 //! terminal by itself.
 
+pub mod filters;
 mod gofmt;
 mod gotmpl;
 mod json;

@@ -6,9 +6,9 @@
 //!  └─ coracle:infra   setsid, outlives the command, in the pod's user (+ mount) namespace
 //!      │              (userns::spawn_process, the pod's mapping); starts pasta against the
 //!      │              network namespace, records itself, waits for its child
-//!      └─ coracle:pause  new network, UTS and IPC namespaces (one clone), hostname, lo up;
-//!                        sleeps until killed; dies with the infra (PR_SET_PDEATHSIG), as
-//!                        pasta does
+//!      └─ coracle:pause  new network, UTS and IPC namespaces (one clone; and PID with
+//!                        `--share pid`, as its PID 1), hostname, lo up; reaps orphans until
+//!                        killed; dies with the infra (PR_SET_PDEATHSIG), as pasta does
 //! ```
 //!
 //! A container of the pod joins the user namespace of `coracle:pause` with its monitor and
@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
 
 use super::record::{self, Infra, PodRecord};
 use crate::runtime::network::{pasta, ports};
@@ -91,16 +92,32 @@ pub fn ensure(dir: &Path) -> Result<PodRecord, InfraError> {
     Ok(rec)
 }
 
-/// Ends the infra of the pod in `dir` (SIGKILL to its monitor; the pause process and pasta
-/// die with it) and records it gone.
+/// Ends the infra of the pod in `dir` and records it gone: SIGKILL to the pause process,
+/// after which its monitor ends pasta and waits for it, so that the pod's ports are free
+/// when this returns (SIGKILL to the monitor itself, if it outlives that, leaves pasta to
+/// die with it a moment later).
 pub fn stop(dir: &Path) -> Result<(), InfraError> {
     let rec = record::read(dir)?;
     if let Some(infra) = rec.infra {
         let monitor = infra.monitor();
-        let _ = monitor.kill();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while monitor.is_alive() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        match super::join::pause_pidfd(&rec) {
+            Ok(pause) => {
+                let _ = rustix::process::pidfd_send_signal(&pause, rustix::process::Signal::KILL);
+            }
+            Err(_) => {
+                let _ = monitor.kill();
+            }
+        }
+        let wait = |secs: u64| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+            while monitor.is_alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        wait(5);
+        if monitor.is_alive() {
+            let _ = monitor.kill();
+            wait(10);
         }
         if monitor.is_alive() {
             return Err(InfraError::Failed {
@@ -141,7 +158,11 @@ fn infra_main(dir: &Path, rec: &PodRecord, to_cli: File) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(format!("creating a pipe: {e}")),
     };
-    let flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    let mut flags = CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    if rec.shares("pid") {
+        // The pause process is then PID 1 of the containers' PID namespace, and reaps.
+        flags |= CloneFlags::CLONE_NEWPID;
+    }
     let pause = match fork_into(flags) {
         Ok(Forked::Child) => {
             drop(gate_w);
@@ -226,6 +247,13 @@ fn start_network(
 
 /// The pause process: the namespaces' holder; never returns.
 fn pause_main(hostname: &str, gate: OwnedFd) -> ! {
+    // As PID 1 of a shared PID namespace it inherits the containers' orphans: it reaps them
+    // on SIGCHLD, which is blocked from here so that none is lost before the wait.
+    let mut chld = SigSet::empty();
+    chld.add(Signal::SIGCHLD);
+    if chld.thread_block().is_err() {
+        exit_child(125);
+    }
     // Not the command's pipe: its end of file tells the command the infra is ready.
     if let Ok(null) = File::options().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stderr(&null);
@@ -251,6 +279,14 @@ fn pause_main(hostname: &str, gate: OwnedFd) -> ! {
     drop(gate);
     let _ = crate::sys::process::cloexec_from(3);
     loop {
-        nix::unistd::pause();
+        if chld.wait().is_err() {
+            nix::unistd::pause();
+            continue;
+        }
+        while let Ok(status) = nix::sys::wait::waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            if status == WaitStatus::StillAlive {
+                break;
+            }
+        }
     }
 }

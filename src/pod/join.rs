@@ -26,7 +26,7 @@ pub struct PodJoin {
     pub id: String,
     /// The pod's directory (`<graphroot>/pods/<id>`).
     pub dir: PathBuf,
-    /// The namespaces shared: of `ipc`, `net`, `uts`.
+    /// The namespaces shared: of `ipc`, `net`, `pid`, `uts`.
     pub share: Vec<String>,
 }
 
@@ -38,6 +38,7 @@ impl PodJoin {
             flags |= match s.as_str() {
                 "ipc" => CloneFlags::CLONE_NEWIPC,
                 "net" => CloneFlags::CLONE_NEWNET,
+                "pid" => CloneFlags::CLONE_NEWPID,
                 "uts" => CloneFlags::CLONE_NEWUTS,
                 _ => CloneFlags::empty(),
             };
@@ -70,7 +71,7 @@ pub enum JoinError {
 }
 
 /// A pidfd of the pod's pause process, checked to be the infra monitor's living child.
-fn pause_pidfd(rec: &PodRecord) -> Result<OwnedFd, JoinError> {
+pub(super) fn pause_pidfd(rec: &PodRecord) -> Result<OwnedFd, JoinError> {
     let infra = rec
         .live_infra()
         .ok_or_else(|| JoinError::NotRunning(rec.name.clone()))?;

@@ -22,7 +22,10 @@ const RECORD_TMP: &str = ".pod.json.tmp";
 const HIDDEN: &str = ".";
 
 /// The namespaces the containers of a pod can share (`--share`).
-pub const SHAREABLE: [&str; 4] = ["ipc", "net", "uts", "cgroup"];
+pub const SHAREABLE: [&str; 5] = ["ipc", "net", "pid", "uts", "cgroup"];
+
+/// What `--share` shares by default (and what `--share +NS` adds to).
+pub const SHARED_BY_DEFAULT: &str = "ipc,net,uts";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodRecord {
@@ -32,7 +35,8 @@ pub struct PodRecord {
     pub created: DateTime<Utc>,
     /// The hostname of its containers (the pod's name unless `--hostname`).
     pub hostname: String,
-    /// `--share`: of `ipc`, `net`, `uts` (and `cgroup`, which coracle does not separate).
+    /// `--share`: of `ipc`, `net`, `pid`, `uts` (and `cgroup`, which coracle does not
+    /// separate).
     pub share: Vec<String>,
     /// Its user namespace's mapping, which its containers share.
     pub mapping: UserMapping,
@@ -49,6 +53,10 @@ pub struct PodRecord {
     /// `--exit-policy`: `continue` (the default) or `stop`.
     #[serde(default)]
     pub exit_policy: String,
+    /// The ID `pod ps` and `pod inspect` show for the infra (Podman's infra container ID):
+    /// coracle's infra is a process, not a container, but it has an identity of its own.
+    #[serde(default)]
+    pub infra_id: String,
 }
 
 /// The infra: its monitor (the process `pod stop` ends) and the process whose namespaces
@@ -276,6 +284,7 @@ mod tests {
             create_command: vec![],
             infra: None,
             exit_policy: String::new(),
+            infra_id: String::new(),
         }
     }
 

@@ -186,6 +186,7 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
             }
         });
     }
+    crate::pod::exit_policy::after_exit(spec);
     relay.close_clients();
     status
 }

@@ -289,7 +289,7 @@ fn unsupported_kinds_and_fields_are_errors_naming_them() {
         );
         std::fs::write(
             &file,
-            "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n",
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: s\n",
         )
         .unwrap();
         let out = env
@@ -297,7 +297,28 @@ fn unsupported_kinds_and_fields_are_errors_naming_them() {
             .args(["--storage-driver", "vfs", "kube", "play"])
             .arg(&file)
             .fails(125);
-        assert!(out.stderr().contains("kind Service"), "{}", out.stderr());
+        assert!(
+            out.stderr().contains("kind StatefulSet"),
+            "{}",
+            out.stderr()
+        );
+        // A Service kube play cannot carry out is refused by its type, before anything runs.
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  type: LoadBalancer\n",
+        )
+        .unwrap();
+        let out = env
+            .coracle()
+            .args(["--storage-driver", "vfs", "kube", "play"])
+            .arg(&file)
+            .fails(125);
+        assert!(
+            out.stderr()
+                .contains("Service s: type LoadBalancer is not supported"),
+            "{}",
+            out.stderr()
+        );
         env.coracle()
             .args(["--storage-driver", "vfs", "pod", "exists", "bad"])
             .fails(1);
@@ -359,5 +380,162 @@ fn host_path_and_memory_empty_dir_volumes() {
         assert_eq!(fs, "hi\ntmpfs\n");
         assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "hi\n");
         vfs(env, &["kube", "down", file.to_str().unwrap()]);
+    });
+}
+
+/// `GET /` on the host's port, retried while the pod's server starts.
+fn http_get(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    for _ in 0..50 {
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut reply = String::new();
+            if c.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok()
+                && c.read_to_string(&mut reply).is_ok()
+                && !reply.is_empty()
+            {
+                return reply;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing answered on 127.0.0.1:{port}");
+}
+
+#[test]
+fn a_service_publishes_its_node_port_for_the_deployment_it_selects() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let file = env.dir().join("service-deployment.yaml");
+        std::fs::write(
+            &file,
+            include_str!("../kube/service-deployment.yaml").replace("NODE_PORT", &port.to_string()),
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let played = vfs(env, &["kube", "play", f]);
+        assert!(played.starts_with("Pod:\n"), "{played}");
+        // The Service's nodePort on the host, its targetPort (named) in the pod.
+        let bindings = vfs(
+            env,
+            &[
+                "pod",
+                "inspect",
+                "hello-pod",
+                "--format",
+                "{{.InfraConfig.PortBindings}}",
+            ],
+        );
+        assert!(bindings.contains(&port.to_string()), "{bindings}");
+        let reply = http_get(port);
+        assert!(reply.ends_with("\r\n\r\nhello from the service"), "{reply}");
+        assert_eq!(
+            vfs(env, &["ps", "--format", "{{.Names}} {{.Ports}}"]),
+            format!("hello-pod-web 0.0.0.0:{port}->8080/tcp\n")
+        );
+        let down = vfs(env, &["kube", "down", f]);
+        assert!(down.contains("Pods removed:\n"), "{down}");
+        assert!(running(env).is_empty());
+        // The port is free again.
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("the node port is released");
+    });
+}
+
+/// What `/built` holds in the played pod's container (the build that made its image).
+fn built(env: &crate::harness::TestEnv) -> String {
+    vfs(env, &["exec", "kb-main", "cat", "/built"])
+}
+
+#[test]
+fn play_builds_images_from_a_directory_named_after_them() {
+    for_each_user(|env| {
+        if !crate::network::have(env, "pasta") {
+            return;
+        }
+        env.load_image(busybox());
+        let containerfile = |dir: &str, word: &str| {
+            env.write(
+                format!("{dir}/kubeapp/Containerfile"),
+                format!("FROM busybox\nRUN echo {word} > /built\nCMD [\"sleep\", \"1000\"]\n"),
+            );
+        };
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kb\nspec:\n  containers:\n  - name: main\n    image: localhost/kubeapp:latest\n    imagePullPolicy: Never\n";
+        env.write("kb/app.yaml", yaml);
+        containerfile("kb", "one");
+        containerfile("other", "three");
+        env.give(&env.path("kb"));
+        env.give(&env.path("other"));
+        let file = env.path("kb/app.yaml");
+        let f = file.to_str().unwrap();
+
+        // --build=false: the missing image is not built (and never pulled).
+        env.coracle()
+            .args([
+                "--storage-driver",
+                "vfs",
+                "kube",
+                "play",
+                "--build=false",
+                f,
+            ])
+            .fails(125);
+        env.coracle()
+            .args(["--storage-driver", "vfs", "pod", "exists", "kb"])
+            .fails(1);
+        // By default a missing image is built from the directory beside the YAML...
+        let played = vfs(env, &["kube", "play", f]);
+        assert!(
+            played.contains("STEP 2/3: RUN echo one > /built"),
+            "{played}"
+        );
+        assert_eq!(built(env), "one\n");
+        vfs(env, &["kube", "down", f]);
+        // ... and one in the store is used as it is.
+        containerfile("kb", "two");
+        let played = vfs(env, &["kube", "play", f]);
+        assert!(!played.contains("STEP"), "{played}");
+        assert_eq!(built(env), "one\n");
+        // --build builds it again.
+        vfs(env, &["kube", "play", "--replace", "--build", f]);
+        assert_eq!(built(env), "two\n");
+        vfs(env, &["kube", "down", f]);
+        // --context-dir: the build directories are there (the YAML from standard input).
+        let other = env.path("other");
+        env.coracle()
+            .args([
+                "--storage-driver",
+                "vfs",
+                "kube",
+                "play",
+                "--build",
+                "--context-dir",
+            ])
+            .arg(&other)
+            .arg("-")
+            .stdin(yaml)
+            .ok();
+        assert_eq!(built(env), "three\n");
+        vfs(env, &["kube", "down", f]);
+        env.coracle()
+            .args([
+                "--storage-driver",
+                "vfs",
+                "kube",
+                "play",
+                "--build=false",
+                "--context-dir",
+            ])
+            .arg(&other)
+            .arg(f)
+            .fails(125)
+            .assert_stderr_contains("--context-dir cannot be used with --build=false");
     });
 }

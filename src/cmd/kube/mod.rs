@@ -1,6 +1,7 @@
 //! `kube generate`: Kubernetes YAML from containers or a pod (`crate::kube::generate`);
 //! `kube play` and `kube down` (`play`).
 
+mod build;
 mod play;
 
 use anyhow::{Context as _, bail};

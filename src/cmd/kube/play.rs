@@ -43,7 +43,7 @@ fn files_root(ctx: &Context) -> anyhow::Result<PathBuf> {
     Ok(ctx.paths()?.graphroot.join("kube"))
 }
 
-fn parse_line(line: &[String]) -> anyhow::Result<Command> {
+pub(super) fn parse_line(line: &[String]) -> anyhow::Result<Command> {
     let argv = std::iter::once("coracle".to_string()).chain(line.iter().cloned());
     let cli = Cli::try_parse_from(argv)
         .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))
@@ -72,7 +72,7 @@ pub fn play(ctx: &Context, args: &KubePlayArgs) -> anyhow::Result<ExitStatus> {
     if args.down {
         return down(ctx, &args.file, false);
     }
-    let (_, plans) = plans(ctx, &args.file)?;
+    let (objects, plans) = plans(ctx, &args.file)?;
     // Every command line is checked before anything is created.
     for p in &plans {
         pod_create_args(&p.pod_create)?;
@@ -92,6 +92,7 @@ pub fn play(ctx: &Context, args: &KubePlayArgs) -> anyhow::Result<ExitStatus> {
             remove(ctx, &p.name)?;
         }
     }
+    super::build::build_images(ctx, args, &objects)?;
     for p in &plans {
         if let Err(e) = play_pod(ctx, p) {
             // A pod half played (an init container failed, an image is missing) goes again.

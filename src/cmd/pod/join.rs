@@ -20,7 +20,8 @@ pub fn for_create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Option<PodRec
             let create = crate::cli::pod::PodCreateArgs {
                 name: Some(name.to_string()),
                 hostname: None,
-                share: "ipc,net,uts".into(),
+                share: crate::pod::record::SHARED_BY_DEFAULT.into(),
+                share_parent: None,
                 infra: true,
                 network: None,
                 labels: Vec::new(),
@@ -83,7 +84,7 @@ pub fn attach(
         share: pod
             .share
             .iter()
-            .filter(|s| matches!(s.as_str(), "ipc" | "net" | "uts"))
+            .filter(|s| matches!(s.as_str(), "ipc" | "net" | "pid" | "uts"))
             .cloned()
             .collect(),
     });

@@ -156,23 +156,12 @@ pub fn create(ctx: &Context, args: &PodCreateArgs) -> anyhow::Result<PodRecord> 
             "--infra=false: coracle's pods always have an infra process (it holds the shared namespaces)"
         );
     }
-    let share: Vec<String> = args
-        .share
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    for s in &share {
-        if s == "pid" || s == "+pid" {
-            bail!(
-                "--share {s}: sharing the PID namespace in a pod is not supported by coracle yet"
-            );
-        }
-        if !SHAREABLE.contains(&s.as_str()) {
-            bail!("--share {s}: unknown namespace (use ipc, net, uts, cgroup)");
-        }
+    if args.share_parent.is_some() {
+        bail!(
+            "--share-parent: coracle puts no container in a cgroup of its pod (it manages no cgroups), so there is no cgroup parent to share"
+        );
     }
+    let share = share_list(&args.share)?;
     if !matches!(args.exit_policy.as_str(), "continue" | "stop") {
         bail!("--exit-policy {}: use continue or stop", args.exit_policy);
     }
@@ -222,8 +211,10 @@ pub fn create(ctx: &Context, args: &PodCreateArgs) -> anyhow::Result<PodRecord> 
         label: args.labels.clone(),
     }
     .parse()?;
+    let infra_id = crate::store::containers::new_id().context("making the infra's ID")?;
     let rec = PodRecord {
         id,
+        infra_id,
         hostname: args.hostname.clone().unwrap_or_else(|| name.clone()),
         name,
         created: Utc::now(),
@@ -239,6 +230,31 @@ pub fn create(ctx: &Context, args: &PodCreateArgs) -> anyhow::Result<PodRecord> 
     pods.create(&rec)?;
     drop(store);
     Ok(rec)
+}
+
+/// The namespaces `--share` names: `+NS,...` adds to the default ones, `none` is none.
+fn share_list(flag: &str) -> anyhow::Result<Vec<String>> {
+    let flag = flag.trim();
+    let (mut share, listed): (Vec<String>, &str) = match flag.strip_prefix('+') {
+        Some(rest) => (
+            record::SHARED_BY_DEFAULT
+                .split(',')
+                .map(String::from)
+                .collect(),
+            rest,
+        ),
+        None if flag == "none" => (Vec::new(), ""),
+        None => (Vec::new(), flag),
+    };
+    for s in listed.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !SHAREABLE.contains(&s) {
+            bail!("--share {s}: unknown namespace (use cgroup, ipc, net, pid, uts)");
+        }
+        if !share.iter().any(|x| x == s) {
+            share.push(s.to_string());
+        }
+    }
+    Ok(share)
 }
 
 /// Starts the infra and every container of the pod.
@@ -403,7 +419,7 @@ pub fn inspect_json(v: &PodView) -> Value {
         "Hostname": v.rec.hostname,
         "Labels": v.rec.labels,
         "CreateInfra": true,
-        "InfraContainerID": "",
+        "InfraContainerID": v.rec.infra_id,
         "InfraConfig": {
             "PortBindings": ports,
             "NetworkOptions": v.rec.net.options,
@@ -437,17 +453,11 @@ fn top(ctx: &Context, args: &PodTopArgs) -> anyhow::Result<ExitStatus> {
     if running.is_empty() {
         bail!("pod {} is not running", v.rec.name);
     }
-    for c in running {
-        let mut targs = vec![c.id().to_string()];
-        targs.extend(args.descriptors.iter().cloned());
-        crate::cmd::top::run(
-            ctx,
-            &crate::cli::control::TopArgs {
-                latest: false,
-                args: targs,
-            },
-        )?;
-    }
+    out(&crate::cmd::top::pod_table(
+        ctx,
+        &running,
+        &args.descriptors,
+    )?)?;
     Ok(ExitStatus::Success)
 }
 

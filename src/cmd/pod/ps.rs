@@ -49,17 +49,7 @@ pub fn run(ctx: &Context, args: &PodPsArgs) -> anyhow::Result<ExitStatus> {
         filters.push((k.to_string(), v.to_string()));
     }
     let mut views = super::all(ctx)?;
-    views.retain(|v| {
-        let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        keys.iter().all(|k| {
-            filters
-                .iter()
-                .filter(|(fk, _)| fk == k)
-                .any(|(_, fv)| passes(v, k, fv))
-        })
-    });
+    views.retain(|v| output::filters::pass_all(&filters, |f| &f.0, |(k, fv)| passes(v, k, fv)));
     // Newest first, as Podman lists them.
     views.reverse();
     let short = |id: &str| -> String {
@@ -91,7 +81,7 @@ pub fn run(ctx: &Context, args: &PodPsArgs) -> anyhow::Result<ExitStatus> {
                 "Status": v.status(),
                 "Created": output::created_since(v.rec.created, now),
                 "CreatedAt": go_time(v.rec.created),
-                "InfraID": "",
+                "InfraID": short(&v.rec.infra_id),
                 "NumberOfContainers": v.containers.len(),
                 "ContainerNames": names.join(","),
                 "ContainerIds": ids.join(","),
@@ -130,7 +120,7 @@ pub fn run(ctx: &Context, args: &PodPsArgs) -> anyhow::Result<ExitStatus> {
                         })).collect::<Vec<_>>(),
                         "Created": go_time(v.rec.created),
                         "Id": v.rec.id,
-                        "InfraId": "",
+                        "InfraId": v.rec.infra_id,
                         "Name": v.rec.name,
                         "Namespace": "",
                         "Networks": [crate::runtime::network::mode_name(v.rec.network)],
