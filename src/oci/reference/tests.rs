@@ -116,6 +116,9 @@ fn parts_and_familiar() {
         ("library/a/b", "library/a/b:latest"),
         ("quay.io/x/y", "quay.io/x/y:latest"),
         ("localhost/x", "localhost/x:latest"),
+        // Found by fuzz/ (reference): a short form that would name another registry.
+        ("docker.io/example.com/x", "docker.io/example.com/x:latest"),
+        ("docker.io/localhost/x", "docker.io/localhost/x:latest"),
     ] {
         assert_eq!(
             normalize_docker(input).unwrap().familiar(),
