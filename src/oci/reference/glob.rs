@@ -25,11 +25,11 @@ pub(super) fn matches(pattern: &[char], name: &[char]) -> Option<bool> {
             // Skip i + 1 characters; a `*` cannot skip a `/`.
             let mut i = 0;
             while i < name.len() && name[i] != '/' {
-                if let Some(t) = match_chunk(chunk, &name[i + 1..])? {
-                    if tail_ok(t, pattern) {
-                        name = t;
-                        continue 'chunks;
-                    }
+                if let Some(t) = match_chunk(chunk, &name[i + 1..])?
+                    && tail_ok(t, pattern)
+                {
+                    name = t;
+                    continue 'chunks;
                 }
                 i += 1;
             }
