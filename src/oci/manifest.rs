@@ -193,3 +193,58 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::oci::config::ImageConfig;
+
+    const SEEDS: &[&str] = &[
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":7},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":18446744073709551615}],"annotations":{"a":"b"}}"#,
+        r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":1,"platform":{"architecture":"arm","os":"linux","variant":"v6"}}]}"#,
+        r#"{"created":"2024-01-01T00:00:00Z","architecture":"amd64","os":"linux","config":{"Labels":{"a":"b"}},"rootfs":{"type":"layers","diff_ids":["sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]},"history":[{"created_by":"x","empty_layer":true}],"x":[[[]]]}"#,
+        r#"[{"Config":"c.json","RepoTags":null,"Layers":["l/layer.tar"]}]"#,
+    ];
+
+    /// Mutated manifests, indexes, configs and docker-archive lists never panic the parsers;
+    /// what parses serialises and parses back the same, and an index's platform choice is an
+    /// image manifest (fuzz/ manifest does the same with coverage guidance).
+    #[test]
+    fn mutated_documents_never_panic() {
+        let seeds: Vec<&[u8]> = SEEDS.iter().map(|s| s.as_bytes()).collect();
+        let wanted =
+            crate::transfer::pull::Wanted::from_flags(Some("linux/arm"), None, None, None).unwrap();
+        let mut parsed = 0;
+        let count = crate::oci::mutate::each_mutation(&seeds, b"{}[]\",:0-9en\\\xff", |bytes| {
+            if let Ok(m) = serde_json::from_slice::<Manifest>(bytes) {
+                let again = serde_json::to_vec(&m).unwrap();
+                assert_eq!(serde_json::from_slice::<Manifest>(&again).unwrap(), m);
+                parsed += 1;
+            }
+            if let Ok(i) = serde_json::from_slice::<Index>(bytes) {
+                let again = serde_json::to_vec(&i).unwrap();
+                assert_eq!(serde_json::from_slice::<Index>(&again).unwrap(), i);
+                if let Some(d) = wanted.choose(&i) {
+                    assert!(is_manifest(&d.media_type));
+                }
+                parsed += 1;
+            }
+            let digest = Digest::of_bytes(bytes);
+            if let Ok(c) = ImageConfig::parse(&digest, bytes) {
+                let again = ImageConfig::parse(&digest, &serde_json::to_vec(&c).unwrap()).unwrap();
+                assert_eq!((again.rootfs, again.history), (c.rootfs, c.history));
+                parsed += 1;
+            }
+            if let Ok(items) = serde_json::from_slice::<Vec<DockerArchiveItem>>(bytes) {
+                let again = serde_json::to_vec(&items).unwrap();
+                assert_eq!(
+                    serde_json::from_slice::<Vec<DockerArchiveItem>>(&again).unwrap(),
+                    items
+                );
+                parsed += 1;
+            }
+        });
+        assert!(count > 10_000, "{count} mutations");
+        assert!(parsed > 100, "only {parsed} mutations parsed");
+    }
+}

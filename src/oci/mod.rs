@@ -4,4 +4,6 @@
 pub mod config;
 pub mod digest;
 pub mod manifest;
+#[cfg(test)]
+pub(crate) mod mutate;
 pub mod reference;

@@ -30,6 +30,8 @@ use std::fmt;
 
 use crate::oci::digest::{Digest, DigestError};
 
+mod glob;
+
 /// Podman's default registry, and the one `library/` is added for.
 pub const DOCKER_IO: &str = "docker.io";
 /// The registry of names Podman gives to images that were never pulled.
@@ -127,16 +129,23 @@ impl Reference {
     }
 
     /// Docker's short form: `docker.io/library/busybox:latest` is `busybox:latest`,
-    /// `docker.io/user/app:1` is `user/app:1`; other registries are kept.
+    /// `docker.io/user/app:1` is `user/app:1`; other registries are kept, and so is
+    /// `docker.io/` before a first component that would read as a registry
+    /// (`docker.io/example.com/app`), where Docker's short form names another image.
     pub fn familiar(&self) -> String {
         let full = self.to_string();
         if self.registry != DOCKER_IO {
             return full;
         }
         let rest = &full[DOCKER_IO.len() + 1..];
-        match rest.strip_prefix("library/") {
-            Some(short) if !self.path["library/".len()..].contains('/') => short.to_string(),
-            _ => rest.to_string(),
+        let short = match rest.strip_prefix("library/") {
+            Some(short) if !self.path["library/".len()..].contains('/') => short,
+            _ => rest,
+        };
+        if normalize_docker(short).as_ref() == Ok(self) {
+            short.to_string()
+        } else {
+            full
         }
     }
 }
@@ -356,87 +365,8 @@ pub fn matches_reference_filter(pattern: &str, stored: &Reference) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     forms.iter().any(|form| {
         let form: Vec<char> = form.chars().collect();
-        glob_match(&pattern, &form) == Some(true)
+        glob::matches(&pattern, &form) == Some(true)
     })
-}
-
-/// Go's `path.Match`: `Some(matched)`, or `None` for a malformed pattern.
-fn glob_match(pattern: &[char], s: &[char]) -> Option<bool> {
-    match pattern.split_first() {
-        None => Some(s.is_empty()),
-        Some(('*', rest)) => {
-            // Try every split of the leading non-`/` run; `*` never crosses a `/`.
-            let run = s.iter().take_while(|&&c| c != '/').count();
-            for i in 0..=run {
-                if glob_match(rest, &s[i..])? {
-                    return Some(true);
-                }
-            }
-            Some(false)
-        }
-        Some(('?', rest)) => match s.split_first() {
-            Some((&c, s_rest)) if c != '/' => glob_match(rest, s_rest),
-            _ => Some(false),
-        },
-        Some(('[', rest)) => {
-            let (matched, rest) = match_class(rest, s.first().copied())?;
-            if matched {
-                glob_match(rest, &s[1..])
-            } else {
-                Some(false)
-            }
-        }
-        Some(('\\', rest)) => {
-            let (&c, rest) = rest.split_first()?;
-            literal(c, rest, s)
-        }
-        Some((&c, rest)) => literal(c, rest, s),
-    }
-}
-
-fn literal(c: char, rest: &[char], s: &[char]) -> Option<bool> {
-    match s.split_first() {
-        Some((&d, s_rest)) if d == c => glob_match(rest, s_rest),
-        _ => Some(false),
-    }
-}
-
-/// Parses a `[…]` class (after the `[`) and tests `c` against it. Returns whether it matched
-/// and the pattern after the `]`; `None` if the class is malformed.
-fn match_class(mut p: &[char], c: Option<char>) -> Option<(bool, &[char])> {
-    let negated = p.first() == Some(&'^');
-    if negated {
-        p = &p[1..];
-    }
-    let mut matched = false;
-    let mut ranges = 0;
-    loop {
-        if p.first() == Some(&']') && ranges > 0 {
-            p = &p[1..];
-            break;
-        }
-        let (lo, rest) = class_char(p)?;
-        p = rest;
-        let mut hi = lo;
-        if p.first() == Some(&'-') {
-            let (h, rest) = class_char(&p[1..])?;
-            hi = h;
-            p = rest;
-        }
-        if c.is_some_and(|c| lo <= c && c <= hi) {
-            matched = true;
-        }
-        ranges += 1;
-    }
-    Some((c.is_some() && matched != negated, p))
-}
-
-fn class_char(p: &[char]) -> Option<(char, &[char])> {
-    match p.split_first()? {
-        ('-' | ']', _) => None,
-        ('\\', rest) => rest.split_first().map(|(&c, r)| (c, r)),
-        (&c, rest) => Some((c, rest)),
-    }
 }
 
 /// A syntactically valid reference before normalisation.

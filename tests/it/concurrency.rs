@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::cmd::Output;
+use crate::harness::figures::{PARALLEL_OPERATIONS_HELD, figure};
 use crate::harness::images::busybox;
 use crate::harness::odd::odd;
 use crate::harness::registry::{self, RegistryOpts, RegistryServer};
@@ -79,6 +80,7 @@ fn sixteen_parallel_run_rm() {
         let _ = std::io::stderr()
             .lock()
             .write_all(format!("concurrency: 16 parallel `run --rm` held ({took:?})\n").as_bytes());
+        figure(PARALLEL_OPERATIONS_HELD, outs.len());
     });
 }
 
@@ -112,6 +114,7 @@ fn parallel_pulls_of_overlapping_images() {
         check_store(env, "parallel pulls");
         env.ok(&["run", "--rm", "--user", "0", &b, "true"]);
         env.ok(&["run", "--rm", &a, "true"]);
+        figure(PARALLEL_OPERATIONS_HELD, outs.len());
     });
 }
 
@@ -120,6 +123,7 @@ fn rmi_racing_run_of_the_same_image() {
     for_each_user(|env| {
         env.load_image(busybox());
         let (mut ran, mut refused, mut removed_first) = (0, 0, 0);
+        let mut held = 0;
         for round in 0..6 {
             env.load_image(odd());
             let outs = together(
@@ -148,6 +152,7 @@ fn rmi_racing_run_of_the_same_image() {
             }
             check_store(env, &format!("rmi racing run, round {round}"));
             assert_eq!(env.ok(&["ps", "-aq"]), "");
+            held += outs.len();
         }
         let _ = std::io::stderr().lock().write_all(
             format!(
@@ -157,6 +162,7 @@ fn rmi_racing_run_of_the_same_image() {
             )
             .as_bytes(),
         );
+        figure(PARALLEL_OPERATIONS_HELD, held);
     });
 }
 
@@ -164,6 +170,7 @@ fn rmi_racing_run_of_the_same_image() {
 fn image_prune_racing_create() {
     for_each_user(|env| {
         env.load_image(busybox());
+        let mut held = 0;
         for round in 0..6 {
             let name = format!("c{round}");
             let outs = together(
@@ -187,7 +194,9 @@ fn image_prune_racing_create() {
             if env.ok(&["images", "-q"]).is_empty() {
                 env.load_image(busybox());
             }
+            held += outs.len();
         }
+        figure(PARALLEL_OPERATIONS_HELD, held);
     });
 }
 
@@ -254,6 +263,7 @@ fn build_racing_image_prune_and_rmi_of_the_base() {
         env.give(&env.path("racectx"));
         let ctx = env.path("racectx").to_string_lossy().into_owned();
         let (mut built, mut failed, mut pruned_after) = (0, 0, 0);
+        let mut held = 0;
         for round in 0..5 {
             let tag = format!("localhost/raced:{round}");
             let done = AtomicBool::new(false);
@@ -338,6 +348,8 @@ fn build_racing_image_prune_and_rmi_of_the_base() {
                 failed += 1;
             }
             env.ok(&["rmi", "-i", &tag]);
+            // the build and every prune and rmi that ran beside it
+            held += 1 + racers.len();
         }
         let _ = std::io::stderr().lock().write_all(
             format!(
@@ -347,6 +359,7 @@ fn build_racing_image_prune_and_rmi_of_the_base() {
             )
             .as_bytes(),
         );
+        figure(PARALLEL_OPERATIONS_HELD, held);
     });
 }
 
@@ -420,5 +433,7 @@ fn a_running_build_pins_its_images() {
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "stale pin files left: {left:?}");
+        // the build, and the prune and rmi that ran during its RUN
+        figure(PARALLEL_OPERATIONS_HELD, 3);
     });
 }

@@ -5,6 +5,7 @@
 //! load must succeed.
 
 use crate::harness::archive::read_docker_archive;
+use crate::harness::figures::{KILL_POINTS_SURVIVED, figure};
 use crate::harness::images::busybox;
 use crate::harness::odd::odd;
 use crate::harness::store::assert_same_layers;
@@ -131,11 +132,13 @@ fn load_killed_at_every_point() {
         env.load_image(busybox());
         let docker = env.docker_archive("odd.tar", odd());
         let oci = env.oci_archive("odd-oci.tar", odd(), Some("docker.io/library/odd:latest"));
+        let mut survived = 0;
         for point in &points {
             for (format, input) in [("docker-archive", &docker), ("oci-archive", &oci)] {
                 kill_and_recover(env, input, point, true);
                 let second = format!("{point}#2");
                 let reached = kill_and_recover(env, input, &second, false);
+                survived += 1 + usize::from(reached);
                 let mut ex = EXERCISED.lock().unwrap_or_else(|p| p.into_inner());
                 ex.push(format!("{point} ({format}, as {})", env.user.name()));
                 if reached {
@@ -143,6 +146,7 @@ fn load_killed_at_every_point() {
                 }
             }
         }
+        figure(KILL_POINTS_SURVIVED, survived);
     });
     let ex = EXERCISED.lock().unwrap_or_else(|p| p.into_inner());
     if ex.is_empty() {

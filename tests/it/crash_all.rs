@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::sync::Mutex;
 
+use crate::harness::figures::{KILL_POINTS_SURVIVED, figure};
 use crate::harness::images::busybox;
 use crate::harness::odd::odd;
 use crate::harness::{TestEnv, for_each_user, skip};
@@ -477,15 +478,18 @@ fn every_command_killed_at_every_point() {
     for_each_user(|env| {
         env.load_image(busybox());
         ensure_base(env);
+        let mut survived = 0;
         for s in SCENARIOS {
             for point in s.points {
                 kill_and_recover(env, s, point);
+                survived += 1;
                 EXERCISED
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(format!("{point} ({}, as {})", s.name, env.user.name()));
             }
         }
+        figure(KILL_POINTS_SURVIVED, survived);
     });
     let ex = EXERCISED.lock().unwrap_or_else(|p| p.into_inner());
     let points: BTreeSet<&str> = SCENARIOS

@@ -2,6 +2,7 @@
 //! or digest; the store lists and holds exactly what it did before, and `tmp/` is empty
 //! after the next command.
 
+use crate::harness::figures::{HOSTILE_INPUTS_REFUSED, figure};
 use crate::harness::images::{
     History, Image, busybox, busybox_layer, busybox_run_config, tar_of_files,
 };
@@ -54,6 +55,7 @@ fn refused_path(env: &TestEnv, input: &str, named: &[&str]) {
         Vec::<String>::new(),
         "tmp/ not cleaned after a refused load of {input} and one more command"
     );
+    figure(HOSTILE_INPUTS_REFUSED, 1);
 }
 
 /// A fresh store holding busybox, and a directory outside it that an escape would reach.

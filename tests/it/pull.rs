@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::harness::figures::{KILL_POINTS_SURVIVED, figure};
 use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config, derived};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::registry::{self, Fault, READER, RegistryOpts, RegistryServer};
@@ -912,6 +913,7 @@ fn killed_at_every_point() {
             .copied()
             .filter(|p| p.starts_with("pull.") || p.starts_with("load.commit."))
             .collect();
+        let survived = points.len();
         for point in points {
             let before = env.listing();
             let o = env
@@ -945,6 +947,7 @@ fn killed_at_every_point() {
             );
             env.ok(&["rmi", "-f", &name]);
         }
+        figure(KILL_POINTS_SURVIVED, survived);
     });
 }
 

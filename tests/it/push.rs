@@ -6,6 +6,7 @@
 use crate::harness::archive::{
     read_docker_archive, read_docker_dir, read_oci_archive, read_oci_dir,
 };
+use crate::harness::figures::{KILL_POINTS_SURVIVED, figure};
 use crate::harness::images::{History, Image, busybox, busybox_layer, busybox_run_config};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::registry::{self, Fault, RegistryOpts, RegistryServer};
@@ -590,6 +591,7 @@ fn push_killed_while_keeping_compressed_layers() {
         let reg = RegistryServer::start(RegistryOpts::http());
         load_busybox(env);
         let before = env.listing();
+        let mut survived = 0;
         for point in coracle::failpoint::KILL_POINTS
             .iter()
             .filter(|p| p.starts_with("push."))
@@ -624,7 +626,9 @@ fn push_killed_while_keeping_compressed_layers() {
             // and the next run starts from a store without the compressed form again
             env.coracle().args(["rmi", "busybox"]).ok();
             load_busybox(env);
+            survived += 1;
         }
+        figure(KILL_POINTS_SURVIVED, survived);
     });
 }
 

@@ -116,6 +116,9 @@ fn parts_and_familiar() {
         ("library/a/b", "library/a/b:latest"),
         ("quay.io/x/y", "quay.io/x/y:latest"),
         ("localhost/x", "localhost/x:latest"),
+        // Found by fuzz/ (reference): a short form that would name another registry.
+        ("docker.io/example.com/x", "docker.io/example.com/x:latest"),
+        ("docker.io/localhost/x", "docker.io/localhost/x:latest"),
     ] {
         assert_eq!(
             normalize_docker(input).unwrap().familiar(),
@@ -355,4 +358,40 @@ fn reference_filter() {
             "{pattern} vs {stored}"
         );
     }
+}
+
+/// Mutated references never panic the parsers, and what they accept is stable: its text and
+/// its familiar name parse back to it (fuzz/ reference does the same with coverage guidance).
+#[test]
+fn mutated_references_never_panic() {
+    let long = format!("{}/x", "a".repeat(250));
+    let digested = format!("docker.io/library/busybox:1.36@sha256:{HEX}");
+    let seeds: &[&[u8]] = &[
+        digested.as_bytes(),
+        b"localhost:5000/ns/app:v1",
+        b"[::1]:5000/a__b/c-d.e:T_1",
+        b"index.docker.io/u/a",
+        long.as_bytes(),
+    ];
+    let registries = ["quay.io".to_string()];
+    let stars = "*a".repeat(12) + "b";
+    let count = crate::oci::mutate::each_mutation(seeds, b"/:@.-_[]*?\\A\0\xff", |bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        for (how, f) in [
+            ("docker", normalize_docker as fn(&str) -> _),
+            ("local", normalize_local),
+        ] {
+            if let Ok(r) = f(&text) {
+                assert_eq!(f(&r.to_string()).as_ref(), Ok(&r), "{how} {text:?}");
+                assert_eq!(normalize_docker(&r.familiar()).as_ref(), Ok(&r), "{text:?}");
+                let _ = matches_reference_filter(&stars, &r);
+                let _ = matches_reference_filter(&text, &r);
+            }
+        }
+        let _ = is_short_name(&text);
+        if let Ok(l) = LookupName::parse(&text, &registries) {
+            assert!(!l.candidates().is_empty(), "{text:?}");
+        }
+    });
+    assert!(count > 5_000, "{count} mutations");
 }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod cmd;
+pub mod figures;
 pub mod images;
 pub mod layer;
 pub mod odd;
