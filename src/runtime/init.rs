@@ -99,7 +99,7 @@ pub fn run(
     spec: &ContainerSpec,
     mut to_monitor: File,
     stdio: InitStdio,
-    gate: super::network::InitGate,
+    mut gate: super::network::InitGate,
 ) -> ! {
     // The monitor's FUSE device must not live on in here if the monitor is killed.
     let _ = crate::sys::process::close_device_fds("/dev/fuse");
@@ -108,6 +108,12 @@ pub fn run(
     // Outside this PID namespace the parent is not visible (getppid is 0), so the pipe is
     // the way to ask.
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || monitor_gone(&to_monitor) {
+        exit_child(125);
+    }
+    // Before the mounts: /sys shows the network namespace of the process that mounts it.
+    if let Err(e) = gate.enter() {
+        let r = Report::failed_io(Step::Clone, &e, "entering the container's network namespace");
+        let _ = channel::send(&mut to_monitor, &r);
         exit_child(125);
     }
     let report = match setup_and_exec(spec, stdio, gate) {

@@ -10,16 +10,19 @@
 //!
 //! When. `create` resolves the mode (which helper exists), the ports (random ones are chosen
 //! then, as Podman does) and writes the `/etc` files ([`Settings`]). The monitor makes a
-//! [`Gate`] before it clones the init into its new network namespace, then spawns the helper
-//! against the namespace ([`Gate::start`]) and, once the overlay is served, waits until the
-//! helper says the network is configured ([`Starting::finish`]); meanwhile the init does its
-//! mounts and waits at the gate only just before its exec ([`InitGate::wait`]). The
-//! monitor ends the helper when the container ends ([`Helper`]'s drop); the helper also dies
-//! with the monitor (`PR_SET_PDEATHSIG`). No process of coracle's own stays for the network.
+//! [`Gate`] first thing, before the root file system: a network namespace of its own
+//! ([`netns`]) and the helper spawned against it, without waiting. The init is cloned
+//! without a network namespace and enters that one ([`InitGate::enter`]) before its mounts.
+//! Once the overlay is served, the monitor waits until the helper says the network is
+//! configured ([`Starting::finish`]); meanwhile the init does its mounts and waits at the
+//! gate only just before its exec ([`InitGate::wait`]). The monitor ends the helper when
+//! the container ends ([`Helper`]'s drop); the helper also dies with the monitor
+//! (`PR_SET_PDEATHSIG`). No process of coracle's own stays for the network.
 
 pub mod etc;
 pub mod host;
 pub mod inspect;
+pub mod netns;
 pub mod pasta;
 pub mod ports;
 pub mod slirp;
@@ -27,10 +30,9 @@ pub mod slirp;
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
 use std::net::IpAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::PathBuf;
 
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::channel::{Report, Step};
@@ -307,65 +309,105 @@ fn pipe(for_what: &str) -> Result<(OwnedFd, OwnedFd), NetError> {
 
 const GO: u8 = b'G';
 
-/// The go-ahead from the monitor to the init: made before the init is cloned, when the
-/// network has a helper to wait for.
+/// The go-ahead from the monitor to the init, with the network namespace and its helper:
+/// made before the root file system, when the network has a helper to wait for.
 ///
-/// The helper starts while the init builds the container (its mounts need the overlay, which
-/// the monitor serves only once the helper is spawned): the init waits at the gate just before
-/// its exec, not before its mounts, so the two overlap.
+/// The helper starts while the monitor mounts the root and the init builds the container:
+/// the init waits at the gate just before its exec, not before its mounts, so they overlap.
 pub struct Gate {
     pipe: Option<(OwnedFd, OwnedFd)>,
+    netns: Option<netns::Netns>,
+    pending: Option<Pending>,
 }
 
 /// The init's end of the [`Gate`].
 pub struct InitGate {
     read: Option<OwnedFd>,
+    netns: Option<OwnedFd>,
 }
 
 impl Gate {
-    /// A gate for `spec`'s network (an open one for none and host).
+    /// A gate for `spec`'s network (an open one for none and host): for pasta and
+    /// slirp4netns, a new network namespace and the helper spawned against it, not waited
+    /// for. Call single-threaded.
     pub fn new(spec: &ContainerSpec) -> Result<Gate, Report> {
-        let pipe = match spec.network {
-            Network::Pasta | Network::Slirp4netns => Some(
-                pipe("the network go-ahead")
-                    .map_err(|e| Report::failed_io(Step::Clone, &io_of(&e), e.to_string()))?,
-            ),
-            Network::None | Network::Host => None,
-        };
-        Ok(Gate { pipe })
+        match spec.network {
+            Network::Pasta | Network::Slirp4netns => {}
+            Network::None | Network::Host => {
+                return Ok(Gate {
+                    pipe: None,
+                    netns: None,
+                    pending: None,
+                });
+            }
+        }
+        let pipe = pipe("the network go-ahead")
+            .map_err(|e| Report::failed_io(Step::Clone, &io_of(&e), e.to_string()))?;
+        let ns = netns::Netns::create().map_err(|e| {
+            Report::failed_io(Step::Clone, &e, "creating the container's network namespace")
+        })?;
+        let pending = start_helper(spec, &ns).map_err(net_report)?;
+        Ok(Gate {
+            pipe: Some(pipe),
+            netns: Some(ns),
+            pending: Some(pending),
+        })
+    }
+
+    /// Whether the gate brings the network namespace (the init's clone must then not make
+    /// one).
+    pub fn has_netns(&self) -> bool {
+        self.netns.is_some()
     }
 
     /// In the init, first thing: keeps only the reading end, so that the monitor's giving
-    /// up is an end of file.
+    /// up is an end of file, and the namespace to enter.
     pub fn into_init(self) -> InitGate {
+        // The helper and the namespace's first child are the monitor's: this copy must
+        // neither kill the one nor wait for the other.
+        if let Some(p) = self.pending {
+            std::mem::forget(p);
+        }
         InitGate {
             read: self.pipe.map(|(r, w)| {
                 drop(w);
                 r
             }),
+            netns: self.netns.map(netns::Netns::into_fd),
         }
     }
 
-    /// In the monitor, once the init is cloned: spawns the helper against the init's network
-    /// namespace without waiting for it ([`Starting::finish`] does). On an error the gate
-    /// closes, so the init exits.
-    pub fn start(self, spec: &ContainerSpec, init: Pid) -> Result<Starting, Report> {
-        let Some((r, w)) = self.pipe else {
-            return Ok(Starting {
+    /// In the monitor, once the init is cloned: the helper runs; [`Starting::finish`] waits
+    /// for it.
+    pub fn start(self) -> Starting {
+        let (Some((r, w)), Some(pending)) = (self.pipe, self.pending) else {
+            return Starting {
                 go: None,
                 pending: None,
-            });
+                netns: None,
+            };
         };
         drop(r);
-        let pending = start_helper(spec, init).map_err(net_report)?;
-        Ok(Starting {
+        Starting {
             go: Some(w),
             pending: Some(pending),
-        })
+            netns: self.netns,
+        }
     }
 }
 
 impl InitGate {
+    /// Moves the init into the container's network namespace (when the gate made one).
+    pub fn enter(&mut self) -> io::Result<()> {
+        match self.netns.take() {
+            Some(ns) => {
+                use std::os::fd::AsFd as _;
+                netns::enter(ns.as_fd())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Waits until the monitor has the network configured. When the monitor gives up (end
     /// of file), the init ends quietly: the monitor reports why.
     pub fn wait(self) {
@@ -386,11 +428,14 @@ impl InitGate {
 pub struct Starting {
     go: Option<OwnedFd>,
     pending: Option<Pending>,
+    netns: Option<netns::Netns>,
 }
 
 impl Starting {
     /// Waits until the helper has the namespace configured and opens the gate.
-    pub fn finish(self) -> Result<Helper, Report> {
+    pub fn finish(mut self) -> Result<Helper, Report> {
+        // The init holds the namespace now; its first child ended long ago.
+        drop(self.netns.take());
         let Some(pending) = self.pending else {
             return Ok(Helper { running: None });
         };
@@ -428,14 +473,8 @@ fn io_of(e: &NetError) -> io::Error {
     }
 }
 
-fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Pending, NetError> {
-    let path = format!("/proc/{init}/ns/net");
-    let netns: OwnedFd = File::open(&path)
-        .map_err(|source| NetError::Io {
-            what: format!("opening {path}"),
-            source,
-        })?
-        .into();
+fn start_helper(spec: &ContainerSpec, netns: &netns::Netns) -> Result<Pending, NetError> {
+    let netns = netns.as_fd();
     let program = spec
         .net
         .helper
@@ -445,14 +484,14 @@ fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Pending, NetError> {
     Ok(match spec.network {
         Network::Pasta => Pending::Pasta(pasta::start(
             &program,
-            &netns,
+            netns,
             &spec.net.ports,
             &spec.net.options,
             &spec.userdata,
         )?),
         _ => Pending::Slirp(slirp::start(
             &program,
-            &netns,
+            netns,
             &spec.net.ports,
             &spec.net.options,
             &spec.userdata,

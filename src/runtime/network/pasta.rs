@@ -86,7 +86,7 @@ pub struct Pending {
 /// Spawns pasta on `netns`; [`Pending::ready`] waits until it has set the namespace up.
 pub fn start(
     program: &Path,
-    netns: &OwnedFd,
+    netns: impl AsFd,
     ports: &[PortMapping],
     user: &[String],
     userdata: &Path,
