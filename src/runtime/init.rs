@@ -112,7 +112,11 @@ pub fn run(
     }
     // Before the mounts: /sys shows the network namespace of the process that mounts it.
     if let Err(e) = gate.enter() {
-        let r = Report::failed_io(Step::Clone, &e, "entering the container's network namespace");
+        let r = Report::failed_io(
+            Step::Clone,
+            &e,
+            "entering the container's network namespace",
+        );
         let _ = channel::send(&mut to_monitor, &r);
         exit_child(125);
     }

@@ -127,7 +127,7 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
     };
     // The network's namespace and helper first: pasta's start is the longest step of a
     // default-network start, and it needs nothing of what follows.
-    let early_gate = network::Gate::new(spec);
+    let mut net = network::Starts::begin(spec);
     let listener = match bind(&args.run_dir) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -166,7 +166,7 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
     let mut status = 0;
     match (signals, early.is_empty()) {
         (Some(signals), true) => {
-            run_container(spec, &mut args, &mut relay, &signals, store_lock, early_gate);
+            run_container(spec, &mut args, &mut relay, &signals, store_lock, &mut net);
         }
         _ => {
             drop(store_lock);
@@ -190,6 +190,7 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
             }
         });
     }
+    net.settle();
     relay.close_clients();
     status
 }
@@ -201,14 +202,12 @@ fn run_container<L>(
     relay: &mut Relay,
     signals: &SignalFd,
     store_lock: L,
-    early_gate: Result<network::Gate, Report>,
+    net: &mut network::Starts,
 ) {
     let mut lock = Some(store_lock);
-    // The first start's network, begun at the monitor's start; a restart makes its own.
-    let mut early_gate = Some(early_gate);
     let mut backoff = Duration::from_millis(100);
     loop {
-        let exit = match run_once(spec, args, relay, signals, &mut lock, &mut early_gate) {
+        let exit = match run_once(spec, args, relay, signals, &mut lock, net) {
             Once::Failed => return,
             Once::Exited(exit) => exit,
         };
@@ -228,6 +227,7 @@ fn run_container<L>(
         }
         // Attached commands end with this exit; the container goes on without them.
         relay.flush(FLUSH_LIMIT);
+        net.settle();
         relay.close_clients();
         if sleep_unless_stopped(signals, backoff) {
             return;
@@ -266,7 +266,7 @@ fn run_once<L>(
     relay: &mut Relay,
     signals: &SignalFd,
     store_lock: &mut Option<L>,
-    early_gate: &mut Option<Result<network::Gate, Report>>,
+    net: &mut network::Starts,
 ) -> Once {
     let fail = |relay: &mut Relay, r: Report| {
         relay.broadcast(&r);
@@ -323,7 +323,7 @@ fn run_once<L>(
         Ok(shared) => flags.remove(shared),
         Err(r) => return fail(relay, r),
     }
-    let gate = match early_gate.take().unwrap_or_else(|| network::Gate::new(spec)) {
+    let gate = match net.gate(spec) {
         Ok(g) => g,
         Err(r) => return fail(relay, r),
     };
@@ -443,7 +443,7 @@ fn run_once<L>(
         });
     drop(io);
     drop(checker);
-    drop(net_helper);
+    net.retire(net_helper);
     unmount(spec, background, relay);
     match &exit {
         Ok(ChildExit::Exited(code)) => relay.broadcast(&Report::Exited { code: *code }),

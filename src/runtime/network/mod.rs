@@ -318,6 +318,7 @@ pub struct Gate {
     pipe: Option<(OwnedFd, OwnedFd)>,
     netns: Option<netns::Netns>,
     pending: Option<Pending>,
+    publishes: bool,
 }
 
 /// The init's end of the [`Gate`].
@@ -338,19 +339,25 @@ impl Gate {
                     pipe: None,
                     netns: None,
                     pending: None,
+                    publishes: false,
                 });
             }
         }
         let pipe = pipe("the network go-ahead")
             .map_err(|e| Report::failed_io(Step::Clone, &io_of(&e), e.to_string()))?;
         let ns = netns::Netns::create().map_err(|e| {
-            Report::failed_io(Step::Clone, &e, "creating the container's network namespace")
+            Report::failed_io(
+                Step::Clone,
+                &e,
+                "creating the container's network namespace",
+            )
         })?;
         let pending = start_helper(spec, &ns).map_err(net_report)?;
         Ok(Gate {
             pipe: Some(pipe),
             netns: Some(ns),
             pending: Some(pending),
+            publishes: !spec.net.ports.is_empty(),
         })
     }
 
@@ -385,6 +392,7 @@ impl Gate {
                 go: None,
                 pending: None,
                 netns: None,
+                publishes: false,
             };
         };
         drop(r);
@@ -392,6 +400,7 @@ impl Gate {
             go: Some(w),
             pending: Some(pending),
             netns: self.netns,
+            publishes: self.publishes,
         }
     }
 }
@@ -429,6 +438,7 @@ pub struct Starting {
     go: Option<OwnedFd>,
     pending: Option<Pending>,
     netns: Option<netns::Netns>,
+    publishes: bool,
 }
 
 impl Starting {
@@ -437,15 +447,19 @@ impl Starting {
         // The init holds the namespace now; its first child ended long ago.
         drop(self.netns.take());
         let Some(pending) = self.pending else {
-            return Ok(Helper { running: None });
+            return Ok(Helper {
+                running: None,
+                publishes: false,
+            });
         };
         let running = match pending {
-            Pending::Pasta(p) => p.ready().map(Running::Pasta),
+            Pending::Pasta(p) => p.ready_watched().map(Running::Pasta),
             Pending::Slirp(p) => p.ready().map(Running::Slirp),
         }
         .map_err(net_report)?;
         let helper = Helper {
             running: Some(running),
+            publishes: self.publishes,
         };
         if let Some(w) = self.go {
             // An init that failed in its set-up is gone: its report tells why, not this.
@@ -505,26 +519,123 @@ enum Pending {
 }
 
 enum Running {
-    Pasta(std::process::Child),
+    Pasta(pasta::Running),
     Slirp(slirp::Slirp),
 }
 
-/// The running helper; dropping it ends it (the container has ended).
+/// The running helper; dropping it ends it (the container has ended) and waits for its
+/// exit.
 pub struct Helper {
     running: Option<Running>,
+    /// It publishes ports, which must be free again when the container's end is reported.
+    publishes: bool,
 }
 
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let mut child = match self.running.take() {
-            None => return,
-            Some(Running::Pasta(c)) => c,
-            Some(Running::Slirp(s)) => {
+impl Helper {
+    /// The process, killed.
+    fn kill(&mut self) -> Option<std::process::Child> {
+        let mut child = match self.running.take()? {
+            Running::Pasta(p) => p.child,
+            Running::Slirp(s) => {
                 drop(s.exit);
                 s.child
             }
         };
         let _ = child.kill();
-        let _ = child.wait();
+        Some(child)
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.kill() {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The network across a monitor's starts of its container: the first start's [`Gate`], made
+/// as the monitor starts, and the helpers of ended starts.
+///
+/// A helper's whole exit is slow: pasta's tap device is unregistered as its descriptor
+/// closes, which waits for an RCU barrier (~20 ms, measured). So an ended helper is killed
+/// at once ([`Starts::retire`]) and only waited for, while the monitor cleans up, until it
+/// holds nothing anyone may look for once the end is reported ([`Starts::settle`]): its
+/// published ports (its whole exit then) or its descriptors (its log, in the container's
+/// directory: [`pasta::Running::files`], ~3 ms after the kill). It is reaped before the
+/// next start, or by whoever reaps the monitor once it exits.
+pub struct Starts {
+    first: Option<Result<Gate, Report>>,
+    ended: Vec<Ended>,
+}
+
+struct Ended {
+    child: std::process::Child,
+    /// pasta's [`pasta::Running::files`], when its exit need not be waited for.
+    files: Option<File>,
+}
+
+impl Starts {
+    /// As the monitor starts, single-threaded: the first start's gate.
+    pub fn begin(spec: &ContainerSpec) -> Starts {
+        Starts {
+            first: Some(Gate::new(spec)),
+            ended: Vec::new(),
+        }
+    }
+
+    /// The gate of a start: the first one, or (a restart) a new one once the helpers of
+    /// earlier starts are gone (the ports they published are free again).
+    pub fn gate(&mut self, spec: &ContainerSpec) -> Result<Gate, Report> {
+        if let Some(first) = self.first.take() {
+            return first;
+        }
+        self.reap();
+        Gate::new(spec)
+    }
+
+    /// Ends a start's helper without waiting for it.
+    pub fn retire(&mut self, mut helper: Helper) {
+        let files = match &mut helper.running {
+            Some(Running::Pasta(p)) if !helper.publishes => p.files.take(),
+            _ => None,
+        };
+        if let Some(child) = helper.kill() {
+            self.ended.push(Ended { child, files });
+        }
+    }
+
+    /// Waits until the ended helpers hold nothing of the container's: their files closed,
+    /// or (published ports, slirp4netns) their exit.
+    pub fn settle(&mut self) {
+        let mut still = Vec::new();
+        for mut e in self.ended.drain(..) {
+            match e.files.take() {
+                Some(mut files) => {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        match files.read(&mut buf) {
+                            Ok(0) => break,
+                            Err(e) if e.kind() != io::ErrorKind::Interrupted => break,
+                            _ => {}
+                        }
+                    }
+                    if !matches!(e.child.try_wait(), Ok(Some(_))) {
+                        still.push(e);
+                    }
+                }
+                None => {
+                    let _ = e.child.wait();
+                }
+            }
+        }
+        self.ended = still;
+    }
+
+    /// Waits for the ended helpers' exits.
+    fn reap(&mut self) {
+        for mut e in self.ended.drain(..) {
+            let _ = e.child.wait();
+        }
     }
 }
