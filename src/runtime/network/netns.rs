@@ -7,8 +7,8 @@
 //! `CLONE_NEWNET`: it belongs to the caller's user namespace, as one the init's clone makes
 //! would): the monitor opens the child's namespace, which the descriptor then keeps alive,
 //! and kills the child at once. The child need not have run: `clone` returns with the
-//! namespace made. It is reaped later ([`Netns::reap`]), when it has long ended, so the
-//! monitor never waits for it to be scheduled.
+//! namespace made. It is reaped when the [`Netns`] is dropped (once the init holds the
+//! namespace), when it has long ended, so the monitor never waits for it to be scheduled.
 
 use std::fs::File;
 use std::io;
@@ -67,12 +67,6 @@ impl Netns {
             fd: opened?.into(),
             holder,
         })
-    }
-
-    /// Reaps the child the namespace was made with (long ended by the time this is called:
-    /// it was killed right after the clone).
-    pub fn reap(&mut self) {
-        drop(Holder(self.holder.0.take()));
     }
 
     /// The namespace alone, for a process that is not its creator (the child is not its to
