@@ -2,7 +2,8 @@
 //! IPC and (unless `--network host`) network namespaces, PID 1 of its PID namespace. It sets
 //! the container up and execs the command, which stays PID 1.
 //!
-//! Order: die with the monitor (`PR_SET_PDEATHSIG`), hostname, loopback, mount points made
+//! Order: die with the monitor (`PR_SET_PDEATHSIG`), the network namespace the monitor made
+//! for the container (`network::InitGate::enter`), hostname, loopback, mount points made
 //! real in the root, mounts (`mounts::setup`), `pivot_root`, the user from the container's
 //! own `/etc/passwd` and `/etc/group`, `HOME`, working directory (made if missing, as Podman
 //! does), then `security::confine` (supplementary groups, capabilities, gid, uid, seccomp,
@@ -99,7 +100,7 @@ pub fn run(
     spec: &ContainerSpec,
     mut to_monitor: File,
     stdio: InitStdio,
-    gate: super::network::InitGate,
+    mut gate: super::network::InitGate,
 ) -> ! {
     // The monitor's FUSE device must not live on in here if the monitor is killed.
     let _ = crate::sys::process::close_device_fds("/dev/fuse");
@@ -108,6 +109,16 @@ pub fn run(
     // Outside this PID namespace the parent is not visible (getppid is 0), so the pipe is
     // the way to ask.
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || monitor_gone(&to_monitor) {
+        exit_child(125);
+    }
+    // Before the mounts: /sys shows the network namespace of the process that mounts it.
+    if let Err(e) = gate.enter() {
+        let r = Report::failed_io(
+            Step::Clone,
+            &e,
+            "entering the container's network namespace",
+        );
+        let _ = channel::send(&mut to_monitor, &r);
         exit_child(125);
     }
     let report = match setup_and_exec(spec, stdio, gate) {
@@ -189,11 +200,6 @@ fn setup_and_exec(
     }
     nix::unistd::chdir(p.cwd.as_str()).map_err(errno_report(Step::Workdir, p.cwd.clone()))?;
 
-    // The network helper started while the container was being built; the command must
-    // find the network configured. Waited for before the user switch: the monitor opens
-    // this process's network namespace, which a process that changed its credentials (not
-    // dumpable any more) no longer lets it do.
-    gate.wait();
     let who = container_user::identity(&user, &p.group_add, &spec.mapping)?;
     security::confine(&spec.security, &who, &spec.mapping).map_err(|e| Report::Failed {
         step: e.step,
@@ -207,6 +213,9 @@ fn setup_and_exec(
     let _ = crate::sys::reaper::default_dispositions();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 
+    // The network helper started with the monitor, and its start is the longest step: the
+    // command must find the network configured, so the wait is the last thing before it.
+    gate.wait();
     if p.init {
         super::init_process::fork_reaper()?;
     }

@@ -127,6 +127,9 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
             None
         }
     };
+    // The network's namespace and helper first: pasta's start is the longest step of a
+    // default-network start, and it needs nothing of what follows.
+    let mut net = network::Starts::begin(spec);
     let listener = match bind(&args.run_dir) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -163,7 +166,9 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
         Err(_) => return 1,
     };
     let mut status = match (signals, early.is_empty()) {
-        (Some(signals), true) => run_container(spec, &mut args, &mut relay, &signals, store_lock),
+        (Some(signals), true) => {
+            run_container(spec, &mut args, &mut relay, &signals, store_lock, &mut net)
+        }
         _ => {
             drop(store_lock);
             for r in &early {
@@ -187,6 +192,7 @@ pub fn run<L>(spec: &ContainerSpec, mut args: MonitorArgs, store_lock: L) -> i32
         });
     }
     crate::pod::exit_policy::after_exit(spec);
+    net.settle();
     relay.close_clients();
     status
 }
@@ -199,11 +205,12 @@ fn run_container<L>(
     relay: &mut Relay,
     signals: &SignalFd,
     store_lock: L,
+    net: &mut network::Starts,
 ) -> i32 {
     let mut lock = Some(store_lock);
     let mut backoff = Duration::from_millis(100);
     loop {
-        let exit = match run_once(spec, args, relay, signals, &mut lock) {
+        let exit = match run_once(spec, args, relay, signals, &mut lock, net) {
             Once::Failed => return 1,
             Once::Exited(exit) => exit,
         };
@@ -224,6 +231,7 @@ fn run_container<L>(
         }
         // Attached commands end with this exit; the container goes on without them.
         relay.flush(FLUSH_LIMIT);
+        net.settle();
         relay.close_clients();
         if sleep_unless_stopped(signals, backoff) {
             return last;
@@ -262,6 +270,7 @@ fn run_once<L>(
     relay: &mut Relay,
     signals: &SignalFd,
     store_lock: &mut Option<L>,
+    net: &mut network::Starts,
 ) -> Once {
     let fail = |relay: &mut Relay, r: Report| {
         relay.broadcast(&r);
@@ -318,10 +327,13 @@ fn run_once<L>(
         Ok(shared) => flags.remove(shared),
         Err(r) => return fail(relay, r),
     }
-    let gate = match network::Gate::new(spec) {
+    let gate = match net.gate(spec) {
         Ok(g) => g,
         Err(r) => return fail(relay, r),
     };
+    if gate.has_netns() {
+        flags.remove(CloneFlags::CLONE_NEWNET);
+    }
     let pid = match fork_into(flags) {
         Ok(Forked::Child) => {
             drop(from_init);
@@ -346,22 +358,10 @@ fn run_once<L>(
     drop(to_init);
     // The init's ends: only it may hold them, so that their end of file means its end.
     drop(stdio);
-    // The network helper is spawned before any thread exists; the init waits for it at the
-    // gate just before its exec, so its mounts (served by the overlay's threads) overlap
+    // The network helper was spawned before the root file system; the init waits for it at
+    // the gate just before its exec, so its mounts (served by the overlay's threads) overlap
     // the helper's start.
-    let net_starting = match gate.start(spec, pid) {
-        Ok(h) => h,
-        Err(r) => {
-            // An init that failed at once (an unknown user) is gone before the helper
-            // could join its namespace: its own report, if it sent one, is the error. Read
-            // once it is dead: the overlay is not served yet, an init waiting on it would
-            // never report.
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-            let r = init_report_or(&from_init, r);
-            return fail(relay, r);
-        }
-    };
+    let net_starting = gate.start();
     // Only now the overlay's threads start; the init's first accesses wait in the kernel.
     let background = match session.map(fuser::Session::spawn).transpose() {
         Ok(b) => b,
@@ -449,7 +449,7 @@ fn run_once<L>(
         });
     drop(io);
     drop(checker);
-    drop(net_helper);
+    net.retire(net_helper);
     unmount(spec, background, relay);
     match &exit {
         Ok(ChildExit::Exited(code)) => relay.broadcast(&Report::Exited { code: *code }),

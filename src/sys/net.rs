@@ -58,8 +58,8 @@ pub fn ipv4_address(name: &str) -> Option<std::net::Ipv4Addr> {
 /// Runs `cmd` as a helper process that dies with its parent: `PR_SET_PDEATHSIG` (SIGKILL) is
 /// set in the child before the exec, its signal mask is emptied, and each `(fd, target)` of `fds` is `dup2`'d onto
 /// `target` (so the helper inherits it, without close-on-exec, under a number it is told),
-/// every other descriptor from the first free number up is made close-on-exec. The targets
-/// must be at least 3 and distinct from the sources.
+/// every other descriptor from 3 up is made close-on-exec. The targets must be at least 3
+/// and distinct from the sources (their copies are made from 64 up).
 ///
 /// A caller that is not uid 0 (a monitor in a `--userns=keep-id` or `--uidmap` namespace,
 /// which has its capabilities as the namespace's creator) would lose them across the exec:
@@ -81,11 +81,10 @@ pub fn spawn_helper(
         .zip(fds)
         .map(|(h, (_, t))| (h.as_raw_fd(), *t))
         .collect();
-    let first_free = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(3).max(3);
     let parent = rustix::process::getpid();
     let keep_caps = !rustix::process::geteuid().is_root();
     // SAFETY: the closure runs in the forked child before exec and only makes system calls
-    // (prctl, getppid, sigprocmask, dup2, close_range, capget, capset), which are
+    // (prctl, getppid, sigprocmask, dup2, fcntl, close_range, capget, capset), which are
     // async-signal-safe; it allocates nothing (`sigemptyset` only fills the local set,
     // `keep_capabilities_across_exec` uses stack arrays).
     // The raw descriptors stay open in the parent until `spawn` returns (`high` owns them).
@@ -106,18 +105,26 @@ pub fn spawn_helper(
             if keep_caps {
                 keep_capabilities_across_exec()?;
             }
-            for &(src, target) in &pairs {
-                if libc::dup2(src, target) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
+            // Everything close-on-exec first, then the targets (dup2 clears the flag on
+            // them): a target may lie above descriptors of the parent's.
             const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
             libc::syscall(
                 libc::SYS_close_range,
-                first_free as libc::c_uint,
+                3 as libc::c_uint,
                 libc::c_uint::MAX,
                 CLOSE_RANGE_CLOEXEC,
             );
+            for &(src, target) in &pairs {
+                // dup2 onto itself would leave the flag set.
+                let done = if src == target {
+                    libc::fcntl(target, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(src, target)
+                };
+                if done == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }

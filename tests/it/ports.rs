@@ -284,6 +284,58 @@ fn a_host_port_in_use_is_refused_by_number() {
 }
 
 #[test]
+fn a_restarted_container_publishes_its_port_again() {
+    for_each_user(|env| {
+        env.load_image(busybox());
+        if !have(env, "pasta") {
+            return;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Each start's pasta binds the port: the previous one must be gone by then (it is
+        // killed when its start ends and reaped before the next one).
+        ok(
+            env,
+            &[
+                "run",
+                "-d",
+                "--restart",
+                "on-failure:2",
+                "--name",
+                "again",
+                "-p",
+                &format!("127.0.0.1:{port}:80"),
+                "busybox",
+                "sh",
+                "-c",
+                "echo attempt; exit 1",
+            ],
+        );
+        // A start that could not publish the port would end the restarts with fewer runs.
+        let status = || {
+            let logs = ok(env, &["logs", "again"]);
+            let state = ok(env, &["inspect", "--format", "{{.State.Status}}", "again"]);
+            (logs.matches("attempt").count(), state.trim().to_string())
+        };
+        let start = Instant::now();
+        while status() != (3, "exited".to_string()) {
+            assert!(start.elapsed() < PATIENCE * 2, "{:?}", status());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            ok(env, &["inspect", "--format", "{{.RestartCount}}", "again"]),
+            "2\n"
+        );
+        ok(env, &["rm", "again"]);
+        assert_eq!(helpers_left(env), Vec::<String>::new());
+        TcpListener::bind(("127.0.0.1", port)).expect("the host port is released");
+    });
+}
+
+#[test]
 fn ranges_publish_all_and_random_ports_are_recorded() {
     for_each_user(|env| {
         env.load_image(busybox());

@@ -10,16 +10,19 @@
 //!
 //! When. `create` resolves the mode (which helper exists), the ports (random ones are chosen
 //! then, as Podman does) and writes the `/etc` files ([`Settings`]). The monitor makes a
-//! [`Gate`] before it clones the init into its new network namespace, then spawns the helper
-//! against the namespace ([`Gate::start`]) and, once the overlay is served, waits until the
-//! helper says the network is configured ([`Starting::finish`]); meanwhile the init does its
-//! mounts and waits at the gate only just before its exec ([`InitGate::wait`]). The
-//! monitor ends the helper when the container ends ([`Helper`]'s drop); the helper also dies
-//! with the monitor (`PR_SET_PDEATHSIG`). No process of coracle's own stays for the network.
+//! [`Gate`] first thing, before the root file system: a network namespace of its own
+//! ([`netns`]) and the helper spawned against it, without waiting. The init is cloned
+//! without a network namespace and enters that one ([`InitGate::enter`]) before its mounts.
+//! Once the overlay is served, the monitor waits until the helper says the network is
+//! configured ([`Starting::finish`]); meanwhile the init does its mounts and waits at the
+//! gate only just before its exec ([`InitGate::wait`]). The monitor ends the helper when
+//! the container ends ([`Helper`]'s drop); the helper also dies with the monitor
+//! (`PR_SET_PDEATHSIG`). No process of coracle's own stays for the network.
 
 pub mod etc;
 pub mod host;
 pub mod inspect;
+pub mod netns;
 pub mod pasta;
 pub mod ports;
 pub mod slirp;
@@ -27,10 +30,9 @@ pub mod slirp;
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
 use std::net::IpAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::PathBuf;
 
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use super::channel::{Report, Step};
@@ -307,65 +309,114 @@ fn pipe(for_what: &str) -> Result<(OwnedFd, OwnedFd), NetError> {
 
 const GO: u8 = b'G';
 
-/// The go-ahead from the monitor to the init: made before the init is cloned, when the
-/// network has a helper to wait for.
+/// The go-ahead from the monitor to the init, with the network namespace and its helper:
+/// made before the root file system, when the network has a helper to wait for.
 ///
-/// The helper starts while the init builds the container (its mounts need the overlay, which
-/// the monitor serves only once the helper is spawned): the init waits at the gate just before
-/// its exec, not before its mounts, so the two overlap.
+/// The helper starts while the monitor mounts the root and the init builds the container:
+/// the init waits at the gate just before its exec, not before its mounts, so they overlap.
 pub struct Gate {
     pipe: Option<(OwnedFd, OwnedFd)>,
+    netns: Option<netns::Netns>,
+    pending: Option<Pending>,
+    publishes: bool,
 }
 
 /// The init's end of the [`Gate`].
 pub struct InitGate {
     read: Option<OwnedFd>,
+    netns: Option<OwnedFd>,
 }
 
 impl Gate {
-    /// A gate for `spec`'s network (an open one for none and host).
+    /// A gate for `spec`'s network (an open one for none and host): for pasta and
+    /// slirp4netns, a new network namespace and the helper spawned against it, not waited
+    /// for. Call single-threaded.
     pub fn new(spec: &ContainerSpec) -> Result<Gate, Report> {
-        let pipe = match spec.network {
-            Network::Pasta | Network::Slirp4netns => Some(
-                pipe("the network go-ahead")
-                    .map_err(|e| Report::failed_io(Step::Clone, &io_of(&e), e.to_string()))?,
-            ),
-            Network::None | Network::Host => None,
-        };
-        Ok(Gate { pipe })
+        match spec.network {
+            Network::Pasta | Network::Slirp4netns => {}
+            Network::None | Network::Host => {
+                return Ok(Gate {
+                    pipe: None,
+                    netns: None,
+                    pending: None,
+                    publishes: false,
+                });
+            }
+        }
+        let pipe = pipe("the network go-ahead")
+            .map_err(|e| Report::failed_io(Step::Clone, &io_of(&e), e.to_string()))?;
+        let ns = netns::Netns::create().map_err(|e| {
+            Report::failed_io(
+                Step::Clone,
+                &e,
+                "creating the container's network namespace",
+            )
+        })?;
+        let pending = start_helper(spec, &ns).map_err(net_report)?;
+        Ok(Gate {
+            pipe: Some(pipe),
+            netns: Some(ns),
+            pending: Some(pending),
+            publishes: !spec.net.ports.is_empty(),
+        })
+    }
+
+    /// Whether the gate brings the network namespace (the init's clone must then not make
+    /// one).
+    pub fn has_netns(&self) -> bool {
+        self.netns.is_some()
     }
 
     /// In the init, first thing: keeps only the reading end, so that the monitor's giving
-    /// up is an end of file.
+    /// up is an end of file, and the namespace to enter.
     pub fn into_init(self) -> InitGate {
+        // The helper and the namespace's first child are the monitor's: this copy must
+        // neither kill the one nor wait for the other.
+        if let Some(p) = self.pending {
+            std::mem::forget(p);
+        }
         InitGate {
             read: self.pipe.map(|(r, w)| {
                 drop(w);
                 r
             }),
+            netns: self.netns.map(netns::Netns::into_fd),
         }
     }
 
-    /// In the monitor, once the init is cloned: spawns the helper against the init's network
-    /// namespace without waiting for it ([`Starting::finish`] does). On an error the gate
-    /// closes, so the init exits.
-    pub fn start(self, spec: &ContainerSpec, init: Pid) -> Result<Starting, Report> {
-        let Some((r, w)) = self.pipe else {
-            return Ok(Starting {
+    /// In the monitor, once the init is cloned: the helper runs; [`Starting::finish`] waits
+    /// for it.
+    pub fn start(self) -> Starting {
+        let (Some((r, w)), Some(pending)) = (self.pipe, self.pending) else {
+            return Starting {
                 go: None,
                 pending: None,
-            });
+                netns: None,
+                publishes: false,
+            };
         };
         drop(r);
-        let pending = start_helper(spec, init).map_err(net_report)?;
-        Ok(Starting {
+        Starting {
             go: Some(w),
             pending: Some(pending),
-        })
+            netns: self.netns,
+            publishes: self.publishes,
+        }
     }
 }
 
 impl InitGate {
+    /// Moves the init into the container's network namespace (when the gate made one).
+    pub fn enter(&mut self) -> io::Result<()> {
+        match self.netns.take() {
+            Some(ns) => {
+                use std::os::fd::AsFd as _;
+                netns::enter(ns.as_fd())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Waits until the monitor has the network configured. When the monitor gives up (end
     /// of file), the init ends quietly: the monitor reports why.
     pub fn wait(self) {
@@ -386,21 +437,29 @@ impl InitGate {
 pub struct Starting {
     go: Option<OwnedFd>,
     pending: Option<Pending>,
+    netns: Option<netns::Netns>,
+    publishes: bool,
 }
 
 impl Starting {
     /// Waits until the helper has the namespace configured and opens the gate.
-    pub fn finish(self) -> Result<Helper, Report> {
+    pub fn finish(mut self) -> Result<Helper, Report> {
+        // The init holds the namespace now; its first child ended long ago.
+        drop(self.netns.take());
         let Some(pending) = self.pending else {
-            return Ok(Helper { running: None });
+            return Ok(Helper {
+                running: None,
+                publishes: false,
+            });
         };
         let running = match pending {
-            Pending::Pasta(p) => p.ready().map(Running::Pasta),
+            Pending::Pasta(p) => p.ready_watched().map(Running::Pasta),
             Pending::Slirp(p) => p.ready().map(Running::Slirp),
         }
         .map_err(net_report)?;
         let helper = Helper {
             running: Some(running),
+            publishes: self.publishes,
         };
         if let Some(w) = self.go {
             // An init that failed in its set-up is gone: its report tells why, not this.
@@ -428,14 +487,8 @@ fn io_of(e: &NetError) -> io::Error {
     }
 }
 
-fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Pending, NetError> {
-    let path = format!("/proc/{init}/ns/net");
-    let netns: OwnedFd = File::open(&path)
-        .map_err(|source| NetError::Io {
-            what: format!("opening {path}"),
-            source,
-        })?
-        .into();
+fn start_helper(spec: &ContainerSpec, netns: &netns::Netns) -> Result<Pending, NetError> {
+    let netns = netns.as_fd();
     let program = spec
         .net
         .helper
@@ -445,14 +498,14 @@ fn start_helper(spec: &ContainerSpec, init: Pid) -> Result<Pending, NetError> {
     Ok(match spec.network {
         Network::Pasta => Pending::Pasta(pasta::start(
             &program,
-            &netns,
+            netns,
             &spec.net.ports,
             &spec.net.options,
             &spec.userdata,
         )?),
         _ => Pending::Slirp(slirp::start(
             &program,
-            &netns,
+            netns,
             &spec.net.ports,
             &spec.net.options,
             &spec.userdata,
@@ -466,26 +519,123 @@ enum Pending {
 }
 
 enum Running {
-    Pasta(std::process::Child),
+    Pasta(pasta::Running),
     Slirp(slirp::Slirp),
 }
 
-/// The running helper; dropping it ends it (the container has ended).
+/// The running helper; dropping it ends it (the container has ended) and waits for its
+/// exit.
 pub struct Helper {
     running: Option<Running>,
+    /// It publishes ports, which must be free again when the container's end is reported.
+    publishes: bool,
 }
 
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let mut child = match self.running.take() {
-            None => return,
-            Some(Running::Pasta(c)) => c,
-            Some(Running::Slirp(s)) => {
+impl Helper {
+    /// The process, killed.
+    fn kill(&mut self) -> Option<std::process::Child> {
+        let mut child = match self.running.take()? {
+            Running::Pasta(p) => p.child,
+            Running::Slirp(s) => {
                 drop(s.exit);
                 s.child
             }
         };
         let _ = child.kill();
-        let _ = child.wait();
+        Some(child)
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.kill() {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The network across a monitor's starts of its container: the first start's [`Gate`], made
+/// as the monitor starts, and the helpers of ended starts.
+///
+/// A helper's whole exit is slow: pasta's tap device is unregistered as its descriptor
+/// closes, which waits for an RCU barrier (~20 ms, measured). So an ended helper is killed
+/// at once ([`Starts::retire`]) and only waited for, while the monitor cleans up, until it
+/// holds nothing anyone may look for once the end is reported ([`Starts::settle`]): its
+/// published ports (its whole exit then) or its descriptors (its log, in the container's
+/// directory: [`pasta::Running::files`], ~3 ms after the kill). It is reaped before the
+/// next start, or by whoever reaps the monitor once it exits.
+pub struct Starts {
+    first: Option<Result<Gate, Report>>,
+    ended: Vec<Ended>,
+}
+
+struct Ended {
+    child: std::process::Child,
+    /// pasta's [`pasta::Running::files`], when its exit need not be waited for.
+    files: Option<File>,
+}
+
+impl Starts {
+    /// As the monitor starts, single-threaded: the first start's gate.
+    pub fn begin(spec: &ContainerSpec) -> Starts {
+        Starts {
+            first: Some(Gate::new(spec)),
+            ended: Vec::new(),
+        }
+    }
+
+    /// The gate of a start: the first one, or (a restart) a new one once the helpers of
+    /// earlier starts are gone (the ports they published are free again).
+    pub fn gate(&mut self, spec: &ContainerSpec) -> Result<Gate, Report> {
+        if let Some(first) = self.first.take() {
+            return first;
+        }
+        self.reap();
+        Gate::new(spec)
+    }
+
+    /// Ends a start's helper without waiting for it.
+    pub fn retire(&mut self, mut helper: Helper) {
+        let files = match &mut helper.running {
+            Some(Running::Pasta(p)) if !helper.publishes => p.files.take(),
+            _ => None,
+        };
+        if let Some(child) = helper.kill() {
+            self.ended.push(Ended { child, files });
+        }
+    }
+
+    /// Waits until the ended helpers hold nothing of the container's: their files closed,
+    /// or (published ports, slirp4netns) their exit.
+    pub fn settle(&mut self) {
+        let mut still = Vec::new();
+        for mut e in self.ended.drain(..) {
+            match e.files.take() {
+                Some(mut files) => {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        match files.read(&mut buf) {
+                            Ok(0) => break,
+                            Err(e) if e.kind() != io::ErrorKind::Interrupted => break,
+                            _ => {}
+                        }
+                    }
+                    if !matches!(e.child.try_wait(), Ok(Some(_))) {
+                        still.push(e);
+                    }
+                }
+                None => {
+                    let _ = e.child.wait();
+                }
+            }
+        }
+        self.ended = still;
+    }
+
+    /// Waits for the ended helpers' exits.
+    fn reap(&mut self) {
+        for mut e in self.ended.drain(..) {
+            let _ = e.child.wait();
+        }
     }
 }

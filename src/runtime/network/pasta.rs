@@ -31,6 +31,7 @@ use std::io::Read as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::NetError;
 use super::ports::{PortMapping, Protocol, pasta_spec};
@@ -80,13 +81,32 @@ pub fn args(ports: &[PortMapping], user: &[String]) -> Vec<String> {
 pub struct Pending {
     child: Option<std::process::Child>,
     pid_r: Option<OwnedFd>,
+    watch_r: Option<OwnedFd>,
     log_path: std::path::PathBuf,
+}
+
+/// The descriptor number of the pipe that tells when pasta's descriptors are closed: the
+/// highest a process may have, up to 1023 (pasta opens ~250 of its own without published
+/// ports).
+///
+/// Why the highest: an exiting process closes its descriptors in order, but the kernel
+/// releases the files in the reverse order, after the process let go of its whole table.
+/// pasta's tap device is among them, and its release waits for an RCU barrier (~20 ms):
+/// the end of file of a pipe above it comes before that, once pasta holds no descriptor
+/// any more. A lower number only makes the end of file later (at worst, at the exit).
+fn watch_fd() -> i32 {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024);
+    i32::try_from(soft.saturating_sub(1))
+        .map_or(1023, |n| n.min(1023))
+        .max(5)
 }
 
 /// Spawns pasta on `netns`; [`Pending::ready`] waits until it has set the namespace up.
 pub fn start(
     program: &Path,
-    netns: &OwnedFd,
+    netns: impl AsFd,
     ports: &[PortMapping],
     user: &[String],
     userdata: &Path,
@@ -102,15 +122,22 @@ pub fn start(
             source,
         })?;
     let (pid_r, pid_w) = super::pipe("pasta")?;
+    let (watch_r, watch_w) = super::pipe("pasta")?;
     // argv[0] keeps its name (pasta or pasta.avx2: both say "pasta mode").
     let mut cmd = Command::new(direct_program(program));
     cmd.args(args(ports, user))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
-    let spawned =
-        crate::sys::net::spawn_helper(&mut cmd, &[(netns.as_fd(), 3), (pid_w.as_fd(), 4)]);
-    drop(pid_w);
+    let spawned = crate::sys::net::spawn_helper(
+        &mut cmd,
+        &[
+            (netns.as_fd(), 3),
+            (pid_w.as_fd(), 4),
+            (watch_w.as_fd(), watch_fd()),
+        ],
+    );
+    drop((pid_w, watch_w));
     let child = spawned.map_err(|source| NetError::Spawn {
         program: program.display().to_string(),
         source,
@@ -118,6 +145,7 @@ pub fn start(
     Ok(Pending {
         child: Some(child),
         pid_r: Some(pid_r),
+        watch_r: Some(watch_r),
         log_path,
     })
 }
@@ -137,16 +165,37 @@ fn direct_program(program: &Path) -> std::path::PathBuf {
     program.to_path_buf()
 }
 
+/// A pasta that has configured the namespace.
+pub struct Running {
+    pub child: std::process::Child,
+    /// A pipe whose only writer is a descriptor of pasta's above its own ([`watch_fd`]):
+    /// its end of file, once pasta is killed, means pasta holds no descriptor any more (its
+    /// log among them); the release of its files may still be going on. `None` when this
+    /// pasta closed it itself (then only its exit says so).
+    pub files: Option<File>,
+}
+
 impl Pending {
     /// Waits until pasta has configured the namespace; its log says why when it exited.
-    pub fn ready(mut self) -> Result<std::process::Child, NetError> {
+    pub fn ready(self) -> Result<std::process::Child, NetError> {
+        self.ready_watched().map(|r| r.child)
+    }
+
+    /// [`Pending::ready`], keeping the pid pipe to learn when pasta's files are closed.
+    pub fn ready_watched(mut self) -> Result<Running, NetError> {
         let (Some(mut child), Some(pid_r)) = (self.child.take(), self.pid_r.take()) else {
             unreachable!("a pending pasta has its child and pipe until ready");
         };
         // pasta keeps the inherited descriptor 4 open (it writes through its own open of the
         // path): the pid ends with a newline, end of file means it exited.
-        if read_line(File::from(pid_r)).is_some_and(|l| !l.trim().is_empty()) {
-            return Ok(child);
+        if read_line(&File::from(pid_r)).is_some_and(|l| !l.trim().is_empty()) {
+            // A pasta that closes descriptors it inherited would make the end of file
+            // meaningless: already there means so.
+            let files = self.watch_r.take().map(File::from).filter(|w| {
+                crate::sys::poll::poll(&[(w.as_fd(), crate::sys::poll::IN)], Some(Duration::ZERO))
+                    .is_ok_and(|r| r[0] == 0)
+            });
+            return Ok(Running { child, files });
         }
         let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
         let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
@@ -168,7 +217,7 @@ impl Drop for Pending {
 }
 
 /// One line from `f`, up to its newline; `None` at end of file before one.
-fn read_line(mut f: File) -> Option<String> {
+fn read_line(mut f: &File) -> Option<String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     loop {

@@ -123,7 +123,7 @@ pub struct Slirp {
 /// publishes `ports`.
 pub fn start(
     program: &Path,
-    netns: &OwnedFd,
+    netns: impl AsFd,
     ports: &[PortMapping],
     user: &[String],
     userdata: &Path,
