@@ -27,6 +27,7 @@ mod fs;
 mod layers;
 mod links;
 mod nodes;
+mod origin;
 mod write;
 mod xattr;
 
@@ -125,6 +126,8 @@ pub(crate) struct Found {
     pub node: Node,
     pub st: rustix::fs::Stat,
     pub meta: crate::archive::Stat,
+    /// The number an upper copy keeps from its lower origin (`origin`).
+    pub origin: Option<u64>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,10 +182,15 @@ impl Overlay {
             kind: FileKind::Dir,
             key: (top.st_dev, top.st_ino),
         };
+        let devs: Vec<u64> = layers
+            .all()
+            .iter()
+            .filter_map(|&l| layers.dev(l).ok())
+            .collect();
         Ok(Overlay {
+            nodes: Mutex::new(NodeTable::new(root, &devs)),
             layers,
             work,
-            nodes: Mutex::new(NodeTable::new(root)),
             files: RwLock::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -248,7 +256,7 @@ impl Overlay {
             }
             return Ok(None);
         };
-        let meta = self.layers.meta(layers[0], &path, &st)?;
+        let (meta, origin) = self.layers.meta_origin(layers[0], &path, &st)?;
         Ok(Some(Found {
             node: Node {
                 path,
@@ -258,6 +266,7 @@ impl Overlay {
             },
             st,
             meta,
+            origin,
         }))
     }
 
@@ -270,7 +279,7 @@ impl Overlay {
 
     /// Registers a found entry (one kernel lookup) and returns its attributes.
     pub(crate) fn register(&self, found: Found) -> FileAttr {
-        let ino = lock(&self.nodes).lookup(found.node);
+        let ino = lock(&self.nodes).lookup(found.node, found.origin);
         attr::file_attr(ino, &found.st, &found.meta)
     }
 

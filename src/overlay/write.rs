@@ -186,6 +186,7 @@ impl Overlay {
             },
             st,
             meta: stat,
+            origin: None,
         };
         Ok((self.register(found), Some(fd)))
     }
@@ -347,6 +348,7 @@ impl Overlay {
                     },
                     st,
                     meta: stat,
+                    origin: None,
                 }
             }
             None => self.find(&p, name)?.ok_or(fuser::Errno::EIO)?,

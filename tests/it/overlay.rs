@@ -96,6 +96,66 @@ cat server.err >&2
     Some(text)
 }
 
+/// As [`with_mount_setup`], then unmounts, mounts the same layers (the upper and work
+/// directories kept) again and runs `again` in the new mount; what both printed.
+pub(crate) fn with_remount(
+    env: &TestEnv,
+    setup: &str,
+    checks: &str,
+    again: &str,
+) -> Option<String> {
+    if !prepare_mount(env) {
+        return None;
+    }
+    let script = format!(
+        r#"
+set -u
+{setup}
+{START_MOUNT}(cd mnt && {checks}
+) >checks.out 2>&1
+rc=$?
+umount mnt
+wait $server
+server_rc=$?
+cat checks.out
+echo "checks_rc=$rc"
+echo "server_rc=$server_rc"
+cat server.err >&2
+{START_MOUNT}(cd mnt && {again}
+) >again.out 2>&1
+rc=$?
+umount mnt
+wait $server
+server_rc=$?
+cat again.out
+echo "again_rc=$rc"
+echo "again_server_rc=$server_rc"
+cat server.err >&2
+"#
+    );
+    let mut cmd = env.run_as("/usr/bin/unshare", "unshare");
+    if !env.user.is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--mount", "sh", "-c", &script])
+        .env("CORACLE", binary())
+        .env("ROOT", env.root())
+        .env("RUNROOT", env.runroot());
+    let out = cmd.output();
+    let text = out.stdout();
+    for ok in [
+        "server_rc=0",
+        "checks_rc=0",
+        "again_rc=0",
+        "again_server_rc=0",
+    ] {
+        if !text.lines().any(|l| l == ok) {
+            out.fail("the overlay script failed");
+        }
+    }
+    Some(text)
+}
+
 /// Asserts that `out` has the line `line`.
 fn expect(out: &str, line: &str) {
     assert!(

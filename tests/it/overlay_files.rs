@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use crate::harness::images::{History, Image, busybox_binary, busybox_layer, busybox_run_config};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::{for_each_user, skip};
-use crate::overlay::with_mount_setup;
+use crate::overlay::{with_mount_setup, with_remount};
 
 fn expect(out: &str, line: &str) {
     assert!(
@@ -65,6 +65,75 @@ test -e h/a || echo "a=absent"
         expect(&out, "after_rm=2 linked more ");
         expect(&out, "whiteout=yes");
         expect(&out, "a=absent");
+    });
+}
+
+/// The paths whose inode numbers must survive a remount: lower files (one copied up before
+/// the stop), hardlinks copied up through one name, a directory copied up by a creation in
+/// it, a renamed lower file, files created in the upper layer and their hardlinks.
+const STABLE_PATHS: &str = "f copied h/a h/b d d/x d/new r2 n n2 m/deep";
+
+#[test]
+fn overlay_inode_numbers_survive_a_remount() {
+    for_each_user(|env| {
+        let Some(out) = with_remount(
+            env,
+            r#"
+mkdir -p low/h low/d
+echo f > low/f
+echo c > low/copied
+echo a > low/h/a
+ln low/h/a low/h/b
+echo x > low/d/x
+echo r > low/r
+EXTRA="--lower low"
+"#,
+            &format!(
+                r#"
+before="$(stat -c %i f copied h/a d r | tr '\n' ' ')"
+echo more >> copied
+echo more >> h/b
+touch d/new
+mv r r2
+echo n > n
+ln n n2
+mkdir m && echo deep > m/deep
+after="$(stat -c %i f copied h/a d r2 | tr '\n' ' ')"
+[ "$before" = "$after" ] && echo "copy_up_kept=yes"
+[ "$(stat -c %i h/a)" = "$(stat -c %i h/b)" ] && echo "links_share=yes"
+[ "$(stat -c %i n)" = "$(stat -c %i n2)" ] && echo "upper_links_share=yes"
+for p in {STABLE_PATHS}; do echo "$p $(stat -c %i $p)"; done > ../ino.first
+"#
+            ),
+            &format!(
+                r#"
+for p in {STABLE_PATHS}; do echo "$p $(stat -c %i $p)"; done > ../ino.again
+if cmp -s ../ino.first ../ino.again; then echo "remount_kept=yes"
+else echo "first:"; cat ../ino.first; echo "again:"; cat ../ino.again; fi
+[ "$(stat -c %i h/a)" = "$(stat -c %i h/b)" ] && echo "links_share_again=yes"
+[ "$(stat -c %h h/a)" = 2 ] && echo "nlink_again=2"
+# A change after the remount keeps the number too.
+i=$(stat -c %i f); echo again >> f
+[ "$(stat -c %i f)" = "$i" ] && echo "late_copy_up_kept=yes"
+# coracle's attribute is not visible inside.
+getfattr -d -m - copied 2>&1 | grep -c coracle | sed 's/^/own_attr_listed=/'
+"#
+            ),
+        ) else {
+            return;
+        };
+        for line in [
+            "copy_up_kept=yes",
+            "links_share=yes",
+            "upper_links_share=yes",
+            "remount_kept=yes",
+            "links_share_again=yes",
+            "nlink_again=2",
+            "late_copy_up_kept=yes",
+            "own_attr_listed=0",
+        ] {
+            expect(&out, line);
+        }
     });
 }
 
