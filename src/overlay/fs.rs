@@ -361,7 +361,7 @@ impl fuser::Filesystem for Overlay {
                     let Some(e) = entries.get((i - 2) as usize) else {
                         break;
                     };
-                    let eino = match self.listed_ino(e) {
+                    let eino = match self.listed_ino(&node, e) {
                         Ok(n) => n,
                         Err(err) => return reply.error(err),
                     };

@@ -391,6 +391,25 @@ impl Layers {
         }
     }
 
+    /// The number stored on entry `name` of upper directory `dir` (`super::origin`), read by
+    /// path through the cached directory fd, without opening the entry: a listing asks for
+    /// every upper entry. Best effort: `None` on any error (the entry then shows its backing
+    /// number, as before a remount).
+    pub(crate) fn upper_origin(&self, dir: &[u8], name: &OsStr) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        let fd = self.open_dir(UPPER, dir).ok()?;
+        let mut path = format!("/proc/self/fd/{}/", fd.as_raw_fd()).into_bytes();
+        path.extend_from_slice(name.as_bytes());
+        let mut buf = [0u8; 24];
+        let n = rustix::fs::lgetxattr(
+            OsStr::from_bytes(&path),
+            super::origin::ORIGIN_XATTR,
+            &mut buf[..],
+        )
+        .ok()?;
+        std::str::from_utf8(buf.get(..n)?).ok()?.parse().ok()
+    }
+
     /// The symlink table entry of `path` in layer `l`.
     pub(crate) fn symlink_meta(&self, l: usize, path: &[u8]) -> Result<SymlinkMeta> {
         let layer = self.layer(l)?;

@@ -449,10 +449,19 @@ impl Overlay {
         lock(&self.dirs).remove(&fh);
     }
 
-    /// The inode number a listing shows for `e` (plain readdir; no lookup is counted).
-    pub(crate) fn listed_ino(&self, e: &Merged) -> Result<u64> {
-        let dev = self.layers.dev(e.layer)?;
-        Ok(lock(&self.nodes).number_of((dev, e.ino)))
+    /// The inode number a listing of directory `dir` shows for `e` (plain readdir; no lookup
+    /// is counted): the one `stat` shows, an upper copy's stored origin included.
+    pub(crate) fn listed_ino(&self, dir: &Node, e: &Merged) -> Result<u64> {
+        let key = (self.layers.dev(e.layer)?, e.ino);
+        if e.layer == UPPER && self.layers.has_upper() {
+            if let Some(n) = lock(&self.nodes).known(key) {
+                return Ok(n);
+            }
+            if let Some(n) = self.layers.upper_origin(&dir.path, &e.name) {
+                return Ok(n);
+            }
+        }
+        Ok(lock(&self.nodes).number_of(key))
     }
 
     /// The parent's node id of directory node `ino` (for `..`), the root's when unknown.

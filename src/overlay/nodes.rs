@@ -110,12 +110,20 @@ impl NodeTable {
         }
     }
 
+    /// The number of `key` if the table has one (a known node, or a copy made by this mount).
+    pub fn known(&self, key: Key) -> Option<u64> {
+        self.by_key
+            .get(&key)
+            .or_else(|| self.origins.get(&key))
+            .copied()
+    }
+
     /// The number `key` would be shown with, without registering it (plain `readdir`).
     pub fn number_of(&mut self, key: Key) -> u64 {
-        if let Some(ino) = self.by_key.get(&key).or_else(|| self.origins.get(&key)) {
-            return *ino;
+        match self.known(key) {
+            Some(ino) => ino,
+            None => self.candidate(key),
         }
-        self.candidate(key)
     }
 
     fn candidate(&mut self, key: Key) -> u64 {

@@ -79,7 +79,8 @@ fn overlay_inode_numbers_survive_a_remount() {
         let Some(out) = with_remount(
             env,
             r#"
-mkdir -p low/h low/d
+mkdir -p low/h low/d low/many
+for i in $(seq 1500); do : > low/many/f$i; done
 echo f > low/f
 echo c > low/copied
 echo a > low/h/a
@@ -92,6 +93,7 @@ EXTRA="--lower low"
                 r#"
 before="$(stat -c %i f copied h/a d r | tr '\n' ' ')"
 echo more >> copied
+touch many/*
 echo more >> h/b
 touch d/new
 mv r r2
@@ -112,6 +114,10 @@ if cmp -s ../ino.first ../ino.again; then echo "remount_kept=yes"
 else echo "first:"; cat ../ino.first; echo "again:"; cat ../ino.again; fi
 [ "$(stat -c %i h/a)" = "$(stat -c %i h/b)" ] && echo "links_share_again=yes"
 [ "$(stat -c %h h/a)" = 2 ] && echo "nlink_again=2"
+# A listing shows the numbers stat does (plain READDIR after the first READDIRPLUS chunk).
+/usr/bin/python3 -c 'import os; [print(e.name, e.inode()) for e in os.scandir("many")]' | sort > ../many.ls
+(cd many && stat -c '%n %i' *) | sort > ../many.stat
+cmp -s ../many.ls ../many.stat && echo "listing_matches=yes"
 # A change after the remount keeps the number too.
 i=$(stat -c %i f); echo again >> f
 [ "$(stat -c %i f)" = "$i" ] && echo "late_copy_up_kept=yes"
@@ -129,6 +135,7 @@ getfattr -d -m - copied 2>&1 | grep -c coracle | sed 's/^/own_attr_listed=/'
             "remount_kept=yes",
             "links_share_again=yes",
             "nlink_again=2",
+            "listing_matches=yes",
             "late_copy_up_kept=yes",
             "own_attr_listed=0",
         ] {
