@@ -478,7 +478,7 @@ impl fuser::Filesystem for Overlay {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -486,7 +486,11 @@ impl fuser::Filesystem for Overlay {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        match Overlay::setxattr(self, ino.0, name, value, flags) {
+        let who = super::creds::Requester {
+            pid: req.pid(),
+            gid: req.gid(),
+        };
+        match Overlay::setxattr(self, ino.0, name, value, flags, who) {
             Ok(()) => {
                 self.meta_changed(ino.0);
                 reply.ok()

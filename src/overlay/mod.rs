@@ -22,6 +22,7 @@
 mod acl;
 mod attr;
 mod copyup;
+mod creds;
 mod dir;
 mod fs;
 mod layers;

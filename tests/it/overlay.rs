@@ -61,6 +61,18 @@ pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
 /// As [`with_mount`], with `setup` run first in the namespace (it may make a lower
 /// directory and set `EXTRA`, the mount's extra arguments).
 pub(crate) fn with_mount_setup(env: &TestEnv, setup: &str, checks: &str) -> Option<String> {
+    with_mount_mapped(env, setup, checks, false)
+}
+
+/// As [`with_mount_setup`]; with `containers_mapping` the script runs in `coracle unshare`
+/// (the containers' mapping: every subordinate id of a user with ranges) instead of a
+/// single mapping.
+pub(crate) fn with_mount_mapped(
+    env: &TestEnv,
+    setup: &str,
+    checks: &str,
+    containers_mapping: bool,
+) -> Option<String> {
     if !prepare_mount(env) {
         return None;
     }
@@ -80,12 +92,23 @@ echo "server_rc=$server_rc"
 cat server.err >&2
 "#
     );
-    let mut cmd = env.run_as("/usr/bin/unshare", "unshare");
-    if !env.user.is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    cmd.args(["--mount", "sh", "-c", &script])
-        .env("CORACLE", binary())
+    let mut cmd = if containers_mapping {
+        let mut c = env.run_as(binary(), "coracle");
+        c.arg("--root")
+            .arg(env.root())
+            .arg("--runroot")
+            .arg(env.runroot());
+        c.args(["unshare", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = env.run_as("/usr/bin/unshare", "unshare");
+        if !env.user.is_root() {
+            c.args(["--user", "--map-root-user"]);
+        }
+        c.args(["--mount", "sh", "-c", &script]);
+        c
+    };
+    cmd.env("CORACLE", binary())
         .env("ROOT", env.root())
         .env("RUNROOT", env.runroot());
     let out = cmd.output();

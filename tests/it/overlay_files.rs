@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use crate::harness::images::{History, Image, busybox_binary, busybox_layer, busybox_run_config};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::{for_each_user, skip};
-use crate::overlay::{with_mount_setup, with_remount};
+use crate::overlay::{with_mount_mapped, with_mount_setup, with_remount};
 
 fn expect(out: &str, line: &str) {
     assert!(
@@ -140,6 +140,64 @@ getfattr -d -m - copied 2>&1 | grep -c coracle | sed 's/^/own_attr_listed=/'
             "own_attr_listed=0",
         ] {
             expect(&out, line);
+        }
+    });
+}
+
+/// Setting an access ACL clears the set-gid bit unless the caller is in the file's group or
+/// holds `CAP_FSETID` for it, as the kernel's posix_acl_update_mode does.
+#[test]
+fn overlay_acl_clears_setgid_like_the_kernel() {
+    for_each_user(|env| {
+        let Some(out) = with_mount_mapped(
+            env,
+            r#"
+mkdir -p low
+for f in other capable; do
+    : > low/$f
+    chmod 2755 low/$f
+    setfattr -n user.coracle.stat -v "0:1000:2755:file" low/$f
+done
+EXTRA="--lower low"
+"#,
+            r#"
+acl() {
+    "$@" /usr/bin/python3 -c '
+import os, struct, sys
+a = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, 0xffffffff)
+    for t, p in [(1, 7), (4, 5), (0x20, 5)])
+os.setxattr(sys.argv[1], "system.posix_acl_access", a)
+print("%s=%o" % (sys.argv[1], os.stat(sys.argv[1]).st_mode & 0o7777))
+' "$f"
+}
+NOFSETID="setpriv --inh-caps=-fsetid --bounding-set=-fsetid"
+: > own; chmod 2755 own
+f=own acl $NOFSETID
+f=other acl $NOFSETID
+f=capable acl
+if setpriv --reuid 1001 --regid 1001 --clear-groups true 2>/dev/null; then
+    for f in sup nosup; do : > $f; chown 1001:1000 $f; chmod 2755 $f; done
+    f=sup acl setpriv --reuid 1001 --regid 1001 --groups 1000
+    f=nosup acl setpriv --reuid 1001 --regid 1001 --clear-groups
+fi
+"#,
+            true,
+        ) else {
+            return;
+        };
+        // The caller's own group: kept without CAP_FSETID.
+        expect(&out, "own=2755");
+        if env.user.name() == "coracle-nosub" {
+            // A single mapping: group 1000 shows as nobody, and the kernel refuses to set
+            // attributes of a file whose owner is not mapped.
+            assert_eq!(out.matches("Operation not permitted").count(), 2, "{out}");
+        } else {
+            // Another group, no CAP_FSETID: cleared; with it: kept; a supplementary group
+            // counts.
+            expect(&out, "other=755");
+            expect(&out, "capable=2755");
+            expect(&out, "sup=2755");
+            expect(&out, "nosup=755");
         }
     });
 }
