@@ -94,6 +94,7 @@ impl Overlay {
         let pdir = self.upper_dir_locked(parent)?;
         let key = self.copy_entry(node.layer(), &node.path, &pdir, name)?;
         lock(&self.nodes).copied_up(ino, key, UPPER);
+        self.backing_changed(ino);
         Ok(())
     }
 
@@ -113,6 +114,8 @@ impl Overlay {
         let mut nodes = lock(&self.nodes);
         if let Some(ino) = nodes.ino_of_key(found.node.key) {
             nodes.copied_up(ino, key, UPPER);
+            drop(nodes);
+            self.backing_changed(ino);
         }
         Ok(())
     }

@@ -76,8 +76,8 @@ impl fuser::Filesystem for Overlay {
         Overlay::forget(self, ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.attr_of_open(ino.0, fh.map(|f| f.0)) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.attr_of_open(ino.0) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -94,24 +94,14 @@ impl fuser::Filesystem for Overlay {
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<std::time::SystemTime>,
-        fh: Option<FileHandle>,
+        _fh: Option<FileHandle>,
         _crtime: Option<std::time::SystemTime>,
         _chgtime: Option<std::time::SystemTime>,
         _bkuptime: Option<std::time::SystemTime>,
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match Overlay::setattr(
-            self,
-            ino.0,
-            mode,
-            uid,
-            gid,
-            size,
-            atime,
-            mtime,
-            fh.map(|f| f.0),
-        ) {
+        match Overlay::setattr(self, ino.0, mode, uid, gid, size, atime, mtime) {
             Ok(attr) => {
                 self.meta_changed(ino.0);
                 reply.attr(&TTL, &attr)
@@ -239,26 +229,25 @@ impl fuser::Filesystem for Overlay {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match Overlay::open(self, ino.0, flags.0) {
-            // Pages stay cached between opens: nothing but this process changes a file.
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(e),
-        }
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel then opens files without asking (and keeps their pages cached between
+        // opens: nothing but this process changes a file); reads and writes come by node
+        // (`fdcache`).
+        reply.error(fuser::Errno::ENOSYS);
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        match Overlay::read(self, fh.0, offset, size) {
+        match Overlay::read(self, ino.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
         }
@@ -267,16 +256,16 @@ impl fuser::Filesystem for Overlay {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        match Overlay::write(self, fh.0, offset, data) {
+        match Overlay::write(self, ino.0, offset, data, flags.0) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -300,25 +289,26 @@ impl fuser::Filesystem for Overlay {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        Overlay::release(self, fh.0);
+        // Only a file created before the first OPEN was refused comes here: its fd is kept
+        // by node.
         reply.ok();
     }
 
     fn fsync(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match Overlay::fsync(self, fh.0, datasync) {
+        match Overlay::fsync(self, ino.0, datasync) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -535,12 +525,12 @@ impl fuser::Filesystem for Overlay {
             NewEntry::File(FileKind::File),
         ) {
             Ok((attr, Some(fd))) => {
-                let fh = self.add_file(attr.ino.0, fd);
+                self.created(attr.ino.0, fd);
                 reply.created(
                     &TTL,
                     &attr,
                     GEN,
-                    FileHandle(fh),
+                    FileHandle(0),
                     FopenFlags::FOPEN_KEEP_CACHE,
                 );
             }
@@ -552,14 +542,14 @@ impl fuser::Filesystem for Overlay {
     fn fallocate(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        match Overlay::fallocate(self, fh.0, offset, length, mode) {
+        match Overlay::fallocate(self, ino.0, offset, length, mode) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

@@ -189,13 +189,14 @@ impl NodeTable {
         ino
     }
 
-    /// The kernel dropped `n` lookups of `ino`; the node goes when none are left.
-    pub fn forget(&mut self, ino: u64, n: u64) {
+    /// The kernel dropped `n` lookups of `ino`; the node goes when none are left (then
+    /// true).
+    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
         if ino == ROOT {
-            return;
+            return false;
         }
         let Some(e) = self.nodes.get_mut(&ino) else {
-            return;
+            return false;
         };
         e.lookups = e.lookups.saturating_sub(n);
         if e.lookups == 0
@@ -209,7 +210,9 @@ impl NodeTable {
             if self.dir_paths.get(&e.node.path) == Some(&ino) {
                 self.dir_paths.remove(&e.node.path);
             }
+            return true;
         }
+        false
     }
 
     /// `ino` was copied up: its new backing file is `key` in layer `upper`, and it keeps its

@@ -122,7 +122,7 @@ impl Overlay {
         if mode & 0o2000 != 0 && !who.in_group_or_capable(old.gid) {
             mode &= !0o2000;
         }
-        self.setattr(ino, Some(mode), None, None, None, None, None, None)?;
+        self.setattr(ino, Some(mode), None, None, None, None, None)?;
         let name = OsStr::new(super::acl::ACCESS);
         if extended {
             let stored = stored_xattr_name(name.as_bytes()).ok_or(fuser::Errno::EPERM)?;
