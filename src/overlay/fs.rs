@@ -314,51 +314,47 @@ impl fuser::Filesystem for Overlay {
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match Overlay::opendir(self, ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        }
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel then opens directories without asking (and caches their listings);
+        // reads come by node (`listing`).
+        reply.error(fuser::Errno::ENOSYS);
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.dir_entries(fh.0) {
-            Ok(e) => e,
+        let listing = match self.listing(ino.0, offset) {
+            Ok(l) => l,
             Err(e) => return reply.error(e),
         };
         let node = match self.node(ino.0) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let total = entries.len() as u64 + 2;
-        for i in offset..total {
-            let full = match i {
-                0 => reply.add(ino, 1, fuser::FileType::Directory, "."),
-                1 => reply.add(
-                    INodeNo(self.parent_ino(&node)),
-                    2,
-                    fuser::FileType::Directory,
-                    "..",
-                ),
-                _ => {
-                    let Some(e) = entries.get((i - 2) as usize) else {
-                        break;
-                    };
-                    let eino = match self.listed_ino(&node, e) {
-                        Ok(n) => n,
-                        Err(err) => return reply.error(err),
-                    };
-                    reply.add(INodeNo(eino), i + 1, disk_file_type(e.kind), &e.name)
-                }
+        if offset < 1 && reply.add(ino, 1, fuser::FileType::Directory, ".") {
+            return reply.ok();
+        }
+        if offset < 2
+            && reply.add(
+                INodeNo(self.parent_ino(&node)),
+                2,
+                fuser::FileType::Directory,
+                "..",
+            )
+        {
+            return reply.ok();
+        }
+        for (cookie, e) in listing.after(offset) {
+            let eino = match self.listed_ino(&node, e) {
+                Ok(n) => n,
+                Err(err) => return reply.error(err),
             };
-            if full {
+            if reply.add(INodeNo(eino), *cookie, disk_file_type(e.kind), &e.name) {
                 break;
             }
         }
@@ -369,57 +365,43 @@ impl fuser::Filesystem for Overlay {
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let entries = match self.dir_entries(fh.0) {
-            Ok(e) => e,
+        let listing = match self.listing(ino.0, offset) {
+            Ok(l) => l,
             Err(e) => return reply.error(e),
         };
         let node = match self.node(ino.0) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let total = entries.len() as u64 + 2;
-        let mut dot_attr: Option<fuser::FileAttr> = None;
-        for i in offset..total {
-            let full = match i {
-                0 | 1 => {
-                    // The kernel counts no lookup for `.` and `..` and ignores their
-                    // attributes (fuse_direntplus_link): the directory's own serve for both.
-                    let mut attr = match &dot_attr {
-                        Some(a) => *a,
-                        None => match self.attr_of(ino.0) {
-                            Ok(a) => *dot_attr.insert(a),
-                            Err(e) => return reply.error(e),
-                        },
-                    };
-                    let name = if i == 0 { "." } else { ".." };
-                    if i == 1 {
-                        attr.ino = INodeNo(self.parent_ino(&node));
-                    }
-                    reply.add(attr.ino, i + 1, name, &TTL, &attr, GEN)
-                }
-                _ => {
-                    let Some(e) = entries.get((i - 2) as usize) else {
-                        break;
-                    };
-                    let found = match self.find(&node, &e.name) {
-                        Ok(Some(f)) => f,
-                        // Gone since the directory was opened.
-                        Ok(None) => continue,
-                        Err(err) => return reply.error(err),
-                    };
-                    let attr = self.register(found);
-                    let full = reply.add(attr.ino, i + 1, &e.name, &TTL, &attr, GEN);
-                    if full {
-                        Overlay::forget(self, attr.ino.0, 1);
-                    }
-                    full
-                }
+        if offset < 2 {
+            // The kernel counts no lookup for `.` and `..` and ignores their attributes
+            // (fuse_direntplus_link): the directory's own serve for both.
+            let mut attr = match self.attr_of(ino.0) {
+                Ok(a) => a,
+                Err(e) => return reply.error(e),
             };
-            if full {
+            if offset < 1 && reply.add(attr.ino, 1, ".", &TTL, &attr, GEN) {
+                return reply.ok();
+            }
+            attr.ino = INodeNo(self.parent_ino(&node));
+            if reply.add(attr.ino, 2, "..", &TTL, &attr, GEN) {
+                return reply.ok();
+            }
+        }
+        for (cookie, e) in listing.after(offset) {
+            let found = match self.find(&node, &e.name) {
+                Ok(Some(f)) => f,
+                // Gone since the listing was made.
+                Ok(None) => continue,
+                Err(err) => return reply.error(err),
+            };
+            let attr = self.register(found);
+            if reply.add(attr.ino, *cookie, &e.name, &TTL, &attr, GEN) {
+                Overlay::forget(self, attr.ino.0, 1);
                 break;
             }
         }
@@ -430,11 +412,10 @@ impl fuser::Filesystem for Overlay {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        Overlay::releasedir(self, fh.0);
         reply.ok();
     }
 

@@ -28,17 +28,17 @@ mod fdcache;
 mod fs;
 mod layers;
 mod links;
+mod listing;
 mod nodes;
 mod origin;
 mod write;
 mod xattr;
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -101,8 +101,8 @@ pub struct Overlay {
     nodes: Mutex<NodeTable>,
     /// The fds files are read and written through, by node (`fdcache`).
     fds: fdcache::FdCache,
-    dirs: Mutex<HashMap<u64, Arc<Vec<Merged>>>>,
-    next_fh: AtomicU64,
+    /// Directory listings being read, by node (`listing`).
+    listings: listing::Listings,
     /// Serialises copy-ups: two writers of one lower file must not both copy it.
     copy_lock: Mutex<()>,
     tmp_seq: AtomicU64,
@@ -188,8 +188,7 @@ impl Overlay {
             layers,
             work,
             fds: fdcache::FdCache::default(),
-            dirs: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
+            listings: listing::Listings::default(),
             copy_lock: Mutex::new(()),
             tmp_seq: AtomicU64::new(0),
             writeback: std::env::var_os(WRITEBACK_ENV).is_some_and(|v| v == "1"),
@@ -317,6 +316,7 @@ impl Overlay {
     pub(crate) fn forget(&self, ino: u64, n: u64) {
         if lock(&self.nodes).forget(ino, n) {
             self.fds.forget(ino);
+            self.listings.forget(ino);
         }
     }
 
@@ -326,10 +326,6 @@ impl Overlay {
         let dir = self.layers.open_dir(node.layer(), parent)?;
         let target = rustix::fs::readlinkat(&dir, name, Vec::new()).map_err(errno)?;
         Ok(target.into_bytes())
-    }
-
-    fn new_fh(&self) -> u64 {
-        self.next_fh.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Keeps the fd of a file just created (in the upper layer, read-write) for its node.
@@ -440,26 +436,25 @@ impl Overlay {
         Ok(buf)
     }
 
-    pub(crate) fn opendir(&self, ino: u64) -> Result<u64> {
+    /// The listing of directory node `ino` to serve a read at `offset` from: a new one from
+    /// the start (as `opendir` would make), else the one kept (`listing`).
+    pub(crate) fn listing(&self, ino: u64, offset: u64) -> Result<Arc<listing::Listing>> {
+        if offset > 2
+            && let Some(l) = self.listings.get(ino)
+        {
+            return Ok(l);
+        }
         let node = self.node(ino)?;
         if node.kind != FileKind::Dir {
             return Err(fuser::Errno::ENOTDIR);
         }
-        let entries = dir::list(&self.layers, &node.layers, &node.path)?;
-        let fh = self.new_fh();
-        lock(&self.dirs).insert(fh, Arc::new(entries));
-        Ok(fh)
-    }
-
-    pub(crate) fn dir_entries(&self, fh: u64) -> Result<Arc<Vec<Merged>>> {
-        lock(&self.dirs)
-            .get(&fh)
-            .cloned()
-            .ok_or(fuser::Errno::EBADF)
-    }
-
-    pub(crate) fn releasedir(&self, fh: u64) {
-        lock(&self.dirs).remove(&fh);
+        let l = Arc::new(listing::Listing::new(dir::list(
+            &self.layers,
+            &node.layers,
+            &node.path,
+        )?));
+        self.listings.put(ino, l.clone());
+        Ok(l)
     }
 
     /// The inode number a listing of directory `dir` shows for `e` (plain readdir; no lookup
