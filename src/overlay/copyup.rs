@@ -94,6 +94,7 @@ impl Overlay {
         let pdir = self.upper_dir_locked(parent)?;
         let key = self.copy_entry(node.layer(), &node.path, &pdir, name)?;
         lock(&self.nodes).copied_up(ino, key, UPPER);
+        self.backing_changed(ino);
         Ok(())
     }
 
@@ -113,6 +114,8 @@ impl Overlay {
         let mut nodes = lock(&self.nodes);
         if let Some(ino) = nodes.ino_of_key(found.node.key) {
             nodes.copied_up(ino, key, UPPER);
+            drop(nodes);
+            self.backing_changed(ino);
         }
         Ok(())
     }
@@ -124,10 +127,12 @@ impl Overlay {
         let work = self.work()?;
         let tmp = self.tmp_name();
         let kind = FileType::from_raw_mode(st.st_mode);
+        // The number the origin shows, kept by the copy across remounts (`origin`).
+        let number = lock(&self.nodes).number_of((st.st_dev, st.st_ino));
         let made = match kind {
-            FileType::Directory => self.copy_dir(src, path, &st, work, &tmp),
+            FileType::Directory => self.copy_dir(src, path, &st, work, &tmp, number),
             FileType::Symlink => self.copy_symlink(src, path, &st, work, &tmp),
-            FileType::RegularFile => self.copy_file(src, path, &st, work, &tmp),
+            FileType::RegularFile => self.copy_file(src, path, &st, work, &tmp, number),
             // Real special files only exist in hand-made lower directories.
             _ => Err(fuser::Errno::EOPNOTSUPP),
         };
@@ -161,6 +166,7 @@ impl Overlay {
         st: &rustix::fs::Stat,
         work: &OwnedFd,
         tmp: &str,
+        number: u64,
     ) -> Result<Key> {
         rustix::fs::mkdirat(work, tmp, Mode::from_raw_mode(0o700)).map_err(errno)?;
         let out = rustix::fs::openat(
@@ -172,6 +178,7 @@ impl Overlay {
         .map_err(errno)?;
         let input = self.layers.open_meta(src, path)?;
         copy_xattrs(&input, &out)?;
+        super::origin::write(&out, number)?;
         finish(&out, st)
     }
 
@@ -182,6 +189,7 @@ impl Overlay {
         st: &rustix::fs::Stat,
         work: &OwnedFd,
         tmp: &str,
+        number: u64,
     ) -> Result<Key> {
         let input = self.layers.open(src, path, OFlags::RDONLY)?;
         let out = rustix::fs::openat(
@@ -193,6 +201,7 @@ impl Overlay {
         .map_err(errno)?;
         copy_data(&input, &out, st.st_size as u64)?;
         copy_xattrs(&input, &out)?;
+        super::origin::write(&out, number)?;
         finish(&out, st)
     }
 

@@ -76,8 +76,8 @@ impl fuser::Filesystem for Overlay {
         Overlay::forget(self, ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.attr_of_open(ino.0, fh.map(|f| f.0)) {
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.attr_of_open(ino.0) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
         }
@@ -94,24 +94,14 @@ impl fuser::Filesystem for Overlay {
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<std::time::SystemTime>,
-        fh: Option<FileHandle>,
+        _fh: Option<FileHandle>,
         _crtime: Option<std::time::SystemTime>,
         _chgtime: Option<std::time::SystemTime>,
         _bkuptime: Option<std::time::SystemTime>,
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match Overlay::setattr(
-            self,
-            ino.0,
-            mode,
-            uid,
-            gid,
-            size,
-            atime,
-            mtime,
-            fh.map(|f| f.0),
-        ) {
+        match Overlay::setattr(self, ino.0, mode, uid, gid, size, atime, mtime) {
             Ok(attr) => {
                 self.meta_changed(ino.0);
                 reply.attr(&TTL, &attr)
@@ -239,26 +229,25 @@ impl fuser::Filesystem for Overlay {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match Overlay::open(self, ino.0, flags.0) {
-            // Pages stay cached between opens: nothing but this process changes a file.
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => reply.error(e),
-        }
+    fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel then opens files without asking (and keeps their pages cached between
+        // opens: nothing but this process changes a file); reads and writes come by node
+        // (`fdcache`).
+        reply.error(fuser::Errno::ENOSYS);
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        match Overlay::read(self, fh.0, offset, size) {
+        match Overlay::read(self, ino.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
         }
@@ -267,16 +256,16 @@ impl fuser::Filesystem for Overlay {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
-        _flags: OpenFlags,
+        flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        match Overlay::write(self, fh.0, offset, data) {
+        match Overlay::write(self, ino.0, offset, data, flags.0) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
@@ -300,75 +289,72 @@ impl fuser::Filesystem for Overlay {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        Overlay::release(self, fh.0);
+        // Only a file created before the first OPEN was refused comes here: its fd is kept
+        // by node.
         reply.ok();
     }
 
     fn fsync(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match Overlay::fsync(self, fh.0, datasync) {
+        match Overlay::fsync(self, ino.0, datasync) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match Overlay::opendir(self, ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        }
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel then opens directories without asking (and caches their listings);
+        // reads come by node (`listing`).
+        reply.error(fuser::Errno::ENOSYS);
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.dir_entries(fh.0) {
-            Ok(e) => e,
+        let listing = match self.listing(ino.0, offset) {
+            Ok(l) => l,
             Err(e) => return reply.error(e),
         };
         let node = match self.node(ino.0) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let total = entries.len() as u64 + 2;
-        for i in offset..total {
-            let full = match i {
-                0 => reply.add(ino, 1, fuser::FileType::Directory, "."),
-                1 => reply.add(
-                    INodeNo(self.parent_ino(&node)),
-                    2,
-                    fuser::FileType::Directory,
-                    "..",
-                ),
-                _ => {
-                    let Some(e) = entries.get((i - 2) as usize) else {
-                        break;
-                    };
-                    let eino = match self.listed_ino(e) {
-                        Ok(n) => n,
-                        Err(err) => return reply.error(err),
-                    };
-                    reply.add(INodeNo(eino), i + 1, disk_file_type(e.kind), &e.name)
-                }
+        if offset < 1 && reply.add(ino, 1, fuser::FileType::Directory, ".") {
+            return reply.ok();
+        }
+        if offset < 2
+            && reply.add(
+                INodeNo(self.parent_ino(&node)),
+                2,
+                fuser::FileType::Directory,
+                "..",
+            )
+        {
+            return reply.ok();
+        }
+        for (cookie, e) in listing.after(offset) {
+            let eino = match self.listed_ino(&node, e) {
+                Ok(n) => n,
+                Err(err) => return reply.error(err),
             };
-            if full {
+            if reply.add(INodeNo(eino), *cookie, disk_file_type(e.kind), &e.name) {
                 break;
             }
         }
@@ -379,57 +365,43 @@ impl fuser::Filesystem for Overlay {
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let entries = match self.dir_entries(fh.0) {
-            Ok(e) => e,
+        let listing = match self.listing(ino.0, offset) {
+            Ok(l) => l,
             Err(e) => return reply.error(e),
         };
         let node = match self.node(ino.0) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let total = entries.len() as u64 + 2;
-        let mut dot_attr: Option<fuser::FileAttr> = None;
-        for i in offset..total {
-            let full = match i {
-                0 | 1 => {
-                    // The kernel counts no lookup for `.` and `..` and ignores their
-                    // attributes (fuse_direntplus_link): the directory's own serve for both.
-                    let mut attr = match &dot_attr {
-                        Some(a) => *a,
-                        None => match self.attr_of(ino.0) {
-                            Ok(a) => *dot_attr.insert(a),
-                            Err(e) => return reply.error(e),
-                        },
-                    };
-                    let name = if i == 0 { "." } else { ".." };
-                    if i == 1 {
-                        attr.ino = INodeNo(self.parent_ino(&node));
-                    }
-                    reply.add(attr.ino, i + 1, name, &TTL, &attr, GEN)
-                }
-                _ => {
-                    let Some(e) = entries.get((i - 2) as usize) else {
-                        break;
-                    };
-                    let found = match self.find(&node, &e.name) {
-                        Ok(Some(f)) => f,
-                        // Gone since the directory was opened.
-                        Ok(None) => continue,
-                        Err(err) => return reply.error(err),
-                    };
-                    let attr = self.register(found);
-                    let full = reply.add(attr.ino, i + 1, &e.name, &TTL, &attr, GEN);
-                    if full {
-                        Overlay::forget(self, attr.ino.0, 1);
-                    }
-                    full
-                }
+        if offset < 2 {
+            // The kernel counts no lookup for `.` and `..` and ignores their attributes
+            // (fuse_direntplus_link): the directory's own serve for both.
+            let mut attr = match self.attr_of(ino.0) {
+                Ok(a) => a,
+                Err(e) => return reply.error(e),
             };
-            if full {
+            if offset < 1 && reply.add(attr.ino, 1, ".", &TTL, &attr, GEN) {
+                return reply.ok();
+            }
+            attr.ino = INodeNo(self.parent_ino(&node));
+            if reply.add(attr.ino, 2, "..", &TTL, &attr, GEN) {
+                return reply.ok();
+            }
+        }
+        for (cookie, e) in listing.after(offset) {
+            let found = match self.find(&node, &e.name) {
+                Ok(Some(f)) => f,
+                // Gone since the listing was made.
+                Ok(None) => continue,
+                Err(err) => return reply.error(err),
+            };
+            let attr = self.register(found);
+            if reply.add(attr.ino, *cookie, &e.name, &TTL, &attr, GEN) {
+                Overlay::forget(self, attr.ino.0, 1);
                 break;
             }
         }
@@ -440,11 +412,10 @@ impl fuser::Filesystem for Overlay {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        Overlay::releasedir(self, fh.0);
         reply.ok();
     }
 
@@ -478,7 +449,7 @@ impl fuser::Filesystem for Overlay {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -486,7 +457,11 @@ impl fuser::Filesystem for Overlay {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        match Overlay::setxattr(self, ino.0, name, value, flags) {
+        let who = super::creds::Requester {
+            pid: req.pid(),
+            gid: req.gid(),
+        };
+        match Overlay::setxattr(self, ino.0, name, value, flags, who) {
             Ok(()) => {
                 self.meta_changed(ino.0);
                 reply.ok()
@@ -531,12 +506,12 @@ impl fuser::Filesystem for Overlay {
             NewEntry::File(FileKind::File),
         ) {
             Ok((attr, Some(fd))) => {
-                let fh = self.add_file(attr.ino.0, fd);
+                self.created(attr.ino.0, fd);
                 reply.created(
                     &TTL,
                     &attr,
                     GEN,
-                    FileHandle(fh),
+                    FileHandle(0),
                     FopenFlags::FOPEN_KEEP_CACHE,
                 );
             }
@@ -548,14 +523,14 @@ impl fuser::Filesystem for Overlay {
     fn fallocate(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        match Overlay::fallocate(self, fh.0, offset, length, mode) {
+        match Overlay::fallocate(self, ino.0, offset, length, mode) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

@@ -332,11 +332,32 @@ impl Layers {
 
     /// The true metadata of `path` in layer `l`, whose `lstat` is `st`.
     pub(crate) fn meta(&self, l: usize, path: &[u8], st: &rustix::fs::Stat) -> Result<Stat> {
+        Ok(self.meta_inner(l, path, st, false)?.0)
+    }
+
+    /// [`Layers::meta`], and the number an upper copy keeps from its origin
+    /// (`super::origin`), read on the same fd.
+    pub(crate) fn meta_origin(
+        &self,
+        l: usize,
+        path: &[u8],
+        st: &rustix::fs::Stat,
+    ) -> Result<(Stat, Option<u64>)> {
+        self.meta_inner(l, path, st, true)
+    }
+
+    fn meta_inner(
+        &self,
+        l: usize,
+        path: &[u8],
+        st: &rustix::fs::Stat,
+        origin: bool,
+    ) -> Result<(Stat, Option<u64>)> {
         match FileType::from_raw_mode(st.st_mode) {
-            FileType::Symlink => Ok(self.symlink_meta(l, path)?.stat),
+            FileType::Symlink => Ok((self.symlink_meta(l, path)?.stat, None)),
             FileType::Socket | FileType::CharacterDevice | FileType::BlockDevice => {
                 // Real special files are not ours (a hand-made lower directory).
-                Ok(Stat::from_disk(st.st_mode))
+                Ok((Stat::from_disk(st.st_mode), None))
             }
             _ => {
                 if l != UPPER || !self.has_upper {
@@ -348,6 +369,7 @@ impl Layers {
                             root.join(OsStr::from_bytes(path))
                         };
                         return ownership::read_stat_path_mode(&full, st.st_mode, "")
+                            .map(|m| (m, None))
                             .map_err(|e| archive_errno(&e));
                     }
                 }
@@ -356,9 +378,36 @@ impl Layers {
                 } else {
                     Arc::new(self.open_meta(l, path)?)
                 };
-                ownership::read_stat_fd_mode(&fd, st.st_mode, "").map_err(|e| archive_errno(&e))
+                let meta = ownership::read_stat_fd_mode(&fd, st.st_mode, "")
+                    .map_err(|e| archive_errno(&e))?;
+                // Only the upper layer holds copies (lower layers never carry the attribute).
+                let number = if origin && l == UPPER && self.has_upper {
+                    super::origin::read(&*fd)?
+                } else {
+                    None
+                };
+                Ok((meta, number))
             }
         }
+    }
+
+    /// The number stored on entry `name` of upper directory `dir` (`super::origin`), read by
+    /// path through the cached directory fd, without opening the entry: a listing asks for
+    /// every upper entry. Best effort: `None` on any error (the entry then shows its backing
+    /// number, as before a remount).
+    pub(crate) fn upper_origin(&self, dir: &[u8], name: &OsStr) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        let fd = self.open_dir(UPPER, dir).ok()?;
+        let mut path = format!("/proc/self/fd/{}/", fd.as_raw_fd()).into_bytes();
+        path.extend_from_slice(name.as_bytes());
+        let mut buf = [0u8; 24];
+        let n = rustix::fs::lgetxattr(
+            OsStr::from_bytes(&path),
+            super::origin::ORIGIN_XATTR,
+            &mut buf[..],
+        )
+        .ok()?;
+        std::str::from_utf8(buf.get(..n)?).ok()?.parse().ok()
     }
 
     /// The symlink table entry of `path` in layer `l`.

@@ -22,21 +22,24 @@
 mod acl;
 mod attr;
 mod copyup;
+mod creds;
 mod dir;
+mod fdcache;
 mod fs;
 mod layers;
 mod links;
+mod listing;
 mod nodes;
+mod origin;
 mod write;
 mod xattr;
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use fuser::{FileAttr, MountOption, SessionACL};
@@ -91,21 +94,15 @@ pub enum OverlayError {
     Serve(PathBuf, #[source] io::Error),
 }
 
-/// An open file: its fd in the layer it was opened in.
-pub(crate) struct Handle {
-    pub fd: OwnedFd,
-    /// The node it was opened on.
-    pub ino: u64,
-}
-
 /// The filesystem.
 pub struct Overlay {
     layers: Layers,
     work: Option<OwnedFd>,
     nodes: Mutex<NodeTable>,
-    files: RwLock<HashMap<u64, Arc<Handle>>>,
-    dirs: Mutex<HashMap<u64, Arc<Vec<Merged>>>>,
-    next_fh: AtomicU64,
+    /// The fds files are read and written through, by node (`fdcache`).
+    fds: fdcache::FdCache,
+    /// Directory listings being read, by node (`listing`).
+    listings: listing::Listings,
     /// Serialises copy-ups: two writers of one lower file must not both copy it.
     copy_lock: Mutex<()>,
     tmp_seq: AtomicU64,
@@ -125,6 +122,8 @@ pub(crate) struct Found {
     pub node: Node,
     pub st: rustix::fs::Stat,
     pub meta: crate::archive::Stat,
+    /// The number an upper copy keeps from its lower origin (`origin`).
+    pub origin: Option<u64>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,13 +178,17 @@ impl Overlay {
             kind: FileKind::Dir,
             key: (top.st_dev, top.st_ino),
         };
+        let devs: Vec<u64> = layers
+            .all()
+            .iter()
+            .filter_map(|&l| layers.dev(l).ok())
+            .collect();
         Ok(Overlay {
+            nodes: Mutex::new(NodeTable::new(root, &devs)),
             layers,
             work,
-            nodes: Mutex::new(NodeTable::new(root)),
-            files: RwLock::new(HashMap::new()),
-            dirs: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
+            fds: fdcache::FdCache::default(),
+            listings: listing::Listings::default(),
             copy_lock: Mutex::new(()),
             tmp_seq: AtomicU64::new(0),
             writeback: std::env::var_os(WRITEBACK_ENV).is_some_and(|v| v == "1"),
@@ -248,7 +251,7 @@ impl Overlay {
             }
             return Ok(None);
         };
-        let meta = self.layers.meta(layers[0], &path, &st)?;
+        let (meta, origin) = self.layers.meta_origin(layers[0], &path, &st)?;
         Ok(Some(Found {
             node: Node {
                 path,
@@ -258,6 +261,7 @@ impl Overlay {
             },
             st,
             meta,
+            origin,
         }))
     }
 
@@ -270,7 +274,7 @@ impl Overlay {
 
     /// Registers a found entry (one kernel lookup) and returns its attributes.
     pub(crate) fn register(&self, found: Found) -> FileAttr {
-        let ino = lock(&self.nodes).lookup(found.node);
+        let ino = lock(&self.nodes).lookup(found.node, found.origin);
         attr::file_attr(ino, &found.st, &found.meta)
     }
 
@@ -287,24 +291,14 @@ impl Overlay {
     }
 
     /// The attributes of node `ino` for a `getattr`: an unlinked file that is still open has
-    /// no name left, but an open handle of it (the one `getattr` came with, or any) still
-    /// has it (`fstat` of an open, deleted file shows `st_nlink` 0).
-    pub(crate) fn attr_of_open(&self, ino: u64, fh: Option<u64>) -> Result<FileAttr> {
+    /// no name left, but its fd (pinned when the last name went: `fdcache`) still has it
+    /// (`fstat` of an open, deleted file shows `st_nlink` 0).
+    pub(crate) fn attr_of_open(&self, ino: u64) -> Result<FileAttr> {
         match self.attr_of(ino) {
             Err(e) if e == fuser::Errno::ENOENT => {
-                let h = match fh.and_then(|fh| self.file(fh).ok()) {
-                    Some(h) => h,
-                    None => self
-                        .files
-                        .read()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .values()
-                        .find(|h| h.ino == ino)
-                        .cloned()
-                        .ok_or(e)?,
-                };
-                let st = rustix::fs::fstat(&h.fd).map_err(errno)?;
-                let meta = crate::archive::ownership::read_stat_fd_mode(&h.fd, st.st_mode, "")
+                let f = self.fds.get(ino).ok_or(e)?;
+                let st = rustix::fs::fstat(&*f.fd).map_err(errno)?;
+                let meta = crate::archive::ownership::read_stat_fd_mode(&*f.fd, st.st_mode, "")
                     .map_err(|e| layers::archive_errno(&e))?;
                 Ok(attr::file_attr(ino, &st, &meta))
             }
@@ -320,7 +314,10 @@ impl Overlay {
     }
 
     pub(crate) fn forget(&self, ino: u64, n: u64) {
-        lock(&self.nodes).forget(ino, n);
+        if lock(&self.nodes).forget(ino, n) {
+            self.fds.forget(ino);
+            self.listings.forget(ino);
+        }
     }
 
     pub(crate) fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
@@ -331,119 +328,148 @@ impl Overlay {
         Ok(target.into_bytes())
     }
 
-    fn new_fh(&self) -> u64 {
-        self.next_fh.fetch_add(1, Ordering::Relaxed)
+    /// Keeps the fd of a file just created (in the upper layer, read-write) for its node.
+    pub(crate) fn created(&self, ino: u64, fd: OwnedFd) {
+        self.fds.put(
+            ino,
+            fdcache::NodeFd {
+                fd: Arc::new(fd),
+                writable: true,
+            },
+        );
     }
 
-    pub(crate) fn add_file(&self, ino: u64, fd: OwnedFd) -> u64 {
-        let fh = self.new_fh();
-        self.files
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(fh, Arc::new(Handle { fd, ino }));
-        fh
-    }
-
-    pub(crate) fn file(&self, fh: u64) -> Result<Arc<Handle>> {
-        self.files
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&fh)
-            .cloned()
-            .ok_or(fuser::Errno::EBADF)
-    }
-
-    pub(crate) fn release(&self, fh: u64) {
-        self.files
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&fh);
-    }
-
-    /// Opens node `ino`; writing (or truncating) copies a lower file up first.
-    pub(crate) fn open(&self, ino: u64, flags: i32) -> Result<u64> {
-        let acc = flags & libc::O_ACCMODE;
-        let writes = acc != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
-        if writes {
+    /// The fd to read (or, with `write`, to change) node `ino` through: the kept one, or a
+    /// new one; writing copies a lower file up first.
+    pub(crate) fn node_fd(&self, ino: u64, write: bool) -> Result<fdcache::NodeFd> {
+        if let Some(f) = self.fds.get(ino)
+            && (f.writable || !write)
+        {
+            return Ok(f);
+        }
+        if write {
             self.copy_up(ino)?;
         }
         let node = self.node(ino)?;
-        // With the writeback cache the kernel reads pages around partial writes through any
-        // handle, a write-only one included.
-        let mut of = match acc {
-            libc::O_WRONLY if !self.writeback => OFlags::WRONLY,
-            libc::O_WRONLY | libc::O_RDWR => OFlags::RDWR,
-            _ => OFlags::RDONLY,
-        };
-        // O_APPEND is left out: the kernel sends each write's offset, and `pwrite` on an
-        // O_APPEND fd would ignore it (pwrite(2), BUGS).
-        for (bit, f) in [
-            (libc::O_TRUNC, OFlags::TRUNC),
-            (libc::O_SYNC, OFlags::SYNC),
-            (libc::O_DSYNC, OFlags::DSYNC),
-            (libc::O_NOATIME, OFlags::NOATIME),
-        ] {
-            if flags & bit != 0 {
-                of |= f;
+        let upper = Self::is_upper(&node);
+        let open = |flags| self.layers.open(node.layer(), &node.path, flags);
+        // An upper file is opened read-write for reads too (one fd for both); where this
+        // process may not read it (no DAC override for it) write-only, and the other way.
+        let (fd, writable) = if upper {
+            match open(OFlags::RDWR) {
+                Ok(fd) => (fd, true),
+                Err(e) if e == fuser::Errno::EACCES && write => (open(OFlags::WRONLY)?, true),
+                Err(e) if e == fuser::Errno::EACCES => (open(OFlags::RDONLY)?, false),
+                Err(e) => return Err(e),
             }
-        }
-        let fd = match self.layers.open(node.layer(), &node.path, of) {
-            // This process may not read the backing file (no DAC override for it): write-only
-            // as asked; a partial-page write that needs a read then fails (EBADF).
-            Err(e) if e == fuser::Errno::EACCES && acc == libc::O_WRONLY => {
-                let of = (of - OFlags::RDWR) | OFlags::WRONLY;
-                self.layers.open(node.layer(), &node.path, of)?
-            }
-            res => res?,
+        } else {
+            (open(OFlags::RDONLY)?, false)
         };
-        Ok(self.add_file(ino, fd))
+        let f = fdcache::NodeFd {
+            fd: Arc::new(fd),
+            writable,
+        };
+        self.fds.put(ino, f.clone());
+        Ok(f)
     }
 
-    pub(crate) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
-        let h = self.file(fh)?;
+    /// The kept fd of node `ino` if it is writable (then surely the upper copy).
+    pub(crate) fn fds_writable(&self, ino: u64) -> Option<fdcache::NodeFd> {
+        self.fds.get(ino).filter(|f| f.writable)
+    }
+
+    /// The node's backing file changed (copied up): its kept fd is stale.
+    pub(crate) fn backing_changed(&self, ino: u64) {
+        self.fds.drop_unpinned(ino);
+    }
+
+    /// The last name of regular file node `found` is about to go: an fd of it is kept while
+    /// the kernel knows the node (a process may hold it open).
+    pub(crate) fn pin_orphan(&self, found: &Found) {
+        if found.node.kind != FileKind::File {
+            return;
+        }
+        let Some(ino) = lock(&self.nodes).ino_of_key(found.node.key) else {
+            return;
+        };
+        let l = found.node.layer();
+        let opened = match self.layers.open(l, &found.node.path, OFlags::RDWR) {
+            Ok(fd) => Ok((fd, true)),
+            Err(_) => self
+                .layers
+                .open(l, &found.node.path, OFlags::RDONLY)
+                .map(|fd| (fd, false)),
+        };
+        match opened {
+            Ok((fd, writable)) => self.fds.pin(
+                ino,
+                fdcache::NodeFd {
+                    fd: Arc::new(fd),
+                    writable: writable && l == UPPER,
+                },
+            ),
+            Err(e) => tracing::warn!(
+                "overlay: keeping {:?} open past its removal: {e:?}",
+                String::from_utf8_lossy(&found.node.path)
+            ),
+        }
+    }
+
+    pub(crate) fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let f = self.node_fd(ino, false)?;
         let mut buf = Vec::with_capacity(size as usize);
         let mut done = 0usize;
         while done < size as usize {
+            let want = size as usize - done;
             let n = rustix::io::pread(
-                &h.fd,
+                &*f.fd,
                 rustix::buffer::spare_capacity(&mut buf),
                 offset + done as u64,
             )
             .map_err(errno)?;
-            if n == 0 {
+            done += n;
+            // A short read of a regular file is its end: no second call to learn it.
+            if n < want {
                 break;
             }
-            done += n;
         }
         Ok(buf)
     }
 
-    pub(crate) fn opendir(&self, ino: u64) -> Result<u64> {
+    /// The listing of directory node `ino` to serve a read at `offset` from: a new one from
+    /// the start (as `opendir` would make), else the one kept (`listing`).
+    pub(crate) fn listing(&self, ino: u64, offset: u64) -> Result<Arc<listing::Listing>> {
+        if offset > 2
+            && let Some(l) = self.listings.get(ino)
+        {
+            return Ok(l);
+        }
         let node = self.node(ino)?;
         if node.kind != FileKind::Dir {
             return Err(fuser::Errno::ENOTDIR);
         }
-        let entries = dir::list(&self.layers, &node.layers, &node.path)?;
-        let fh = self.new_fh();
-        lock(&self.dirs).insert(fh, Arc::new(entries));
-        Ok(fh)
+        let l = Arc::new(listing::Listing::new(dir::list(
+            &self.layers,
+            &node.layers,
+            &node.path,
+        )?));
+        self.listings.put(ino, l.clone());
+        Ok(l)
     }
 
-    pub(crate) fn dir_entries(&self, fh: u64) -> Result<Arc<Vec<Merged>>> {
-        lock(&self.dirs)
-            .get(&fh)
-            .cloned()
-            .ok_or(fuser::Errno::EBADF)
-    }
-
-    pub(crate) fn releasedir(&self, fh: u64) {
-        lock(&self.dirs).remove(&fh);
-    }
-
-    /// The inode number a listing shows for `e` (plain readdir; no lookup is counted).
-    pub(crate) fn listed_ino(&self, e: &Merged) -> Result<u64> {
-        let dev = self.layers.dev(e.layer)?;
-        Ok(lock(&self.nodes).number_of((dev, e.ino)))
+    /// The inode number a listing of directory `dir` shows for `e` (plain readdir; no lookup
+    /// is counted): the one `stat` shows, an upper copy's stored origin included.
+    pub(crate) fn listed_ino(&self, dir: &Node, e: &Merged) -> Result<u64> {
+        let key = (self.layers.dev(e.layer)?, e.ino);
+        if e.layer == UPPER && self.layers.has_upper() {
+            if let Some(n) = lock(&self.nodes).known(key) {
+                return Ok(n);
+            }
+            if let Some(n) = self.layers.upper_origin(&dir.path, &e.name) {
+                return Ok(n);
+            }
+        }
+        Ok(lock(&self.nodes).number_of(key))
     }
 
     /// The parent's node id of directory node `ino` (for `..`), the root's when unknown.
@@ -462,12 +488,12 @@ impl Overlay {
         self.layers.statvfs()
     }
 
-    pub(crate) fn fsync(&self, fh: u64, datasync: bool) -> Result<()> {
-        let h = self.file(fh)?;
+    pub(crate) fn fsync(&self, ino: u64, datasync: bool) -> Result<()> {
+        let f = self.node_fd(ino, false)?;
         if datasync {
-            rustix::fs::fdatasync(&h.fd).map_err(errno)
+            rustix::fs::fdatasync(&*f.fd).map_err(errno)
         } else {
-            rustix::fs::fsync(&h.fd).map_err(errno)
+            rustix::fs::fsync(&*f.fd).map_err(errno)
         }
     }
 

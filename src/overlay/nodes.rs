@@ -67,8 +67,9 @@ pub(crate) struct NodeTable {
 }
 
 impl NodeTable {
-    /// A table holding the root.
-    pub fn new(root: Node) -> NodeTable {
+    /// A table holding the root; `devs` are the layers' devices, top-most first: their
+    /// order fixes each device's index in the numbers, the same on every mount of the stack.
+    pub fn new(root: Node, devs: &[u64]) -> NodeTable {
         let mut t = NodeTable {
             nodes: HashMap::new(),
             by_key: HashMap::new(),
@@ -78,6 +79,9 @@ impl NodeTable {
             dir_paths: HashMap::new(),
         };
         t.dir_paths.insert(root.path.clone(), ROOT);
+        for &d in devs {
+            t.dev_index(d);
+        }
         t.dev_index(root.key.0);
         t.by_key.insert(root.key, ROOT);
         t.nodes.insert(
@@ -106,12 +110,20 @@ impl NodeTable {
         }
     }
 
+    /// The number of `key` if the table has one (a known node, or a copy made by this mount).
+    pub fn known(&self, key: Key) -> Option<u64> {
+        self.by_key
+            .get(&key)
+            .or_else(|| self.origins.get(&key))
+            .copied()
+    }
+
     /// The number `key` would be shown with, without registering it (plain `readdir`).
     pub fn number_of(&mut self, key: Key) -> u64 {
-        if let Some(ino) = self.by_key.get(&key).or_else(|| self.origins.get(&key)) {
-            return *ino;
+        match self.known(key) {
+            Some(ino) => ino,
+            None => self.candidate(key),
         }
-        self.candidate(key)
     }
 
     fn candidate(&mut self, key: Key) -> u64 {
@@ -120,8 +132,9 @@ impl NodeTable {
     }
 
     /// The node id for a looked-up entry, counting one lookup: the known node of its
-    /// backing file (updated to what the lookup found), or a new one.
-    pub fn lookup(&mut self, node: Node) -> u64 {
+    /// backing file (updated to what the lookup found), or a new one, numbered `origin` when
+    /// the entry is a copy that keeps its origin's number.
+    pub fn lookup(&mut self, node: Node, origin: Option<u64>) -> u64 {
         if let Some(&ino) = self.by_key.get(&node.key)
             && let Some(e) = self.nodes.get_mut(&ino)
         {
@@ -152,8 +165,8 @@ impl NodeTable {
             }
             return ino;
         }
-        let mut ino = match self.origins.get(&node.key) {
-            Some(n) => *n,
+        let mut ino = match self.origins.get(&node.key).copied().or(origin) {
+            Some(n) => n,
             None => self.candidate(node.key),
         };
         if ino <= ROOT || ino >= PRIVATE_BASE || self.nodes.contains_key(&ino) {
@@ -176,13 +189,14 @@ impl NodeTable {
         ino
     }
 
-    /// The kernel dropped `n` lookups of `ino`; the node goes when none are left.
-    pub fn forget(&mut self, ino: u64, n: u64) {
+    /// The kernel dropped `n` lookups of `ino`; the node goes when none are left (then
+    /// true).
+    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
         if ino == ROOT {
-            return;
+            return false;
         }
         let Some(e) = self.nodes.get_mut(&ino) else {
-            return;
+            return false;
         };
         e.lookups = e.lookups.saturating_sub(n);
         if e.lookups == 0
@@ -196,7 +210,9 @@ impl NodeTable {
             if self.dir_paths.get(&e.node.path) == Some(&ino) {
                 self.dir_paths.remove(&e.node.path);
             }
+            return true;
         }
+        false
     }
 
     /// `ino` was copied up: its new backing file is `key` in layer `upper`, and it keeps its
@@ -307,35 +323,38 @@ mod tests {
     }
 
     fn table() -> NodeTable {
-        NodeTable::new(Node {
-            path: Vec::new(),
-            layers: vec![0, 1],
-            kind: FileKind::Dir,
-            key: (7, 2),
-        })
+        NodeTable::new(
+            Node {
+                path: Vec::new(),
+                layers: vec![0, 1],
+                kind: FileKind::Dir,
+                key: (7, 2),
+            },
+            &[7],
+        )
     }
 
     #[test]
     fn numbers_are_backing_inodes_and_hardlinks_share_one() {
         let mut t = table();
-        let a = t.lookup(node("a", 1, (7, 100)));
+        let a = t.lookup(node("a", 1, (7, 100)), None);
         assert_eq!(a, 100);
-        let b = t.lookup(node("b", 1, (7, 100)));
+        let b = t.lookup(node("b", 1, (7, 100)), None);
         assert_eq!(b, 100, "a hardlink is the same node");
         assert_eq!(t.get(100).map(|n| n.path.clone()), Some(b"b".to_vec()));
         // Another device gets its index in the top byte.
-        let c = t.lookup(node("c", 2, (9, 100)));
+        let c = t.lookup(node("c", 2, (9, 100)), None);
         assert_eq!(c, 100 | (1 << 56));
         // The root's own inode never clashes with FUSE_ROOT_ID.
-        let r = t.lookup(node("d", 1, (7, 1)));
+        let r = t.lookup(node("d", 1, (7, 1)), None);
         assert!(r >= PRIVATE_BASE);
     }
 
     #[test]
     fn forget_counts_lookups() {
         let mut t = table();
-        let a = t.lookup(node("a", 1, (7, 100)));
-        t.lookup(node("a", 1, (7, 100)));
+        let a = t.lookup(node("a", 1, (7, 100)), None);
+        t.lookup(node("a", 1, (7, 100)), None);
         t.forget(a, 1);
         assert!(t.get(a).is_some());
         t.forget(a, 1);
@@ -348,22 +367,47 @@ mod tests {
     #[test]
     fn copy_up_keeps_the_number() {
         let mut t = table();
-        let a = t.lookup(node("a", 1, (7, 100)));
+        let a = t.lookup(node("a", 1, (7, 100)), None);
         t.copied_up(a, (7, 555), 0);
         assert_eq!(t.get(a).map(|n| n.layers.clone()), Some(vec![0]));
         // A fresh lookup of the upper copy finds the node...
-        assert_eq!(t.lookup(node("a", 0, (7, 555))), a);
+        assert_eq!(t.lookup(node("a", 0, (7, 555)), None), a);
         t.forget(a, 2);
         // ...and after the kernel forgot it, the upper copy still shows the origin's number.
-        assert_eq!(t.lookup(node("a", 0, (7, 555))), 100);
+        assert_eq!(t.lookup(node("a", 0, (7, 555)), None), 100);
+    }
+
+    #[test]
+    fn a_stored_origin_numbers_the_upper_copy() {
+        let mut t = table();
+        // A remount: the upper copy (7, 555) carries its origin's number.
+        assert_eq!(t.lookup(node("a", 0, (7, 555)), Some(100)), 100);
+        assert_eq!(t.number_of((7, 555)), 100);
+        // A number in use by another node is not given twice.
+        let b = t.lookup(node("b", 0, (7, 556)), Some(100));
+        assert!(b >= PRIVATE_BASE);
+    }
+
+    #[test]
+    fn device_indexes_follow_the_layer_order() {
+        let root = Node {
+            path: Vec::new(),
+            layers: vec![0, 1],
+            kind: FileKind::Dir,
+            key: (9, 2),
+        };
+        // The root comes from the second device, yet the upper's device (7) is index 0.
+        let mut t = NodeTable::new(root, &[7, 9]);
+        assert_eq!(t.lookup(node("a", 1, (9, 100)), None), 100 | (1 << 56));
+        assert_eq!(t.lookup(node("b", 0, (7, 100)), None), 100);
     }
 
     #[test]
     fn reused_backing_inode_gets_a_new_number_while_the_old_is_known() {
         let mut t = table();
-        let a = t.lookup(node("x", 0, (7, 300)));
+        let a = t.lookup(node("x", 0, (7, 300)), None);
         t.removed((7, 300));
-        let b = t.lookup(node("y", 0, (7, 300)));
+        let b = t.lookup(node("y", 0, (7, 300)), None);
         assert_ne!(a, b);
         assert!(b >= PRIVATE_BASE);
     }
@@ -371,9 +415,9 @@ mod tests {
     #[test]
     fn rename_moves_descendants() {
         let mut t = table();
-        let d = t.lookup(node("d", 0, (7, 10)));
-        let f = t.lookup(node("d/f", 0, (7, 11)));
-        let other = t.lookup(node("dd/f", 0, (7, 12)));
+        let d = t.lookup(node("d", 0, (7, 10)), None);
+        let f = t.lookup(node("d/f", 0, (7, 11)), None);
+        let other = t.lookup(node("dd/f", 0, (7, 12)), None);
         t.renamed(b"d", b"e/d2");
         assert_eq!(t.get(d).map(|n| n.path.clone()), Some(b"e/d2".to_vec()));
         assert_eq!(t.get(f).map(|n| n.path.clone()), Some(b"e/d2/f".to_vec()));
@@ -389,9 +433,9 @@ mod tests {
             ..node(path, 0, key)
         };
         assert_eq!(t.find_dir(b""), Some(ROOT));
-        let d = t.lookup(dir("d", (7, 10)));
-        let s = t.lookup(dir("d/s", (7, 11)));
-        t.lookup(node("d/f", 0, (7, 12)));
+        let d = t.lookup(dir("d", (7, 10)), None);
+        let s = t.lookup(dir("d/s", (7, 11)), None);
+        t.lookup(node("d/f", 0, (7, 12)), None);
         assert_eq!(t.find_dir(b"d"), Some(d));
         assert_eq!(t.find_dir(b"d/s"), Some(s));
         assert_eq!(t.find_dir(b"d/f"), None, "not a directory");
@@ -401,7 +445,7 @@ mod tests {
         t.forget(s, 1);
         assert_eq!(t.find_dir(b"e/s"), None);
         // A directory looked up by a new path (renamed behind the table's back).
-        t.lookup(dir("x", (7, 10)));
+        t.lookup(dir("x", (7, 10)), None);
         assert_eq!(t.find_dir(b"e"), None);
         assert_eq!(t.find_dir(b"x"), Some(d));
     }
@@ -409,15 +453,15 @@ mod tests {
     #[test]
     fn a_hardlinked_node_keeps_a_name_when_one_is_unlinked() {
         let mut t = table();
-        let a = t.lookup(node("a", 0, (7, 20)));
-        t.lookup(node("b", 0, (7, 20)));
-        t.lookup(node("c", 0, (7, 20)));
+        let a = t.lookup(node("a", 0, (7, 20)), None);
+        t.lookup(node("b", 0, (7, 20)), None);
+        t.lookup(node("c", 0, (7, 20)), None);
         t.unlinked((7, 20), b"a");
         assert_eq!(t.get(a).map(|n| n.path.clone()), Some(b"c".to_vec()));
         t.unlinked((7, 20), b"c");
         assert_eq!(t.get(a).map(|n| n.path.clone()), Some(b"b".to_vec()));
         t.renamed(b"b", b"d");
-        t.lookup(node("e", 0, (7, 20)));
+        t.lookup(node("e", 0, (7, 20)), None);
         t.unlinked((7, 20), b"e");
         assert_eq!(t.get(a).map(|n| n.path.clone()), Some(b"d".to_vec()));
     }

@@ -186,6 +186,7 @@ impl Overlay {
             },
             st,
             meta: stat,
+            origin: None,
         };
         Ok((self.register(found), Some(fd)))
     }
@@ -347,6 +348,7 @@ impl Overlay {
                     },
                     st,
                     meta: stat,
+                    origin: None,
                 }
             }
             None => self.find(&p, name)?.ok_or(fuser::Errno::EIO)?,
@@ -404,6 +406,9 @@ impl Overlay {
         } else {
             AtFlags::empty()
         };
+        if !is_dir && found.st.st_nlink <= 1 {
+            self.pin_orphan(found);
+        }
         rustix::fs::unlinkat(pdir, name, flags).map_err(errno)?;
         if is_dir || found.st.st_nlink <= 1 {
             lock(&self.nodes).removed(found.node.key);
@@ -530,6 +535,8 @@ impl Overlay {
                 )
                 .map_err(errno)?;
                 clear_reserved(fd)?;
+            } else if d.st.st_nlink <= 1 {
+                self.pin_orphan(d);
             }
             if d.node.kind == FileKind::Dir || d.st.st_nlink <= 1 {
                 lock(&self.nodes).removed(d.node.key);
@@ -650,7 +657,6 @@ impl Overlay {
         size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
-        fh: Option<u64>,
     ) -> Result<FileAttr> {
         let changes = mode.is_some()
             || uid.is_some()
@@ -668,7 +674,7 @@ impl Overlay {
         if !Self::is_upper(&before)
             && self.resolve(&before.path)?.map(|f| f.node.key) != Some(before.key)
         {
-            return self.attr_of_open(ino, fh);
+            return self.attr_of_open(ino);
         }
         self.copy_up(ino)?;
         let node = self.node(ino)?;
@@ -680,9 +686,10 @@ impl Overlay {
                     fuser::Errno::EINVAL
                 });
             }
-            let by_handle = fh.and_then(|fh| self.file(fh).ok());
+            // Through the kept fd when there is a writable one: the name may be gone.
+            let by_handle = self.fds_writable(ino);
             let res = match &by_handle {
-                Some(h) => rustix::fs::ftruncate(&h.fd, size),
+                Some(h) => rustix::fs::ftruncate(&*h.fd, size),
                 None => {
                     let fd = self.layers.open(UPPER, &node.path, OFlags::WRONLY)?;
                     rustix::fs::ftruncate(&fd, size)
@@ -748,14 +755,11 @@ impl Overlay {
                 last_access: t(atime),
                 last_modification: t(mtime),
             };
-            // Through the handle when there is one: the name may be gone or taken by now. Only
-            // a writable handle is surely the upper copy (a read-only one may predate it).
-            let writable = |h: &super::Handle| {
-                rustix::fs::fcntl_getfl(&h.fd).is_ok_and(|f| f & OFlags::ACCMODE != OFlags::RDONLY)
-            };
-            if let Some(h) = fh.and_then(|fh| self.file(fh).ok()).filter(|h| writable(h)) {
-                rustix::fs::futimens(&h.fd, &times).map_err(errno)?;
-                return self.attr_of_open(ino, fh);
+            // Through the kept fd when there is one: the name may be gone or taken by now.
+            // Only a writable one is surely the upper copy (a read-only one may predate it).
+            if let Some(h) = self.fds_writable(ino) {
+                rustix::fs::futimens(&*h.fd, &times).map_err(errno)?;
+                return self.attr_of_open(ino);
             }
             let (parent, name) = split(&node.path);
             let (dir, name) = if node.path.is_empty() {
@@ -768,12 +772,14 @@ impl Overlay {
         self.attr_of(ino)
     }
 
-    pub(crate) fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32> {
-        let h = self.file(fh)?;
+    /// Writes `data` at `offset` of node `ino`; `flags` are the writer's open flags
+    /// (`O_SYNC`/`O_DSYNC` are kept here: the backing fd is shared by every opener).
+    pub(crate) fn write(&self, ino: u64, offset: u64, data: &[u8], flags: i32) -> Result<u32> {
+        let h = self.node_fd(ino, true)?;
         let mut done = 0usize;
         while done < data.len() {
             let rest = data.get(done..).ok_or(fuser::Errno::EIO)?;
-            match rustix::io::pwrite(&h.fd, rest, offset + done as u64) {
+            match rustix::io::pwrite(&*h.fd, rest, offset + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(Sys::INTR) => {}
@@ -781,13 +787,18 @@ impl Overlay {
                 Err(_) => break,
             }
         }
+        if flags & libc::O_SYNC == libc::O_SYNC {
+            rustix::fs::fsync(&*h.fd).map_err(errno)?;
+        } else if flags & libc::O_DSYNC != 0 {
+            rustix::fs::fdatasync(&*h.fd).map_err(errno)?;
+        }
         u32::try_from(done).map_err(|_| fuser::Errno::EIO)
     }
 
-    pub(crate) fn fallocate(&self, fh: u64, offset: u64, length: u64, mode: i32) -> Result<()> {
-        let h = self.file(fh)?;
+    pub(crate) fn fallocate(&self, ino: u64, offset: u64, length: u64, mode: i32) -> Result<()> {
+        let h = self.node_fd(ino, true)?;
         let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
-        rustix::fs::fallocate(&h.fd, flags, offset, length).map_err(errno)
+        rustix::fs::fallocate(&*h.fd, flags, offset, length).map_err(errno)
     }
 }
 

@@ -10,6 +10,7 @@ use rustix::fs::XattrFlags;
 use rustix::io::Errno as Sys;
 
 use super::copyup::get_raw_xattr;
+use super::creds::Requester;
 use super::layers::UPPER;
 use super::{Overlay, Result, errno};
 use crate::archive::FileKind;
@@ -54,7 +55,14 @@ impl Overlay {
         Ok(out)
     }
 
-    pub(crate) fn setxattr(&self, ino: u64, name: &OsStr, value: &[u8], flags: i32) -> Result<()> {
+    pub(crate) fn setxattr(
+        &self,
+        ino: u64,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        who: Requester,
+    ) -> Result<()> {
         // POSIX ACLs are stored like other attributes (the kernel checks them and sends the
         // mode they imply: acl.rs); no other `system.` attribute means anything here.
         let n = name.as_bytes();
@@ -66,7 +74,7 @@ impl Overlay {
         }
         let stored = stored_xattr_name(name.as_bytes()).ok_or(fuser::Errno::EPERM)?;
         if n == super::acl::ACCESS.as_bytes() {
-            return self.set_access_acl(ino, value);
+            return self.set_access_acl(ino, value, who);
         }
         self.copy_up(ino)?;
         let node = self.node(ino)?;
@@ -104,12 +112,17 @@ impl Overlay {
     }
 
     /// An access ACL sets the permission bits it implies (the filesystem's job under
-    /// `FUSE_POSIX_ACL`), and is kept only when it says more than they do.
-    fn set_access_acl(&self, ino: u64, value: &[u8]) -> Result<()> {
+    /// `FUSE_POSIX_ACL`), and is kept only when it says more than they do. As the kernel's
+    /// posix_acl_update_mode does, it clears the set-gid bit unless the caller is in the
+    /// file's group or holds `CAP_FSETID`.
+    fn set_access_acl(&self, ino: u64, value: &[u8], who: Requester) -> Result<()> {
         let (perm, extended) = super::acl::mode_of(value).ok_or(fuser::Errno::EINVAL)?;
         let old = self.attr_of(ino)?;
-        let mode = (u32::from(old.perm) & !0o777) | perm;
-        self.setattr(ino, Some(mode), None, None, None, None, None, None)?;
+        let mut mode = (u32::from(old.perm) & !0o777) | perm;
+        if mode & 0o2000 != 0 && !who.in_group_or_capable(old.gid) {
+            mode &= !0o2000;
+        }
+        self.setattr(ino, Some(mode), None, None, None, None, None)?;
         let name = OsStr::new(super::acl::ACCESS);
         if extended {
             let stored = stored_xattr_name(name.as_bytes()).ok_or(fuser::Errno::EPERM)?;

@@ -61,6 +61,18 @@ pub(crate) fn with_mount(env: &TestEnv, checks: &str) -> Option<String> {
 /// As [`with_mount`], with `setup` run first in the namespace (it may make a lower
 /// directory and set `EXTRA`, the mount's extra arguments).
 pub(crate) fn with_mount_setup(env: &TestEnv, setup: &str, checks: &str) -> Option<String> {
+    with_mount_mapped(env, setup, checks, false)
+}
+
+/// As [`with_mount_setup`]; with `containers_mapping` the script runs in `coracle unshare`
+/// (the containers' mapping: every subordinate id of a user with ranges) instead of a
+/// single mapping.
+pub(crate) fn with_mount_mapped(
+    env: &TestEnv,
+    setup: &str,
+    checks: &str,
+    containers_mapping: bool,
+) -> Option<String> {
     if !prepare_mount(env) {
         return None;
     }
@@ -80,6 +92,70 @@ echo "server_rc=$server_rc"
 cat server.err >&2
 "#
     );
+    let mut cmd = if containers_mapping {
+        let mut c = env.run_as(binary(), "coracle");
+        c.arg("--root")
+            .arg(env.root())
+            .arg("--runroot")
+            .arg(env.runroot());
+        c.args(["unshare", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = env.run_as("/usr/bin/unshare", "unshare");
+        if !env.user.is_root() {
+            c.args(["--user", "--map-root-user"]);
+        }
+        c.args(["--mount", "sh", "-c", &script]);
+        c
+    };
+    cmd.env("CORACLE", binary())
+        .env("ROOT", env.root())
+        .env("RUNROOT", env.runroot());
+    let out = cmd.output();
+    let text = out.stdout();
+    if !text.contains("server_rc=0") || !text.contains("checks_rc=0") {
+        out.fail("the overlay script failed");
+    }
+    Some(text)
+}
+
+/// As [`with_mount_setup`], then unmounts, mounts the same layers (the upper and work
+/// directories kept) again and runs `again` in the new mount; what both printed.
+pub(crate) fn with_remount(
+    env: &TestEnv,
+    setup: &str,
+    checks: &str,
+    again: &str,
+) -> Option<String> {
+    if !prepare_mount(env) {
+        return None;
+    }
+    let script = format!(
+        r#"
+set -u
+{setup}
+{START_MOUNT}(cd mnt && {checks}
+) >checks.out 2>&1
+rc=$?
+umount mnt
+wait $server
+server_rc=$?
+cat checks.out
+echo "checks_rc=$rc"
+echo "server_rc=$server_rc"
+cat server.err >&2
+{START_MOUNT}(cd mnt && {again}
+) >again.out 2>&1
+rc=$?
+umount mnt
+wait $server
+server_rc=$?
+cat again.out
+echo "again_rc=$rc"
+echo "again_server_rc=$server_rc"
+cat server.err >&2
+"#
+    );
     let mut cmd = env.run_as("/usr/bin/unshare", "unshare");
     if !env.user.is_root() {
         cmd.args(["--user", "--map-root-user"]);
@@ -90,8 +166,15 @@ cat server.err >&2
         .env("RUNROOT", env.runroot());
     let out = cmd.output();
     let text = out.stdout();
-    if !text.contains("server_rc=0") || !text.contains("checks_rc=0") {
-        out.fail("the overlay script failed");
+    for ok in [
+        "server_rc=0",
+        "checks_rc=0",
+        "again_rc=0",
+        "again_server_rc=0",
+    ] {
+        if !text.lines().any(|l| l == ok) {
+            out.fail("the overlay script failed");
+        }
     }
     Some(text)
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use crate::harness::images::{History, Image, busybox_binary, busybox_layer, busybox_run_config};
 use crate::harness::layer::{Entry, LayerBuilder};
 use crate::harness::{for_each_user, skip};
-use crate::overlay::with_mount_setup;
+use crate::overlay::{with_mount_mapped, with_mount_setup, with_remount};
 
 fn expect(out: &str, line: &str) {
     assert!(
@@ -65,6 +65,140 @@ test -e h/a || echo "a=absent"
         expect(&out, "after_rm=2 linked more ");
         expect(&out, "whiteout=yes");
         expect(&out, "a=absent");
+    });
+}
+
+/// The paths whose inode numbers must survive a remount: lower files (one copied up before
+/// the stop), hardlinks copied up through one name, a directory copied up by a creation in
+/// it, a renamed lower file, files created in the upper layer and their hardlinks.
+const STABLE_PATHS: &str = "f copied h/a h/b d d/x d/new r2 n n2 m/deep";
+
+#[test]
+fn overlay_inode_numbers_survive_a_remount() {
+    for_each_user(|env| {
+        let Some(out) = with_remount(
+            env,
+            r#"
+mkdir -p low/h low/d low/many
+for i in $(seq 1500); do : > low/many/f$i; done
+echo f > low/f
+echo c > low/copied
+echo a > low/h/a
+ln low/h/a low/h/b
+echo x > low/d/x
+echo r > low/r
+EXTRA="--lower low"
+"#,
+            &format!(
+                r#"
+before="$(stat -c %i f copied h/a d r | tr '\n' ' ')"
+echo more >> copied
+touch many/*
+echo more >> h/b
+touch d/new
+mv r r2
+echo n > n
+ln n n2
+mkdir m && echo deep > m/deep
+after="$(stat -c %i f copied h/a d r2 | tr '\n' ' ')"
+[ "$before" = "$after" ] && echo "copy_up_kept=yes"
+[ "$(stat -c %i h/a)" = "$(stat -c %i h/b)" ] && echo "links_share=yes"
+[ "$(stat -c %i n)" = "$(stat -c %i n2)" ] && echo "upper_links_share=yes"
+for p in {STABLE_PATHS}; do echo "$p $(stat -c %i $p)"; done > ../ino.first
+"#
+            ),
+            &format!(
+                r#"
+for p in {STABLE_PATHS}; do echo "$p $(stat -c %i $p)"; done > ../ino.again
+if cmp -s ../ino.first ../ino.again; then echo "remount_kept=yes"
+else echo "first:"; cat ../ino.first; echo "again:"; cat ../ino.again; fi
+[ "$(stat -c %i h/a)" = "$(stat -c %i h/b)" ] && echo "links_share_again=yes"
+[ "$(stat -c %h h/a)" = 2 ] && echo "nlink_again=2"
+# A listing shows the numbers stat does (plain READDIR after the first READDIRPLUS chunk).
+/usr/bin/python3 -c 'import os; [print(e.name, e.inode()) for e in os.scandir("many")]' | sort > ../many.ls
+(cd many && stat -c '%n %i' *) | sort > ../many.stat
+cmp -s ../many.ls ../many.stat && echo "listing_matches=yes"
+# A change after the remount keeps the number too.
+i=$(stat -c %i f); echo again >> f
+[ "$(stat -c %i f)" = "$i" ] && echo "late_copy_up_kept=yes"
+# coracle's attribute is not visible inside.
+getfattr -d -m - copied 2>&1 | grep -c coracle | sed 's/^/own_attr_listed=/'
+"#
+            ),
+        ) else {
+            return;
+        };
+        for line in [
+            "copy_up_kept=yes",
+            "links_share=yes",
+            "upper_links_share=yes",
+            "remount_kept=yes",
+            "links_share_again=yes",
+            "nlink_again=2",
+            "listing_matches=yes",
+            "late_copy_up_kept=yes",
+            "own_attr_listed=0",
+        ] {
+            expect(&out, line);
+        }
+    });
+}
+
+/// Setting an access ACL clears the set-gid bit unless the caller is in the file's group or
+/// holds `CAP_FSETID` for it, as the kernel's posix_acl_update_mode does.
+#[test]
+fn overlay_acl_clears_setgid_like_the_kernel() {
+    for_each_user(|env| {
+        let Some(out) = with_mount_mapped(
+            env,
+            r#"
+mkdir -p low
+for f in other capable; do
+    : > low/$f
+    chmod 2755 low/$f
+    setfattr -n user.coracle.stat -v "0:1000:2755:file" low/$f
+done
+EXTRA="--lower low"
+"#,
+            r#"
+acl() {
+    "$@" /usr/bin/python3 -c '
+import os, struct, sys
+a = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", t, p, 0xffffffff)
+    for t, p in [(1, 7), (4, 5), (0x20, 5)])
+os.setxattr(sys.argv[1], "system.posix_acl_access", a)
+print("%s=%o" % (sys.argv[1], os.stat(sys.argv[1]).st_mode & 0o7777))
+' "$f"
+}
+NOFSETID="setpriv --inh-caps=-fsetid --bounding-set=-fsetid"
+: > own; chmod 2755 own
+f=own acl $NOFSETID
+f=other acl $NOFSETID
+f=capable acl
+if setpriv --reuid 1001 --regid 1001 --clear-groups true 2>/dev/null; then
+    for f in sup nosup; do : > $f; chown 1001:1000 $f; chmod 2755 $f; done
+    f=sup acl setpriv --reuid 1001 --regid 1001 --groups 1000
+    f=nosup acl setpriv --reuid 1001 --regid 1001 --clear-groups
+fi
+"#,
+            true,
+        ) else {
+            return;
+        };
+        // The caller's own group: kept without CAP_FSETID.
+        expect(&out, "own=2755");
+        if env.user.name() == "coracle-nosub" {
+            // A single mapping: group 1000 shows as nobody, and the kernel refuses to set
+            // attributes of a file whose owner is not mapped.
+            assert_eq!(out.matches("Operation not permitted").count(), 2, "{out}");
+        } else {
+            // Another group, no CAP_FSETID: cleared; with it: kept; a supplementary group
+            // counts.
+            expect(&out, "other=755");
+            expect(&out, "capable=2755");
+            expect(&out, "sup=2755");
+            expect(&out, "nosup=755");
+        }
     });
 }
 
