@@ -49,9 +49,9 @@ pub struct GenerateSystemdArgs {
     /// Write the unit into CONTAINER-PREFIX-NAME.service in the current directory and print its path
     #[arg(short, long)]
     pub files: bool,
-    /// systemd restart policy
-    #[arg(long, value_enum, default_value = "on-failure", value_name = "POLICY")]
-    pub restart_policy: RestartPolicy,
+    /// systemd restart policy (default: the container's --restart policy, else on-failure)
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub restart_policy: Option<RestartPolicy>,
     /// Seconds systemd waits before restarting the service (RestartSec)
     #[arg(long, value_name = "SECONDS")]
     pub restart_sec: Option<u32>,

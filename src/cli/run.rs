@@ -79,15 +79,27 @@ pub struct RunArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-    /// The image to run
-    #[arg(value_name = "IMAGE", add = ArgValueCompleter::new(complete::images))]
-    pub image: String,
-    /// The command and its arguments (default: the image's)
+    /// The image to run, then the command and its arguments (default: the image's). One
+    /// trailing positional, so that every word after the image is the command's, flags too
+    /// (`run IMG -d` passes `-d` to the container), as Podman reads it.
     #[arg(
-        value_name = "COMMAND",
+        value_names = ["IMAGE", "COMMAND"],
+        required = true,
+        num_args = 1..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        num_args = 0..
+        add = ArgValueCompleter::new(complete::images)
     )]
-    pub command: Vec<String>,
+    pub image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The image to run.
+    pub fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    /// The container's command and its arguments (empty: the image's).
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
 }

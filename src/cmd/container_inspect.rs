@@ -81,7 +81,7 @@ pub fn inspect_json(store: &Store, v: &ContainerView) -> Value {
         "WorkingDir": rec.working_dir,
         "Entrypoint": [],
         "OnBuild": null,
-        "Labels": null,
+        "Labels": labels_or_null(&rec.labels),
         "Annotations": {},
         "StopSignal": "SIGTERM",
     });
@@ -152,4 +152,13 @@ fn health_config(dir: &std::path::Path) -> Option<crate::runtime::health::Health
     let bytes = std::fs::read(dir.join(crate::store::containers::SPEC)).ok()?;
     let spec: Value = serde_json::from_slice(&bytes).ok()?;
     serde_json::from_value(spec.get("health")?.clone()).ok()
+}
+
+/// A container's labels as Podman shows them: an object, or `null` when there are none.
+pub(crate) fn labels_or_null(labels: &std::collections::BTreeMap<String, String>) -> Value {
+    if labels.is_empty() {
+        Value::Null
+    } else {
+        json!(labels)
+    }
 }

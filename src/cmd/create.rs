@@ -61,14 +61,14 @@ pub fn create(
     let pulled = crate::cmd::run::extending_start_timeout(notifier, || {
         crate::cmd::pull::for_run(
             ctx,
-            &args.image,
+            args.image(),
             args.pull,
             &args.registry,
             &args.platform,
             args.quiet,
         )
     })?;
-    let image_ref = pulled.as_deref().unwrap_or(&args.image);
+    let image_ref = pulled.as_deref().unwrap_or(args.image());
 
     // Before the store lock: `--pod new:NAME` writes the pod under its own.
     let pod = crate::cmd::pod::join::for_create(ctx, args)?;
@@ -81,7 +81,7 @@ pub fn create(
     let config_bytes = store
         .blobs()
         .read(image.config_digest())
-        .with_context(|| format!("reading the config of image {}", args.image))?;
+        .with_context(|| format!("reading the config of image {}", args.image()))?;
     let config = crate::oci::config::ImageConfig::parse(image.config_digest(), &config_bytes)?;
     let image_run = ImageRunConfig::from_json(&config.config);
     let health = crate::cmd::healthcheck::for_create(args, &config.config)?;
@@ -93,7 +93,7 @@ pub fn create(
         crate::output::eprint(&format!("WARN: {warning}\n"));
     }
 
-    let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), &args.command)?;
+    let argv = spec::command_line(&image_run, args.entrypoint.as_deref(), args.command())?;
     let id = containers::new_id().context("making a container ID")?;
     let hostname = match (args.hostname.as_ref().or(pod_hostname.as_ref()), network) {
         (Some(h), _) => h.clone(),
@@ -153,7 +153,7 @@ pub fn create(
     let mut record = ContainerRecord {
         id: id.clone(),
         names: vec![name.clone()],
-        image: args.image.clone(),
+        image: args.image().to_string(),
         image_id: image.id.clone(),
         image_name: image.names.first().cloned().unwrap_or_default(),
         command: argv.clone(),
@@ -264,7 +264,7 @@ pub fn create(
     crate::failpoint!("create.root-dirs-made");
     store
         .events()
-        .record(&Event::container("create", &id, &spec.name, &args.image));
+        .record(&Event::container("create", &id, &spec.name, args.image()));
     crate::failpoint!("create.done");
     control.created(&id)?;
     Ok(Created { spec, store })

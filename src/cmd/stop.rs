@@ -12,6 +12,7 @@ use crate::cmd::control::{Failures, Selection};
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::runtime::control::{self, Stopped};
+use crate::runtime::sdnotify::Notifier;
 use crate::runtime::signals;
 use crate::store::containers::{LookupError, State};
 
@@ -24,6 +25,11 @@ pub fn run(ctx: &Context, args: &StopArgs) -> anyhow::Result<ExitStatus> {
         names: &args.containers,
     };
     let (targets, containers) = selection.resolve(ctx, "stop", |v| v.state == State::Running)?;
+    // Under a unit (`ExecStop=coracle stop ...` of a generated unit, `NotifyAccess=all`),
+    // systemd hears that the service is stopping, as it does from a foreground `run`.
+    if let Ok(Some(n)) = Notifier::new(std::env::var("NOTIFY_SOCKET").ok().as_deref()) {
+        let _ = n.notify("STOPPING=1");
+    }
     let mut failures = Failures::default();
     for t in targets {
         match t.found {

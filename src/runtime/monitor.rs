@@ -565,7 +565,11 @@ fn cleanup(spec: &ContainerSpec, store: &StorePaths, relay: &mut Relay) -> i32 {
         ));
         return 1;
     }
-    if let Err(e) = remove_container(store, &spec.id) {
+    // A `rm -f` racing this removal (a unit's `ExecStopPost`) may take the directory away
+    // first: gone is what was wanted.
+    if let Err(e) = remove_container(store, &spec.id)
+        && spec.dir.exists()
+    {
         relay.broadcast(&Report::Failed {
             step: Step::Cleanup,
             errno: 0,

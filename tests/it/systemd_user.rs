@@ -251,10 +251,8 @@ fn a_user_manager_starts_restarts_and_stops_the_generated_unit() {
         assert!(ps.starts_with("web Up"), "{ps}");
         let first = env.ok(&["ps", "-q", "--no-trunc"]);
         let main = manager.main_pid("container-web.service");
-        assert!(
-            main != 0 && Path::new(&format!("/proc/{main}")).exists(),
-            "MainPID {main} is not a live process"
-        );
+        let comm = std::fs::read_to_string(format!("/proc/{main}/comm")).unwrap_or_default();
+        assert_eq!(comm.trim(), "coracle:monitor", "MainPID {main}");
 
         // The container dies (137): the unit's main process, the monitor, exits with its
         // status, the unit fails and systemd starts a new container.
@@ -271,18 +269,34 @@ fn a_user_manager_starts_restarts_and_stops_the_generated_unit() {
                 .trim()
                 == "active"
         });
+        // The unit's main process is the new monitor (MAINPID=, sent with READY=1).
+        eventually("the new monitor to be the unit's main process", || {
+            let main = manager.main_pid("container-web.service");
+            std::fs::read_to_string(format!("/proc/{main}/comm"))
+                .is_ok_and(|c| c.trim() == "coracle:monitor")
+        });
+        eventually("the restarted container's output in its log", || {
+            env.ok(&["logs", "web"]) == "started\n"
+        });
         let restarts = manager.ok(&["show", "-P", "NRestarts", "container-web.service"]);
         assert_eq!(restarts.trim(), "1", "NRestarts");
 
         // stop: the container is stopped and, being --rm, removed.
         manager.ok(&["stop", "container-web.service"]);
+        let state = manager
+            .systemctl(&["is-active", "container-web.service"])
+            .output()
+            .stdout()
+            .trim()
+            .to_string();
         assert_eq!(
+            state,
+            "inactive",
+            "{}\n{}",
             manager
-                .systemctl(&["is-active", "container-web.service"])
-                .output()
-                .stdout()
-                .trim(),
-            "inactive"
+                .systemctl(&["status", "container-web.service"])
+                .output(),
+            manager.log()
         );
         assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
 
@@ -290,7 +304,9 @@ fn a_user_manager_starts_restarts_and_stops_the_generated_unit() {
         manager.ok(&["restart", "container-web.service"]);
         let ps = env.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
         assert!(ps.starts_with("web Up"), "{ps}");
-        assert_eq!(env.ok(&["logs", "web"]), "started\n");
+        eventually("the restarted container's output in its log", || {
+            env.ok(&["logs", "web"]) == "started\n"
+        });
         manager.ok(&["stop", "container-web.service"]);
         assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     });

@@ -18,6 +18,8 @@ use crate::cli::generate::{GenerateCommand, GenerateSystemdArgs};
 use crate::cmd::Context;
 use crate::error::ExitStatus;
 use crate::paths::Overrides;
+use crate::runtime::lifecycle::RestartPolicy;
+use crate::runtime::sdnotify::SdNotifyMode;
 use crate::store::LockMode;
 use crate::store::containers::{self, ContainerRecord};
 use unit::{Unit, Word, exec_line};
@@ -29,13 +31,19 @@ pub fn run(ctx: &Context, command: &GenerateCommand) -> anyhow::Result<ExitStatu
 }
 
 fn systemd(ctx: &Context, args: &GenerateSystemdArgs) -> anyhow::Result<ExitStatus> {
-    let record = {
+    let (record, spec) = {
         let store = ctx.open_store(LockMode::Shared, "generate systemd")?;
         let records = store.containers().list()?;
-        containers::find(&records, &args.container)?.clone()
+        let record = containers::find(&records, &args.container)?.clone();
+        let spec = crate::cmd::start::read_spec(&store.containers().path(&record.id))?;
+        (record, spec)
     };
     let exe = self_path()?;
-    let generated = systemd_unit(&record, args, &exe, &ctx.flags)?;
+    let from_spec = FromSpec {
+        restart: spec.lifecycle.restart,
+        sdnotify: spec.sdnotify,
+    };
+    let generated = systemd_unit(&record, &from_spec, args, &exe, &ctx.flags)?;
     let text = if args.no_header {
         generated.text
     } else {
@@ -74,10 +82,43 @@ pub struct Generated {
     pub text: String,
 }
 
+/// What the unit takes from the container's spec.
+pub struct FromSpec {
+    /// `--restart`: it becomes the unit's `Restart=` (systemd restarts, not the monitor).
+    pub restart: RestartPolicy,
+    /// `--sdnotify`: `container` and `healthy` are kept in a `--new` unit's `run`.
+    pub sdnotify: Option<SdNotifyMode>,
+}
+
+impl FromSpec {
+    /// `Restart=`: the flag's, else the container's policy as systemd names it (Podman's
+    /// rule), else `on-failure`.
+    fn restart(&self, flag: Option<crate::cli::generate::RestartPolicy>) -> &'static str {
+        if let Some(f) = flag {
+            return f.as_str();
+        }
+        match self.restart {
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => "always",
+            RestartPolicy::OnFailure { .. } | RestartPolicy::No => "on-failure",
+        }
+    }
+
+    /// The `--sdnotify` of a `--new` unit's `run`: the container's own `container` or
+    /// `healthy`, else `conmon` (the unit is `Type=notify` either way).
+    fn sdnotify(&self) -> &'static str {
+        match self.sdnotify {
+            Some(SdNotifyMode::Container) => "--sdnotify=container",
+            Some(SdNotifyMode::Healthy) => "--sdnotify=healthy",
+            _ => "--sdnotify=conmon",
+        }
+    }
+}
+
 /// The unit for `record`. `flags`: this command's store flags, repeated in the commands of a
 /// unit for an existing container so that they find it.
 pub fn systemd_unit(
     record: &ContainerRecord,
+    from_spec: &FromSpec,
     args: &GenerateSystemdArgs,
     exe: &Path,
     flags: &Overrides,
@@ -113,7 +154,7 @@ pub fn systemd_unit(
     for e in &args.env {
         u.add("Service", "Environment", unit::env_assignment(e));
     }
-    u.add("Service", "Restart", args.restart_policy.as_str());
+    u.add("Service", "Restart", from_spec.restart(args.restart_policy));
     if let Some(s) = args.restart_sec {
         u.add("Service", "RestartSec", s.to_string());
     }
@@ -144,7 +185,7 @@ pub fn systemd_unit(
                 "run",
                 CIDFILE,
                 "--rm",
-                "--sdnotify=conmon",
+                from_spec.sdnotify(),
                 "--replace",
                 "-d",
             ]

@@ -1,6 +1,7 @@
 //! The container's create command line (`CreateCommand`) turned into the `run` a `--new`
 //! unit starts: the flags that would fight the unit (`-d`, `--rm`, `--replace`,
-//! `--sdnotify`, `--cidfile`) taken out, the image and its command kept word for word.
+//! `--sdnotify`, `--cidfile`, `--restart`: systemd restarts the unit) taken out, the image
+//! and its command kept word for word.
 //!
 //! Which flags take a value comes from clap's own definition of `run`, so a flag's value
 //! (`--name d`) is never mistaken for a flag, nor the container's command for `run`'s.
@@ -19,7 +20,7 @@ pub struct CreateLine {
 }
 
 /// `run`'s flags that a `--new` unit sets itself.
-const DROPPED: &[&str] = &["detach", "rm", "replace", "sdnotify", "cidfile"];
+const DROPPED: &[&str] = &["detach", "rm", "replace", "sdnotify", "cidfile", "restart"];
 
 /// Splits `argv` (`coracle [GLOBALS] run|create [FLAGS] IMAGE [COMMAND...]`).
 pub fn split(argv: &[String]) -> anyhow::Result<CreateLine> {
@@ -143,7 +144,7 @@ fn command_len(argv: &[String]) -> anyhow::Result<usize> {
     })?;
     match cli.command {
         Some(crate::cli::Command::Run(a)) | Some(crate::cli::Command::Create(a)) => {
-            Ok(a.command.len())
+            Ok(a.command().len())
         }
         _ => anyhow::bail!("the container's create command {argv:?} is not run or create"),
     }
