@@ -15,7 +15,8 @@ pub struct QuadletArgs {
     /// Quadlet files (NAME.container)
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// The directory to write the units into (default: $XDG_RUNTIME_DIR/systemd/generator)
+    /// The directory to write the units into (default: $XDG_CONFIG_HOME/systemd/user, where
+    /// `systemctl --user daemon-reload` finds them)
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 }

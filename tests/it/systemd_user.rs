@@ -414,3 +414,48 @@ fn auto_update_restarts_the_unit_through_the_manager() {
         assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
     });
 }
+
+/// A Quadlet file converted by `coracle quadlet` (into `~/.config/systemd/user`) is a unit
+/// the manager keeps across `daemon-reload`, starts (READY=1 once the container runs) and
+/// stops.
+#[test]
+fn a_quadlet_unit_survives_reload_and_starts_and_stops() {
+    for_users(&[User::Sub], |env| {
+        let manager = match UserManager::start(env) {
+            Ok(m) => m,
+            Err(reason) => return skip(&env.test, env.user.name(), &reason),
+        };
+        env.load_image(busybox());
+        let quadlet = env.write(
+            "hello.container",
+            format!(
+                "[Container]\nImage=busybox\nContainerName=hello\nNetwork=none\n\
+                 GlobalArgs=--root {} --runroot {}\n\
+                 Exec=sh -c \"trap 'exit 0' TERM; echo up; while :; do sleep 1; done\"\n\n\
+                 [Install]\nWantedBy=default.target\n",
+                env.root().display(),
+                env.runroot().display()
+            ),
+        );
+        let written = env.coracle().arg("quadlet").arg(&quadlet).ok();
+        assert!(
+            written
+                .stdout()
+                .contains(".config/systemd/user/hello.service"),
+            "{written}"
+        );
+        manager.ok(&["daemon-reload"]);
+        manager.ok(&["daemon-reload"]);
+        manager.ok(&["start", "hello.service"]);
+        assert_eq!(manager.ok(&["is-active", "hello.service"]).trim(), "active");
+        let ps = env.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+        assert_eq!(ps, "hello running\n");
+        // [Install] WantedBy= became the link `enable` makes.
+        assert_eq!(
+            manager.ok(&["is-enabled", "hello.service"]).trim(),
+            "enabled"
+        );
+        manager.ok(&["stop", "hello.service"]);
+        assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
+    });
+}

@@ -5,7 +5,7 @@
 //! command line, and each of its keys must map onto a `run` flag this coracle has: a key
 //! that is unknown, or whose flag is missing, is an error naming the file, the line and the
 //! key, never dropped. `[Install]`'s `WantedBy=`/`RequiredBy=` become the `.wants`/
-//! `.requires` links a generator writes, as a generated unit cannot be enabled.
+//! `.requires` links `systemctl enable` would make.
 
 pub mod ini;
 
@@ -37,19 +37,34 @@ pub fn run(args: &QuadletArgs) -> anyhow::Result<ExitStatus> {
     }
     let dir = match &args.output {
         Some(d) => d.clone(),
-        None => {
-            let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
-            let runtime = runtime.ok_or_else(|| {
-                anyhow::anyhow!("XDG_RUNTIME_DIR is not set: give the directory with --output")
-            })?;
-            PathBuf::from(runtime).join("systemd/generator")
-        }
+        None => user_unit_dir()?,
     };
     for u in &units {
         write_unit(&dir, u)?;
         crate::cmd::out(&format!("{}\n", dir.join(&u.name).display()))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// Where `systemctl --user daemon-reload` reads the user's own units:
+/// `$XDG_CONFIG_HOME/systemd/user` (else `~/.config/systemd/user`). Not the generator
+/// directory under `$XDG_RUNTIME_DIR`: systemd empties that on every reload, as its
+/// generators write it again, and coracle is a command, not a generator.
+fn user_unit_dir() -> anyhow::Result<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "neither XDG_CONFIG_HOME nor HOME is set: give the directory with --output"
+            )
+        })?;
+    Ok(config.join("systemd/user"))
 }
 
 /// A converted unit.
