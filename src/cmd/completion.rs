@@ -18,13 +18,118 @@ pub const COMPLETE_VAR: &str = "COMPLETE";
 
 /// The shells `COMPLETE=<shell>` answers (main.rs), with zsh's script made loadable from
 /// `fpath` as well as by `source`.
-pub const SHELLS: Shells<'static> = Shells(&[&Bash, &Fish, &ZshAutoload]);
+pub const SHELLS: Shells<'static> = Shells(&[&BashWordbreaks, &Fish, &ZshAutoload]);
+
+/// clap_complete's bash completer, with the words bash split at `:` and `=`
+/// (`COMP_WORDBREAKS`) joined again before coracle is asked: `image:tag`, `8080:80`,
+/// `--format={{.Names}}` and `-e K=V` are one word each to coracle, as in the command line
+/// that runs. Replies are trimmed back to the part after the last `:`/`=`, which is all bash
+/// replaces (bash-completion's `__ltrim_colon_completions`); without this a tag completed
+/// to `image:` and the next TAB inserted `--`.
+struct BashWordbreaks;
+
+/// The lines of clap_complete's bash script replaced, and what replaces them.
+const BASH_WORDS: &str = r#"    local words=("${COMP_WORDS[@]}")
+    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+        words[COMP_CWORD]="$2"
+    fi
+"#;
+const BASH_JOINED_WORDS: &str = r#"    local words=() _i _w _n
+    for ((_i = 0; _i < ${#COMP_WORDS[@]}; _i++)); do
+        _w="${COMP_WORDS[_i]}"
+        # The word up to the cursor (bash 4+), unless it is the `:` or `=` itself.
+        if ((_i == COMP_CWORD)) && [[ "${BASH_VERSINFO[0]}" -ge 4 && ! $_w =~ ^[:=]+$ ]]; then
+            _w="$2"
+        fi
+        _n=${#words[@]}
+        if ((_n > 0)) && [[ $_w =~ ^[:=]+$ || ${words[_n-1]} =~ [:=]$ ]]; then
+            words[_n-1]+="$_w"
+        else
+            words+=("$_w")
+        fi
+        if ((_i == COMP_CWORD)); then
+            _CLAP_COMPLETE_INDEX=$((${#words[@]} - 1))
+        fi
+    done
+    local _cur="${words[_CLAP_COMPLETE_INDEX]}"
+"#;
+const BASH_REPLY_CHECK: &str = r#"    if [[ $? != 0 ]]; then
+        unset COMPREPLY
+"#;
+const BASH_REPLY_TRIMMED: &str = r#"    if [[ $? != 0 ]]; then
+        unset COMPREPLY
+    elif [[ $_cur =~ [:=] ]]; then
+        local _lead="${_cur%"${_cur##*[:=]}"}"
+        for _i in "${!COMPREPLY[@]}"; do
+            COMPREPLY[_i]="${COMPREPLY[_i]#"$_lead"}"
+        done
+        if [[ $_CLAP_COMPLETE_SPACE == false ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
+            compopt -o nospace
+        fi
+"#;
+
+impl EnvCompleter for BashWordbreaks {
+    fn name(&self) -> &'static str {
+        Bash.name()
+    }
+
+    fn is(&self, name: &str) -> bool {
+        Bash.is(name)
+    }
+
+    fn write_registration(
+        &self,
+        var: &str,
+        name: &str,
+        bin: &str,
+        completer: &str,
+        buf: &mut dyn std::io::Write,
+    ) -> Result<(), std::io::Error> {
+        let mut script = Vec::new();
+        Bash.write_registration(var, name, bin, completer, &mut script)?;
+        let script = String::from_utf8_lossy(&script);
+        let missing = |what| {
+            std::io::Error::other(format!(
+                "clap_complete's bash script changed: {what} not found (src/cmd/completion.rs)"
+            ))
+        };
+        if !script.contains(BASH_WORDS) {
+            return Err(missing("the words array"));
+        }
+        if !script.contains(BASH_REPLY_CHECK) {
+            return Err(missing("the reply check"));
+        }
+        let script = script.replacen(BASH_WORDS, BASH_JOINED_WORDS, 1).replacen(
+            BASH_REPLY_CHECK,
+            BASH_REPLY_TRIMMED,
+            1,
+        );
+        buf.write_all(script.as_bytes())
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut clap::Command,
+        args: Vec<std::ffi::OsString>,
+        current_dir: Option<&Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> Result<(), std::io::Error> {
+        Bash.write_complete(cmd, args, current_dir, buf)
+    }
+}
 
 /// clap_complete's zsh completer, whose script ends in `compdef`: sourced, that registers
 /// the completer; installed as `_coracle` in `fpath` (what packages do) and autoloaded on
 /// the first TAB, it only registered it and that first TAB completed nothing. The script
 /// here completes at once when it runs as the autoloaded `_coracle`.
 struct ZshAutoload;
+
+/// How clap_complete's zsh script passes the line to coracle, and the same with each word's
+/// quoting removed (`${(Q)...}`, and the opening quote of the word being typed, which has
+/// no closing one yet) as the command will see it: a `--format "{{.Na` (quoted, as zsh
+/// users write templates) reached coracle with its `"` and matched nothing.
+const ZSH_WORDS: &str = "coracle -- \"${words[@]}\"";
+const ZSH_WORDS_UNQUOTED: &str = "coracle -- \"${(@)${(Q)words[@]}#[\\\"']}\"";
 
 impl EnvCompleter for ZshAutoload {
     fn name(&self) -> &'static str {
@@ -53,7 +158,17 @@ impl EnvCompleter for ZshAutoload {
              # Autoloaded from fpath by the first TAB: answer it.\n    \
              {function} \"$@\"\nelse\n    {compdef}\nfi"
         );
-        buf.write_all(script.replacen(&compdef, &ending, 1).as_bytes())
+        if !script.contains(ZSH_WORDS) {
+            return Err(std::io::Error::other(
+                "clap_complete's zsh script changed: its call of coracle not found \
+                 (src/cmd/completion.rs)",
+            ));
+        }
+        let script =
+            script
+                .replacen(&compdef, &ending, 1)
+                .replacen(ZSH_WORDS, ZSH_WORDS_UNQUOTED, 1);
+        buf.write_all(script.as_bytes())
     }
 
     fn write_complete(
@@ -72,7 +187,7 @@ impl EnvCompleter for ZshAutoload {
 /// path of the binary that wrote it.
 pub fn registration(shell: Shell) -> Vec<u8> {
     let completer: &dyn EnvCompleter = match shell {
-        Shell::Bash => &Bash,
+        Shell::Bash => &BashWordbreaks,
         Shell::Zsh => &ZshAutoload,
         Shell::Fish => &Fish,
     };

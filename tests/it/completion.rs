@@ -312,6 +312,44 @@ printf '%s\n' "${{COMPREPLY[@]}}"
             .stdout();
         let got: Vec<&str> = out.lines().collect();
         assert_eq!(got, ["busybox:latest"], "bash completion of `rmi bu`");
+
+        // Words as bash splits them at `:` and `=` (COMP_WORDBREAKS): the completer sees
+        // `busybox:la`, `busybox:` and `--format={{.Na` whole, and the replies are cut to
+        // what bash replaces (the part after the last `:`/`=`).
+        for (line_words, cur, prev, want) in [
+            ("rmi busybox : la", "la", ":", "latest"),
+            ("rmi busybox :", ":", "busybox", "latest"),
+            (
+                "images --format = {{.Repo",
+                "{{.Repo",
+                "=",
+                "{{.Repository}}",
+            ),
+        ] {
+            let program = format!(
+                r#"source {script}
+COMP_WORDS=(coracle {words} {line_words})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_TYPE=9
+_clap_complete_coracle coracle '{cur}' '{prev}'
+printf '%s\n' "${{COMPREPLY[@]}}"
+"#,
+                script = script.display(),
+            );
+            let out = env
+                .run_as("/bin/bash", "bash")
+                .args(["--norc", "-c", &program])
+                .env(
+                    "PATH",
+                    format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
+                )
+                .stdout();
+            let got: Vec<&str> = out.lines().collect();
+            assert!(
+                got.contains(&want),
+                "bash completion of `{line_words}`: {got:?}"
+            );
+        }
     });
 }
 
@@ -828,7 +866,8 @@ fn fish_completes_commands_flags_and_names() {
 /// zsh, as a person presses TAB: an interactive zsh on a pseudo-terminal (zsh/zpty) with
 /// compinit and the script `coracle completion zsh` prints installed as `_coracle` in
 /// `fpath` (where packages put it); after each TAB a key bound to a widget writes the edit
-/// buffer to a file. A command name, a flag and a container name complete in place.
+/// buffer to a file. A command name, a flag, a container name and a `--format` field (in
+/// quotes, as zsh users write templates) complete in place.
 #[test]
 fn zsh_completes_on_tab() {
     let Some(zsh) = which("zsh") else {
@@ -891,6 +930,7 @@ zpty -d z
                 "coracle star".to_string(),
                 "coracle run --hostn".to_string(),
                 format!("coracle {words} start we"),
+                format!("coracle {words} ps --format \"{{{{.Nam"),
             ])
             .env(
                 "PATH",
@@ -906,6 +946,7 @@ zpty -d z
                 "[coracle start ]".to_string(),
                 "[coracle run --hostname ]".to_string(),
                 format!("[coracle {words} start web1 ]"),
+                format!("[coracle {words} ps --format \"{{{{.Names}}}}\" ]"),
             ],
             "zsh buffers after TAB"
         );
