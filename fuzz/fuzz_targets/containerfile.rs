@@ -12,9 +12,15 @@ mod expand;
 mod parse;
 #[path = "../../src/build/syntax.rs"]
 mod syntax;
+// The parser checks `--chmod` values where they are written.
+#[path = "../../src/build/copy/chmod.rs"]
+mod chmod;
 
 mod build {
     pub(crate) use super::{expand, parse, syntax};
+    pub(crate) mod copy {
+        pub(crate) use super::super::chmod;
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -18,15 +18,7 @@ pub const COMPLETE_VAR: &str = "COMPLETE";
 
 /// The shells `COMPLETE=<shell>` answers (main.rs), with zsh's script made loadable from
 /// `fpath` as well as by `source`.
-pub const SHELLS: Shells<'static> = Shells(&[&BashWordbreaks, &Fish, &ZshAutoload]);
-
-/// clap_complete's bash completer, with the words bash split at `:` and `=`
-/// (`COMP_WORDBREAKS`) joined again before coracle is asked: `image:tag`, `8080:80`,
-/// `--format={{.Names}}` and `-e K=V` are one word each to coracle, as in the command line
-/// that runs. Replies are trimmed back to the part after the last `:`/`=`, which is all bash
-/// replaces (bash-completion's `__ltrim_colon_completions`); without this a tag completed
-/// to `image:` and the next TAB inserted `--`.
-struct BashWordbreaks;
+pub const SHELLS: Shells<'static> = Shells(&[&BASH_WORDBREAKS, &Fish, &ZSH_AUTOLOAD]);
 
 /// The lines of clap_complete's bash script replaced, and what replaces them.
 const BASH_WORDS: &str = r#"    local words=("${COMP_WORDS[@]}")
@@ -68,62 +60,6 @@ const BASH_REPLY_TRIMMED: &str = r#"    if [[ $? != 0 ]]; then
         fi
 "#;
 
-impl EnvCompleter for BashWordbreaks {
-    fn name(&self) -> &'static str {
-        Bash.name()
-    }
-
-    fn is(&self, name: &str) -> bool {
-        Bash.is(name)
-    }
-
-    fn write_registration(
-        &self,
-        var: &str,
-        name: &str,
-        bin: &str,
-        completer: &str,
-        buf: &mut dyn std::io::Write,
-    ) -> Result<(), std::io::Error> {
-        let mut script = Vec::new();
-        Bash.write_registration(var, name, bin, completer, &mut script)?;
-        let script = String::from_utf8_lossy(&script);
-        let missing = |what| {
-            std::io::Error::other(format!(
-                "clap_complete's bash script changed: {what} not found (src/cmd/completion.rs)"
-            ))
-        };
-        if !script.contains(BASH_WORDS) {
-            return Err(missing("the words array"));
-        }
-        if !script.contains(BASH_REPLY_CHECK) {
-            return Err(missing("the reply check"));
-        }
-        let script = script.replacen(BASH_WORDS, BASH_JOINED_WORDS, 1).replacen(
-            BASH_REPLY_CHECK,
-            BASH_REPLY_TRIMMED,
-            1,
-        );
-        buf.write_all(script.as_bytes())
-    }
-
-    fn write_complete(
-        &self,
-        cmd: &mut clap::Command,
-        args: Vec<std::ffi::OsString>,
-        current_dir: Option<&Path>,
-        buf: &mut dyn std::io::Write,
-    ) -> Result<(), std::io::Error> {
-        Bash.write_complete(cmd, args, current_dir, buf)
-    }
-}
-
-/// clap_complete's zsh completer, whose script ends in `compdef`: sourced, that registers
-/// the completer; installed as `_coracle` in `fpath` (what packages do) and autoloaded on
-/// the first TAB, it only registered it and that first TAB completed nothing. The script
-/// here completes at once when it runs as the autoloaded `_coracle`.
-struct ZshAutoload;
-
 /// How clap_complete's zsh script passes the line to coracle, and the same with each word's
 /// quoting removed (`${(Q)...}`, and the opening quote of the word being typed, which has
 /// no closing one yet) as the command will see it: a `--format "{{.Na` (quoted, as zsh
@@ -131,13 +67,57 @@ struct ZshAutoload;
 const ZSH_WORDS: &str = "coracle -- \"${words[@]}\"";
 const ZSH_WORDS_UNQUOTED: &str = "coracle -- \"${(@)${(Q)words[@]}#[\\\"']}\"";
 
-impl EnvCompleter for ZshAutoload {
+/// One of clap_complete's completers with its registration script edited (each edit: a
+/// text the script must contain, once, and what replaces it); completion requests go to it
+/// unchanged. A clap_complete whose script no longer has a text fails loudly.
+struct Edited {
+    base: &'static dyn EnvCompleter,
+    edits: fn(function: &str, bin: &str) -> Vec<(String, String)>,
+}
+
+/// clap_complete's bash completer, with the words bash split at `:` and `=`
+/// (`COMP_WORDBREAKS`) joined again before coracle is asked: `image:tag`, `8080:80`,
+/// `--format={{.Names}}` and `-e K=V` are one word each to coracle, as in the command line
+/// that runs. Replies are trimmed back to the part after the last `:`/`=`, which is all bash
+/// replaces (bash-completion's `__ltrim_colon_completions`); without this a tag completed
+/// to `image:` and the next TAB inserted `--`.
+const BASH_WORDBREAKS: Edited = Edited {
+    base: &Bash,
+    edits: |_, _| {
+        vec![
+            (BASH_WORDS.into(), BASH_JOINED_WORDS.into()),
+            (BASH_REPLY_CHECK.into(), BASH_REPLY_TRIMMED.into()),
+        ]
+    },
+};
+
+/// clap_complete's zsh completer, whose script ends in `compdef`: sourced, that registers
+/// the completer; installed as `_coracle` in `fpath` (what packages do) and autoloaded on
+/// the first TAB, it only registered it and that first TAB completed nothing. The script
+/// here completes at once when it runs as the autoloaded `_coracle`.
+const ZSH_AUTOLOAD: Edited = Edited {
+    base: &Zsh,
+    edits: |function, bin| {
+        let compdef = format!("compdef {function} {bin}");
+        let ending = format!(
+            "if [[ \"${{funcstack[1]}}\" == \"_{bin}\" ]]; then\n    \
+             # Autoloaded from fpath by the first TAB: answer it.\n    \
+             {function} \"$@\"\nelse\n    {compdef}\nfi"
+        );
+        vec![
+            (compdef, ending),
+            (ZSH_WORDS.into(), ZSH_WORDS_UNQUOTED.into()),
+        ]
+    },
+};
+
+impl EnvCompleter for Edited {
     fn name(&self) -> &'static str {
-        Zsh.name()
+        self.base.name()
     }
 
     fn is(&self, name: &str) -> bool {
-        Zsh.is(name)
+        self.base.is(name)
     }
 
     fn write_registration(
@@ -149,25 +129,20 @@ impl EnvCompleter for ZshAutoload {
         buf: &mut dyn std::io::Write,
     ) -> Result<(), std::io::Error> {
         let mut script = Vec::new();
-        Zsh.write_registration(var, name, bin, completer, &mut script)?;
-        let script = String::from_utf8_lossy(&script);
+        self.base
+            .write_registration(var, name, bin, completer, &mut script)?;
+        let mut script = String::from_utf8_lossy(&script).into_owned();
         let function = format!("_clap_dynamic_completer_{name}");
-        let compdef = format!("compdef {function} {bin}");
-        let ending = format!(
-            "if [[ \"${{funcstack[1]}}\" == \"_{bin}\" ]]; then\n    \
-             # Autoloaded from fpath by the first TAB: answer it.\n    \
-             {function} \"$@\"\nelse\n    {compdef}\nfi"
-        );
-        if !script.contains(ZSH_WORDS) {
-            return Err(std::io::Error::other(
-                "clap_complete's zsh script changed: its call of coracle not found \
-                 (src/cmd/completion.rs)",
-            ));
+        for (from, to) in (self.edits)(&function, bin) {
+            if !script.contains(&from) {
+                return Err(std::io::Error::other(format!(
+                    "clap_complete's {} script changed: {from:?} is not in it \
+                     (src/cmd/completion.rs)",
+                    self.base.name()
+                )));
+            }
+            script = script.replacen(&from, &to, 1);
         }
-        let script =
-            script
-                .replacen(&compdef, &ending, 1)
-                .replacen(ZSH_WORDS, ZSH_WORDS_UNQUOTED, 1);
         buf.write_all(script.as_bytes())
     }
 
@@ -178,7 +153,7 @@ impl EnvCompleter for ZshAutoload {
         current_dir: Option<&Path>,
         buf: &mut dyn std::io::Write,
     ) -> Result<(), std::io::Error> {
-        Zsh.write_complete(cmd, args, current_dir, buf)
+        self.base.write_complete(cmd, args, current_dir, buf)
     }
 }
 
@@ -187,8 +162,8 @@ impl EnvCompleter for ZshAutoload {
 /// path of the binary that wrote it.
 pub fn registration(shell: Shell) -> Vec<u8> {
     let completer: &dyn EnvCompleter = match shell {
-        Shell::Bash => &BashWordbreaks,
-        Shell::Zsh => &ZshAutoload,
+        Shell::Bash => &BASH_WORDBREAKS,
+        Shell::Zsh => &ZSH_AUTOLOAD,
         Shell::Fish => &Fish,
     };
     let mut buf = Vec::new();

@@ -291,27 +291,33 @@ fn bash_completes_through_the_registered_function() {
             read(&source_dir().join("completions/bash/coracle")),
         );
         let words = root_args(env).join(" ");
-        let program = format!(
-            r#"source {script}
+        // TAB on a line bash split into `line_words`, the last one `cur` after `prev`:
+        // what the registered function puts in COMPREPLY.
+        let tab = |line_words: &str, cur: &str, prev: &str| {
+            let program = format!(
+                r#"source {script}
 complete -p coracle >/dev/null || exit 9
-COMP_WORDS=(coracle {words} rmi bu)
+COMP_WORDS=(coracle {words} {line_words})
 COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
 COMP_TYPE=9
-_clap_complete_coracle coracle bu rmi
+_clap_complete_coracle coracle '{cur}' '{prev}'
 printf '%s\n' "${{COMPREPLY[@]}}"
 "#,
-            script = script.display(),
+                script = script.display(),
+            );
+            env.run_as("/bin/bash", "bash")
+                .args(["--norc", "-c", &program])
+                .env(
+                    "PATH",
+                    format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
+                )
+                .stdout()
+        };
+        assert_eq!(
+            tab("rmi bu", "bu", "rmi").lines().collect::<Vec<_>>(),
+            ["busybox:latest"],
+            "bash completion of `rmi bu`"
         );
-        let out = env
-            .run_as("/bin/bash", "bash")
-            .args(["--norc", "-c", &program])
-            .env(
-                "PATH",
-                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
-            )
-            .stdout();
-        let got: Vec<&str> = out.lines().collect();
-        assert_eq!(got, ["busybox:latest"], "bash completion of `rmi bu`");
 
         // Words as bash splits them at `:` and `=` (COMP_WORDBREAKS): the completer sees
         // `busybox:la`, `busybox:` and `--format={{.Na` whole, and the replies are cut to
@@ -326,24 +332,7 @@ printf '%s\n' "${{COMPREPLY[@]}}"
                 "{{.Repository}}",
             ),
         ] {
-            let program = format!(
-                r#"source {script}
-COMP_WORDS=(coracle {words} {line_words})
-COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
-COMP_TYPE=9
-_clap_complete_coracle coracle '{cur}' '{prev}'
-printf '%s\n' "${{COMPREPLY[@]}}"
-"#,
-                script = script.display(),
-            );
-            let out = env
-                .run_as("/bin/bash", "bash")
-                .args(["--norc", "-c", &program])
-                .env(
-                    "PATH",
-                    format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
-                )
-                .stdout();
+            let out = tab(line_words, cur, prev);
             let got: Vec<&str> = out.lines().collect();
             assert!(
                 got.contains(&want),

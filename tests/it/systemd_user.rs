@@ -40,10 +40,10 @@ impl<'a> UserManager<'a> {
             return Err("systemd is not installed (tests/run-all.sh installs it)".into());
         }
         let unified = cgroup2_mount().ok_or("no cgroup v2 hierarchy is mounted")?;
+        // Named after the test's own directory: tests run side by side as the same user.
         let cgroup = unified.join(format!(
-            "coracle-it-{}-{}",
-            env.account.name,
-            std::process::id()
+            "coracle-it-{}",
+            env.dir().file_name().unwrap_or_default().to_string_lossy()
         ));
         std::fs::create_dir(&cgroup)
             .map_err(|e| format!("creating the cgroup {}: {e}", cgroup.display()))?;
