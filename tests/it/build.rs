@@ -121,8 +121,12 @@ fn a_failing_run_fails_the_build_with_its_status() {
         assert!(o.stdout().contains("failing\n"), "{o}");
         assert!(!o.stdout().contains("never"), "{o}");
         o.assert_stderr_contains(
-            "Error: building at STEP \"RUN echo failing; exit 3\": while running runtime: exit status 3",
+            "Error: building at STEP \"RUN echo failing; exit 3\": while running runtime: exit status 3; its last output:\n  failing\n",
         );
+        // Also when -q kept the command's output off the terminal.
+        let o = build(env, &["-q", "-t", "broken", &ctx]).fails(3);
+        assert!(!o.stdout().contains("failing"), "{o}");
+        o.assert_stderr_contains("exit status 3; its last output:\n  failing\n");
         assert!(!env.listing().contains("broken"), "{}", env.listing());
         assert_eq!(env.ok(&["ps", "-a", "-q"]), "");
         assert_eq!(env.container_leftovers(), Vec::<String>::new());

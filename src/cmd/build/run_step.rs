@@ -98,7 +98,10 @@ pub fn run(ctx: &Context, step: &RunStep) -> anyhow::Result<Digest> {
         ExitStatus::Success => commit(ctx, &name, step),
         ExitStatus::Code(n) => Err(StatusError::wrap(
             n,
-            anyhow::anyhow!("while running runtime: exit status {n}"),
+            anyhow::anyhow!(
+                "while running runtime: exit status {n}{}",
+                last_output(ctx, &name)
+            ),
         )),
     });
     crate::failpoint!("build.run.committed");
@@ -159,6 +162,34 @@ fn commit(ctx: &Context, name: &str, step: &RunStep) -> anyhow::Result<Digest> {
     let done = commit_container(&mut store, &dir, &record, &opts)
         .with_context(|| format!("committing the RUN container {name}"))?;
     Ok(done.record.id)
+}
+
+/// How many of a failing RUN's last output lines its error repeats.
+const LAST_LINES: usize = 5;
+
+/// The last lines the RUN container `name` printed (from its log), to follow the error: its
+/// output may have scrolled away, or not been shown at all (`-q`). Empty when there are none.
+fn last_output(ctx: &Context, name: &str) -> String {
+    let log = (|| -> anyhow::Result<Vec<crate::runtime::logs::LogLine>> {
+        let store = ctx.open_store(LockMode::Shared, "build")?;
+        let record = containers::find(&store.containers().list()?, name)?.clone();
+        let spec = crate::cmd::start::read_spec(&store.containers().path(&record.id))?;
+        Ok(crate::runtime::logs::read(
+            &crate::runtime::monitor::log_path(&spec),
+        )?)
+    })();
+    let Ok(lines) = log else {
+        return String::new();
+    };
+    let tail = &lines[lines.len().saturating_sub(LAST_LINES)..];
+    if tail.is_empty() {
+        return String::new();
+    }
+    let text: Vec<String> = tail
+        .iter()
+        .map(|l| format!("  {}", String::from_utf8_lossy(&l.text)))
+        .collect();
+    format!("; its last output:\n{}", text.join("\n"))
 }
 
 /// Removes the build container `name` (and its anonymous volumes), if it exists.
