@@ -116,6 +116,14 @@ fn unknown_or_unsupported_keys_are_errors() {
                 "[Container]\nImage=busybox\n[Install]\nWantedBy=default.target\nBogus=1\n",
                 "line 5: Bogus: unknown key in [Install]",
             ),
+            (
+                "[Container]\nImage=busybox\nNetwork=mynet.network\n",
+                "line 3: Network: Network= names a Quadlet .network unit",
+            ),
+            (
+                "[Container]\nImage=busybox\nShmSize=64m\n",
+                "line 3: ShmSize: needs `run --shm-size`",
+            ),
         ] {
             let file = env.write("bad.container", text);
             let o = env
@@ -126,6 +134,29 @@ fn unknown_or_unsupported_keys_are_errors() {
                 .fails(125);
             o.assert_stderr_contains(want);
             o.assert_stderr_contains("bad.container");
+        }
+        // DNS, hosts and limits map onto run's flags (limits are refused when the container
+        // starts where no cgroup is delegated, with run's own message).
+        let file = env.write(
+            "limits.container",
+            "[Container]\nImage=busybox\nDNS=192.0.2.53\nDNSSearch=example.com\n\
+             AddHost=db:192.0.2.2\nMemory=64m\nPidsLimit=100\n",
+        );
+        let unit = env
+            .coracle()
+            .args(["quadlet", "--dryrun"])
+            .arg(&file)
+            .ok()
+            .stdout()
+            .to_string();
+        for want in [
+            " --dns=192.0.2.53 ",
+            " --dns-search=example.com ",
+            " --add-host=db:192.0.2.2 ",
+            " --memory=64m ",
+            " --pids-limit=100 ",
+        ] {
+            assert!(unit.contains(want), "no {want} in {unit}");
         }
         let file = env.write("web.pod", "[Pod]\n");
         env.coracle()

@@ -149,6 +149,13 @@ fn mapping(key: &str) -> Option<Map> {
         "HealthStartPeriod" => Flag("health-start-period"),
         "HealthTimeout" => Flag("health-timeout"),
         "HealthOnFailure" => Flag("health-on-failure"),
+        "DNS" => Flag("dns"),
+        "DNSSearch" => Flag("dns-search"),
+        "DNSOption" => Flag("dns-option"),
+        "AddHost" => Flag("add-host"),
+        "Memory" => Flag("memory"),
+        "PidsLimit" => Flag("pids-limit"),
+        "ShmSize" => Flag("shm-size"),
         _ => return None,
     })
 }
@@ -227,6 +234,15 @@ pub fn convert(path: &Path, text: &str, exe: &Path) -> anyhow::Result<Converted>
                                 _ if boolean(e)? => "container",
                                 _ => "conmon",
                             }
+                        }
+                        // A Quadlet `.network` unit makes a network first; coracle has
+                        // none to make, and the name would only fail at the unit's start.
+                        "Network" if e.value.ends_with(".network") => {
+                            return Err(at(
+                                e,
+                                "Network= names a Quadlet .network unit, which coracle does not \
+                                 convert (use none, host or pasta)",
+                            ));
                         }
                         key => {
                             let map = mapping(key).ok_or_else(|| {
