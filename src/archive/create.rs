@@ -62,11 +62,13 @@ const MAX_SMALL: u64 = 0o7_777_777;
 const MAX_LARGE: u64 = 0o77_777_777_777;
 const NAME_FIELD: usize = 100;
 
-const DIR_OPEN: OFlags = OFlags::RDONLY
+/// How a walk opens directories and files of a tree it reads (never following a link, never
+/// blocking on a fifo); `vfs_changes` walks the same way.
+pub(super) const DIR_OPEN: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC);
-const FILE_OPEN: OFlags = OFlags::RDONLY
+pub(super) const FILE_OPEN: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
     .union(OFlags::NOCTTY)
     .union(OFlags::NONBLOCK)

@@ -20,6 +20,7 @@ pub mod changes;
 mod compression;
 mod create;
 mod extract;
+pub mod layer_stack;
 pub mod ownership;
 mod pipeline;
 mod reassemble;

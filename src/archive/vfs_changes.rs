@@ -39,25 +39,18 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode};
 use rustix::io::Errno;
 
 use super::changes::{Change, ChangeKind};
-use super::create::{CreateSummary, Entry, EntryWriter, read_names, sort_children};
+use super::create::{
+    CreateSummary, DIR_OPEN, Entry, EntryWriter, FILE_OPEN, read_names, sort_children,
+};
+use super::layer_stack::{self, StackEntry};
 use super::ownership::{self, FileKind, Stat};
 use super::resolve::join;
 use super::symlinks::SymlinkTable;
-use super::{ArchiveError, DIFF_DIR, entry_display, whiteout};
-
-const DIR_OPEN: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC);
-const FILE_OPEN: OFlags = OFlags::RDONLY
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::NOCTTY)
-    .union(OFlags::NONBLOCK)
-    .union(OFlags::CLOEXEC);
+use super::{ArchiveError, entry_display, whiteout};
 
 /// A copied root and what it was copied from.
 pub struct VfsRoot<'a> {
@@ -128,11 +121,13 @@ enum ImgXattrs {
     Known(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
-impl Img {
+impl StackEntry for Img {
     fn is_dir(&self) -> bool {
         self.stat.kind == FileKind::Dir
     }
+}
 
+impl Img {
     fn xattrs(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         match &self.xattrs {
             ImgXattrs::Known(x) => x.clone(),
@@ -145,92 +140,31 @@ impl Img {
 
 /// The image's entries by path (no leading `/`).
 fn merged(layers: &[PathBuf]) -> Result<BTreeMap<Vec<u8>, Img>, ArchiveError> {
-    let mut image = BTreeMap::new();
-    for layer in layers {
-        let symlinks = SymlinkTable::load(layer)?;
-        apply(&mut image, &symlinks, &layer.join(DIFF_DIR), b"")?;
-    }
-    Ok(image)
-}
-
-fn remove_tree(image: &mut BTreeMap<Vec<u8>, Img>, path: &[u8]) {
-    image.remove(path);
-    let mut prefix = path.to_vec();
-    prefix.push(b'/');
-    let doomed: Vec<Vec<u8>> = image
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in doomed {
-        image.remove(&k);
-    }
-}
-
-fn apply(
-    image: &mut BTreeMap<Vec<u8>, Img>,
-    symlinks: &SymlinkTable,
-    dir: &Path,
-    rel: &[u8],
-) -> Result<(), ArchiveError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| ArchiveError::Io { path, source }
-    };
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(io(dir))?;
-    names.sort();
-    if names.iter().any(|n| whiteout::is_opaque_marker(n)) {
-        let keep = image.get(rel).cloned();
-        if rel.is_empty() {
-            image.clear();
-        } else {
-            remove_tree(image, rel);
-        }
-        if let Some(m) = keep {
-            image.insert(rel.to_vec(), m);
-        }
-    }
-    for n in names.iter().filter_map(|n| whiteout::whiteout_target(n)) {
-        remove_tree(image, &join(rel, n.as_bytes()));
-    }
-    for name in names.iter().filter(|n| !whiteout::is_reserved(n)) {
-        let path = dir.join(name);
-        let child = join(rel, name.as_bytes());
-        let md = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+    layer_stack::merged(layers, &mut |path, child, md, symlinks| {
         use std::os::unix::fs::MetadataExt as _;
         let (stat, target, xattrs) = if md.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).map_err(io(&path))?;
-            let meta = symlinks.get(&child);
+            let target = std::fs::read_link(path).map_err(|source| ArchiveError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let meta = symlinks.get(child);
             (
-                symlinks.stat(&child),
+                symlinks.stat(child),
                 Some(target.as_os_str().as_bytes().to_vec()),
                 ImgXattrs::Known(meta.map(|m| m.xattrs.clone()).unwrap_or_default()),
             )
         } else {
-            let stat = ownership::read_stat_path_mode(&path, md.mode(), &entry_display(&child))?;
-            (stat, None, ImgXattrs::At(path.clone()))
+            let stat = ownership::read_stat_path_mode(path, md.mode(), &entry_display(child))?;
+            (stat, None, ImgXattrs::At(path.to_path_buf()))
         };
-        let img = Img {
+        Ok(Img {
             stat,
             size: md.size(),
             mtime: (md.mtime(), md.mtime_nsec()),
             target,
             xattrs,
-        };
-        if !img.is_dir() || image.get(&child).is_some_and(|m| !m.is_dir()) {
-            remove_tree(image, &child);
-        }
-        let is_dir = img.is_dir();
-        image.insert(child.clone(), img);
-        if is_dir {
-            apply(image, symlinks, &path, &child)?;
-        }
-    }
-    Ok(())
+        })
+    })
 }
 
 /// One entry of the layer to write.
@@ -814,6 +748,7 @@ fn absolute(kind: ChangeKind, rel: &[u8]) -> Change {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::DIFF_DIR;
     use crate::runtime::{UserMapping, rootfs};
     use std::fs;
 

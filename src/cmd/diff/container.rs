@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use crate::archive::{
-    Change, ChangeKind, DIFF_DIR, FileKind, SymlinkTable, layer_changes, read_stat, whiteout,
+    Change, ChangeKind, DIFF_DIR, FileKind, SymlinkTable, layer_changes, layer_stack, read_stat,
 };
 use crate::runtime::SignalRelay;
 use crate::runtime::spec::{ContainerSpec, RootFs};
@@ -66,7 +66,7 @@ pub fn true_owners(spec: &ContainerSpec) -> anyhow::Result<HashMap<Vec<u8>, (u32
                     let symlinks = SymlinkTable::load(dir).with_context(|| {
                         format!("reading the symlink table of {}", dir.display())
                     })?;
-                    apply(&mut tree, &symlinks, upper, b"")?;
+                    layer_stack::apply_dir(&mut tree, &symlinks, upper, &mut read_meta)?;
                 }
             }
             RootFs::Vfs => tree.retain(|_, m| {
@@ -164,7 +164,7 @@ struct Meta {
     target: Option<Vec<u8>>,
 }
 
-impl Meta {
+impl layer_stack::StackEntry for Meta {
     fn is_dir(&self) -> bool {
         self.kind == FileKind::Dir
     }
@@ -194,91 +194,28 @@ fn on_disk(path: &Path, md: &std::fs::Metadata) -> anyhow::Result<Meta> {
     })
 }
 
-/// The image's entries, its layers (base first) applied in order: path (no leading `/`)
-/// → what it is.
 fn merged(layers: &[PathBuf]) -> anyhow::Result<BTreeMap<Vec<u8>, Meta>> {
-    let mut image = BTreeMap::new();
-    for layer in layers {
-        let symlinks = SymlinkTable::load(layer)
-            .with_context(|| format!("reading the symlink table of {}", layer.display()))?;
-        apply(&mut image, &symlinks, &layer.join(DIFF_DIR), b"")?;
-    }
-    Ok(image)
+    layer_stack::merged(layers, &mut read_meta)
 }
 
-fn remove_tree(image: &mut BTreeMap<Vec<u8>, Meta>, path: &[u8]) {
-    image.remove(path);
-    let prefix = child_prefix(path);
-    let doomed: Vec<Vec<u8>> = image
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in doomed {
-        image.remove(&k);
-    }
-}
-
-fn child_prefix(rel: &[u8]) -> Vec<u8> {
-    let mut p = rel.to_vec();
-    if !p.is_empty() {
-        p.push(b'/');
-    }
-    p
-}
-
-fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = child_prefix(rel);
-    p.extend_from_slice(name);
-    p
-}
-
-fn apply(
-    image: &mut BTreeMap<Vec<u8>, Meta>,
+/// An entry of a layer or upper directory with its true owner and type (from coracle's
+/// metadata; a symlink's from the table).
+fn read_meta(
+    path: &Path,
+    child: &[u8],
+    md: &std::fs::Metadata,
     symlinks: &SymlinkTable,
-    dir: &Path,
-    rel: &[u8],
-) -> anyhow::Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("reading {}", dir.display()))?;
-    names.sort();
-    if names.iter().any(|n| whiteout::is_opaque_marker(n)) {
-        let keep = image.get(rel).cloned();
-        remove_tree(image, rel);
-        if let Some(m) = keep {
-            image.insert(rel.to_vec(), m);
-        }
-    }
-    for n in names.iter().filter_map(|n| whiteout::whiteout_target(n)) {
-        remove_tree(image, &join(rel, n.as_bytes()));
-    }
-    for name in names.iter().filter(|n| !whiteout::is_reserved(n)) {
-        let path = dir.join(name);
-        let child = join(rel, name.as_bytes());
-        let md = std::fs::symlink_metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let mut meta = on_disk(&path, &md)?;
-        let stat = if md.file_type().is_symlink() {
-            symlinks.stat(&child)
-        } else {
-            read_stat(&path).with_context(|| format!("reading the owner of {}", path.display()))?
-        };
-        meta.kind = stat.kind;
-        meta.perms = stat.mode & 0o7777;
-        (meta.uid, meta.gid) = (stat.uid, stat.gid);
-        if !meta.is_dir() || image.get(&child).is_some_and(|m| !m.is_dir()) {
-            remove_tree(image, &child);
-        }
-        let is_dir = meta.is_dir();
-        image.insert(child.clone(), meta);
-        if is_dir {
-            apply(image, symlinks, &path, &child)?;
-        }
-    }
-    Ok(())
+) -> anyhow::Result<Meta> {
+    let mut meta = on_disk(path, md)?;
+    let stat = if md.file_type().is_symlink() {
+        symlinks.stat(child)
+    } else {
+        read_stat(path).with_context(|| format!("reading the owner of {}", path.display()))?
+    };
+    meta.kind = stat.kind;
+    meta.perms = stat.mode & 0o7777;
+    (meta.uid, meta.gid) = (stat.uid, stat.gid);
+    Ok(meta)
 }
 
 /// Changes on the pipe: a letter, a 4-byte length, the path.
