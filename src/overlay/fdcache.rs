@@ -21,6 +21,9 @@ const CAPACITY: usize = 256;
 pub(crate) struct NodeFd {
     pub fd: Arc<OwnedFd>,
     pub writable: bool,
+    /// A lower-layer file, which nothing changes while mounted: reads of it may map it
+    /// (`windows`).
+    pub unchanging: Option<super::windows::FileId>,
 }
 
 struct Slot {
@@ -96,6 +99,7 @@ mod tests {
                 rustix::fs::Mode::empty(),
             )?),
             writable: false,
+            unchanging: None,
         })
     }
 

@@ -247,9 +247,14 @@ impl fuser::Filesystem for Overlay {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        match Overlay::read(self, ino.0, offset, size) {
-            Ok(d) => reply.data(&d),
-            Err(e) => reply.error(e),
+        let mut reply = Some(reply);
+        let sent = Overlay::read(self, ino.0, offset, size, |d| {
+            if let Some(r) = reply.take() {
+                r.data(d)
+            }
+        });
+        if let (Err(e), Some(r)) = (sent, reply.take()) {
+            r.error(e);
         }
     }
 

@@ -31,12 +31,13 @@ mod links;
 mod listing;
 mod nodes;
 mod origin;
+mod windows;
 mod write;
 mod xattr;
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -335,6 +336,7 @@ impl Overlay {
             fdcache::NodeFd {
                 fd: Arc::new(fd),
                 writable: true,
+                unchanging: None,
             },
         );
     }
@@ -355,19 +357,22 @@ impl Overlay {
         let open = |flags| self.layers.open(node.layer(), &node.path, flags);
         // An upper file is opened read-write for reads too (one fd for both); where this
         // process may not read it (no DAC override for it) write-only, and the other way.
-        let (fd, writable) = if upper {
+        let (fd, writable, unchanging) = if upper {
             match open(OFlags::RDWR) {
-                Ok(fd) => (fd, true),
-                Err(e) if e == fuser::Errno::EACCES && write => (open(OFlags::WRONLY)?, true),
-                Err(e) if e == fuser::Errno::EACCES => (open(OFlags::RDONLY)?, false),
+                Ok(fd) => (fd, true, None),
+                Err(e) if e == fuser::Errno::EACCES && write => (open(OFlags::WRONLY)?, true, None),
+                Err(e) if e == fuser::Errno::EACCES => (open(OFlags::RDONLY)?, false, None),
                 Err(e) => return Err(e),
             }
         } else {
-            (open(OFlags::RDONLY)?, false)
+            let fd = open(OFlags::RDONLY)?;
+            let st = rustix::fs::fstat(&fd).map_err(errno)?;
+            (fd, false, Some(windows::FileId::of(&st)))
         };
         let f = fdcache::NodeFd {
             fd: Arc::new(fd),
             writable,
+            unchanging,
         };
         self.fds.put(ino, f.clone());
         Ok(f)
@@ -406,6 +411,7 @@ impl Overlay {
                 fdcache::NodeFd {
                     fd: Arc::new(fd),
                     writable: writable && l == UPPER,
+                    unchanging: None,
                 },
             ),
             Err(e) => tracing::warn!(
@@ -415,8 +421,33 @@ impl Overlay {
         }
     }
 
-    pub(crate) fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+    /// Hands up to `size` bytes of file node `ino` from `offset` to `reply`: a lower file's
+    /// straight from its page cache through a mapping (`windows`: the reply is then the only
+    /// copy), others read into a buffer.
+    pub(crate) fn read<R>(
+        &self,
+        ino: u64,
+        offset: u64,
+        size: u32,
+        reply: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
         let f = self.node_fd(ino, false)?;
+        if let Some(file) = f.unchanging
+            && size as usize >= windows::MAP_READS_FROM
+        {
+            match windows::read(f.fd.as_fd(), file, offset, size, reply) {
+                Ok(r) => return Ok(r),
+                // A backing file system that cannot map is read the ordinary way.
+                Err((e, give_back)) => {
+                    tracing::debug!("overlay: mapping a lower file: {e}");
+                    return self.read_copied(&f, offset, size).map(|d| give_back(&d));
+                }
+            }
+        }
+        self.read_copied(&f, offset, size).map(|d| reply(&d))
+    }
+
+    fn read_copied(&self, f: &fdcache::NodeFd, offset: u64, size: u32) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(size as usize);
         let mut done = 0usize;
         while done < size as usize {

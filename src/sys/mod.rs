@@ -2,6 +2,7 @@
 //! wrappers take `BorrowedFd` and return `OwnedFd`.
 #![allow(unsafe_code)]
 
+pub mod mmap;
 pub mod mount;
 pub mod net;
 pub mod openat;

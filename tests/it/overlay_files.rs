@@ -274,10 +274,13 @@ mkdir -p low
 truncate -s 1G low/sparse
 printf tail >> low/sparse
 echo lowerdata > low/mm
+seq 3000000 > low/data
 EXTRA="--lower low"
 "#,
             r#"
 truncate -s 5G big && printf end >> big
+cmp data ../low/data && echo "lower_read=same $(stat -c %s data)"
+tail -c 100000 data > /tmp/lt.$$ && tail -c 100000 ../low/data | cmp - /tmp/lt.$$ && echo "lower_tail=same"; rm -f /tmp/lt.$$
 echo "big=$(stat -c %s big) $(tail -c 3 big)"
 [ "$(stat -c %b big)" -lt 1024 ] && echo "big_sparse=yes"
 printf x >> sparse
@@ -322,6 +325,9 @@ echo hi > odd/readonly 2>/dev/null; chmod 644 odd/readonly; echo hi > odd/readon
         ) else {
             return;
         };
+        // a lower file of 22 MiB is read through mapped windows (overlay/windows.rs)
+        expect(&out, "lower_read=same 22888896");
+        expect(&out, "lower_tail=same");
         expect(&out, "big=5368709123 end");
         expect(&out, "big_sparse=yes");
         expect(&out, "sparse=1073741829 tailx");
