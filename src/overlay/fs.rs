@@ -238,7 +238,7 @@ impl fuser::Filesystem for Overlay {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
@@ -247,6 +247,13 @@ impl fuser::Filesystem for Overlay {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
+        if self.spliced_read(req.unique().0, ino.0, offset, size) {
+            // The reply went out through the pipe. fuser's reply object would send a second
+            // one (an error) when dropped: it is spent without running its destructor, which
+            // only holds a reference to the session's channel.
+            std::mem::forget(reply);
+            return;
+        }
         let mut reply = Some(reply);
         let sent = Overlay::read(self, ino.0, offset, size, |d| {
             if let Some(r) = reply.take() {

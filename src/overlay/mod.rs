@@ -31,6 +31,7 @@ mod links;
 mod listing;
 mod nodes;
 mod origin;
+mod splice;
 mod windows;
 mod write;
 mod xattr;
@@ -109,6 +110,8 @@ pub struct Overlay {
     tmp_seq: AtomicU64,
     /// Whether to ask for the kernel's writeback cache (see `fs::init`).
     writeback: bool,
+    /// The session's device, for replies spliced from lower files (`splice`).
+    device: splice::Device,
 }
 
 /// Set to `1`, the overlay asks for the kernel's writeback cache: writes are batched, but
@@ -193,6 +196,7 @@ impl Overlay {
             copy_lock: Mutex::new(()),
             tmp_seq: AtomicU64::new(0),
             writeback: std::env::var_os(WRITEBACK_ENV).is_some_and(|v| v == "1"),
+            device: splice::Device::default(),
         })
     }
 
@@ -447,6 +451,21 @@ impl Overlay {
         self.read_copied(&f, offset, size).map(|d| reply(&d))
     }
 
+    /// Sends the reply to `READ` request `unique` of a lower file itself, spliced from the
+    /// file (`splice`); `false` when the caller is to reply (an upper file, a short read, no
+    /// device).
+    pub(crate) fn spliced_read(&self, unique: u64, ino: u64, offset: u64, size: u32) -> bool {
+        let Ok(f) = self.node_fd(ino, false) else {
+            return false;
+        };
+        let Some(file) = f.unchanging else {
+            return false;
+        };
+        let len = file.len().saturating_sub(offset).min(u64::from(size)) as usize;
+        len >= windows::MAP_READS_FROM
+            && splice::reply(&self.device, unique, f.fd.as_fd(), offset, len)
+    }
+
     fn read_copied(&self, f: &fdcache::NodeFd, offset: u64, size: u32) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(size as usize);
         let mut done = 0usize;
@@ -556,7 +575,9 @@ fn session_config(read_only: bool, threads: usize) -> fuser::Config {
     ];
     config.acl = SessionACL::All;
     config.n_threads = Some(threads.max(1));
-    config.clone_fd = true;
+    // One descriptor for all threads: spliced replies (`splice`) are written to a duplicate
+    // of it, and the kernel matches a reply only on the descriptor its request came from.
+    config.clone_fd = false;
     config
 }
 
@@ -568,8 +589,11 @@ pub fn mount(
     mountpoint: &Path,
     threads: usize,
 ) -> std::result::Result<fuser::Session<Overlay>, OverlayError> {
-    fuser::Session::new(fs, mountpoint, &session_config(false, threads))
-        .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e))
+    let device = fs.device.clone();
+    let session = fuser::Session::new(fs, mountpoint, &session_config(false, threads))
+        .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e))?;
+    device.attach(std::os::fd::AsFd::as_fd(&session));
+    Ok(session)
 }
 
 /// Mounts `fs` on `mountpoint` and serves it in this thread until the mount goes away
@@ -593,8 +617,10 @@ pub fn serve(
     signals
         .thread_block()
         .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e.into()))?;
+    let device = fs.device.clone();
     let mut session = fuser::Session::new(fs, mountpoint, &config)
         .map_err(|e| OverlayError::Mount(mountpoint.to_path_buf(), e))?;
+    device.attach(std::os::fd::AsFd::as_fd(&session));
     let mut unmounter = session.unmount_callable();
     let waiter = std::thread::Builder::new()
         .name("coracle:signals".into())

@@ -40,6 +40,10 @@ impl FileId {
             len: st.st_size as u64,
         }
     }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
 }
 
 struct Window {
