@@ -10,7 +10,8 @@
 #
 # The package installs /usr/bin/coracle, the man pages from man/ (gzipped), the bash, zsh and
 # fish completions from completions/, the example systemd user units from packaging/systemd/
-# (to /usr/lib/systemd/user/, not enabled) and README.md. The version is Cargo.toml's, the
+# (to /usr/lib/systemd/user/, not enabled), the Quadlet example (to
+# /usr/share/doc/coracle/examples/) and README.md. The version is Cargo.toml's, the
 # architecture dpkg's. It prints the path of the package.
 #
 # Depends: the shared libraries the binary links (dpkg-shlibdeps), and what coracle runs:
@@ -77,9 +78,15 @@ install -D -m 0644 "$repo/completions/bash/coracle" "$pkg/usr/share/bash-complet
 install -D -m 0644 "$repo/completions/zsh/_coracle" "$pkg/usr/share/zsh/vendor-completions/_coracle"
 install -D -m 0644 "$repo/completions/fish/coracle.fish" "$pkg/usr/share/fish/vendor_completions.d/coracle.fish"
 
-for unit in "$repo"/packaging/systemd/*.service "$repo"/packaging/systemd/*.container; do
+for unit in "$repo"/packaging/systemd/*.service; do
   [ -e "$unit" ] || continue
   install -D -m 0644 "$unit" "$pkg/usr/lib/systemd/user/$(basename "$unit")"
+done
+# Quadlet files are read from the user's own directories (coracle quadlet), not from
+# systemd's: the example goes with the documentation.
+for example in "$repo"/packaging/systemd/*.container; do
+  [ -e "$example" ] || continue
+  install -D -m 0644 "$example" "$pkg/usr/share/doc/coracle/examples/$(basename "$example")"
 done
 
 doc="$pkg/usr/share/doc/coracle"

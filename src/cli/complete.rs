@@ -266,6 +266,71 @@ fn expand_tilde(word: &str) -> PathBuf {
     }
 }
 
+/// Fixed words for a flag's value, each offered while it starts with what is typed (the
+/// shells filter, but bash's `compgen` is not run on these).
+fn words(current: &OsStr, list: &[&'static str]) -> Vec<CompletionCandidate> {
+    let current = current.to_str().unwrap_or("");
+    list.iter()
+        .filter(|w| w.starts_with(current))
+        .map(|w| CompletionCandidate::new(*w))
+        .collect()
+}
+
+/// `--restart`'s policies.
+pub fn restart_policies(current: &OsStr) -> Vec<CompletionCandidate> {
+    words(current, &["no", "on-failure", "always", "unless-stopped"])
+}
+
+/// `--network`'s modes for a container.
+pub fn network_modes(current: &OsStr) -> Vec<CompletionCandidate> {
+    words(
+        current,
+        &["private", "pasta", "slirp4netns", "none", "host"],
+    )
+}
+
+/// `--health-on-failure`'s actions.
+pub fn health_actions(current: &OsStr) -> Vec<CompletionCandidate> {
+    words(current, &["none", "kill", "restart", "stop"])
+}
+
+/// `ps --filter`, `start --filter`, `stop --filter`: the keys, then a key's fixed values.
+pub fn container_filters(current: &OsStr) -> Vec<CompletionCandidate> {
+    let typed = current.to_str().unwrap_or("");
+    let values: &[&str] = match typed.split_once('=') {
+        None => {
+            return words(
+                current,
+                &[
+                    "id=",
+                    "name=",
+                    "status=",
+                    "ancestor=",
+                    "exited=",
+                    "health=",
+                    "label=",
+                    "restart-policy=",
+                ],
+            );
+        }
+        Some(("status", _)) => &["status=created", "status=running", "status=exited"],
+        Some(("health", _)) => &[
+            "health=healthy",
+            "health=unhealthy",
+            "health=starting",
+            "health=none",
+        ],
+        Some(("restart-policy", _)) => &[
+            "restart-policy=no",
+            "restart-policy=always",
+            "restart-policy=on-failure",
+            "restart-policy=unless-stopped",
+        ],
+        Some(_) => &[],
+    };
+    words(current, values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

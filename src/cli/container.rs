@@ -68,7 +68,8 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub all: bool,
     /// Filter output based on conditions given
-    #[arg(short, long = "filter", value_name = "FILTER")]
+    #[arg(short, long = "filter", value_name = "FILTER",
+          add = ArgValueCompleter::new(complete::container_filters))]
     pub filters: Vec<String>,
     /// Pretty-print containers to JSON or using a Go template
     #[arg(long, add = ArgValueCompleter::new(super::complete_fields::ps_format))]

@@ -70,7 +70,8 @@ pub struct StopArgs {
     pub latest: bool,
     /// Stop the containers that pass the filter (e.g. restart-policy=always; can be given
     /// several times)
-    #[arg(short, long = "filter", value_name = "FILTER")]
+    #[arg(short, long = "filter", value_name = "FILTER",
+          add = ArgValueCompleter::new(complete::container_filters))]
     pub filters: Vec<String>,
     /// Seconds to wait for stop before killing the container (-1: wait forever)
     #[arg(

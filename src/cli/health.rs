@@ -29,7 +29,7 @@ pub struct HealthArgs {
     #[arg(long, value_name = "TIMEOUT")]
     pub health_timeout: Option<String>,
     /// What to do when the container becomes unhealthy: none, kill, restart, stop
-    #[arg(long, value_name = "ACTION")]
+    #[arg(long, value_name = "ACTION", add = ArgValueCompleter::new(complete::health_actions))]
     pub health_on_failure: Option<String>,
     /// Disable any health check, the image's included
     #[arg(long)]

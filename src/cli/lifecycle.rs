@@ -29,7 +29,7 @@ pub struct LifecycleArgs {
     #[arg(long = "log-opt", value_name = "OPT")]
     pub log_opt: Vec<String>,
     /// Restart policy when the container exits: no, on-failure[:N], always, unless-stopped
-    #[arg(long, value_name = "POLICY")]
+    #[arg(long, value_name = "POLICY", add = ArgValueCompleter::new(complete::restart_policies))]
     pub restart: Option<String>,
 }
 
@@ -98,7 +98,8 @@ pub struct StartArgs {
     pub all: bool,
     /// Start the containers that pass the filter (e.g. restart-policy=always; can be given
     /// several times)
-    #[arg(short, long = "filter", value_name = "FILTER")]
+    #[arg(short, long = "filter", value_name = "FILTER",
+          add = ArgValueCompleter::new(complete::container_filters))]
     pub filters: Vec<String>,
     /// Act on the latest container coracle is aware of
     #[arg(short, long)]

@@ -207,7 +207,6 @@ pub enum Command {
     #[command(name = "healthcheck-probe", hide = true)]
     HealthProbe(health::HealthProbeArgs),
     /// Generate the shell completion script (bash, zsh or fish)
-    #[command(hide = true)]
     Completion(CompletionArgs),
     /// Write a man page for every command into a directory
     #[command(name = "generate-man", hide = true)]

@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// Network mode: pasta[:OPTIONS] (the default, as root too: coracle has no bridge),
     /// slirp4netns[:OPTIONS] (the default where pasta is missing), private (the default),
     /// none (only lo), host (the host's network)
-    #[arg(long = "network", alias = "net", value_name = "MODE")]
+    #[arg(long = "network", alias = "net", value_name = "MODE",
+          add = ArgValueCompleter::new(complete::network_modes))]
     pub network: Option<String>,
     /// Overwrite the image's ENTRYPOINT (a string, or a JSON array)
     #[arg(long, value_name = "CMD")]

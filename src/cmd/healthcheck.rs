@@ -187,10 +187,7 @@ pub(crate) fn notify_socket_into(spec: &mut ContainerSpec) -> anyhow::Result<()>
     if spec.sdnotify != Some(SdNotifyMode::Container) {
         return Ok(());
     }
-    let Some(socket) = std::env::var("NOTIFY_SOCKET")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(socket) = crate::runtime::sdnotify::socket_from_env() else {
         return Ok(());
     };
     if socket.starts_with('@') {

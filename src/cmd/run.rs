@@ -166,13 +166,10 @@ pub(crate) fn notify(notifier: Option<&Notifier>, message: &str) {
 /// absent): what `run` itself sends (`EXTEND_TIMEOUT_USEC` during a pull, `MAINPID=`,
 /// `READY=1` for `conmon`, `STOPPING=1`); `None` for `ignore`.
 fn sd_notifier(mode: Option<SdNotifyMode>) -> anyhow::Result<Option<Notifier>> {
-    let socket = std::env::var("NOTIFY_SOCKET")
-        .ok()
-        .filter(|s| !s.is_empty());
-    match (mode, &socket) {
-        (Some(SdNotifyMode::Ignore), _) | (_, None) => Ok(None),
-        (_, Some(s)) => Notifier::new(Some(s)).with_context(|| format!("NOTIFY_SOCKET={s}")),
+    if mode == Some(SdNotifyMode::Ignore) {
+        return Ok(None);
     }
+    Ok(Notifier::from_env()?)
 }
 
 /// The exit status from the monitor's reports (and its own status, when it said nothing).

@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &StopArgs) -> anyhow::Result<ExitStatus> {
     let (targets, containers) = selection.resolve(ctx, "stop", |v| v.state == State::Running)?;
     // Under a unit (`ExecStop=coracle stop ...` of a generated unit, `NotifyAccess=all`),
     // systemd hears that the service is stopping, as it does from a foreground `run`.
-    if let Ok(Some(n)) = Notifier::new(std::env::var("NOTIFY_SOCKET").ok().as_deref()) {
+    if let Ok(Some(n)) = Notifier::from_env() {
         let _ = n.notify("STOPPING=1");
     }
     let mut failures = Failures::default();

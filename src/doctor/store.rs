@@ -80,7 +80,27 @@ pub fn check(host: &Host) -> Finding {
     let Some((magic, examined)) = fs_type(root) else {
         return Finding::fail(NAME, format!("cannot examine {}", root.display()), None);
     };
-    judge(host, root, magic, &examined)
+    let finding = judge(host, root, magic, &examined);
+    if finding.status == super::Status::Fail {
+        return finding;
+    }
+    // Where the store is (or will be made) must take new files: a store on a read-only
+    // mount, or a graphroot in another user's directory, fails every pull and run.
+    match rustix::fs::access(
+        &examined,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    ) {
+        Ok(()) => finding,
+        Err(e) => Finding::fail(
+            NAME,
+            format!(
+                "{} is not writable by {}: {e}",
+                examined.display(),
+                host.user_name()
+            ),
+            graphroot_fix(host),
+        ),
+    }
 }
 
 /// The finding for a store at `root` whose nearest existing ancestor `examined` is on a file

@@ -33,6 +33,13 @@ pub enum SdNotifyMode {
     Ignore,
 }
 
+/// This process's `$NOTIFY_SOCKET`, when it was started with a non-empty one.
+pub fn socket_from_env() -> Option<String> {
+    std::env::var("NOTIFY_SOCKET")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 /// The socket of `$NOTIFY_SOCKET`, when the process was started with one.
 #[derive(Debug)]
 pub struct Notifier {
@@ -58,6 +65,18 @@ impl Notifier {
         }))
     }
 
+    /// The notifier of this process's `$NOTIFY_SOCKET` ([`socket_from_env`]); the error
+    /// names the socket.
+    pub fn from_env() -> io::Result<Option<Notifier>> {
+        let value = socket_from_env();
+        Notifier::new(value.as_deref()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("NOTIFY_SOCKET={}: {e}", value.unwrap_or_default()),
+            )
+        })
+    }
+
     /// Sends one message (newline-separated assignments).
     pub fn notify(&self, message: &str) -> io::Result<()> {
         self.socket
@@ -73,8 +92,7 @@ pub fn monitor_notifier(mode: Option<SdNotifyMode>) -> Option<Notifier> {
     if mode != Some(SdNotifyMode::Healthy) {
         return None;
     }
-    let value = std::env::var("NOTIFY_SOCKET").ok();
-    Notifier::new(value.as_deref()).ok().flatten()
+    Notifier::from_env().ok().flatten()
 }
 
 #[cfg(test)]

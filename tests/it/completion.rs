@@ -80,8 +80,10 @@ fn committed_man_pages_are_current() {
     ] {
         assert!(man.join(page).is_file(), "no man/{page}");
     }
-    // Hidden commands have no page.
-    assert!(!man.join("coracle-completion.1").exists());
+    // Hidden commands have no page; `completion` is listed, as in Podman.
+    assert!(!man.join("coracle-generate-man.1").exists());
+    assert!(!man.join("coracle-overlay-mount.1").exists());
+    assert!(man.join("coracle-completion.1").is_file());
 }
 
 #[test]
@@ -229,10 +231,27 @@ fn names_complete_from_the_store() {
 
         // Subcommands for a prefix; hidden ones are not offered.
         let got = complete(env, &["co"]);
-        assert!(has(&got, "commit") && has(&got, "container"), "co: {got:?}");
-        assert!(!has(&got, "completion"), "co: {got:?}");
+        assert!(
+            has(&got, "commit") && has(&got, "container") && has(&got, "completion"),
+            "co: {got:?}"
+        );
+        let got = complete(env, &["gen"]);
+        assert!(has(&got, "generate"), "gen: {got:?}");
+        assert!(!has(&got, "generate-man"), "gen: {got:?}");
         let got = complete(env, &["image", "t"]);
         assert_eq!(got, ["tree", "tag"], "image t");
+
+        // Flags with fixed values offer them.
+        let got = complete(env, &["run", "--restart", "un"]);
+        assert_eq!(got, ["unless-stopped"], "run --restart un");
+        let got = complete(env, &["run", "--health-on-failure", ""]);
+        assert_eq!(got, ["none", "kill", "restart", "stop"], "--health-on-failure");
+        let got = complete(env, &["ps", "--filter", "restart"]);
+        assert_eq!(got, ["restart-policy="], "ps --filter restart");
+        let got = complete(env, &["stop", "--filter", "status=r"]);
+        assert_eq!(got, ["status=running"], "stop --filter status=r");
+        let got = complete(env, &["run", "--network", "n"]);
+        assert_eq!(got, ["none"], "run --network n");
 
         // `--root=DIR` works too; a store that does not exist offers nothing and is not made.
         let root = format!("--root={}", env.root().display());

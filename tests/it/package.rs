@@ -113,6 +113,7 @@ fn the_package_installs_and_runs_a_container_as_a_user() {
             "/usr/share/fish/vendor_completions.d/coracle.fish",
             "/usr/lib/systemd/user/coracle-restart.service",
             "/usr/lib/systemd/user/coracle-example-web.service",
+            "/usr/share/doc/coracle/examples/web.container",
             "/usr/share/doc/coracle/copyright",
         ] {
             assert!(Path::new(f).is_file(), "{f} is not installed");
