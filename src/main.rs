@@ -46,6 +46,11 @@ fn main() -> ExitCode {
             #[allow(clippy::print_stderr)]
             {
                 eprintln!("Error: {err:#}");
+                if let Some(hint) =
+                    coracle::doctor::runtime_dir::foreign_dir_hint(&format!("{err:#}"))
+                {
+                    eprintln!("Hint: {hint}");
+                }
             }
             ExitCode::from(coracle::error::status_of(&err))
         }

@@ -18,7 +18,7 @@ mod helpers;
 pub mod hints;
 mod linger;
 mod network;
-mod runtime_dir;
+pub mod runtime_dir;
 pub mod store;
 mod subids;
 mod userns;

@@ -56,6 +56,27 @@ pub fn check(host: &Host) -> Finding {
 }
 
 /// The user's own `/run/user/UID` if systemd-logind made it, else a real login session.
+/// The hint for an error `message` that a permission was refused under `$XDG_RUNTIME_DIR`,
+/// when the directory belongs to another user (which `su` and `sudo -u` sessions keep):
+/// without it, a bare "Permission denied" on an auth file or a run directory says nothing of
+/// the cause.
+pub fn foreign_dir_hint(message: &str) -> Option<String> {
+    let dir = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
+    let shown = std::path::Path::new(&dir).display().to_string();
+    if !message.contains("Permission denied") || !message.contains(&shown) {
+        return None;
+    }
+    let owner = std::fs::metadata(&dir).ok()?.uid();
+    let me = rustix::process::geteuid().as_raw();
+    (owner != me).then(|| {
+        format!(
+            "XDG_RUNTIME_DIR={shown} belongs to uid {owner}, not to this user (uid {me}): a \
+             `su` or `sudo -u` session keeps the caller's. Log in as the user (`machinectl \
+             shell`, ssh) or unset XDG_RUNTIME_DIR; `coracle system doctor` checks this."
+        )
+    })
+}
+
 fn session_fix(host: &Host) -> Option<Fix> {
     let uid = host.account.uid;
     let own = format!("/run/user/{uid}");

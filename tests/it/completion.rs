@@ -245,7 +245,11 @@ fn names_complete_from_the_store() {
         let got = complete(env, &["run", "--restart", "un"]);
         assert_eq!(got, ["unless-stopped"], "run --restart un");
         let got = complete(env, &["run", "--health-on-failure", ""]);
-        assert_eq!(got, ["none", "kill", "restart", "stop"], "--health-on-failure");
+        assert_eq!(
+            got,
+            ["none", "kill", "restart", "stop"],
+            "--health-on-failure"
+        );
         let got = complete(env, &["ps", "--filter", "restart"]);
         assert_eq!(got, ["restart-policy="], "ps --filter restart");
         let got = complete(env, &["stop", "--filter", "status=r"]);

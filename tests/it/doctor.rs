@@ -498,6 +498,22 @@ fn runtime_dir_of_another_user_fails() {
                 || fix.starts_with("machinectl shell coracle-sub@"),
             "{v:#}"
         );
+        // A command refused there says why (as `su` leaves a 0700 directory of the caller's).
+        fs::set_permissions(&root_owned, fs::Permissions::from_mode(0o700)).unwrap();
+        let o = env
+            .coracle()
+            .env("XDG_RUNTIME_DIR", &root_owned)
+            .args(["pull", "localhost:1/nothing:latest"])
+            .output();
+        assert_eq!(o.code(), Some(125), "{}", o.stderr());
+        assert!(
+            o.stderr().contains(&format!(
+                "Hint: XDG_RUNTIME_DIR={} belongs to uid 0, not to this user",
+                root_owned.display()
+            )),
+            "{}",
+            o.stderr()
+        );
         // Unset: run state falls back to /tmp, a warning.
         let f = doctor(env, None, &[("XDG_RUNTIME_DIR", "")]);
         assert_finding(
