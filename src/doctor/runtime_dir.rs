@@ -55,7 +55,6 @@ pub fn check(host: &Host) -> Finding {
     }
 }
 
-/// The user's own `/run/user/UID` if systemd-logind made it, else a real login session.
 /// The hint for an error `message` that a permission was refused under `$XDG_RUNTIME_DIR`,
 /// when the directory belongs to another user (which `su` and `sudo -u` sessions keep):
 /// without it, a bare "Permission denied" on an auth file or a run directory says nothing of
@@ -77,6 +76,7 @@ pub fn foreign_dir_hint(message: &str) -> Option<String> {
     })
 }
 
+/// The user's own `/run/user/UID` if systemd-logind made it, else a real login session.
 fn session_fix(host: &Host) -> Option<Fix> {
     let uid = host.account.uid;
     let own = format!("/run/user/{uid}");

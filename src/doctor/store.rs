@@ -85,22 +85,38 @@ pub fn check(host: &Host) -> Finding {
         return finding;
     }
     // Where the store is (or will be made) must take new files: a store on a read-only
-    // mount, or a graphroot in another user's directory, fails every pull and run.
-    match rustix::fs::access(
+    // mount, or one left owned by root by a `sudo coracle`, fails every pull and run.
+    let refused = rustix::fs::access(
         &examined,
         rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
-    ) {
-        Ok(()) => finding,
-        Err(e) => Finding::fail(
-            NAME,
-            format!(
-                "{} is not writable by {}: {e}",
-                examined.display(),
-                host.user_name()
-            ),
-            graphroot_fix(host),
-        ),
+    );
+    let Err(e) = refused else {
+        return finding;
+    };
+    let owner = std::fs::metadata(&examined).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        m.uid()
+    });
+    let mut details = format!(
+        "{} is not writable by {}: {e}",
+        examined.display(),
+        host.user_name()
+    );
+    let fix = match owner {
+        Some(uid) if uid != host.account.uid => {
+            details.push_str(&format!(" (it belongs to uid {uid})"));
+            Some(Fix::root(format!(
+                "chown -R {}: {}",
+                host.user_name(),
+                examined.display()
+            )))
+        }
+        _ => graphroot_fix(host),
+    };
+    if finding.status == super::Status::Warn {
+        details.push_str(&format!("; also: {}", finding.details));
     }
+    Finding::fail(NAME, details, fix)
 }
 
 /// The finding for a store at `root` whose nearest existing ancestor `examined` is on a file

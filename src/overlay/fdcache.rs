@@ -21,9 +21,6 @@ const CAPACITY: usize = 256;
 pub(crate) struct NodeFd {
     pub fd: Arc<OwnedFd>,
     pub writable: bool,
-    /// A lower-layer file, which nothing changes while mounted: reads of it may map it
-    /// (`windows`).
-    pub unchanging: Option<super::windows::FileId>,
 }
 
 struct Slot {
@@ -99,7 +96,6 @@ mod tests {
                 rustix::fs::Mode::empty(),
             )?),
             writable: false,
-            unchanging: None,
         })
     }
 

@@ -248,20 +248,16 @@ impl fuser::Filesystem for Overlay {
         reply: ReplyData,
     ) {
         if self.spliced_read(req.unique().0, ino.0, offset, size) {
-            // The reply went out through the pipe. fuser's reply object would send a second
-            // one (an error) when dropped: it is spent without running its destructor, which
-            // only holds a reference to the session's channel.
-            std::mem::forget(reply);
+            // The reply went out through the pipe; fuser's, sent when `reply` is dropped, is
+            // a second one for a request already answered: the kernel refuses it (ENOENT, as
+            // request ids are never reused) and nothing else happens. Forgetting `reply`
+            // instead would keep the session's device open for good.
+            drop(reply);
             return;
         }
-        let mut reply = Some(reply);
-        let sent = Overlay::read(self, ino.0, offset, size, |d| {
-            if let Some(r) = reply.take() {
-                r.data(d)
-            }
-        });
-        if let (Err(e), Some(r)) = (sent, reply.take()) {
-            r.error(e);
+        match Overlay::read(self, ino.0, offset, size) {
+            Ok(d) => reply.data(&d),
+            Err(e) => reply.error(e),
         }
     }
 

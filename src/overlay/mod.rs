@@ -32,7 +32,6 @@ mod listing;
 mod nodes;
 mod origin;
 mod splice;
-mod windows;
 mod write;
 mod xattr;
 
@@ -110,7 +109,7 @@ pub struct Overlay {
     tmp_seq: AtomicU64,
     /// Whether to ask for the kernel's writeback cache (see `fs::init`).
     writeback: bool,
-    /// The session's device, for replies spliced from lower files (`splice`).
+    /// The session's device, for replies spliced from backing files (`splice`).
     device: splice::Device,
 }
 
@@ -340,7 +339,6 @@ impl Overlay {
             fdcache::NodeFd {
                 fd: Arc::new(fd),
                 writable: true,
-                unchanging: None,
             },
         );
     }
@@ -361,22 +359,19 @@ impl Overlay {
         let open = |flags| self.layers.open(node.layer(), &node.path, flags);
         // An upper file is opened read-write for reads too (one fd for both); where this
         // process may not read it (no DAC override for it) write-only, and the other way.
-        let (fd, writable, unchanging) = if upper {
+        let (fd, writable) = if upper {
             match open(OFlags::RDWR) {
-                Ok(fd) => (fd, true, None),
-                Err(e) if e == fuser::Errno::EACCES && write => (open(OFlags::WRONLY)?, true, None),
-                Err(e) if e == fuser::Errno::EACCES => (open(OFlags::RDONLY)?, false, None),
+                Ok(fd) => (fd, true),
+                Err(e) if e == fuser::Errno::EACCES && write => (open(OFlags::WRONLY)?, true),
+                Err(e) if e == fuser::Errno::EACCES => (open(OFlags::RDONLY)?, false),
                 Err(e) => return Err(e),
             }
         } else {
-            let fd = open(OFlags::RDONLY)?;
-            let st = rustix::fs::fstat(&fd).map_err(errno)?;
-            (fd, false, Some(windows::FileId::of(&st)))
+            (open(OFlags::RDONLY)?, false)
         };
         let f = fdcache::NodeFd {
             fd: Arc::new(fd),
             writable,
-            unchanging,
         };
         self.fds.put(ino, f.clone());
         Ok(f)
@@ -415,7 +410,6 @@ impl Overlay {
                 fdcache::NodeFd {
                     fd: Arc::new(fd),
                     writable: writable && l == UPPER,
-                    unchanging: None,
                 },
             ),
             Err(e) => tracing::warn!(
@@ -425,48 +419,26 @@ impl Overlay {
         }
     }
 
-    /// Hands up to `size` bytes of file node `ino` from `offset` to `reply`: a lower file's
-    /// straight from its page cache through a mapping (`windows`: the reply is then the only
-    /// copy), others read into a buffer.
-    pub(crate) fn read<R>(
-        &self,
-        ino: u64,
-        offset: u64,
-        size: u32,
-        reply: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R> {
-        let f = self.node_fd(ino, false)?;
-        if let Some(file) = f.unchanging
-            && size as usize >= windows::MAP_READS_FROM
-        {
-            match windows::read(f.fd.as_fd(), file, offset, size, reply) {
-                Ok(r) => return Ok(r),
-                // A backing file system that cannot map is read the ordinary way.
-                Err((e, give_back)) => {
-                    tracing::debug!("overlay: mapping a lower file: {e}");
-                    return self.read_copied(&f, offset, size).map(|d| give_back(&d));
-                }
-            }
-        }
-        self.read_copied(&f, offset, size).map(|d| reply(&d))
-    }
-
-    /// Sends the reply to `READ` request `unique` of a lower file itself, spliced from the
-    /// file (`splice`); `false` when the caller is to reply (an upper file, a short read, no
-    /// device).
+    /// Sends the reply to `READ` request `unique` itself, spliced from the backing file
+    /// (`splice`); `false` when the caller is to reply (a short read, no device, a failed
+    /// splice).
     pub(crate) fn spliced_read(&self, unique: u64, ino: u64, offset: u64, size: u32) -> bool {
         let Ok(f) = self.node_fd(ino, false) else {
             return false;
         };
-        let Some(file) = f.unchanging else {
+        // The length now: an upper file changes, and a lower directory given to
+        // `overlay-mount` need not be a store's.
+        let Ok(st) = rustix::fs::fstat(&*f.fd) else {
             return false;
         };
-        let len = file.len().saturating_sub(offset).min(u64::from(size)) as usize;
-        len >= windows::MAP_READS_FROM
-            && splice::reply(&self.device, unique, f.fd.as_fd(), offset, len)
+        let len = (st.st_size as u64)
+            .saturating_sub(offset)
+            .min(u64::from(size)) as usize;
+        len >= splice::FROM && splice::reply(&self.device, unique, f.fd.as_fd(), offset, len)
     }
 
-    fn read_copied(&self, f: &fdcache::NodeFd, offset: u64, size: u32) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let f = self.node_fd(ino, false)?;
         let mut buf = Vec::with_capacity(size as usize);
         let mut done = 0usize;
         while done < size as usize {

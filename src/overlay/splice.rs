@@ -7,8 +7,8 @@
 //!
 //! The reply goes to a duplicate of the session's `/dev/fuse` descriptor ([`Device`]); the
 //! session must not clone a descriptor per thread (`clone_fd`), since the kernel matches a
-//! reply only on the descriptor its request was read from. fuser's own reply object is then
-//! spent without sending (see `fs.rs`).
+//! reply only on the descriptor its request was read from. fuser's own reply object then
+//! sends a second reply, which the kernel refuses (see `fs.rs`).
 
 use std::cell::RefCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -18,6 +18,10 @@ use rustix::pipe::{PipeFlags, SpliceFlags};
 
 /// A reply's header: `struct fuse_out_header` (length, error, request id).
 const HEADER_LEN: usize = 16;
+
+/// Reads at least this long are spliced; shorter ones cost less as a `pread` than as a pipe's
+/// three system calls (readahead asks for 128–256 KiB at a time when a file is read through).
+pub(crate) const FROM: usize = 64 * 1024;
 
 /// The most a pipe may hold without privileges (`/proc/sys/fs/pipe-max-size`'s default).
 const PIPE_SIZE: usize = 1 << 20;

@@ -2,7 +2,6 @@
 //! wrappers take `BorrowedFd` and return `OwnedFd`.
 #![allow(unsafe_code)]
 
-pub mod mmap;
 pub mod mount;
 pub mod net;
 pub mod openat;

@@ -464,6 +464,32 @@ fn store_file_system_is_named() {
                 None,
             );
         }
+        // A store directory left to another user (a `sudo coracle` made it): the owner and
+        // a chown.
+        let foreign = env.path("roots-store");
+        fs::create_dir(&foreign).unwrap();
+        let o = env
+            .coracle_bare()
+            .args(["--root", foreign.to_str().unwrap()])
+            .args(["system", "doctor", "--format", "json"])
+            .output();
+        assert_eq!(o.code(), Some(1), "{}", o.stderr());
+        let f = o.json().as_array().unwrap().clone();
+        let fix = format!("chown -R coracle-sub: {}", foreign.display());
+        assert_finding(
+            &f,
+            "store",
+            "fail",
+            "is not writable by coracle-sub",
+            Some(("root", &fix)),
+        );
+        assert_finding(
+            &f,
+            "store",
+            "fail",
+            "(it belongs to uid 0)",
+            Some(("root", &fix)),
+        );
     });
 }
 

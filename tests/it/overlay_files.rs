@@ -325,7 +325,7 @@ echo hi > odd/readonly 2>/dev/null; chmod 644 odd/readonly; echo hi > odd/readon
         ) else {
             return;
         };
-        // a lower file of 22 MiB is read through mapped windows (overlay/windows.rs)
+        // a lower file of 22 MiB is read through spliced replies (overlay/splice.rs)
         expect(&out, "lower_read=same 22888896");
         expect(&out, "lower_tail=same");
         expect(&out, "big=5368709123 end");
