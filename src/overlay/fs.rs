@@ -13,7 +13,7 @@ use fuser::{
 
 use super::attr::disk_file_type;
 use super::write::{Caller, NewEntry};
-use super::{Overlay, TTL};
+use super::{Overlay, ReadReply, TTL};
 use crate::archive::FileKind;
 
 const GEN: Generation = Generation(0);
@@ -247,16 +247,13 @@ impl fuser::Filesystem for Overlay {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        if self.spliced_read(req.unique().0, ino.0, offset, size) {
+        match Overlay::read(self, req.unique().0, ino.0, offset, size) {
             // The reply went out through the pipe; fuser's, sent when `reply` is dropped, is
             // a second one for a request already answered: the kernel refuses it (ENOENT, as
             // request ids are never reused) and nothing else happens. Forgetting `reply`
             // instead would keep the session's device open for good.
-            drop(reply);
-            return;
-        }
-        match Overlay::read(self, ino.0, offset, size) {
-            Ok(d) => reply.data(&d),
+            Ok(ReadReply::Sent) => drop(reply),
+            Ok(ReadReply::Data(d)) => reply.data(&d),
             Err(e) => reply.error(e),
         }
     }

@@ -400,14 +400,14 @@ impl Layers {
         let fd = self.open_dir(UPPER, dir).ok()?;
         let mut path = format!("/proc/self/fd/{}/", fd.as_raw_fd()).into_bytes();
         path.extend_from_slice(name.as_bytes());
-        let mut buf = [0u8; 24];
+        let mut buf = [0u8; super::origin::VALUE_MAX];
         let n = rustix::fs::lgetxattr(
             OsStr::from_bytes(&path),
             super::origin::ORIGIN_XATTR,
             &mut buf[..],
         )
         .ok()?;
-        std::str::from_utf8(buf.get(..n)?).ok()?.parse().ok()
+        super::origin::decode(buf.get(..n)?)
     }
 
     /// The symlink table entry of `path` in layer `l`.

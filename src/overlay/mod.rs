@@ -129,6 +129,14 @@ pub(crate) struct Found {
     pub origin: Option<u64>,
 }
 
+/// How a `READ` is answered.
+pub(crate) enum ReadReply {
+    /// Already sent, spliced from the backing file.
+    Sent,
+    /// These bytes, for the caller to send.
+    Data(Vec<u8>),
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -419,26 +427,14 @@ impl Overlay {
         }
     }
 
-    /// Sends the reply to `READ` request `unique` itself, spliced from the backing file
-    /// (`splice`); `false` when the caller is to reply (a short read, no device, a failed
-    /// splice).
-    pub(crate) fn spliced_read(&self, unique: u64, ino: u64, offset: u64, size: u32) -> bool {
-        let Ok(f) = self.node_fd(ino, false) else {
-            return false;
-        };
-        // The length now: an upper file changes, and a lower directory given to
-        // `overlay-mount` need not be a store's.
-        let Ok(st) = rustix::fs::fstat(&*f.fd) else {
-            return false;
-        };
-        let len = (st.st_size as u64)
-            .saturating_sub(offset)
-            .min(u64::from(size)) as usize;
-        len >= splice::FROM && splice::reply(&self.device, unique, f.fd.as_fd(), offset, len)
-    }
-
-    pub(crate) fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+    /// Up to `size` bytes of file node `ino` from `offset`, for `READ` request `unique`:
+    /// spliced into the reply by this process itself when that can be done (`splice`), else
+    /// read into a buffer for the caller to send.
+    pub(crate) fn read(&self, unique: u64, ino: u64, offset: u64, size: u32) -> Result<ReadReply> {
         let f = self.node_fd(ino, false)?;
+        if size as usize >= splice::FROM && self.spliced(&f, unique, offset, size) {
+            return Ok(ReadReply::Sent);
+        }
         let mut buf = Vec::with_capacity(size as usize);
         let mut done = 0usize;
         while done < size as usize {
@@ -455,7 +451,21 @@ impl Overlay {
                 break;
             }
         }
-        Ok(buf)
+        Ok(ReadReply::Data(buf))
+    }
+
+    /// Whether the reply to `READ` request `unique` went out spliced from `f`; `false` when
+    /// the caller is to reply (a short read, no device, a failed splice).
+    fn spliced(&self, f: &fdcache::NodeFd, unique: u64, offset: u64, size: u32) -> bool {
+        // The length now: an upper file changes, and a lower directory given to
+        // `overlay-mount` need not be a store's.
+        let Ok(st) = rustix::fs::fstat(&*f.fd) else {
+            return false;
+        };
+        let len = (st.st_size as u64)
+            .saturating_sub(offset)
+            .min(u64::from(size)) as usize;
+        len >= splice::FROM && splice::reply(&self.device, unique, f.fd.as_fd(), offset, len)
     }
 
     /// The listing of directory node `ino` to serve a read at `offset` from: a new one from

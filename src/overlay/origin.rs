@@ -16,14 +16,20 @@ use super::{Result, errno};
 /// The attribute holding the number an upper copy shows (decimal).
 pub(crate) const ORIGIN_XATTR: &str = "user.coracle.origin";
 
+/// Room for the attribute's value: a `u64` in decimal.
+pub(crate) const VALUE_MAX: usize = 24;
+
+/// The number in an attribute value (a malformed one is none).
+pub(crate) fn decode(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// The number stored on `fd`, if any (a malformed value counts as none: the entry then shows
 /// its own backing number).
 pub(crate) fn read(fd: impl AsFd) -> Result<Option<u64>> {
-    let mut buf = [0u8; 24];
+    let mut buf = [0u8; VALUE_MAX];
     match rustix::fs::fgetxattr(fd, ORIGIN_XATTR, &mut buf[..]) {
-        Ok(n) => Ok(std::str::from_utf8(&buf[..n])
-            .ok()
-            .and_then(|s| s.parse().ok())),
+        Ok(n) => Ok(decode(buf.get(..n).unwrap_or_default())),
         Err(Sys::NODATA | Sys::OPNOTSUPP | Sys::RANGE) => Ok(None),
         Err(e) => Err(errno(e)),
     }
