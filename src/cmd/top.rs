@@ -20,6 +20,7 @@ use crate::cmd::containers::{self, ContainerView};
 use crate::cmd::{Context, out};
 use crate::error::ExitStatus;
 use crate::runtime::control::Init;
+use crate::runtime::idmap::IdMap;
 use crate::runtime::spec::{ContainerSpec, RootFs};
 use crate::store::LockMode;
 use crate::store::containers::{SPEC, State};
@@ -342,23 +343,18 @@ impl Proc {
 
 /// Host ids mapped into the container and named from its own files.
 struct Names {
-    uid_map: Vec<(u32, u32, u32)>,
-    gid_map: Vec<(u32, u32, u32)>,
+    uid_map: IdMap,
+    gid_map: IdMap,
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
 }
 
 impl Names {
     fn of(init: i32, dir: &Path) -> Names {
-        let map = |file: &str| -> Vec<(u32, u32, u32)> {
-            fs::read_to_string(format!("/proc/{init}/{file}"))
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| {
-                    let mut n = l.split_whitespace().map(|v| v.parse::<u32>().ok());
-                    Some((n.next()??, n.next()??, n.next()??))
-                })
-                .collect()
+        let map = |file: &str| {
+            IdMap::from_proc_text(
+                &fs::read_to_string(format!("/proc/{init}/{file}")).unwrap_or_default(),
+            )
         };
         let names = |file: &str| -> HashMap<u32, String> {
             container_file(init, dir, &format!("etc/{file}"))
@@ -380,15 +376,8 @@ impl Names {
         }
     }
 
-    fn inside(map: &[(u32, u32, u32)], host: u32) -> Option<u32> {
-        map.iter().find_map(|&(inside, outside, count)| {
-            (host >= outside && u64::from(host) < u64::from(outside) + u64::from(count))
-                .then(|| inside + (host - outside))
-        })
-    }
-
     fn user(&self, host: u32) -> String {
-        match Names::inside(&self.uid_map, host) {
+        match self.uid_map.to_container(host) {
             Some(id) => self
                 .users
                 .get(&id)
@@ -399,7 +388,7 @@ impl Names {
     }
 
     fn group(&self, host: u32) -> String {
-        match Names::inside(&self.gid_map, host) {
+        match self.gid_map.to_container(host) {
             Some(id) => self
                 .groups
                 .get(&id)
@@ -599,13 +588,5 @@ mod tests {
         assert_eq!(tty_name(0), "?");
         assert_eq!(tty_name((136 << 8) | 3), "pts/3");
         assert_eq!(tty_name((4 << 8) | 1), "tty1");
-    }
-
-    #[test]
-    fn ids_map_back_into_the_container() {
-        let map = [(0, 1000, 1), (1, 100000, 65536)];
-        assert_eq!(Names::inside(&map, 1000), Some(0));
-        assert_eq!(Names::inside(&map, 100999), Some(1000));
-        assert_eq!(Names::inside(&map, 5), None);
     }
 }

@@ -5,6 +5,8 @@
 //! capabilities are read from `/proc/<pid>/status` (the request's thread, in this process's
 //! PID namespace and, as the container shares it, its user namespace's ids).
 
+use crate::runtime::idmap::IdMap;
+
 /// The requesting thread: its id and filesystem gid, as the request carries them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Requester {
@@ -57,30 +59,12 @@ impl Requester {
 /// counts only for a file whose group is (capable_wrt_inode_uidgid). An owner that is not
 /// mapped is shown as the overflow id, which is then not mapped either.
 fn gid_mapped(gid: u32) -> bool {
-    static MAP: std::sync::OnceLock<Vec<(u32, u32)>> = std::sync::OnceLock::new();
-    let map = MAP.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/gid_map")
-            .map(|t| parse_id_map(&t))
-            .unwrap_or_default()
-    });
-    map.iter()
-        .any(|&(start, len)| gid >= start && u64::from(gid) < u64::from(start) + u64::from(len))
-}
-
-/// `(first id inside, count)` of each line of an id map.
-fn parse_id_map(text: &str) -> Vec<(u32, u32)> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<u32> = l
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            match f.as_slice() {
-                [inside, _, count] => Some((*inside, *count)),
-                _ => None,
-            }
-        })
-        .collect()
+    static MAP: std::sync::OnceLock<IdMap> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        IdMap::from_proc_text(&std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default())
+    })
+    .to_host(gid)
+    .is_some()
 }
 
 #[cfg(test)]
@@ -95,14 +79,6 @@ mod tests {
         assert_eq!(st.groups, vec![10, 20]);
         assert_eq!(st.cap_eff, 1 << CAP_FSETID);
         assert_eq!(parse_status("Groups:\t\nCapEff:\tzz\n"), Status::default());
-    }
-
-    #[test]
-    fn id_maps() {
-        assert_eq!(
-            parse_id_map("         0       1000          1\n         1     100000      65536\n"),
-            vec![(0, 1), (1, 65536)]
-        );
     }
 
     #[test]

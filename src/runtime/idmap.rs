@@ -76,6 +76,34 @@ impl IdMap {
         self.entries.iter().map(|e| format!("{e}\n")).collect()
     }
 
+    /// The map as `/proc/PID/uid_map` (or `gid_map`) shows it; lines that are not three
+    /// numbers are left out.
+    pub fn from_proc_text(text: &str) -> IdMap {
+        let entries = text
+            .lines()
+            .filter_map(|l| {
+                let mut n = l.split_whitespace().map(|v| v.parse::<u32>().ok());
+                Some(IdMapEntry {
+                    container: n.next()??,
+                    host: n.next()??,
+                    size: n.next()??,
+                })
+            })
+            .collect();
+        IdMap {
+            entries,
+            source: None,
+        }
+    }
+
+    /// The container id that host id `id` is, if it is mapped.
+    pub fn to_container(&self, id: u32) -> Option<u32> {
+        self.entries.iter().find_map(|e| {
+            let off = id.checked_sub(e.host)?;
+            (off < e.size).then(|| e.container + off)
+        })
+    }
+
     /// The host id that container id `id` is, if it is mapped.
     pub fn to_host(&self, id: u32) -> Option<u32> {
         self.entries.iter().find_map(|e| {
@@ -635,6 +663,21 @@ mod tests {
             host,
             size,
         }
+    }
+
+    #[test]
+    fn proc_maps_read_back_both_ways() {
+        let map = IdMap::from_proc_text(
+            "         0       1000          1\n         1     100000      65536\nbroken\n",
+        );
+        assert_eq!(map.entries, vec![e(0, 1000, 1), e(1, 100000, 65536)]);
+        // host ids into the container (top's names)...
+        assert_eq!(map.to_container(1000), Some(0));
+        assert_eq!(map.to_container(100999), Some(1000));
+        assert_eq!(map.to_container(5), None);
+        // ...and which container ids are mapped at all (the overlay's CAP_FSETID rule)
+        assert!(map.to_host(0).is_some() && map.to_host(65536).is_some());
+        assert_eq!(map.to_host(65537), None);
     }
 
     fn alice() -> Account {
