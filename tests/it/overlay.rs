@@ -11,6 +11,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
+use crate::harness::cmd::Output;
 use crate::harness::odd::odd;
 use crate::harness::users::binary;
 use crate::harness::{TestEnv, for_each_user, skip};
@@ -77,46 +78,58 @@ pub(crate) fn with_mount_mapped(
         return None;
     }
     let script = format!(
-        r#"
-set -u
-{setup}
-{START_MOUNT}(cd mnt && {checks}
-) >checks.out 2>&1
+        "\nset -u\n{setup}\n{}",
+        mount_round(checks, "checks", "server")
+    );
+    let out = run_mount_script(env, &script, containers_mapping);
+    let text = out.stdout();
+    if !text.contains("server_rc=0") || !text.contains("checks_rc=0") {
+        out.fail("the overlay script failed");
+    }
+    Some(text)
+}
+
+/// The script that mounts the layers, runs `checks` in the mount, unmounts and prints what
+/// they printed, then `{checks_label}_rc=` and `{server_label}_rc=` (the server's status).
+fn mount_round(checks: &str, checks_label: &str, server_label: &str) -> String {
+    format!(
+        r#"{START_MOUNT}(cd mnt && {checks}
+) >{checks_label}.out 2>&1
 rc=$?
 umount mnt
 wait $server
 server_rc=$?
-cat checks.out
-echo "checks_rc=$rc"
-echo "server_rc=$server_rc"
+cat {checks_label}.out
+echo "{checks_label}_rc=$rc"
+echo "{server_label}_rc=$server_rc"
 cat server.err >&2
 "#
-    );
+    )
+}
+
+/// Runs `script` in a new mount namespace as the test's user: in `coracle unshare` (the
+/// containers' mapping) with `containers_mapping`, else under a single mapping.
+fn run_mount_script(env: &TestEnv, script: &str, containers_mapping: bool) -> Output {
     let mut cmd = if containers_mapping {
         let mut c = env.run_as(binary(), "coracle");
         c.arg("--root")
             .arg(env.root())
             .arg("--runroot")
             .arg(env.runroot());
-        c.args(["unshare", "sh", "-c", &script]);
+        c.args(["unshare", "sh", "-c", script]);
         c
     } else {
         let mut c = env.run_as("/usr/bin/unshare", "unshare");
         if !env.user.is_root() {
             c.args(["--user", "--map-root-user"]);
         }
-        c.args(["--mount", "sh", "-c", &script]);
+        c.args(["--mount", "sh", "-c", script]);
         c
     };
     cmd.env("CORACLE", binary())
         .env("ROOT", env.root())
         .env("RUNROOT", env.runroot());
-    let out = cmd.output();
-    let text = out.stdout();
-    if !text.contains("server_rc=0") || !text.contains("checks_rc=0") {
-        out.fail("the overlay script failed");
-    }
-    Some(text)
+    cmd.output()
 }
 
 /// As [`with_mount_setup`], then unmounts, mounts the same layers (the upper and work
@@ -131,40 +144,11 @@ pub(crate) fn with_remount(
         return None;
     }
     let script = format!(
-        r#"
-set -u
-{setup}
-{START_MOUNT}(cd mnt && {checks}
-) >checks.out 2>&1
-rc=$?
-umount mnt
-wait $server
-server_rc=$?
-cat checks.out
-echo "checks_rc=$rc"
-echo "server_rc=$server_rc"
-cat server.err >&2
-{START_MOUNT}(cd mnt && {again}
-) >again.out 2>&1
-rc=$?
-umount mnt
-wait $server
-server_rc=$?
-cat again.out
-echo "again_rc=$rc"
-echo "again_server_rc=$server_rc"
-cat server.err >&2
-"#
+        "\nset -u\n{setup}\n{}{}",
+        mount_round(checks, "checks", "server"),
+        mount_round(again, "again", "again_server")
     );
-    let mut cmd = env.run_as("/usr/bin/unshare", "unshare");
-    if !env.user.is_root() {
-        cmd.args(["--user", "--map-root-user"]);
-    }
-    cmd.args(["--mount", "sh", "-c", &script])
-        .env("CORACLE", binary())
-        .env("ROOT", env.root())
-        .env("RUNROOT", env.runroot());
-    let out = cmd.output();
+    let out = run_mount_script(env, &script, false);
     let text = out.stdout();
     for ok in [
         "server_rc=0",
